@@ -1,0 +1,92 @@
+"""The ``lmbrain`` command line: run studies, build reports, manage data and features."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from lmbrain.errors import LmbrainError
+
+app = typer.Typer(
+    help="lmbrain: language-model-to-brain encoding studies with leakage-proof CV and controls built in.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_subapps() -> None:
+    from lmbrain.data.cli import app as data_app
+    from lmbrain.features.cli import app as features_app
+
+    app.add_typer(data_app, name="data", help="List, describe, verify and fetch datasets.")
+    app.add_typer(features_app, name="features", help="Extract and cache language-model features.")
+
+
+@app.command()
+def run(
+    study: Annotated[Path, typer.Argument(help="Study YAML file (see analyses/).")],
+    out: Annotated[Path | None, typer.Option(help="Results directory (default: reports/<study name>).")] = None,
+    executor: Annotated[str, typer.Option(help="sequential | processes | dask")] = "sequential",
+    n_jobs: Annotated[int, typer.Option(help="Worker processes for 'processes' or a local Dask cluster.")] = 2,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:port); default: a LocalCluster.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the units and which are done; run nothing.")] = False,
+    report: Annotated[bool, typer.Option(help="Write the report after the run.")] = True,
+) -> None:
+    """Run a study (resumable: finished units are not recomputed), then write its report."""
+    from lmbrain.report.build import write_report
+    from lmbrain.study.runner import plan, run_study
+    from lmbrain.study.schema import load_study
+
+    spec = load_study(study)
+    out = out or Path("reports") / spec.name
+    if dry_run:
+        table = plan(spec, out)
+        typer.echo(table.to_string(index=False))
+        typer.echo(f"{len(table)} units, {int(table['done'].sum())} done, {int((~table['done']).sum())} to run")
+        return
+    run_study(spec, out, executor=executor, n_jobs=n_jobs, scheduler=scheduler, study_source=study.read_text())
+    if report:
+        for path in write_report(out, formats=list(spec.outputs.formats)):
+            typer.echo(f"wrote {path}")
+
+
+@app.command("report")
+def report_cmd(
+    results_dir: Annotated[Path, typer.Argument(help="A study's results directory (holds results.parquet).")],
+) -> None:
+    """Regenerate tables (and figures) from a results directory's parquet files alone."""
+    from lmbrain.report.build import write_report
+
+    for path in write_report(results_dir):
+        typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point: one clear message and a non-zero exit on bad input."""
+    try:
+        _register_subapps()
+    except ImportError:  # sub-apps are optional while the package grows
+        pass
+    try:
+        result = app(standalone_mode=False)
+    except LmbrainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    if isinstance(result, int) and result:
+        sys.exit(result)
+
+
+if __name__ == "__main__":
+    main()

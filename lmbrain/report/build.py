@@ -1,0 +1,57 @@
+"""Write a study's report (tables in Markdown, CSV and LaTeX) from its results directory alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from lmbrain.report.tables import layer_table, main_table, to_markdown
+from lmbrain.study.runner import atomic_write_text
+
+MAIN_COLUMNS = {
+    "dataset": "dataset", "controls": "controls", "model": "model", "subject": "subject",
+    "layer": "layer (in-fold)", "r_llm": "r LLM", "r_controls": "r CTRL", "r_joint": "r LLM+CTRL",
+    "r2_llm": "R² LLM", "r2_controls": "R² CTRL", "r2_joint": "R² LLM+CTRL",
+    "unique_llm": "unique LLM R²", "omega": "omega %", "n_targets": "targets",
+}
+
+
+def load_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The tidy results, the unit records and the manifest of a results directory."""
+    results = pd.read_parquet(results_dir / "results.parquet")
+    units = pd.read_parquet(results_dir / "units.parquet")
+    manifest = json.loads((results_dir / "manifest.json").read_text())
+    return results, units, manifest
+
+
+def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str) -> list[Path]:
+    """Write one table in each requested format; returns the paths written."""
+    written = []
+    if "csv" in formats:
+        atomic_write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
+        written.append(stem.with_suffix(".csv"))
+    if "md" in formats:
+        atomic_write_text(stem.with_suffix(".md"), f"## {title}\n\n" + to_markdown(table))
+        written.append(stem.with_suffix(".md"))
+    if "tex" in formats:
+        latex = table.to_latex(index=False, float_format="%.3f", na_rep="", caption=title, escape=True)
+        atomic_write_text(stem.with_suffix(".tex"), latex)
+        written.append(stem.with_suffix(".tex"))
+    return written
+
+
+def write_report(results_dir: str | Path, formats: list[str] | None = None) -> list[Path]:
+    """Regenerate every table of a results directory; returns the files written."""
+    results_dir = Path(results_dir)
+    formats = formats or ["md", "csv", "tex"]
+    results, units, manifest = load_results(results_dir)
+    tables_dir = results_dir / "tables"
+    written: list[Path] = []
+    main = main_table(results, units).rename(columns=MAIN_COLUMNS)
+    written += write_table(main, tables_dir / "scores", formats, f"{manifest['study']}: encoding scores with controls")
+    layers = layer_table(results)
+    if not layers.empty:
+        written += write_table(layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)")
+    return written

@@ -1,0 +1,154 @@
+"""Publication tables derived from a study's tidy results alone.
+
+Aggregation: scores are averaged over the targets (electrodes, ROIs, voxels) of each subject; the overall
+row averages the subject means, so every subject weighs the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from lmbrain.analysis.partition import omega
+
+LLM = "llm"
+
+
+def subject_means(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each metric over the targets of a subject, per unit (one row per unit x subject)."""
+    keys = ["dataset", "subject", "model", "feature_set", "scheme", "per_layer", "layer"]
+    wide = results.pivot_table(index=[*keys, "neuroid_id"], columns="metric", values="value", aggfunc="first")
+    means = wide.groupby(level=keys, sort=True).mean()
+    means["n_targets"] = wide.groupby(level=keys, sort=True).size()
+    return means.reset_index()
+
+
+def selected_layers(units: pd.DataFrame) -> pd.DataFrame:
+    """Layers chosen inside the training folds, per (dataset, subject, model, feature set, scheme)."""
+    rows = []
+    for record in units.itertuples(index=False):
+        if record.per_layer or not isinstance(getattr(record, "selected", None), str):
+            continue
+        choices = [c.split("=", 1)[-1] for c in json.loads(record.selected)]
+        model = record.model if pd.isna(record.untrained_seed) else (
+            f"{record.model}:untrained-{int(record.untrained_seed)}"
+        )
+        rows.append(
+            {
+                "dataset": record.dataset,
+                "subject": str(record.subject),
+                "model": model,
+                "feature_set": record.feature_set,
+                "scheme": record.scheme,
+                "choices": choices,
+            }
+        )
+    return pd.DataFrame(rows, columns=["dataset", "subject", "model", "feature_set", "scheme", "choices"])
+
+
+def describe_choices(choices: list[str]) -> str:
+    """'12 (4/5)': the most frequent in-fold choice and how often it was chosen."""
+    if not choices:
+        return ""
+    value, count = Counter(choices).most_common(1)[0]
+    return f"{value} ({count}/{len(choices)})"
+
+
+def controls_of(results: pd.DataFrame, dataset: str) -> list[str]:
+    """The control feature sets scored on a dataset (those also scored jointly with the LLM)."""
+    sets = results.loc[results["dataset"] == dataset, "feature_set"].unique()
+    return sorted({s.split("+", 1)[1] for s in sets if s.startswith(f"{LLM}+")})
+
+
+def main_table(results: pd.DataFrame, units: pd.DataFrame, scheme: str = "grouped") -> pd.DataFrame:
+    """Per dataset, control set and model: in-fold layer, r and R² of LLM / controls / joint, per subject and overall."""
+    means = subject_means(results[(results["scheme"] == scheme) & (~results["per_layer"])])
+    layers = selected_layers(units)
+    rows = []
+    for dataset in sorted(means["dataset"].unique()):
+        frame = means[means["dataset"] == dataset]
+        models = sorted(m for m in frame["model"].unique() if m != "-")
+        for control in controls_of(results, dataset):
+            ctrl = frame[(frame["model"] == "-") & (frame["feature_set"] == control)].set_index("subject")
+            for model in models:
+                llm = frame[(frame["model"] == model) & (frame["feature_set"] == LLM)].set_index("subject")
+                joint = frame[(frame["model"] == model) & (frame["feature_set"] == f"{LLM}+{control}")]
+                joint = joint.set_index("subject")
+                chosen = layers[
+                    (layers["dataset"] == dataset) & (layers["model"] == model)
+                    & (layers["feature_set"] == LLM) & (layers["scheme"] == scheme)
+                ].set_index("subject")["choices"]
+                subjects = sorted(llm.index, key=_natural)
+                per_subject = []
+                for subject in subjects:
+                    row = _row(dataset, control, model, subject, llm.loc[subject], ctrl.loc[subject],
+                               joint.loc[subject], describe_choices(chosen.get(subject, [])))
+                    per_subject.append(row)
+                if len(per_subject) > 1:
+                    all_choices = [c for s in subjects for c in chosen.get(s, [])]
+                    overall = {k: v for k, v in per_subject[0].items()}
+                    for key in ("r_llm", "r_controls", "r_joint", "r2_llm", "r2_controls", "r2_joint"):
+                        overall[key] = float(np.mean([r[key] for r in per_subject]))
+                    overall["n_targets"] = int(sum(r["n_targets"] for r in per_subject))
+                    overall["subject"] = "all"
+                    overall["layer"] = describe_choices(all_choices)
+                    _finish(overall)
+                    per_subject.append(overall)
+                rows.extend(per_subject)
+    return pd.DataFrame(rows)
+
+
+def _row(dataset: str, control: str, model: str, subject: str, llm: pd.Series, ctrl: pd.Series,
+         joint: pd.Series, layer: str) -> dict:
+    row = {
+        "dataset": dataset, "controls": control, "model": model, "subject": subject, "layer": layer,
+        "r_llm": llm["r"], "r_controls": ctrl["r"], "r_joint": joint["r"],
+        "r2_llm": llm["r2"], "r2_controls": ctrl["r2"], "r2_joint": joint["r2"],
+        "n_targets": int(llm["n_targets"]),
+    }
+    _finish(row)
+    return row
+
+
+def _finish(row: dict) -> None:
+    row["unique_llm"] = row["r2_joint"] - row["r2_controls"]
+    row["omega"] = float(omega(np.array([row["r2_llm"]]), np.array([row["r2_controls"]]),
+                               np.array([row["r2_joint"]]))[0])
+
+
+def _natural(value: str) -> tuple:
+    return (0, int(value), "") if str(value).isdigit() else (1, 0, str(value))
+
+
+def layer_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer outer-CV scores (descriptive only: never used to choose a layer)."""
+    curves = results[results["per_layer"]]
+    if curves.empty:
+        return pd.DataFrame(columns=["dataset", "model", "layer", "r", "r2", "n_subjects"])
+    means = subject_means(curves)
+    means["layer_index"] = means["layer"].str.split("=").str[-1].astype(int)
+    table = (
+        means.groupby(["dataset", "model", "layer_index"])
+        .agg(r=("r", "mean"), r2=("r2", "mean"), n_subjects=("subject", "nunique"))
+        .reset_index()
+        .rename(columns={"layer_index": "layer"})
+    )
+    return table
+
+
+def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub-flavoured Markdown table."""
+    headers = [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in table.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, float | np.floating):
+                cells.append("" if np.isnan(value) else format(value, floatfmt))
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,27 @@
+"""Shared test configuration: real data from LMBRAIN_DATA_DIR, caches in a per-session folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Tests that need real data read LMBRAIN_DATA_DIR (the Makefile and .ci/run set it); default to the
+# layout of this project's checkout so a bare `pytest` works too.
+os.environ.setdefault("LMBRAIN_DATA_DIR", str((REPO.parent / "shared" / "datasets").resolve()))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Feature cache shared by the test session (and by reruns): the repo's .cache unless set.
+os.environ.setdefault("LMBRAIN_CACHE_DIR", str(REPO / ".cache"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real-data directory; a test needing it fails (not skips) when it is missing."""
+    path = Path(os.environ["LMBRAIN_DATA_DIR"])
+    assert path.is_dir(), f"LMBRAIN_DATA_DIR={path} does not exist: real-data tests need it"
+    return path

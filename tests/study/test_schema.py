@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from lmbrain.errors import StudyError
+from lmbrain.study.schema import load_study
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_studies_validate():
+    names = sorted(p.name for p in (REPO / "analyses").glob("*.yaml"))
+    assert "default.yaml" in names
+    for path in (REPO / "analyses").glob("*.yaml"):
+        study = load_study(path)
+        assert study.datasets and study.models
+
+
+def test_unknown_key_is_an_error_naming_the_field(tmp_path):
+    path = write(tmp_path, "name: x\ndatasets: [{name: fedorenko2016, contrls: [word_position]}]\nmodels: [{name: m}]\n")
+    with pytest.raises(StudyError, match=r"datasets\.0\.contrls"):
+        load_study(path)
+
+
+def test_bad_value_and_missing_field_are_errors(tmp_path):
+    with pytest.raises(StudyError, match=r"cv\.schemes\.0"):
+        load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\nmodels: [{name: m}]\ncv: {schemes: [random]}\n"))
+    with pytest.raises(StudyError, match="models"):
+        load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\n"))
+    with pytest.raises(StudyError, match="does not exist"):
+        load_study(tmp_path / "nope.yaml")
+    with pytest.raises(StudyError, match="mapping"):
+        load_study(write(tmp_path, "- a\n- b\n"))
+
+
+def test_digest_ignores_formatting_but_not_content(tmp_path):
+    a = load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\nmodels: [{name: m}]\n"))
+    b = load_study(write(tmp_path, "models:\n  - name: m\nname: x\ndatasets:\n  - {name: d}\n"))
+    c = load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\nmodels: [{name: m2}]\n"))
+    assert a.digest() == b.digest() != c.digest()
