@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lmbrain.report import figures as figs
+from lmbrain.report.html import render_html
 from lmbrain.report.tables import layer_table, main_table, to_markdown
 from lmbrain.study.runner import atomic_write_text
 
@@ -42,16 +44,38 @@ def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str)
     return written
 
 
-def write_report(results_dir: str | Path, formats: list[str] | None = None) -> list[Path]:
-    """Regenerate every table of a results directory; returns the files written."""
+def write_report(
+    results_dir: str | Path, formats: list[str] | None = None, figures: bool = True, html: bool = True
+) -> list[Path]:
+    """Regenerate every table (and figure, and the HTML page) of a results directory; returns the files written."""
     results_dir = Path(results_dir)
     formats = formats or ["md", "csv", "tex"]
     results, units, manifest = load_results(results_dir)
     tables_dir = results_dir / "tables"
     written: list[Path] = []
-    main = main_table(results, units).rename(columns=MAIN_COLUMNS)
-    written += write_table(main, tables_dir / "scores", formats, f"{manifest['study']}: encoding scores with controls")
+    bundle: list[tuple[str, pd.DataFrame, str]] = []
+    main = main_table(results, units)
+    title = f"{manifest['study']}: encoding scores with controls"
+    shown = main.rename(columns=MAIN_COLUMNS)
+    written += write_table(shown, tables_dir / "scores", formats, title)
+    bundle.append((title, shown, "Mean over targets per subject; 'all' averages the subject means."))
     layers = layer_table(results)
     if not layers.empty:
         written += write_table(layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)")
+        bundle.append(("Per-layer scores (descriptive)", layers, "Never used to choose a layer."))
+    pictures: list[tuple[str, Path]] = []
+    if figures:
+        fig_dir = results_dir / "figures"
+        for title, paths in (
+            ("Layer curves", figs.layer_curves(results, fig_dir)),
+            ("Variance partitions", figs.partition_bars(main, fig_dir) if not main.empty else []),
+            ("Grouped vs shuffled splits", figs.split_audit(results, fig_dir)),
+            ("Per-ROI scores", figs.roi_bars(results, fig_dir)),
+        ):
+            written += paths
+            pictures += [(f"{title}: {p.stem}", p) for p in paths if p.suffix == ".png"]
+    if html:
+        page = render_html(manifest, bundle, pictures, results_dir)
+        atomic_write_text(results_dir / "index.html", page)
+        written.append(results_dir / "index.html")
     return written

@@ -1,0 +1,62 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from lmbrain.analysis.stats import bootstrap_ci, fdr_bh, mixed_model_comparison, paired_comparison
+
+
+def test_fdr_matches_the_step_up_definition_and_skips_nan():
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(size=90), rng.uniform(0, 1e-4, size=10), [np.nan]])
+    rejected, q = fdr_bh(p, 0.05)
+    finite = p[:-1]
+    order = np.sort(finite)
+    k = np.nonzero(order <= 0.05 * np.arange(1, len(order) + 1) / len(order))[0]
+    threshold = order[k.max()] if len(k) else -1
+    np.testing.assert_array_equal(rejected[:-1], finite <= threshold)
+    assert not rejected[-1] and np.isnan(q[-1])
+    assert (q[:-1] >= finite - 1e-15).all()
+
+
+def test_bootstrap_ci_covers_the_true_mean_at_its_nominal_rate():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for trial in range(200):
+        sample = rng.normal(1.0, 2.0, size=40)
+        ci = bootstrap_ci(sample, n_boot=500, seed=trial)
+        hits += ci.low <= 1.0 <= ci.high
+        assert ci.estimate == pytest.approx(sample.mean())
+    assert 0.88 <= hits / 200 <= 0.99
+
+
+def test_bootstrap_resamples_whole_units():
+    # two units with many identical values: the CI spans only unit means
+    values = np.r_[np.zeros(100), np.ones(2)]
+    units = np.r_[np.zeros(100), np.ones(2)]
+    ci = bootstrap_ci(values, units, n_boot=2000, seed=0)
+    assert ci.estimate == pytest.approx(0.5) and ci.n_units == 2
+    assert ci.low == 0.0 and ci.high == 1.0
+
+
+def test_paired_comparison_equals_scipy():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=12)
+    b = a - 0.3 + rng.normal(scale=0.5, size=12)
+    comp = paired_comparison(a, b)
+    ref = stats.ttest_rel(a, b)
+    assert comp.t == pytest.approx(ref.statistic) and comp.p_ttest == pytest.approx(ref.pvalue)
+    assert comp.p_wilcoxon == pytest.approx(stats.wilcoxon(a - b).pvalue)
+
+
+def test_mixed_model_recovers_a_known_model_effect():
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(8):
+        offset = rng.normal(scale=1.0)
+        for model, effect in (("a", 0.0), ("b", 0.5)):
+            for _ in range(30):
+                rows.append({"subject": s, "model": model, "value": offset + effect + rng.normal(scale=0.3)})
+    effects = mixed_model_comparison(pd.DataFrame(rows))
+    coef = effects.loc["model=b"]
+    assert abs(coef["coef"] - 0.5) < 3 * coef["se"] and coef["p"] < 1e-6
