@@ -7,12 +7,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from lmbrain.analysis.stats import bootstrap_ci  # noqa: E402
-from lmbrain.report.tables import subject_means  # noqa: E402
+from lmbrain.analysis.stats import bootstrap_ci
+from lmbrain.report.tables import subject_means
 
 plt.rcParams.update({"svg.hashsalt": "lmbrain", "figure.dpi": 100, "font.size": 9})
 

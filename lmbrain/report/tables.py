@@ -64,7 +64,7 @@ def controls_of(results: pd.DataFrame, dataset: str) -> list[str]:
 
 
 def main_table(results: pd.DataFrame, units: pd.DataFrame, scheme: str = "grouped") -> pd.DataFrame:
-    """Per dataset, control set and model: in-fold layer, r and R² of LLM / controls / joint, per subject and overall."""
+    """Per dataset, control set and model: in-fold layer, r and R² of LLM, controls and joint, per subject."""
     means = subject_means(results[(results["scheme"] == scheme) & (~results["per_layer"])])
     layers = selected_layers(units)
     rows = []

@@ -94,7 +94,7 @@ class Study(Strict):
     name: str
     description: str = ""
     datasets: list[DatasetEntry] = Field(min_length=1)
-    models: list[ModelEntry] = Field(min_length=1)
+    models: list[ModelEntry] = Field(default_factory=list)
     features: FeatureOptions = FeatureOptions()
     cv: CVOptions = CVOptions()
     estimator: EstimatorOptions = EstimatorOptions()

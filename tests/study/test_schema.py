@@ -23,16 +23,18 @@ def test_shipped_studies_validate():
 
 
 def test_unknown_key_is_an_error_naming_the_field(tmp_path):
-    path = write(tmp_path, "name: x\ndatasets: [{name: fedorenko2016, contrls: [word_position]}]\nmodels: [{name: m}]\n")
+    text = "name: x\ndatasets: [{name: fedorenko2016, contrls: [word_position]}]\nmodels: [{name: m}]\n"
+    path = write(tmp_path, text)
     with pytest.raises(StudyError, match=r"datasets\.0\.contrls"):
         load_study(path)
 
 
 def test_bad_value_and_missing_field_are_errors(tmp_path):
     with pytest.raises(StudyError, match=r"cv\.schemes\.0"):
-        load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\nmodels: [{name: m}]\ncv: {schemes: [random]}\n"))
-    with pytest.raises(StudyError, match="models"):
-        load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\n"))
+        text = "name: x\ndatasets: [{name: d}]\nmodels: [{name: m}]\ncv: {schemes: [random]}\n"
+        load_study(write(tmp_path, text))
+    with pytest.raises(StudyError, match="datasets"):
+        load_study(write(tmp_path, "name: x\nmodels: [{name: m}]\n"))
     with pytest.raises(StudyError, match="does not exist"):
         load_study(tmp_path / "nope.yaml")
     with pytest.raises(StudyError, match="mapping"):
