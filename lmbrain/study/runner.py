@@ -187,6 +187,8 @@ def run_study(
         feature_times = prepare_features(study)
         units = enumerate_units(study)
         units_dir = out_dir / "_work" / "units"
+        for stale in units_dir.glob(".*.tmp"):  # left by a killed run; never a result
+            stale.unlink()
         todo = [u for u in units if not unit_done(units_dir, u)]
         log.info("%d units, %d to compute", len(units), len(todo))
         task = functools.partial(run_unit, study, units_dir)

@@ -1,0 +1,146 @@
+"""End to end on the real Fedorenko (2016) ECoG data: runs, determinism, resume after SIGKILL, Dask, report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmbrain.report.build import write_report
+from lmbrain.study.runner import run_study
+from lmbrain.study.schema import load_study
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
+
+MINILM_STUDY = """\
+name: e2e-minilm
+datasets:
+  - name: fedorenko2016
+    controls: [word_position]
+models:
+  - name: minilm-l6
+cv: {n_splits: 5, inner_splits: 4}
+estimator: {layer_curves: true}
+statistics: {bootstrap: 200}
+"""
+
+CONTROLS_STUDY = """\
+name: e2e-controls
+datasets:
+  - name: fedorenko2016
+    controls: [word_position, word_length, word_frequency, sentence_length, oasm]
+cv: {schemes: [grouped, shuffled], n_splits: 4, inner_splits: 3}
+statistics: {bootstrap: 100}
+"""
+
+
+def write_study(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def minilm_runs(tmp_path_factory, data_dir):
+    """The same study run twice into two folders (the second reads features from the cache)."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    study = load_study(write_study(tmp, MINILM_STUDY))
+    first = run_study(study, tmp / "run1")
+    write_report(first)
+    second = run_study(study, tmp / "run2")
+    write_report(second)
+    return first, second
+
+
+def test_minilm_on_fedorenko_scores_are_finite_and_word_position_explains_variance(minilm_runs):
+    first, _ = minilm_runs
+    results = pd.read_parquet(first / "results.parquet")
+    main = results[~results["per_layer"]]
+    assert np.isfinite(main["value"]).all()
+    assert set(main["feature_set"]) == {"llm", "word_position", "llm+word_position"}
+    assert main["neuroid_id"].nunique() == 97
+    wp = main[(main["feature_set"] == "word_position") & (main["metric"] == "r2")]
+    per_subject = wp.groupby("subject")["value"].mean()
+    assert per_subject.mean() > 0, "word position alone should predict ECoG high-gamma under grouped CV"
+    layers = results[results["per_layer"] & (results["metric"] == "r")]
+    assert layers["layer"].nunique() == 7  # minilm-l6: embeddings + 6 layers
+
+
+def test_two_runs_give_identical_tables(minilm_runs):
+    first, second = minilm_runs
+    pd.testing.assert_frame_equal(pd.read_parquet(first / "results.parquet"), pd.read_parquet(second / "results.parquet"))
+    assert (first / "tables" / "scores.csv").read_text() == (second / "tables" / "scores.csv").read_text()
+    scores = pd.read_csv(first / "tables" / "scores.csv")
+    assert set(scores["subject"].astype(str)) == {"1", "2", "3", "4", "5", "all"}
+
+
+def test_report_regenerated_from_parquet_alone_is_identical_and_figures_are_written(minilm_runs, tmp_path):
+    first, _ = minilm_runs
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("results.parquet", "units.parquet", "manifest.json"):
+        (copy / name).write_bytes((first / name).read_bytes())
+    write_report(copy)
+    for table in (first / "tables").iterdir():
+        assert (copy / "tables" / table.name).read_bytes() == table.read_bytes(), table.name
+    figures = sorted((copy / "figures").glob("*"))
+    assert {p.suffix for p in figures} == {".png", ".svg"}
+    assert all(p.stat().st_size > 1000 for p in figures)
+    assert "scores" in (copy / "index.html").read_text()
+
+
+def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "lmbrain.cli", *args], env=env, **kwargs)
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, data_dir):
+    study = write_study(tmp_path, CONTROLS_STUDY)
+    reference = run_study(load_study(study), tmp_path / "reference")
+    out = tmp_path / "killed"
+    units_dir = out / "_work" / "units"
+    proc = _run_cli(["run", str(study), "--out", str(out), "--no-report"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(units_dir.glob("*.json"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(units_dir.glob("*.json")))
+    n_units = len(pd.read_parquet(reference / "units.parquet"))
+    assert 3 <= done_before < n_units, "the kill should land mid-run"
+    assert not (out / "results.parquet").exists()
+    rerun = _run_cli(["run", str(study), "--out", str(out), "--no-report"])
+    assert rerun.wait(timeout=600) == 0
+    assert len(list(units_dir.glob("*.json"))) == n_units
+    assert not list(units_dir.glob(".*.tmp")), "no temporary file may survive a completed run"
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), pd.read_parquet(reference / "results.parquet"))
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_units_computed_this_run"] == n_units - done_before
+
+
+def test_dask_local_cluster_equals_sequential(tmp_path, data_dir):
+    study = load_study(write_study(tmp_path, CONTROLS_STUDY))
+    sequential = run_study(study, tmp_path / "seq")
+    dask = run_study(study, tmp_path / "dask", executor="dask", n_jobs=2)
+    pd.testing.assert_frame_equal(pd.read_parquet(dask / "results.parquet"), pd.read_parquet(sequential / "results.parquet"))
+
+
+def test_oasm_is_not_above_zero_under_grouped_splits_but_is_under_shuffled(tmp_path, data_dir):
+    study = load_study(write_study(tmp_path, CONTROLS_STUDY))
+    out = run_study(study, tmp_path / "audit")
+    results = pd.read_parquet(out / "results.parquet")
+    oasm = results[(results["feature_set"] == "oasm") & (results["metric"] == "r2")]
+    grouped = oasm[oasm["scheme"] == "grouped"]["value"].mean()
+    shuffled = oasm[oasm["scheme"] == "shuffled"]["value"].mean()
+    assert grouped <= 0.01
+    assert shuffled > grouped
