@@ -133,7 +133,10 @@ def subject_targets(dataset: Dataset, subject: str) -> tuple[np.ndarray, np.ndar
     responses = dataset.subject_responses(subject)
     Y = np.asarray(responses.values, dtype=np.float64)
     finite = np.isfinite(Y)
-    rows = np.flatnonzero(finite.all(axis=1))
+    # neuroids the reader masked (all NaN: constant or missing) are reported in dataset.masked, not fitted
+    responses = responses.isel(neuroid=np.flatnonzero(finite.any(axis=0)))
+    Y, finite = Y[:, finite.any(axis=0)], finite[:, finite.any(axis=0)]
+    rows = np.flatnonzero(finite.all(axis=1))  # rejected trials of this subject
     Y = Y[rows]
     neuroids = pd.DataFrame(
         {

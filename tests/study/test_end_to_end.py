@@ -75,7 +75,9 @@ def test_minilm_on_fedorenko_scores_are_finite_and_word_position_explains_varian
 
 def test_two_runs_give_identical_tables(minilm_runs):
     first, second = minilm_runs
-    pd.testing.assert_frame_equal(pd.read_parquet(first / "results.parquet"), pd.read_parquet(second / "results.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(first / "results.parquet"), pd.read_parquet(second / "results.parquet")
+    )
     assert (first / "tables" / "scores.csv").read_text() == (second / "tables" / "scores.csv").read_text()
     scores = pd.read_csv(first / "tables" / "scores.csv")
     assert set(scores["subject"].astype(str)) == {"1", "2", "3", "4", "5", "all"}
@@ -106,8 +108,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, data_dir):
     reference = run_study(load_study(study), tmp_path / "reference")
     out = tmp_path / "killed"
     units_dir = out / "_work" / "units"
-    proc = _run_cli(["run", str(study), "--out", str(out), "--no-report"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _run_cli(
+        ["run", str(study), "--out", str(out), "--no-report"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while time.time() < deadline and len(list(units_dir.glob("*.json"))) < 3:
         time.sleep(0.05)
@@ -121,7 +124,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, data_dir):
     assert rerun.wait(timeout=600) == 0
     assert len(list(units_dir.glob("*.json"))) == n_units
     assert not list(units_dir.glob(".*.tmp")), "no temporary file may survive a completed run"
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), pd.read_parquet(reference / "results.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "results.parquet"), pd.read_parquet(reference / "results.parquet")
+    )
     import json
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -132,7 +137,9 @@ def test_dask_local_cluster_equals_sequential(tmp_path, data_dir):
     study = load_study(write_study(tmp_path, CONTROLS_STUDY))
     sequential = run_study(study, tmp_path / "seq")
     dask = run_study(study, tmp_path / "dask", executor="dask", n_jobs=2)
-    pd.testing.assert_frame_equal(pd.read_parquet(dask / "results.parquet"), pd.read_parquet(sequential / "results.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(dask / "results.parquet"), pd.read_parquet(sequential / "results.parquet")
+    )
 
 
 def test_oasm_is_not_above_zero_under_grouped_splits_but_is_under_shuffled(tmp_path, data_dir):
