@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from lmbrain.analysis.permutation import (
+    circular_shifts,
+    cv_predictions,
+    fold_operators,
+    group_permutations,
+    permutation_test,
+)
+from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate
+
+
+def test_group_permutations_move_whole_groups_among_equal_sizes():
+    groups = np.repeat(np.arange(12), [4, 4, 4, 3, 3, 3, 4, 4, 3, 4, 3, 4])
+    for order in group_permutations(groups, 20, seed=1):
+        assert sorted(order) == list(range(len(groups)))
+        moved = groups[order]
+        for g in np.unique(groups):
+            src = np.unique(moved[groups == g])
+            assert len(src) == 1, "a group must receive exactly one source group"
+            assert (groups == src[0]).sum() == (groups == g).sum()
+            assert np.all(np.diff(order[groups == g]) == 1), "order inside a group is kept"
+
+
+def test_circular_shifts_stay_within_runs_and_shift_enough():
+    runs = np.repeat([0, 1], [50, 40])
+    for order in circular_shifts(90, 20, runs=runs, min_shift=5, seed=2):
+        assert (runs[order] == runs).all()
+        shift = (order[:50] - np.arange(50)) % 50
+        assert len(np.unique(shift)) == 1 and 5 <= shift[0] <= 45
+
+
+def test_fold_operators_reproduce_the_ridge_engine_predictions():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 15)) * rng.uniform(0.5, 3, size=15) + 2.0
+    Y = X[:, :3] @ rng.normal(size=(3, 6)) + rng.normal(size=(120, 6)) + 5.0
+    groups = np.repeat(np.arange(30), 4)
+    cv = GroupedKFold(5)
+    result = cross_validate(RidgeCV(alphas=np.logspace(-2, 4, 7), cv=GroupedKFold(4)), X, Y, groups, cv)
+    splits = list(cv.split(X, Y, groups))
+    ops = fold_operators(X, splits, result.alphas)
+    pred, base = cv_predictions(Y, splits, ops, result.alphas)
+    np.testing.assert_allclose(pred, result.predictions, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(base, result.baseline, rtol=1e-10)
+
+
+def test_null_false_positive_rate_is_nominal_over_1000_targets():
+    rng = np.random.default_rng(3)
+    n, p, t = 160, 20, 1000
+    groups = np.repeat(np.arange(40), 4)
+    X = rng.normal(size=(n, p))
+    # passage-level autocorrelated noise, unrelated to X
+    Y = rng.normal(size=(n, t)) + np.repeat(rng.normal(size=(40, t)), 4, axis=0)
+    cv = GroupedKFold(5)
+    splits = list(cv.split(X, Y, groups))
+    alphas = np.full((5, t), 100.0)
+    result = permutation_test(X, Y, splits, alphas, group_permutations(groups, 199, seed=4))
+    fpr = float((result.p_r < 0.05).mean())
+    assert 0.03 <= fpr <= 0.07, fpr
+    assert result.n_permutations == 199
+
+
+def test_a_real_effect_is_detected():
+    rng = np.random.default_rng(5)
+    n, p = 160, 10
+    groups = np.repeat(np.arange(40), 4)
+    X = rng.normal(size=(n, p))
+    Y = X @ rng.normal(size=(p, 20)) * 0.4 + rng.normal(size=(n, 20))
+    splits = list(GroupedKFold(5).split(X, Y, groups))
+    result = permutation_test(X, Y, splits, np.full((5, 20), 10.0), group_permutations(groups, 99, seed=6))
+    assert (result.p_r <= 0.02).all()
+    assert result.r.min() > 0.3
+    assert result.null_r_mean == pytest.approx(np.zeros(20), abs=0.06)
