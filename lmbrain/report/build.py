@@ -9,7 +9,7 @@ import pandas as pd
 
 from lmbrain.report import figures as figs
 from lmbrain.report.html import render_html
-from lmbrain.report.tables import layer_table, main_table, to_markdown
+from lmbrain.report.tables import family_table, layer_table, main_table, split_audit_table, to_markdown
 from lmbrain.study.runner import atomic_write_text
 
 MAIN_COLUMNS = {
@@ -44,6 +44,15 @@ def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str)
     return written
 
 
+def leakage_warnings(audit: pd.DataFrame) -> list[str]:
+    """Warnings for autocorrelation-only features (OASM) that score above zero under grouped splits."""
+    if "r2_grouped" not in audit.columns:
+        return []
+    rows = audit[audit["feature_set"].str.contains("oasm") & (audit["r2_grouped"] > 0)]
+    return [f"WARNING {r.dataset}: OASM scores R² = {r.r2_grouped:.3f} > 0 under grouped splits: "
+            "the split unit may not separate autocorrelated samples (leakage)" for r in rows.itertuples()]
+
+
 def write_report(
     results_dir: str | Path, formats: list[str] | None = None, figures: bool = True, html: bool = True
 ) -> list[Path]:
@@ -59,6 +68,20 @@ def write_report(
     shown = main.rename(columns=MAIN_COLUMNS)
     written += write_table(shown, tables_dir / "scores", formats, title)
     bundle.append((title, shown, "Mean over targets per subject; 'all' averages the subject means."))
+    stats = manifest.get("statistics", {})
+    family = family_table(results, units, n_boot=int(stats.get("bootstrap", 1000)), seed=int(stats.get("seed", 0)),
+                          fdr_alpha=float(stats.get("fdr_alpha", 0.05)))
+    if not family.empty:
+        title = "Family comparison"
+        written += write_table(family, tables_dir / "family_comparison", formats, title)
+        bundle.append((title, family, "r and R²: mean over subjects with a bootstrap CI over subjects "
+                       "(over targets when fewer than 3 subjects); r_ceiled unclipped; significant: fraction "
+                       "of targets with permutation p < FDR threshold."))
+    audit = split_audit_table(results)
+    if not audit.empty:
+        title = "Split audit: grouped vs shuffled (leaky) outer CV"
+        written += write_table(audit, tables_dir / "split_audit", formats, title)
+        bundle.append((title, audit, "; ".join(leakage_warnings(audit)) or "No leakage warning."))
     layers = layer_table(results)
     if not layers.empty:
         written += write_table(layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)")

@@ -152,3 +152,80 @@ def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
                 cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _interval(values: pd.DataFrame, seed: int, n_boot: int) -> tuple[float, float, float]:
+    """Mean with a bootstrap CI over subjects (>= 3 subjects) or else over targets."""
+    from lmbrain.analysis.stats import bootstrap_ci
+
+    if values["subject"].nunique() >= 3:
+        ci = bootstrap_ci(values["value"].to_numpy(), values["subject"].to_numpy(), n_boot=n_boot, seed=seed)
+    else:
+        ci = bootstrap_ci(values["value"].to_numpy(), n_boot=n_boot, seed=seed)
+    return ci.estimate, ci.low, ci.high
+
+
+def family_table(
+    results: pd.DataFrame, units: pd.DataFrame, scheme: str = "grouped", n_boot: int = 1000, seed: int = 0,
+    fdr_alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Per dataset and model (untrained seeds included): the headline numbers of a control analysis.
+
+    In-fold layer; r and R² of the LLM with bootstrap CIs; ceiling-normalised r (unclipped) where the
+    dataset has a ceiling; R² of the controls alone; unique LLM R²; omega; the fraction of targets whose
+    permutation p-value survives Benjamini–Hochberg FDR (where permutations were run).
+    """
+    from lmbrain.analysis.stats import fdr_bh
+
+    data = results[(results["scheme"] == scheme) & (~results["per_layer"])]
+    layers = selected_layers(units)
+    main = main_table(results, units, scheme)
+    rows = []
+    for (dataset, model), frame in data[data["model"] != "-"].groupby(["dataset", "model"], sort=True):
+        llm = frame[frame["feature_set"] == LLM]
+        row: dict = {"dataset": dataset, "model": model}
+        chosen = layers[(layers["dataset"] == dataset) & (layers["model"] == model)
+                        & (layers["feature_set"] == LLM) & (layers["scheme"] == scheme)]["choices"]
+        row["layer"] = describe_choices([c for choices in chosen for c in choices])
+        for metric in ("r", "r2"):
+            est, low, high = _interval(llm[llm["metric"] == metric], seed, n_boot)
+            row[metric], row[f"{metric}_ci"] = est, f"[{low:.3f}, {high:.3f}]"
+        ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == "ceiling") & (data["metric"] == "r")]
+        if not ceiling.empty:
+            merged = llm[llm["metric"] == "r"].merge(ceiling[["subject", "neuroid_id", "value"]],
+                                                     on=["subject", "neuroid_id"], suffixes=("", "_ceiling"))
+            normalised = merged.assign(value=merged["value"] / merged["value_ceiling"])
+            row["r_ceiled"] = _interval(normalised, seed, n_boot)[0]
+        else:
+            row["r_ceiled"] = np.nan
+        overall = main[(main["dataset"] == dataset) & (main["model"] == model)]
+        overall = overall[overall["subject"] == "all"] if (overall["subject"] == "all").any() else overall
+        for control_row in overall.itertuples(index=False):
+            suffix = "" if len(overall) == 1 else f" [{control_row.controls}]"
+            row[f"controls{suffix}"] = control_row.controls
+            row[f"r2_controls{suffix}"] = control_row.r2_controls
+            row[f"unique_llm{suffix}"] = control_row.unique_llm
+            row[f"omega{suffix}"] = control_row.omega
+        pvalues = llm[llm["metric"] == "p_r"]
+        if not pvalues.empty:
+            rejected, _ = fdr_bh(pvalues["value"].to_numpy(), fdr_alpha)
+            row["significant"] = float(rejected.mean())
+        else:
+            row["significant"] = np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def split_audit_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Grouped vs shuffled outer CV for every feature set: mean r and R² over subjects, and the inflation."""
+    if results["scheme"].nunique() < 2:
+        return pd.DataFrame()
+    means = subject_means(results[~results["per_layer"]])
+    table = (
+        means.groupby(["dataset", "model", "feature_set", "scheme"])[["r", "r2"]].mean().unstack("scheme")
+    )
+    table.columns = [f"{metric}_{scheme}" for metric, scheme in table.columns]
+    table = table.reset_index()
+    if {"r2_grouped", "r2_shuffled"} <= set(table.columns):
+        table["r2_inflation"] = table["r2_shuffled"] - table["r2_grouped"]
+    return table
