@@ -209,6 +209,7 @@ def run_study(
             "platform": platform.platform(),
             "argv": sys.argv,
             "seeds": {"cv": study.cv.seed, "statistics": study.statistics.seed},
+            "statistics": study.statistics.model_dump(),
             "n_units": len(units),
             "n_units_computed_this_run": len(todo),
             "timings_seconds": {
