@@ -35,7 +35,7 @@ class ControlFeatures:
         return next(iter(self.candidates.values()))
 
 
-ControlFn = Callable[[Dataset], ControlFeatures]
+ControlFn = Callable[..., ControlFeatures]
 CONTROLS: dict[str, ControlFn] = {}
 DESCRIPTIONS: dict[str, str] = {}
 
@@ -182,10 +182,13 @@ OASM_SIGMAS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 @register_control("oasm", "OASM: identity smoothed within each passage by a Gaussian, σ chosen in inner CV")
 def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFeatures:
     """OASM candidates, one per σ: each sample's own indicator smoothed along the presentation order."""
-    stimuli = dataset.stimuli
-    blocks = _column(dataset, ("passage_id", "story", "context_id"), "oasm").to_numpy()
-    # global presentation order within a block: its row order
-    positions = np.arange(len(stimuli), dtype=float)
+    if dataset.is_timeseries:  # along time, within each run
+        samples = dataset.samples
+        blocks = samples["run"].to_numpy() if "run" in samples else np.zeros(len(samples))
+        positions = np.arange(len(samples), dtype=float)
+    else:  # along the presentation order, within each passage
+        blocks = _column(dataset, ("passage_id", "story", "context_id"), "oasm").to_numpy()
+        positions = np.arange(len(dataset.stimuli), dtype=float)
     candidates = {f"sigma={s:g}": oasm_matrix(positions, blocks, s) for s in sigmas}
     return ControlFeatures("oasm", candidates, DESCRIPTIONS["oasm"], [])
 
@@ -194,17 +197,89 @@ def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFe
 def random_features(dataset: Dataset, dim: int = 768, seed: int = 0) -> ControlFeatures:
     """Random Gaussian features: a baseline that knows nothing about the stimuli."""
     rng = np.random.default_rng(seed)
-    return _single("random", rng.standard_normal((len(dataset.stimuli), dim)), [])
+    return _single("random", rng.standard_normal((len(dataset.samples), dim)), [])
 
 
-def control_features(dataset: Dataset, spec: str, options: Mapping[str, Mapping] | None = None) -> ControlFeatures:
-    """Build a control by name, or a ``+``-joined combination of single-matrix controls."""
+# -- time series: scan-level controls ------------------------------------------------------------------
+
+SUBJECT_CONTROLS = {"sound_power", "motion", "nuisance"}
+
+
+def _require_timeseries(dataset: Dataset, control: str) -> None:
+    if not dataset.is_timeseries:
+        raise LmbrainError(f"control {control!r} is for time series; {dataset.name} is {dataset.modality}")
+
+
+def words_per_scan(dataset: Dataset) -> np.ndarray:
+    """Number of word onsets falling in each scan (scan i covers [time_i, time_i + TR))."""
+    _require_timeseries(dataset, "word_rate")
+    times = dataset.samples["time"].to_numpy(float)
+    tr = float(dataset.tr or np.median(np.diff(times)))
+    onsets = dataset.stimuli["onset"].to_numpy(float)
+    runs = dataset.samples["run"].to_numpy() if "run" in dataset.samples else np.zeros(len(times))
+    counts = np.zeros(len(times))
+    stim_runs = dataset.stimuli["run"].to_numpy() if "run" in dataset.stimuli else np.zeros(len(onsets))
+    for run in np.unique(runs):
+        scans = np.flatnonzero(runs == run)
+        edges = np.r_[times[scans], times[scans][-1] + tr]
+        hist, _ = np.histogram(onsets[stim_runs == run], bins=edges)
+        counts[scans] = hist
+    return counts
+
+
+@register_control("word_rate", "number of words per scan (time series; delayed like every scan feature)")
+def word_rate(dataset: Dataset) -> ControlFeatures:
+    """Words per scan, computed from the word onsets."""
+    return _single("word_rate", words_per_scan(dataset)[:, None], ["word_rate"])
+
+
+def _nuisance(dataset: Dataset, subject: str | None, control: str, prefixes: tuple[str, ...]) -> ControlFeatures:
+    _require_timeseries(dataset, control)
+    if subject is None:
+        raise LmbrainError(f"control {control!r} is subject-specific: a subject is needed")
+    table = dataset.nuisance.get(str(subject))
+    if table is None:
+        raise LmbrainError(f"dataset {dataset.name} has no nuisance regressors for subject {subject!r}")
+    columns = [c for c in table.columns if c.startswith(prefixes)]
+    if not columns:
+        raise LmbrainError(
+            f"dataset {dataset.name}, subject {subject}: no nuisance column starting with {prefixes}; "
+            f"columns are {list(table.columns)}"
+        )
+    return _single(control, table[columns].to_numpy(float), columns)
+
+
+@register_control("sound_power", "the dataset's per-subject sound-power regressor (time series)")
+def sound_power(dataset: Dataset, subject: str | None = None) -> ControlFeatures:
+    """Sound power at each scan, as provided with the dataset."""
+    return _nuisance(dataset, subject, "sound_power", ("sndpwr", "sound"))
+
+
+@register_control("motion", "the subject's six head-motion parameters (time series)")
+def motion(dataset: Dataset, subject: str | None = None) -> ControlFeatures:
+    """Head-motion parameters of the subject's run."""
+    return _nuisance(dataset, subject, "motion", ("motion",))
+
+
+def control_features(
+    dataset: Dataset, spec: str, options: Mapping[str, Mapping] | None = None, subject: str | None = None
+) -> ControlFeatures:
+    """Build a control by name, or a ``+``-joined combination of single-matrix controls.
+
+    Controls have one row per stimulus, or (time series, e.g. word rate, nuisance) one row per scan.
+    Subject-specific controls (the dataset's nuisance regressors) need ``subject``.
+    """
     names = [part.strip() for part in spec.split("+") if part.strip()]
     unknown = [n for n in names if n not in CONTROLS]
     if unknown:
         raise LmbrainError(f"unknown control(s) {unknown}; known: {sorted(CONTROLS)}")
     options = options or {}
-    parts = [CONTROLS[n](dataset, **dict(options.get(n, {}))) for n in names]
+    parts = []
+    for n in names:
+        kwargs = dict(options.get(n, {}))
+        if n in SUBJECT_CONTROLS:
+            kwargs["subject"] = subject
+        parts.append(CONTROLS[n](dataset, **kwargs))
     if len(parts) == 1:
         return parts[0]
     if any(len(p.candidates) != 1 for p in parts):
