@@ -1,5 +1,5 @@
 """Built-in readers; importing this package registers them all."""
 
-from lmbrain.data.readers import brainscore
+from lmbrain.data.readers import brainscore, frank, naturalstories, pereira_langnet
 
-__all__ = ["brainscore"]
+__all__ = ["brainscore", "frank", "naturalstories", "pereira_langnet"]
