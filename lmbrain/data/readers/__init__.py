@@ -1,5 +1,5 @@
 """Built-in readers; importing this package registers them all."""
 
-from lmbrain.data.readers import brainscore, frank, naturalstories, pereira_langnet
+from lmbrain.data.readers import brainscore, brennan, frank, naturalstories, pereira_langnet
 
-__all__ = ["brainscore", "frank", "naturalstories", "pereira_langnet"]
+__all__ = ["brainscore", "brennan", "frank", "naturalstories", "pereira_langnet"]
