@@ -1,4 +1,4 @@
-"""Tuckute et al. 2024 CSVs (``brain-lang-data_participant_*.csv``): a row per sentence x participant x ROI."""
+"""Tuckute et al. 2024 CSVs (``brain-lang-data_participant_*.csv``): row = sentence x participant x ROI."""
 
 from __future__ import annotations
 
