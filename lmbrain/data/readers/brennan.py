@@ -67,6 +67,7 @@ def scan_words(ctx: ReadContext, n_scans: int, tr: float, offset: float) -> pd.D
         "folder": "alice_data_shared",
         "alignment_lags": 5,
         "min_alignment_r": 0.9,
+        "story": "alice_chapter1",
     },
 )
 def read_brennan2016(ctx: ReadContext) -> Dataset:
@@ -124,9 +125,9 @@ def read_brennan2016(ctx: ReadContext) -> Dataset:
         {
             "stimulus_id": [f"w{i:04d}" for i in range(len(words))],
             "text": words["text"].to_numpy(),
-            "context_id": "alice_chapter1",
+            "context_id": opts["story"],
             "position": np.arange(len(words)),
-            "story": "alice_chapter1",
+            "story": opts["story"],
             "onset": words["onset"].to_numpy(),
             "offset": words["offset"].to_numpy(),
             "scan": np.floor(words["onset"].to_numpy() / tr).astype(int),
