@@ -132,6 +132,14 @@ class Dataset:
                     raise DataError(f"{where}: response stimulus_id order differs from the stimulus table")
         if self.split_unit not in self.samples.columns:
             raise DataError(f"{where}: split unit {self.split_unit!r} is not a column of the sample table")
+        n_samples = self.responses.sizes["sample"]
+        for subject, table in self.nuisance.items():
+            if len(table) != n_samples:
+                raise DataError(f"{where}: nuisance of {subject}: {len(table)} rows, {n_samples} samples")
+        present = set(self.subjects)
+        both = sorted(present & set(self.excluded))
+        if both:
+            raise DataError(f"{where}: subject(s) {both} are both excluded and present in the responses")
 
     def summary(self) -> str:
         """A one-paragraph human description."""

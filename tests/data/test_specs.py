@@ -40,3 +40,11 @@ def test_real_files_match_their_checksums(name: str, real_data_dir: Path) -> Non
     spec = find_spec(name)
     statuses = check_files(spec, spec.root_dir(real_data_dir))
     assert {s.status for s in statuses} == {"ok"}, [s.detail for s in statuses if s.status != "ok"]
+
+
+def test_extra_spec_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent / "fixtures" / "specs" / "fixture_tuckute.yaml").read_text()
+    (tmp_path / "my_lab_data.yaml").write_text(text.replace("name: fixture_tuckute", "name: my_lab_data"))
+    monkeypatch.setenv("LMBRAIN_SPECS_DIR", str(tmp_path))
+    assert "my_lab_data" in list_datasets()
+    assert find_spec("my_lab_data").reader == "tuckute2024_csv"
