@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,13 @@ import xarray as xr
 from lmbrain.errors import DataError
 
 Modality = Literal["fmri_sentences", "fmri_timeseries", "ecog_words", "eeg_words", "reading_times"]
-MODALITIES: tuple[str, ...] = ("fmri_sentences", "fmri_timeseries", "ecog_words", "eeg_words", "reading_times")
+MODALITIES: tuple[str, ...] = (
+    "fmri_sentences",
+    "fmri_timeseries",
+    "ecog_words",
+    "eeg_words",
+    "reading_times",
+)
 StimulusUnit = Literal["word", "sentence", "passage", "story"]
 
 #: Columns every stimulus table has.
@@ -37,6 +43,10 @@ class Dataset:
 
     ``split_unit`` names the column (of ``stimuli`` for event data, of the scan table for time series) whose
     values are the groups of cross-validation: no group is ever in both a training and a test fold.
+
+    ``nuisance`` maps a subject to its per-scan regressors (time series); ``excluded`` maps a subject left
+    out of ``responses`` to the reason; ``masked`` maps a neuroid set to NaN (all-NaN or constant) to the
+    reason; ``meta`` holds reader facts worth reporting (e.g. a verified stimulus-to-scan alignment).
     """
 
     name: str
@@ -50,6 +60,8 @@ class Dataset:
     excluded: dict[str, str] = field(default_factory=dict)
     citation: str = ""
     licence: str = ""
+    masked: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -104,7 +116,9 @@ class Dataset:
                 f"{where}: duplicate stimulus_id {self.stimuli['stimulus_id'].iloc[row]!r} at row {row}"
             )
         if self.responses.dims != ("sample", "neuroid"):
-            raise DataError(f"{where}: responses must have dims ('sample', 'neuroid'), got {self.responses.dims}")
+            raise DataError(
+                f"{where}: responses must have dims ('sample', 'neuroid'), got {self.responses.dims}"
+            )
         for coord in ("neuroid_id", "subject"):
             if coord not in self.responses.coords:
                 raise DataError(f"{where}: responses lack neuroid coordinate {coord!r}")
@@ -118,12 +132,23 @@ class Dataset:
                     raise DataError(f"{where}: response stimulus_id order differs from the stimulus table")
         if self.split_unit not in self.samples.columns:
             raise DataError(f"{where}: split unit {self.split_unit!r} is not a column of the sample table")
+        n_samples = self.responses.sizes["sample"]
+        for subject, table in self.nuisance.items():
+            if len(table) != n_samples:
+                raise DataError(f"{where}: nuisance of {subject}: {len(table)} rows, {n_samples} samples")
+        present = set(self.subjects)
+        both = sorted(present & set(self.excluded))
+        if both:
+            raise DataError(f"{where}: subject(s) {both} are both excluded and present in the responses")
 
     def summary(self) -> str:
         """A one-paragraph human description."""
         n_neuroids = self.responses.sizes["neuroid"]
         return (
             f"{self.name} ({self.modality}): {len(self.stimuli)} {self.stimulus_unit} stimuli, "
-            f"{self.responses.sizes['sample']} samples x {n_neuroids} neuroids, {len(self.subjects)} subjects, "
+            f"{self.responses.sizes['sample']} samples x {n_neuroids} neuroids, "
+            f"{len(self.subjects)} subjects, "
             f"split by {self.split_unit} ({len(np.unique(self.groups()))} groups)"
+            + (f"; excluded {sorted(self.excluded)}" if self.excluded else "")
+            + (f"; {len(self.masked)} neuroid(s) masked" if self.masked else "")
         )

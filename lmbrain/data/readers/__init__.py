@@ -1,0 +1,25 @@
+"""Built-in readers; importing this package registers them all."""
+
+from lmbrain.data.readers import (
+    brainscore,
+    brennan,
+    frank,
+    lebel,
+    lpp,
+    naturalstories,
+    pereira_langnet,
+    pereira_mat,
+    tuckute,
+)
+
+__all__ = [
+    "brainscore",
+    "brennan",
+    "frank",
+    "lebel",
+    "lpp",
+    "naturalstories",
+    "pereira_langnet",
+    "pereira_mat",
+    "tuckute",
+]

@@ -1,0 +1,178 @@
+"""Declarative dataset specs: one YAML file per dataset, validated on load (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lmbrain.data.dataset import MODALITIES
+from lmbrain.errors import DataError
+
+#: Environment variable naming extra folders (``:``-separated) searched for ``NAME.yaml`` specs.
+SPECS_DIR_VAR = "LMBRAIN_SPECS_DIR"
+#: The specs shipped with lmbrain (``data_specs/`` at the repository root).
+BUILTIN_SPECS_DIR = Path(__file__).resolve().parents[2] / "data_specs"
+
+Modality = Literal["fmri_sentences", "fmri_timeseries", "ecog_words", "eeg_words", "reading_times"]
+StimulusUnit = Literal["word", "sentence", "passage", "story"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSpec(_Strict):
+    """One file of a dataset: its path under the dataset root, checksum and public download address."""
+
+    path: str
+    sha256: str | None = None
+    url: str | None = None
+    role: str | None = None
+    size: int | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex64(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value)):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {value!r}")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise ValueError(f"file path {value!r} must be relative to the dataset root, without '..'")
+        return value
+
+
+class RoiSpec(_Strict):
+    """What is known about one region of interest."""
+
+    name: str | None = None
+    hemisphere: Literal["left", "right", "bilateral"] | None = None
+    network: str | None = None
+
+
+class NeuroidSpec(_Strict):
+    """Neuroid metadata: ROI descriptions and defaults for the network/hemisphere coordinates."""
+
+    rois: dict[str, RoiSpec] = Field(default_factory=dict)
+    network: str | None = None
+    hemisphere: Literal["left", "right", "bilateral"] | None = None
+    description: str | None = None
+
+
+class TimingSpec(_Strict):
+    """Timing of a time-series dataset: TR, scans kept, and how the stimulus clock maps to scans."""
+
+    tr: float = Field(gt=0)
+    n_scans: int | None = Field(default=None, gt=0)
+    discarded_volumes: int = Field(default=0, ge=0)
+    stimulus_start: float = 0.0
+    word_onsets: str | None = None
+    description: str | None = None
+
+
+class DataSpec(_Strict):
+    """A dataset described declaratively; ``reader`` turns its files into a ``Dataset``."""
+
+    name: str
+    description: str = ""
+    citation: str
+    licence: str
+    modality: Modality
+    reader: str
+    stimulus_unit: StimulusUnit
+    split_unit: str
+    split_description: str | None = None
+    root: str
+    files: list[FileSpec] = Field(default_factory=list)
+    subjects: list[str] | None = None
+    timing: TimingSpec | None = None
+    neuroids: NeuroidSpec = Field(default_factory=NeuroidSpec)
+    options: dict[str, Any] = Field(default_factory=dict)
+    source: str | None = None
+
+    @field_validator("subjects", mode="before")
+    @classmethod
+    def _subjects_as_str(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return value
+
+    def file(self, role: str) -> FileSpec:
+        """The file with this role; a DataError if the spec has none."""
+        for entry in self.files:
+            if entry.role == role:
+                return entry
+        raise DataError(
+            f"spec {self.name}: no file with role {role!r} (roles: {[f.role for f in self.files]})"
+        )
+
+    def root_dir(self, data_dir: Path) -> Path:
+        """The dataset's folder: ``root`` under the data directory (or ``root`` itself when absolute)."""
+        root = Path(os.path.expanduser(self.root))
+        return root if root.is_absolute() else data_dir / root
+
+
+def parse_spec(raw: Any, *, source: str) -> DataSpec:
+    """Validate a spec mapping; one DataError naming the source and every bad field."""
+    if not isinstance(raw, dict):
+        raise DataError(f"spec {source}: expected a mapping at the top level, got {type(raw).__name__}")
+    if "modality" in raw and raw["modality"] not in MODALITIES:
+        raise DataError(f"spec {source}: unknown modality {raw['modality']!r}; expected one of {MODALITIES}")
+    try:
+        return DataSpec.model_validate(raw)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            problems.append(f"{loc}: {msg}")
+        raise DataError(f"spec {source}: " + "; ".join(problems)) from None
+
+
+def read_spec(path: str | Path) -> DataSpec:
+    """Read and validate one spec YAML file (``yaml.safe_load`` only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"spec file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataError(f"spec {path}: not valid YAML ({err})") from None
+    return parse_spec(raw, source=str(path))
+
+
+def spec_dirs() -> list[Path]:
+    """Folders searched for specs: ``$LMBRAIN_SPECS_DIR`` entries first, then the built-in ``data_specs``."""
+    extra = [Path(p).expanduser() for p in os.environ.get(SPECS_DIR_VAR, "").split(os.pathsep) if p]
+    return [*extra, BUILTIN_SPECS_DIR]
+
+
+def list_specs() -> list[str]:
+    """Names of every spec found (sorted, first folder wins)."""
+    names: set[str] = set()
+    for folder in spec_dirs():
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(names)
+
+
+def find_spec(name_or_path: str | Path) -> DataSpec:
+    """A spec by name (``NAME.yaml`` in the spec folders) or by path to a YAML file."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or os.sep in text or isinstance(name_or_path, Path):
+        return read_spec(name_or_path)
+    for folder in spec_dirs():
+        candidate = folder / f"{text}.yaml"
+        if candidate.is_file():
+            spec = read_spec(candidate)
+            if spec.name != text:
+                raise DataError(f"spec {candidate}: name {spec.name!r} differs from its file name {text!r}")
+            return spec
+    raise DataError(f"unknown dataset {text!r}; known datasets: {list_specs()}")
