@@ -12,8 +12,10 @@ Two estimators, both returning ceilings in the units of the model's Pearson r, s
   with that mean.
 * :func:`pool_ceiling` -- Brain-Score style, across subjects: for pools of growing size, each pool
   member is predicted from the other members' responses with the same estimator and CV as the model;
-  the per-target r as a function of the number of source subjects ``x`` is fitted with
-  ``v0 (1 - exp(-x / tau))`` and the ceiling is ``v0`` (the r an infinite pool would reach).
+  the per-target r as a function of the pool size ``x`` (held-out subject included, 2..n_subjects) is
+  fitted with ``v0 (1 - exp(-x / tau))``, ``0 <= v0 <= 1`` (Brain-Score's ``ExtrapolationCeiling``),
+  and the ceiling is ``v0``, the r an infinite pool would reach. Like Brain-Score's, this saturating
+  form tends to *under*-estimate the asymptote when r still climbs slowly at the largest pools.
 """
 
 from __future__ import annotations
@@ -99,18 +101,18 @@ class PoolCeiling:
 
     ceiling: list[np.ndarray]
     tau: list[np.ndarray]
-    n_sources: np.ndarray
+    pool_sizes: np.ndarray
     scores: list[np.ndarray]
 
 
 def fit_saturation(
     x: np.ndarray, y: np.ndarray, taus: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares fit of ``y = v0 (1 - exp(-x / tau))`` per column of y (n_x, n_targets): (v0, tau).
+    """Fit ``y = v0 (1 - exp(-x / tau))`` with ``0 <= v0 <= 1`` per column of y (n_x, n_targets).
 
-    For fixed tau, v0 is linear (closed form); tau is searched on a dense log grid for all targets at
-    once, which is exact up to the grid step and vectorised (scipy's curve_fit would loop per target).
-    NaN entries of y are ignored.
+    Returns (v0, tau). For fixed tau the bounded v0 is the clipped linear least-squares solution (closed
+    form); tau is searched on a dense log grid for all targets at once, exact up to the grid step and
+    vectorised (scipy's curve_fit would loop over targets). NaN entries of y are ignored.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -123,7 +125,7 @@ def fit_saturation(
     f = f * mask[None]
     ff = (f * f).sum(1)  # (n_tau, n_targets)
     fy = (f * yz[None]).sum(1)
-    v0 = fy / ff
+    v0 = np.clip(fy / ff, 0.0, 1.0)
     sse = (yz * yz).sum(0)[None] - 2 * v0 * fy + v0 * v0 * ff
     best = np.argmin(sse, axis=0)
     cols = np.arange(y.shape[1])
@@ -142,8 +144,8 @@ def pool_ceiling(
     """Ceiling per subject from predicting each subject with pools of other subjects' responses.
 
     ``responses`` is one (n_samples, n_targets_s) array per subject, rows aligned across subjects. For
-    x = 1 .. ``max_sources`` (default n_subjects - 1) source subjects and ``n_draws`` random pools per x,
-    every subject is predicted from x randomly drawn other subjects (their targets side by side) with
+    pool sizes x = 2 .. ``max_sources`` + 1 (default n_subjects) and ``n_draws`` random pools per x, every
+    subject is predicted from x - 1 randomly drawn other subjects (their targets side by side) with
     ``cross_validate(estimator, ..., groups, cv)``; per-target r is averaged over draws and the curve over
     x is extrapolated with :func:`fit_saturation`.
     """
@@ -172,7 +174,7 @@ def pool_ceiling(
             scores[target][i] = acc / n_draws
     ceilings, taus = [], []
     for s in range(n_sub):
-        v0, tau = fit_saturation(n_sources, scores[s])
+        v0, tau = fit_saturation(n_sources + 1, scores[s])
         ceilings.append(v0)
         taus.append(tau)
-    return PoolCeiling(ceiling=ceilings, tau=taus, n_sources=n_sources, scores=scores)
+    return PoolCeiling(ceiling=ceilings, tau=taus, pool_sizes=n_sources + 1, scores=scores)

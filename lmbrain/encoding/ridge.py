@@ -142,6 +142,11 @@ def _fold_scores(P: Any, Yte_c: Any, sst: Any, scoring: str, backend: Backend) -
     return 1.0 - sse / sst
 
 
+def _project_first(n_train: int, n_test: int, rank: int, n_alphas: int) -> bool:
+    """Whether ``stack(Xte R w) @ (B.T Y)`` costs fewer flops per target than ``stack(Xte R w B.T) @ Y``."""
+    return n_train * rank + n_alphas * n_test * rank < n_alphas * n_test * n_train
+
+
 def ridge_cv_scores(
     X: Any,
     Y: Any,
@@ -174,7 +179,7 @@ def ridge_cv_scores(
         n_train, n_test, rank = len(train), len(test), A.shape[1]
         n_alphas = len(alphas_np)
         # stacked validation operator per alpha, in the cheaper contraction order
-        project_first = (n_train * rank + n_alphas * n_test * rank) < n_alphas * n_test * n_train
+        project_first = _project_first(n_train, n_test, rank, n_alphas)
         width = rank if project_first else n_train
         alpha_batch = max(1, min(n_alphas, _MATRIX_BUDGET // max(1, n_test * width * itemsize)))
         weights = 1.0 / (dec.ev[None, :] + alphas_b[:, None])  # (n_alphas, rank)
