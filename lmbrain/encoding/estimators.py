@@ -1,0 +1,358 @@
+"""Encoding estimators with the scikit-learn contract: RidgeCV (one alpha per target), BandedRidgeCV, OLS.
+
+All take ``fit(X, Y, groups=None)``: ``groups`` are the training samples' CV groups, used by the inner
+cross-validation that chooses hyperparameters (``cv`` int -> :class:`GroupedKFold` over ``groups``;
+a splitter is called with ``groups``). Standardisation is fitted on the training data only (inside
+the inner CV, on each inner training fold); the intercept is the training mean, handled explicitly.
+``coef_`` is (n_features, n_targets) and ``score`` returns R² per target (n_targets,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import LinearRegression
+
+from lmbrain.encoding.metrics import r2_oos
+from lmbrain.encoding.ridge import (
+    RidgeFactors,
+    _check_alphas,
+    ridge_cv_scores,
+    ridge_fit,
+    select_alphas,
+)
+from lmbrain.encoding.splits import check_splits
+from lmbrain.errors import LmbrainError
+
+#: Default alpha grid: 10 values from 1e-2 to 1e7. For standardised features the eigenvalues of X'X
+#: run from ~0 to ~n_samples x n_features (1e6 for 1000 x 1000), so the grid spans from almost no
+#: shrinkage to shrinking every direction; one alpha per decade keeps the CV cost (linear in the
+#: number of alphas) at 10 products per fold.
+DEFAULT_ALPHAS = np.logspace(-2, 7, 10)
+
+
+def check_xy(X: Any, Y: Any | None, dtype: Any = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """X as 2-D and Y as 2-D float arrays of one dtype (float32 kept, else float64); Y was 1-D?"""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise LmbrainError(f"X must be 2-D (samples, features), got shape {X.shape}")
+    if dtype is None:
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise LmbrainError(f"dtype must be float32 or float64, got {dtype}")
+    X = np.asarray(X, dtype=dtype)
+    _check_finite(X, "X")
+    if Y is None:
+        return X, None, False
+    Y = np.asarray(Y, dtype=dtype)
+    ravel = Y.ndim == 1
+    if ravel:
+        Y = Y[:, None]
+    if Y.ndim != 2:
+        raise LmbrainError(f"Y must be 1-D or 2-D (samples, targets), got shape {Y.shape}")
+    if Y.shape[0] != X.shape[0]:
+        raise LmbrainError(f"X has {X.shape[0]} samples but Y has {Y.shape[0]}")
+    _check_finite(Y, "Y")
+    return X, Y, ravel
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    if not np.isfinite(a).all():
+        bad = int((~np.isfinite(a)).sum())
+        raise LmbrainError(
+            f"{name} has {bad} NaN/inf values; mask missing samples (per subject) before encoding"
+        )
+
+
+def _check_groups(groups: Any, n_samples: int) -> np.ndarray | None:
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.shape != (n_samples,):
+        raise LmbrainError(f"groups must have one value per sample ({n_samples}), got shape {groups.shape}")
+    return groups
+
+
+class RidgeCV(RegressorMixin, BaseEstimator):
+    """Ridge regression with one alpha per target chosen by (grouped) inner cross-validation.
+
+    All alphas and targets are solved from one decomposition per inner fold (SVD when
+    n_samples >= n_features, the kernel form otherwise; see :mod:`lmbrain.encoding.ridge`), then the
+    model is refit on all training samples with each target's alpha. ``scoring`` ("r2", "pearson",
+    "neg_mse") is averaged over inner folds; ties choose the larger alpha.
+
+    Fitted attributes: ``alpha_`` (n_targets,), ``coef_`` (n_features, n_targets), ``intercept_``
+    (n_targets,), ``cv_scores_`` (n_alphas, n_targets) mean inner-CV scores. With 1-D ``Y`` these drop
+    the target axis.
+    """
+
+    def __init__(
+        self,
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        cv: Any = 5,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        solver: str = "auto",
+        backend: str = "numpy",
+        dtype: Any = None,
+        n_targets_batch: int | None = None,
+        scoring: str = "r2",
+    ) -> None:
+        self.alphas = alphas
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.solver = solver
+        self.backend = backend
+        self.dtype = dtype
+        self.n_targets_batch = n_targets_batch
+        self.scoring = scoring
+
+    def _solver_kwargs(self) -> dict[str, Any]:
+        return dict(fit_intercept=self.fit_intercept, standardize=self.standardize, solver=self.solver,
+                    backend=self.backend, n_targets_batch=self.n_targets_batch)
+
+    def inner_cv_scores(self, X: Any, Y: Any, groups: Any = None) -> np.ndarray:
+        """Mean inner-CV scores (n_alphas, n_targets) on these training data, without refitting."""
+        X, Y, _ = check_xy(X, Y, self.dtype)
+        groups = _check_groups(groups, X.shape[0])
+        splits = check_splits(self.cv, X, Y, groups)
+        _check_alphas(self.alphas)
+        scores = ridge_cv_scores(X, Y, self.alphas, splits, scoring=self.scoring, **self._solver_kwargs())
+        return scores.mean(0)
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:
+        """Choose one alpha per target by inner CV over ``groups``, then refit on all samples."""
+        return self.fit_from_cv_scores(X, Y, self.inner_cv_scores(X, Y, groups))
+
+    def fit_from_cv_scores(self, X: Any, Y: Any, cv_scores: np.ndarray) -> RidgeCV:
+        """Refit with alphas chosen from ``cv_scores`` = ``inner_cv_scores(X, Y, groups)`` (reused)."""
+        X, Y2, ravel = check_xy(X, Y, self.dtype)
+        alphas = _check_alphas(self.alphas)
+        if cv_scores.shape != (len(alphas), Y2.shape[1]):
+            expected = (len(alphas), Y2.shape[1])
+            raise LmbrainError(f"cv_scores has shape {cv_scores.shape}, expected {expected}")
+        index = select_alphas(cv_scores, alphas)
+        self.factors_: RidgeFactors = ridge_fit(X, Y2, alphas, index, **self._solver_kwargs())
+        self._coef = None
+        self.alpha_ = alphas[index][0] if ravel else alphas[index]
+        self.cv_scores_ = cv_scores[:, 0] if ravel else cv_scores
+        self.n_features_in_ = X.shape[1]
+        self.n_targets_ = Y2.shape[1]
+        self._ravel = ravel
+        self.dtype_ = X.dtype
+        return self
+
+    def _check_fitted(self, X: Any) -> np.ndarray:
+        if not hasattr(self, "factors_"):
+            raise LmbrainError(f"{type(self).__name__} is not fitted yet; call fit first")
+        X, _, _ = check_xy(X, None, self.dtype_)
+        if X.shape[1] != self.n_features_in_:
+            raise LmbrainError(f"X has {X.shape[1]} features; the model was fitted on {self.n_features_in_}")
+        return X
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """Coefficients (n_features, n_targets) in the units of X (built from the factors on first use)."""
+        if not hasattr(self, "factors_"):
+            raise AttributeError("coef_")
+        if self._coef is None:
+            self._coef = self.factors_.coef()
+        return self._coef[:, 0] if self._ravel else self._coef
+
+    @property
+    def intercept_(self) -> np.ndarray | float:
+        """Intercepts (n_targets,); zeros when fit_intercept is False."""
+        if not hasattr(self, "factors_"):
+            raise AttributeError("intercept_")
+        intercept = self.factors_.intercept()
+        return intercept[0] if self._ravel else intercept
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
+        X = self._check_fitted(X)
+        pred = self.factors_.predict(X)
+        return pred[:, 0] if self._ravel else pred
+
+    def score(self, X: Any, Y: Any) -> np.ndarray:
+        """R² per target (n_targets,) against the mean of ``Y`` itself (scikit-learn's definition)."""
+        return _r2_per_target(Y, self.predict(X))
+
+
+def _r2_per_target(Y: Any, pred: np.ndarray) -> np.ndarray:
+    Y = np.asarray(Y, dtype=np.float64)
+    Y2 = Y[:, None] if Y.ndim == 1 else Y
+    P2 = pred[:, None] if pred.ndim == 1 else pred
+    r2 = r2_oos(Y2, P2, np.broadcast_to(Y2.mean(0), Y2.shape))
+    return r2[0] if Y.ndim == 1 else r2
+
+
+@contextmanager
+def himalaya_backend(name: str) -> Iterator[Any]:
+    """Set himalaya's (global) backend for the duration of a block: numpy, torch (CUDA if present)."""
+    from himalaya.backend import get_backend, set_backend
+
+    if name == "torch":
+        import torch
+
+        name = "torch_cuda" if torch.cuda.is_available() else "torch"
+    names = {"numpy": "numpy", "torch": "torch", "torch_cpu": "torch", "torch_cuda": "torch_cuda"}
+    if name not in names:
+        raise LmbrainError(f"unknown backend {name!r}; expected numpy, torch, torch_cpu or torch_cuda")
+    previous = get_backend()
+    set_backend(names[name])
+    try:
+        yield get_backend()
+    finally:
+        set_backend(previous)
+
+
+def _band_indices(feature_slices: Any, n_features: int) -> list[np.ndarray]:
+    """Feature indices of each band from slices / index lists; every feature in exactly one band."""
+    bands = []
+    for band in feature_slices:
+        idx = np.arange(n_features)[band] if isinstance(band, slice) else np.asarray(band, dtype=np.intp)
+        bands.append(np.atleast_1d(idx))
+    used = np.concatenate(bands) if bands else np.array([], dtype=np.intp)
+    if len(bands) < 1 or len(used) != n_features or set(used.tolist()) != set(range(n_features)):
+        raise LmbrainError(
+            f"feature_slices must cover each of the {n_features} features exactly once "
+            f"(got {len(bands)} bands covering {len(used)} indices)"
+        )
+    return bands
+
+
+class BandedRidgeCV(RegressorMixin, BaseEstimator):
+    """Banded (grouped) ridge: one regularisation per feature space, chosen per target (himalaya).
+
+    ``feature_slices`` lists each band's columns of X (slices or index lists), e.g. an LLM layer and
+    low-level controls. Uses himalaya's ``solve_group_ridge_random_search`` (the solver behind
+    ``GroupRidgeCV``/``BandedRidgeCV``) with ``n_iter`` Dirichlet-sampled band weights x ``alphas``,
+    scored by R² on the same grouped inner folds as :class:`RidgeCV`. Features are standardised on the
+    training data. Fitted: ``deltas_`` (n_bands, n_targets) log band scalings, ``alpha_`` (n_bands,
+    n_targets) = exp(-deltas_) effective per-band regularisation, ``coef_``, ``intercept_``,
+    ``cv_scores_`` (n_iter, n_targets).
+    """
+
+    def __init__(
+        self,
+        feature_slices: Sequence[Any],
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        n_iter: int = 20,
+        concentration: Sequence[float] = (0.1, 1.0),
+        cv: Any = 5,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        backend: str = "numpy",
+        dtype: Any = None,
+        n_targets_batch: int | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.feature_slices = feature_slices
+        self.alphas = alphas
+        self.n_iter = n_iter
+        self.concentration = concentration
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.backend = backend
+        self.dtype = dtype
+        self.n_targets_batch = n_targets_batch
+        self.random_state = random_state
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> BandedRidgeCV:
+        """Choose per-target band regularisation by inner CV over ``groups``, then refit."""
+        from himalaya.ridge import solve_group_ridge_random_search
+        from himalaya.scoring import r2_score
+
+        X, Y, ravel = check_xy(X, Y, self.dtype)
+        groups = _check_groups(groups, X.shape[0])
+        splits = check_splits(self.cv, X, Y, groups)
+        bands = _band_indices(self.feature_slices, X.shape[1])
+        alphas = _check_alphas(self.alphas)
+        self.x_mean_ = X.mean(0) if self.fit_intercept else np.zeros(X.shape[1], X.dtype)
+        scale = X.std(0)
+        scale[scale == 0] = 1.0
+        self.x_scale_ = scale if self.standardize else np.ones_like(scale)
+        Xs = (X - self.x_mean_) / self.x_scale_
+        with himalaya_backend(self.backend) as hb:
+            deltas, coef, cv_scores, *rest = solve_group_ridge_random_search(
+                [Xs[:, b] for b in bands], Y, n_iter=self.n_iter, concentration=list(self.concentration),
+                alphas=alphas.astype(X.dtype), fit_intercept=self.fit_intercept, score_func=r2_score,
+                cv=splits, return_weights=True, random_state=self.random_state,
+                n_targets_batch=self.n_targets_batch, progress_bar=False, warn=False,
+            )
+            deltas, coef, cv_scores = (np.asarray(hb.to_numpy(a)) for a in (deltas, coef, cv_scores))
+            intercept = np.asarray(hb.to_numpy(rest[0])) if rest else np.zeros(Y.shape[1], X.dtype)
+        order = np.concatenate(bands)
+        full = np.empty_like(coef)
+        full[order] = coef  # himalaya stacks the bands in the order given
+        full /= self.x_scale_[:, None]
+        intercept = intercept - self.x_mean_ @ full  # himalaya's intercept is for standardised X
+        self.deltas_ = deltas[:, 0] if ravel else deltas
+        self.alpha_ = np.exp(-self.deltas_)
+        self.coef_ = full[:, 0] if ravel else full
+        self.intercept_ = intercept[0] if ravel else intercept
+        self.cv_scores_ = cv_scores[:, 0] if ravel else cv_scores
+        self.n_features_in_ = X.shape[1]
+        self.dtype_ = X.dtype
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
+        return _linear_predict(self, X)
+
+    def score(self, X: Any, Y: Any) -> np.ndarray:
+        """R² per target (n_targets,)."""
+        return _r2_per_target(Y, self.predict(X))
+
+
+def _linear_predict(est: Any, X: Any) -> np.ndarray:
+    if not hasattr(est, "coef_"):
+        raise LmbrainError(f"{type(est).__name__} is not fitted yet; call fit first")
+    X, _, _ = check_xy(X, None, est.dtype_)
+    if X.shape[1] != est.n_features_in_:
+        raise LmbrainError(f"X has {X.shape[1]} features; the model was fitted on {est.n_features_in_}")
+    return X @ est.coef_ + est.intercept_
+
+
+class OLS(RegressorMixin, BaseEstimator):
+    """Ordinary least squares for low-dimensional controls (scikit-learn's LinearRegression).
+
+    Standardisation (on the training data) does not change OLS predictions but keeps coefficients
+    comparable across controls; ``groups`` is accepted and ignored (no hyperparameter to choose).
+    """
+
+    def __init__(self, fit_intercept: bool = True, standardize: bool = True, dtype: Any = None) -> None:
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.dtype = dtype
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> OLS:
+        """Least-squares fit (minimum-norm when X is rank-deficient)."""
+        X, Y, ravel = check_xy(X, Y, self.dtype)
+        mean = X.mean(0) if self.fit_intercept else np.zeros(X.shape[1], X.dtype)
+        scale = X.std(0) if self.standardize else np.ones(X.shape[1], X.dtype)
+        scale[scale == 0] = 1.0
+        model = LinearRegression(fit_intercept=self.fit_intercept).fit((X - mean) / scale, Y)
+        coef = (model.coef_.T / scale[:, None]).astype(X.dtype)
+        intercept = np.asarray(model.intercept_, dtype=X.dtype) * np.ones(Y.shape[1], X.dtype)
+        intercept = intercept - mean @ coef
+        self.coef_ = coef[:, 0] if ravel else coef
+        self.intercept_ = intercept[0] if ravel else intercept
+        self.n_features_in_ = X.shape[1]
+        self.dtype_ = X.dtype
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
+        return _linear_predict(self, X)
+
+    def score(self, X: Any, Y: Any) -> np.ndarray:
+        """R² per target (n_targets,)."""
+        return _r2_per_target(Y, self.predict(X))

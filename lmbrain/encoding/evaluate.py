@@ -1,0 +1,186 @@
+"""Outer cross-validation: out-of-fold predictions, pooled scores, and nested candidate selection.
+
+* :func:`cross_validate` -- fit a clone of the estimator on each training fold (passing that fold's
+  groups for the inner CV), predict the test fold, and score all out-of-fold predictions at once:
+  Pearson r and out-of-sample R² against each sample's training-fold mean.
+* :func:`cross_validate_select` -- the same, but in every outer training fold each candidate feature
+  matrix (one per LM layer, say) is scored by inner CV on that training fold only; the best one is refit
+  and predicts the test fold. The test fold never influences which candidate, alpha or scaling is used.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from lmbrain.encoding.estimators import RidgeCV, check_xy
+from lmbrain.encoding.metrics import pearson_r, r2_oos
+from lmbrain.encoding.splits import SplitError, check_splits
+from lmbrain.errors import LmbrainError
+
+CRITERIA = ("r2", "pearson")
+
+
+@dataclass
+class EncodingResult:
+    """Out-of-fold predictions and scores of one encoding analysis.
+
+    ``predictions``/``baseline``: (n_samples, n_targets); the baseline is the training-fold mean that a
+    sample's fold knew. ``folds``: test-fold index of every sample (-1: never tested, scored nowhere).
+    ``r``/``r2``: per target, pooled over all tested samples. ``r_folds``: (n_folds, n_targets) r within
+    each test fold. ``alphas``: per-fold ``alpha_`` of the estimator stacked on axis 0 ((n_folds,
+    n_targets) for RidgeCV, (n_folds, n_bands, n_targets) for BandedRidgeCV; None without ``alpha_``).
+    ``selected``: chosen candidate per fold (``cross_validate_select``), ``inner_scores``: candidate ->
+    inner-CV score averaged over outer folds (for reporting only), ``inner_scores_folds``: (n_folds,
+    n_candidates) in the order of ``candidates``.
+    """
+
+    predictions: np.ndarray
+    baseline: np.ndarray
+    folds: np.ndarray
+    r: np.ndarray
+    r2: np.ndarray
+    alphas: np.ndarray | None
+    selected: list[str] | None = None
+    inner_scores: dict[str, float] | None = None
+    r_folds: np.ndarray | None = None
+    inner_scores_folds: np.ndarray | None = None
+    candidates: list[str] | None = None
+
+    @property
+    def n_folds(self) -> int:
+        """Number of outer folds."""
+        return int(self.folds.max()) + 1
+
+
+def _outer_splits(cv: Any, n_samples: int, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    if isinstance(cv, int | np.integer) and groups is None:
+        raise SplitError(
+            "cross_validate needs groups (the dataset's split unit) with an integer cv; pass groups, or an "
+            "explicit splitter such as ContiguousBlockSplit"
+        )
+    splits = check_splits(cv, np.empty((n_samples, 0)), None, groups)
+    seen = np.zeros(n_samples, dtype=int)
+    for _, test in splits:
+        seen[test] += 1
+    if (seen > 1).any():
+        raise SplitError(f"{int((seen > 1).sum())} samples are in more than one test fold")
+    return splits
+
+
+def _fit(estimator: Any, X: np.ndarray, Y: np.ndarray, groups: np.ndarray | None) -> Any:
+    """Fit, passing ``groups`` when the estimator's fit accepts it."""
+    if "groups" in inspect.signature(estimator.fit).parameters:
+        return estimator.fit(X, Y, groups=groups)
+    return estimator.fit(X, Y)
+
+
+def _result(Y: np.ndarray, pred: np.ndarray, base: np.ndarray, folds: np.ndarray, alphas: list[Any],
+            ravel: bool) -> EncodingResult:
+    tested = folds >= 0
+    n_folds = int(folds.max()) + 1
+    r_folds = np.stack([pearson_r(Y[folds == k], pred[folds == k]) for k in range(n_folds)])
+    stacked = None
+    if alphas and all(a is not None for a in alphas):
+        stacked = np.stack([np.asarray(a, dtype=np.float64) for a in alphas])
+    squeeze = (lambda a: a[:, 0]) if ravel else (lambda a: a)
+    return EncodingResult(
+        predictions=squeeze(pred), baseline=squeeze(base), folds=folds,
+        r=pearson_r(Y[tested], pred[tested]), r2=r2_oos(Y[tested], pred[tested], base[tested]),
+        alphas=stacked, r_folds=r_folds,
+    )
+
+
+def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> EncodingResult:
+    """Out-of-fold predictions and pooled per-target scores; ``cv`` int = GroupedKFold over ``groups``."""
+    X, Y, ravel = check_xy(X, Y)
+    n = X.shape[0]
+    groups = None if groups is None else np.asarray(groups)
+    splits = _outer_splits(cv, n, groups)
+    pred = np.full(Y.shape, np.nan, dtype=Y.dtype)
+    base = np.full(Y.shape, np.nan, dtype=Y.dtype)
+    folds = np.full(n, -1, dtype=np.intp)
+    alphas = []
+    for k, (train, test) in enumerate(splits):
+        est = _fit(clone(estimator), X[train], Y[train], None if groups is None else groups[train])
+        p = np.asarray(est.predict(X[test]), dtype=Y.dtype)
+        pred[test] = p.reshape(len(test), -1)
+        base[test] = Y[train].mean(0)
+        folds[test] = k
+        alphas.append(getattr(est, "alpha_", None))
+    return _result(Y, pred, base, folds, alphas, ravel)
+
+
+def cross_validate_select(
+    candidates: Mapping[str, Any],
+    Y: Any,
+    groups: Any,
+    cv: Any = 5,
+    estimator: Any = None,
+    inner_cv: Any = None,
+    criterion: str = "r2",
+) -> EncodingResult:
+    """Nested selection of one candidate feature matrix per outer fold, by inner CV on the training fold.
+
+    A candidate's inner score is the mean over targets of: for :class:`RidgeCV`, its inner-CV
+    ``criterion`` at each target's best alpha (computed once and reused for the refit of the winner);
+    for any other estimator, the pooled ``criterion`` of an inner :func:`cross_validate`. ``inner_cv``
+    defaults to the estimator's own ``cv`` (RidgeCV) or 5 grouped folds. Ties go to the earlier candidate.
+    """
+    if criterion not in CRITERIA:
+        raise LmbrainError(f"unknown criterion {criterion!r}; expected one of {CRITERIA}")
+    if not candidates:
+        raise LmbrainError("cross_validate_select needs at least one candidate feature matrix")
+    estimator = RidgeCV() if estimator is None else estimator
+    names = list(candidates)
+    Xs = {}
+    Y2 = None
+    ravel = False
+    for name in names:
+        Xs[name], Y2, ravel = check_xy(candidates[name], Y)
+    n = Y2.shape[0]
+    groups = None if groups is None else np.asarray(groups)
+    splits = _outer_splits(cv, n, groups)
+    ridge = isinstance(estimator, RidgeCV)
+    if ridge:
+        estimator = clone(estimator).set_params(scoring=criterion)
+        if inner_cv is not None:
+            estimator.set_params(cv=inner_cv)
+    inner = 5 if inner_cv is None else inner_cv
+    pred = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
+    base = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
+    folds = np.full(n, -1, dtype=np.intp)
+    inner_scores = np.empty((len(splits), len(names)))
+    alphas, selected = [], []
+    for k, (train, test) in enumerate(splits):
+        g = None if groups is None else groups[train]
+        cache = {}
+        for j, name in enumerate(names):
+            Xtr, Ytr = Xs[name][train], Y2[train]
+            if ridge:
+                cache[name] = cv_scores = clone(estimator).inner_cv_scores(Xtr, Ytr, g)
+                inner_scores[k, j] = float(np.mean(cv_scores.max(0)))
+            else:
+                res = cross_validate(estimator, Xtr, Ytr, g, inner)
+                inner_scores[k, j] = float(np.nanmean(res.r2 if criterion == "r2" else res.r))
+        best = names[int(np.argmax(inner_scores[k]))]
+        if ridge:
+            est = clone(estimator).fit_from_cv_scores(Xs[best][train], Y2[train], cache[best])
+        else:
+            est = _fit(clone(estimator), Xs[best][train], Y2[train], g)
+        pred[test] = np.asarray(est.predict(Xs[best][test]), dtype=Y2.dtype).reshape(len(test), -1)
+        base[test] = Y2[train].mean(0)
+        folds[test] = k
+        alphas.append(getattr(est, "alpha_", None))
+        selected.append(best)
+    result = _result(Y2, pred, base, folds, alphas, ravel)
+    result.selected = selected
+    result.candidates = names
+    result.inner_scores_folds = inner_scores
+    result.inner_scores = {name: float(inner_scores[:, j].mean()) for j, name in enumerate(names)}
+    return result

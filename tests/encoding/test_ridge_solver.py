@@ -1,0 +1,173 @@
+"""The ridge solvers against scikit-learn, himalaya and a brute-force grouped search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from lmbrain.encoding import ridge as ridge_mod
+from lmbrain.encoding.ridge import ridge_cv_scores, ridge_fit, select_alphas, solve_ridge_cv
+from lmbrain.errors import LmbrainError
+
+from .conftest import simulate
+
+ALPHAS = np.logspace(-2, 5, 8)
+
+
+def _sk_model(alpha, fit_intercept: bool, standardize: bool):
+    ridge = Ridge(alpha=alpha, fit_intercept=fit_intercept, solver="svd")
+    return make_pipeline(StandardScaler(with_mean=fit_intercept), ridge) if standardize else ridge
+
+
+def _brute_force_scores(X, Y, splits, alphas, scoring, fit_intercept=True, standardize=True):
+    out = np.zeros((len(splits), len(alphas), Y.shape[1]))
+    for f, (tr, te) in enumerate(splits):
+        for a, alpha in enumerate(alphas):
+            pred = _sk_model(alpha, fit_intercept, standardize).fit(X[tr], Y[tr]).predict(X[te])
+            yt = Y[te]
+            if scoring == "r2":
+                out[f, a] = 1 - ((yt - pred) ** 2).sum(0) / ((yt - yt.mean(0)) ** 2).sum(0)
+            elif scoring == "neg_mse":
+                out[f, a] = -((yt - pred) ** 2).mean(0)
+            else:
+                out[f, a] = [np.corrcoef(yt[:, j], pred[:, j])[0, 1] for j in range(Y.shape[1])]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(80, 12), (25, 60)])
+@pytest.mark.parametrize("solver", ["svd", "kernel"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("standardize", [True, False])
+def test_fixed_alpha_equals_sklearn_ridge(shape, solver, fit_intercept, standardize):
+    n, p = shape
+    X, Y, _ = simulate(n=n + 10, p=p, t=4, seed=1)
+    Xtr, Ytr, Xte = X[:n], Y[:n], X[n:]
+    sk = _sk_model(3.0, fit_intercept, standardize).fit(Xtr, Ytr)
+    factors = ridge_fit(Xtr, Ytr, 3.0, solver=solver, fit_intercept=fit_intercept, standardize=standardize)
+    np.testing.assert_allclose(factors.predict(Xte), sk.predict(Xte), rtol=1e-8, atol=1e-8)
+    # the materialised coefficients give the same predictions
+    via_coef = Xte @ factors.coef() + factors.intercept()
+    np.testing.assert_allclose(via_coef, sk.predict(Xte), rtol=1e-8, atol=1e-8)
+
+
+def test_per_target_alphas_equal_sklearn_alpha_array():
+    X, Y, _ = simulate(n=60, p=10, t=5, seed=2)
+    alphas = np.array([0.1, 10.0, 10.0, 1e3, 0.5])
+    sk = Ridge(alpha=alphas).fit(X, Y)
+    factors = ridge_fit(X, Y, alphas, standardize=False)
+    np.testing.assert_allclose(factors.coef(), sk.coef_.T, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(factors.intercept(), sk.intercept_, rtol=1e-8, atol=1e-10)
+
+
+def test_rank_deficient_design_matches_sklearn():
+    X, Y, _ = simulate(n=50, p=6, t=3, seed=3)
+    X = np.hstack([X, X[:, :3] * 2.0])  # duplicated directions: X'X is singular
+    sk = Ridge(alpha=0.5).fit(X, Y)
+    for solver in ("svd", "kernel"):
+        factors = ridge_fit(X, Y, 0.5, solver=solver, standardize=False)
+        np.testing.assert_allclose(factors.predict(X), sk.predict(X), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("scoring", ["r2", "neg_mse", "pearson"])
+@pytest.mark.parametrize("solver", ["svd", "kernel"])
+def test_cv_scores_equal_brute_force_grouped_search(scoring, solver):
+    X, Y, groups = simulate(n=96, p=20, t=5, seed=4)
+    splits = list(GroupKFold(4).split(X, Y, groups))
+    fast = ridge_cv_scores(X, Y, ALPHAS, splits, scoring=scoring, solver=solver, n_targets_batch=2)
+    slow = _brute_force_scores(X, Y, splits, ALPHAS, scoring)
+    np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-9)
+    # hence the chosen alphas are those of the brute-force search
+    np.testing.assert_array_equal(select_alphas(fast.mean(0), ALPHAS), np.argmax(slow.mean(0), axis=0))
+
+
+@pytest.mark.parametrize("project_first", [True, False])
+@pytest.mark.parametrize("shape", [(200, 5), (40, 30)])
+def test_both_contraction_orders_agree(monkeypatch, project_first, shape):
+    X, Y, groups = simulate(n=shape[0], p=shape[1], t=4, seed=5, n_groups=10)
+    splits = list(GroupKFold(5).split(X, Y, groups))
+    monkeypatch.setattr(ridge_mod, "_project_first", lambda *a: project_first)
+    monkeypatch.setattr(ridge_mod, "_MATRIX_BUDGET", 1)  # and one alpha per batch
+    slow = _brute_force_scores(X, Y, splits, ALPHAS, "r2")
+    np.testing.assert_allclose(ridge_cv_scores(X, Y, ALPHAS, splits), slow, rtol=1e-7, atol=1e-9)
+
+
+def test_svd_and_kernel_paths_agree():
+    for n, p in [(70, 30), (30, 70)]:
+        X, Y, groups = simulate(n=n, p=p, t=4, seed=6, n_groups=10)
+        splits = list(GroupKFold(5).split(X, Y, groups))
+        a = solve_ridge_cv(X, Y, ALPHAS, splits, solver="svd")
+        b = solve_ridge_cv(X, Y, ALPHAS, splits, solver="kernel")
+        np.testing.assert_allclose(a.fold_scores, b.fold_scores, rtol=1e-7, atol=1e-9)
+        np.testing.assert_array_equal(a.alphas, b.alphas)
+        np.testing.assert_allclose(a.factors.predict(X), b.factors.predict(X), rtol=1e-7, atol=1e-8)
+
+
+def test_target_batches_do_not_change_results(data):
+    X, Y, groups = data
+    splits = list(GroupKFold(4).split(X, Y, groups))
+    whole = ridge_cv_scores(X, Y, ALPHAS, splits)
+    for batch in (1, 4):
+        np.testing.assert_allclose(ridge_cv_scores(X, Y, ALPHAS, splits, n_targets_batch=batch), whole,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_float32_close_to_float64(data):
+    X, Y, groups = data
+    splits = list(GroupKFold(4).split(X, Y, groups))
+    s64 = solve_ridge_cv(X, Y, ALPHAS, splits)
+    s32 = solve_ridge_cv(X.astype(np.float32), Y.astype(np.float32), ALPHAS, splits)
+    assert s32.factors.predict(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(s32.cv_scores, s64.cv_scores, atol=1e-4)
+    np.testing.assert_allclose(s32.factors.predict(X), s64.factors.predict(X), rtol=1e-3, atol=1e-3)
+
+
+def test_torch_backend_equals_numpy(data):
+    X, Y, groups = data
+    splits = list(GroupKFold(4).split(X, Y, groups))
+    ref = solve_ridge_cv(X, Y, ALPHAS, splits)
+    got = solve_ridge_cv(X, Y, ALPHAS, splits, backend="torch_cpu")
+    np.testing.assert_allclose(got.fold_scores, ref.fold_scores, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(got.factors.coef(), ref.factors.coef(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(got.factors.predict(X), ref.factors.predict(X), rtol=1e-8, atol=1e-10)
+
+
+def test_same_alphas_and_predictions_as_himalaya():
+    from himalaya.ridge import RidgeCV as HimalayaRidgeCV
+    from himalaya.scoring import r2_score
+
+    X, Y, groups = simulate(n=150, p=40, t=30, seed=7, n_groups=15)
+    splits = list(GroupKFold(5).split(X, Y, groups))
+    ours = solve_ridge_cv(X, Y, ALPHAS, splits, standardize=False)
+    theirs = HimalayaRidgeCV(alphas=ALPHAS, cv=splits, fit_intercept=True,
+                             solver_params=dict(score_func=r2_score)).fit(X, Y)
+    np.testing.assert_allclose(ours.alphas, theirs.best_alphas_, rtol=1e-6)
+    np.testing.assert_allclose(ours.factors.predict(X), theirs.predict(X), rtol=1e-8, atol=1e-8)
+
+
+def test_inner_folds_standardise_on_their_training_rows_only(monkeypatch):
+    """Instrumented: the matrix each fold decomposes is scaled with that fold's training rows alone."""
+    X, Y, groups = simulate(n=60, p=8, t=2, seed=8)
+    splits = list(GroupKFold(3).split(X, Y, groups))
+    seen = []
+    real = ridge_mod.decompose
+    monkeypatch.setattr(ridge_mod, "decompose", lambda Xtr, *a: seen.append(Xtr.copy()) or real(Xtr, *a))
+    ridge_cv_scores(X, Y, ALPHAS, splits)
+    assert len(seen) == len(splits)
+    for Xtr, (train, _) in zip(seen, splits, strict=True):
+        expected = (X[train] - X[train].mean(0)) / X[train].std(0)
+        np.testing.assert_allclose(Xtr, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_bad_alphas_and_scoring_raise(data):
+    X, Y, groups = data
+    splits = list(GroupKFold(4).split(X, Y, groups))
+    with pytest.raises(LmbrainError, match="alphas"):
+        ridge_cv_scores(X, Y, [0.0, 1.0], splits)
+    with pytest.raises(LmbrainError, match="scoring"):
+        ridge_cv_scores(X, Y, ALPHAS, splits, scoring="accuracy")
+    with pytest.raises(LmbrainError, match="solver"):
+        ridge_fit(X, Y, 1.0, solver="cholesky")
