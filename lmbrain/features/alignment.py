@@ -50,19 +50,27 @@ def align_tokens(
     """Indices of the tokens of each unit, from the tokenizer's character offsets (never by counting).
 
     A token belongs to every unit its character span overlaps once its leading/trailing whitespace is
-    trimmed (byte-level BPE tokens carry the preceding space). Special tokens ([CLS], BOS...) and pure
-    whitespace tokens belong to no unit. A unit whose characters the tokenizer drops gets an empty list.
+    trimmed (byte-level BPE tokens carry the preceding space). A pure whitespace token (BPE's lone "Ġ"
+    before digits) belongs to the unit it lies in, or else to the next unit: like "Ġword", it is part of
+    what that unit adds to the text, so the units' tokens partition the non-special tokens. Special tokens
+    ([CLS], BOS...) belong to no unit. A unit whose characters the tokenizer drops gets an empty list.
     """
     starts = [s for s, _ in spans]
     owned: list[list[int]] = [[] for _ in spans]
     for index, ((s, e), is_special) in enumerate(zip(offsets, special, strict=True)):
-        if is_special:
+        if is_special or s >= e:
             continue
+        start = s
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
-        if s >= e:
+        if s >= e:  # whitespace only
+            unit = bisect_right(starts, start) - 1
+            if unit < 0 or start >= spans[unit][1]:
+                unit += 1
+            if unit < len(spans):
+                owned[unit].append(index)
             continue
         unit = max(bisect_right(starts, s) - 1, 0)
         while unit < len(spans) and spans[unit][0] < e:

@@ -54,8 +54,10 @@ def plan_windows(
     owner: list[int] = []
     for a, b in unit_ranges:
         index = _best(windows, a, b, causal)
-        if index is None:  # a long unit straddling two planned windows: give it its own window
-            s = max(0, b - window) if causal else max(0, min(n_tokens - window, a - (window - (b - a)) // 2))
+        if index is None:  # a long unit straddling two planned windows: its own window, at a unit boundary
+            fits = [x for x in unit_starts if b - window <= x <= a]
+            centred = a - (window - (b - a)) // 2
+            s = fits[0] if causal else min(fits, key=lambda x: (abs(x - centred), x))
             windows.append((s, min(s + window, n_tokens)))
             index = len(windows) - 1
         owner.append(index)
