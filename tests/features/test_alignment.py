@@ -10,7 +10,7 @@ from lmbrain.errors import DataError
 from lmbrain.features.alignment import align_tokens, join_units, normalize_unit
 
 # letters, accented and CJK characters, digits, quotes, apostrophes, dashes and other punctuation, emoji
-ALPHABET = list("abcXYZéüñçø日本語ß0123456789.,;:!?'\"“”‘’«»()-—–/&%$…") + ["😀", "ﬁ"]
+ALPHABET = [*list("abcXYZéüñçø日本語ß0123456789.,;:!?'\"“”‘’«»()-—–/&%$…"), "😀", "ﬁ"]
 word = st.text(alphabet=ALPHABET, min_size=1, max_size=12)
 words = st.lists(word, min_size=1, max_size=12)
 
@@ -39,7 +39,9 @@ def _check_alignment(tokenizer, units):
     # tokens of consecutive units come in order, and the units' tokens partition the non-special tokens
     firsts = [tokens[0] for tokens in owned]
     assert firsts == sorted(firsts)
-    assert seen == {t for t, m in enumerate(enc["special_tokens_mask"]) if not m and enc["offset_mapping"][t][1] > 0}
+    assert seen == {
+        t for t, m in enumerate(enc["special_tokens_mask"]) if not m and enc["offset_mapping"][t][1] > 0
+    }
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -59,7 +61,9 @@ def test_known_split_of_contraction_and_quotes(minilm_tokenizer):
     joined = join_units(units)
     enc = minilm_tokenizer(joined.text, return_offsets_mapping=True, return_special_tokens_mask=True)
     owned = align_tokens(joined.text, joined.spans, enc["offset_mapping"], enc["special_tokens_mask"])
-    pieces = [minilm_tokenizer.convert_ids_to_tokens([enc["input_ids"][t] for t in tokens]) for tokens in owned]
+    pieces = [
+        minilm_tokenizer.convert_ids_to_tokens([enc["input_ids"][t] for t in tokens]) for tokens in owned
+    ]
     assert pieces == [["“", "didn", "'", "t"], ["mary", "’", "s"], ["cafe", "…", "”"]]
     assert 0 not in owned[0] and len(enc["input_ids"]) - 1 not in owned[-1]  # [CLS] and [SEP] belong to none
 

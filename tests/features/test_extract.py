@@ -28,7 +28,7 @@ def test_word_in_one_pass_equals_word_on_its_prefix_alone(tiny):
 
 
 def test_mean_and_sum_pooling_match_a_token_count_reference(tiny):
-    """Reference tokens of word k: the prefix up to k minus the prefix up to k-1 (valid for byte-level BPE)."""
+    """Reference tokens of word k: prefix up to k minus prefix up to k-1 (valid for byte-level BPE)."""
     mean = extract_features(tiny, WORDS, ["s"] * len(WORDS), pooling="mean", progress=False)
     total = extract_features(tiny, WORDS, ["s"] * len(WORDS), pooling="sum", progress=False)
     states, ids = _raw_states(tiny, " ".join(WORDS))
@@ -104,8 +104,9 @@ def test_rows_follow_input_order_whatever_the_reading_order(tiny):
     texts, ids, pos = ["c", "a", "b", "x", "y"], [1, 1, 1, 2, 2], [2, 0, 1, 1, 0]
     out = extract_features(tiny, texts, ids, pos, progress=False)
     perm = [3, 0, 4, 2, 1]
-    shuffled = extract_features(tiny, [texts[i] for i in perm], [ids[i] for i in perm],
-                                [pos[i] for i in perm], progress=False)
+    shuffled = extract_features(
+        tiny, [texts[i] for i in perm], [ids[i] for i in perm], [pos[i] for i in perm], progress=False
+    )
     np.testing.assert_allclose(shuffled, out[:, perm], atol=1e-6)
     # reading order is by position: "a b c", so "a" (row 1) equals the isolated first word
     np.testing.assert_allclose(out[:, 1], extract_features(tiny, ["a"], [0], progress=False)[:, 0], atol=1e-5)
@@ -131,8 +132,9 @@ def test_isolated_mean_equals_sentence_embedding_of_the_encoder(minilm):
 
 def test_sum_is_mean_times_token_count_and_single_tokens_pool_alike(tiny):
     texts = ["a", "unbelievably", "b"]
-    last, mean, total = (extract_features(tiny, texts, [0, 0, 0], pooling=p, progress=False)
-                         for p in ("last", "mean", "sum"))
+    last, mean, total = (
+        extract_features(tiny, texts, [0, 0, 0], pooling=p, progress=False) for p in ("last", "mean", "sum")
+    )
     counts = []
     for k in range(len(texts)):
         big = np.abs(mean[:, k]) > 1e-3
@@ -153,17 +155,18 @@ def test_layer_selection_slices_all_layers(minilm):
 
 
 def test_sliding_windows_match_a_direct_run_of_each_window(tiny):
-    """Every window is a slice of the context's tokens; each word equals a plain run of its window's prefix."""
+    """Each window is a slice of the context's tokens; each word equals a plain run of that window."""
     words = (" ".join(PASSAGE * 3)).split()
     units = prepare_units(words, [0] * len(words))
     runs = plan_runs(tiny, units, "passage-so-far", max_length=24, stride=8)
     full_ids = tiny.tokenizer(" ".join(words))["input_ids"]
     assert len(runs) > 3 and all(len(r.ids) <= 24 for r in runs)
-    out = extract_features(tiny, words, [0] * len(words), max_length=24, stride=8, pooling="mean",
-                           progress=False)
+    out = extract_features(
+        tiny, words, [0] * len(words), max_length=24, stride=8, pooling="mean", progress=False
+    )
     rows = set()
     for run in runs:
-        start = next(i for i in range(len(full_ids)) if full_ids[i: i + len(run.ids)] == list(run.ids))
+        start = next(i for i in range(len(full_ids)) if full_ids[i : i + len(run.ids)] == list(run.ids))
         assert start >= 0
         with torch.inference_mode():
             states = tiny.model(input_ids=torch.tensor([run.ids]), output_hidden_states=True).hidden_states
@@ -178,8 +181,9 @@ def test_too_long_inputs_are_refused_never_truncated(tiny, minilm):
     with pytest.raises(FeatureError, match="maximum"):
         extract_features(tiny, ["a"], [0], max_length=10_000, progress=False)
     with pytest.raises(FeatureError, match="never truncates"):
-        extract_features(tiny, ["a", "supercalifragilistic expialidocious"], [0, 0], max_length=4,
-                         stride=2, progress=False)
+        extract_features(
+            tiny, ["a", "supercalifragilistic expialidocious"], [0, 0], max_length=4, stride=2, progress=False
+        )
     long_story = ["word"] * 700  # > 512 tokens for BERT: read in windows, every word present
     out = extract_features(minilm, long_story, [0] * 700, layers=[1], progress=False)
     assert out.shape == (1, 700, 384) and np.isfinite(out).all()
