@@ -174,6 +174,12 @@ def plan_runs(
             raise FeatureError(f"max_length {window} leaves no room for text next to {p + q} special tokens")
         step = max(budget // 2, 1) if stride is None else int(stride)
         ranges = [(tokens[0] - p, tokens[-1] - p + 1) for tokens in owned]
+        for row, (a, b) in zip(rows, ranges, strict=True):
+            if b - a > budget:
+                raise FeatureError(
+                    f"unit {row} ({units.texts[row][:40]!r}) is {b - a} tokens, more than the {budget}-token "
+                    "window: raise max_length or use smaller units (lmbrain never truncates a unit)"
+                )
         windows, owner = plan_windows(ranges, len(content), budget, step, causal)
         n_windowed += len(windows) > 1
         for w, (s, e) in enumerate(windows):

@@ -46,6 +46,8 @@ def read_units(source: str) -> pd.DataFrame:
     path = Path(source).expanduser()
     if path.is_file():
         return _from_txt(path) if path.suffix.lower() == ".txt" else _from_table(path)
+    if path.suffix.lower() in (".txt", ".csv", ".tsv", ".tab") or "/" in source:
+        raise DataError(f"no such file: {source}")
     try:
         from lmbrain.data import load_dataset  # type: ignore[attr-defined]
     except ImportError:
