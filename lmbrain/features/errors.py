@@ -1,0 +1,9 @@
+"""The error feature extraction raises on a bad option (pooling, context policy, layer spec, window)."""
+
+from __future__ import annotations
+
+from lmbrain.errors import LmbrainError
+
+
+class FeatureError(LmbrainError, ValueError):
+    """An extraction option is invalid or cannot be honoured without truncating a unit."""

@@ -1,0 +1,118 @@
+"""File helpers shared by the model and feature caches: hashing with a fingerprint memo, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from lmbrain.config import cache_dir
+
+_CHUNK = 1 << 22
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of a byte string."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _memo_path() -> Path:
+    return cache_dir() / "file_hashes.json"
+
+
+def cached_sha256(path: str | Path) -> str:
+    """sha256 of a (large, rarely changing) file, memoised by (real path, size, mtime) in the cache dir."""
+    real = Path(path).resolve()
+    stat = real.stat()
+    fingerprint = f"{real}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_file = _memo_path()
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo, dict) and isinstance(memo.get(fingerprint), str):
+        return memo[fingerprint]
+    digest = sha256_file(real)
+    memo = memo if isinstance(memo, dict) else {}
+    memo[fingerprint] = digest
+    with contextlib.suppress(OSError):
+        atomic_write_text(memo_file, json.dumps(memo, indent=1, sort_keys=True))
+    return digest
+
+
+def combined_sha256(paths: Iterable[Path]) -> str:
+    """One sha256 over several files (name and content hash of each, in name order)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        digest.update(f"{path.name}:{cached_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def canonical_json(value: object) -> str:
+    """Deterministic JSON (sorted keys, no spaces) used for content addressing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file so readers see either the old or the new content, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def staging_dir(root: Path, name: str) -> Path:
+    """A fresh private folder next to ``root/name`` in which to build an entry before publishing it."""
+    staging = root / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    path = staging / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    return path
+
+
+def publish_dir(staged: Path, final: Path) -> bool:
+    """Atomically rename a written folder into place; False (staged removed) if one already exists."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staged, final)
+        return True
+    except OSError:
+        if final.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+            return False
+        raise
+
+
+def remove_dir(path: Path) -> None:
+    """Remove a cache entry folder: first renamed aside (atomic), then deleted."""
+    if not path.exists():
+        return
+    trash = path.with_name(f".trash.{path.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)

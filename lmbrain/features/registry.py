@@ -1,0 +1,130 @@
+"""The model registry: names with family metadata, and the ModelInfo every loaded model carries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lmbrain.errors import ModelUnavailableError
+
+KINDS = ("causal", "bidirectional")
+
+#: ``loader()`` returns (model, tokenizer) with pretrained weights; ``skeleton()`` returns (config, tokenizer)
+#: without reading weights (used to build untrained variants); ``weights_id()`` a cheap stable identity of
+#: the weights (file hash or revision), computed without loading the model.
+Loader = Callable[[], tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded model is: family metadata, sizes, and a stable identity used as cache key."""
+
+    name: str
+    family: str
+    architecture: str
+    kind: str
+    n_params: int
+    n_layers: int
+    hidden_size: int
+    max_length: int
+    identity: str
+    untrained_seed: int | None = None
+    training: str = ""
+    source: str = ""
+    dtype: str = "float32"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for manifests and reports)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registry entry: how to load a named model and what it is."""
+
+    name: str
+    loader: Loader
+    family: str
+    architecture: str
+    kind: str
+    weights_id: Callable[[], str]
+    skeleton: Loader | None = None
+    tokenizer_loader: Callable[[], Any] | None = None
+    training: str = ""
+    config_built: bool = False
+    description: str = ""
+
+
+_REGISTRY: dict[str, RegisteredModel] = {}
+
+
+def register_model(
+    name: str,
+    loader: Loader,
+    *,
+    family: str,
+    architecture: str,
+    kind: str,
+    weights_id: Callable[[], str] | str,
+    skeleton: Loader | None = None,
+    tokenizer_loader: Callable[[], Any] | None = None,
+    training: str = "",
+    config_built: bool = False,
+    description: str = "",
+    replace: bool = False,
+) -> None:
+    """Register a model under ``name`` (``config_built`` models always take their weights from a seed)."""
+    if ":" in name:
+        raise ValueError(f"model name {name!r} must not contain ':' (reserved for ':untrained-SEED')")
+    if kind not in KINDS:
+        raise ValueError(f"model {name!r}: kind must be one of {KINDS}, got {kind!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"model {name!r} is already registered (pass replace=True to override)")
+    wid = (lambda value=weights_id: value) if isinstance(weights_id, str) else weights_id
+    _REGISTRY[name] = RegisteredModel(
+        name=name,
+        loader=loader,
+        family=family,
+        architecture=architecture,
+        kind=kind,
+        weights_id=wid,
+        skeleton=skeleton,
+        tokenizer_loader=tokenizer_loader,
+        training=training,
+        config_built=config_built,
+        description=description,
+    )
+
+
+def list_models() -> list[str]:
+    """Names of the registered models (any hub id, local folder or .gguf file works too)."""
+    return sorted(_REGISTRY)
+
+
+def registered(name: str) -> RegisteredModel | None:
+    """The registry entry of a name, or None for a hub id / path."""
+    return _REGISTRY.get(name)
+
+
+def describe_models() -> list[dict[str, Any]]:
+    """Static metadata of every registered model, for listings."""
+    return [
+        {
+            "name": e.name,
+            "family": e.family,
+            "architecture": e.architecture,
+            "kind": e.kind,
+            "training": e.training,
+            "description": e.description,
+        }
+        for _, e in sorted(_REGISTRY.items())
+    ]
+
+
+def unavailable(name: str, why: str, cause: BaseException | None = None) -> ModelUnavailableError:
+    """The one error raised when a model cannot be loaded."""
+    text = f"model {name!r} is not available: {why}"
+    if cause is not None:
+        text += f" ({type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''})"
+    return ModelUnavailableError(text)
