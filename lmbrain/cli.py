@@ -24,6 +24,9 @@ def _register_subapps() -> None:
 
     app.add_typer(data_app, name="data", help="List, describe, verify and fetch datasets.")
     app.add_typer(features_app, name="features", help="Extract and cache language-model features.")
+    for command in features_app.registered_commands:  # `lmbrain extract` as a top-level command too
+        if command.name == "extract" or (command.callback and command.callback.__name__ == "extract"):
+            app.command("extract", help=command.help)(command.callback)
 
 
 @app.command()
@@ -56,6 +59,43 @@ def run(
             typer.echo(f"wrote {path}")
 
 
+@app.command()
+def fit(
+    dataset: Annotated[str, typer.Argument(help="Dataset name (see `lmbrain data list`) or spec path.")],
+    model: Annotated[str | None, typer.Option(help="Language model (registry name, hub id, folder, .gguf).")] = None,
+    controls: Annotated[list[str] | None, typer.Option("--control", help="Control feature set (repeatable).")] = None,
+    subject: Annotated[list[str] | None, typer.Option(help="Subject(s) to fit (default: all).")] = None,
+    scheme: Annotated[str, typer.Option(help="grouped (default) or shuffled (a leaky audit)")] = "grouped",
+    layers: Annotated[str, typer.Option(help="'all' or comma-separated indices / relative depths")] = "all",
+    out: Annotated[Path | None, typer.Option(help="Write the per-target rows to this parquet file.")] = None,
+) -> None:
+    """Fit and score one dataset with one model and/or controls, printing mean r and R² per subject."""
+    import pandas as pd
+
+    from lmbrain.study.schema import Study
+    from lmbrain.study.units import compute_unit, enumerate_units
+
+    if model is None and not controls:
+        raise typer.BadParameter("give --model and/or at least one --control")
+    layer_spec: object = "all" if layers == "all" else [float(v) if "." in v else int(v) for v in layers.split(",")]
+    spec = Study.model_validate({
+        "name": "fit", "datasets": [{"name": dataset, "controls": list(controls or []),
+                                     "subjects": list(subject) if subject else "all"}],
+        "models": [{"name": model}] if model else [], "features": {"layers": layer_spec},
+        "cv": {"schemes": [scheme]}, "estimator": {"layer_curves": False}, "statistics": {"ceiling": False},
+    })
+    tables = [compute_unit(spec, unit)[0] for unit in enumerate_units(spec)]
+    rows = pd.concat(tables, ignore_index=True)
+    summary = rows.pivot_table(index=["subject", "model", "feature_set", "layer"], columns="metric",
+                               values="value", aggfunc="mean")
+    typer.echo(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    if out is not None:
+        from lmbrain.study.runner import atomic_write_parquet
+
+        atomic_write_parquet(out, rows)
+        typer.echo(f"wrote {out}")
+
+
 @app.command("report")
 def report_cmd(
     results_dir: Annotated[Path, typer.Argument(help="A study's results directory (holds results.parquet).")],
@@ -69,10 +109,7 @@ def report_cmd(
 
 def main() -> None:
     """Entry point: one clear message and a non-zero exit on bad input."""
-    try:
-        _register_subapps()
-    except ImportError:  # sub-apps are optional while the package grows
-        pass
+    _register_subapps()
     try:
         result = app(standalone_mode=False)
     except LmbrainError as exc:

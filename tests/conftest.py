@@ -19,6 +19,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("LMBRAIN_CACHE_DIR", str(REPO / ".cache"))
 
 
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One BLAS/torch thread per test process: xdist runs several, and oversubscribed OpenBLAS threads
+    spin-wait (LAPACK calls become 20-100x slower on a busy 2-core machine)."""
+    from threadpoolctl import threadpool_limits
+
+    config._lmbrain_blas_limit = threadpool_limits(1)  # kept alive for the session
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real-data directory; a test needing it fails (not skips) when it is missing."""

@@ -60,16 +60,23 @@ def circular_shifts(
 
 
 def fold_operators(
-    X: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]], alphas: np.ndarray, dtype=np.float64
+    X: np.ndarray | Sequence[np.ndarray],
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    alphas: np.ndarray,
+    dtype=np.float64,
 ) -> list[dict[float, np.ndarray]]:
-    """Per fold, the linear map ``B_α`` from training responses to test predictions for each penalty used."""
+    """Per fold, the linear map ``B_α`` from training responses to test predictions for each penalty used.
+
+    ``X`` is one feature matrix, or a list with the matrix of each fold (e.g. its in-fold chosen layer).
+    """
     operators = []
     for fold, (train, test) in enumerate(splits):
-        mean = X[train].mean(axis=0)
-        scale = X[train].std(axis=0)
+        Xf = np.asarray(X[fold] if isinstance(X, list | tuple) else X, dtype=np.float64)
+        mean = Xf[train].mean(axis=0)
+        scale = Xf[train].std(axis=0)
         scale[scale == 0] = 1.0
-        Xtr = (X[train] - mean) / scale
-        Xte = (X[test] - mean) / scale
+        Xtr = (Xf[train] - mean) / scale
+        Xte = (Xf[test] - mean) / scale
         U, s, Vt = np.linalg.svd(Xtr, full_matrices=False)
         XteV = Xte @ Vt.T
         n = len(train)
@@ -119,7 +126,7 @@ class PermutationResult:
 
 
 def permutation_test(
-    X: np.ndarray,
+    X: np.ndarray | Sequence[np.ndarray],
     Y: np.ndarray,
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     alphas: np.ndarray,
@@ -133,7 +140,7 @@ def permutation_test(
     """
     Y = np.asarray(Y, dtype=dtype)
     alphas = np.asarray(alphas, dtype=float)
-    operators = fold_operators(np.asarray(X, dtype=np.float64), splits, alphas, dtype=dtype)
+    operators = fold_operators(X, splits, alphas, dtype=dtype)
     pred, base = cv_predictions(Y, splits, operators, alphas)
     r, r2 = pearson_r(Y, pred), _r2(Y, pred, base)
     exceed_r = np.zeros(Y.shape[1])

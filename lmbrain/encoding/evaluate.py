@@ -97,18 +97,31 @@ def _result(Y: np.ndarray, pred: np.ndarray, base: np.ndarray, folds: np.ndarray
 
 
 def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> EncodingResult:
-    """Out-of-fold predictions and pooled per-target scores; ``cv`` int = GroupedKFold over ``groups``."""
-    X, Y, ravel = check_xy(X, Y)
-    n = X.shape[0]
+    """Out-of-fold predictions and pooled per-target scores; ``cv`` int = GroupedKFold over ``groups``.
+
+    ``X`` may also be a list with one feature matrix per outer fold (e.g. the layer chosen inside that
+    fold's training data): fold k is then fitted and predicted with ``X[k]``.
+    """
+    per_fold = isinstance(X, list | tuple)
+    if per_fold:
+        matrices = [check_xy(x, Y)[0] for x in X]
+        _, Y, ravel = check_xy(matrices[0], Y)
+        n = Y.shape[0]
+    else:
+        X, Y, ravel = check_xy(X, Y)
+        n = X.shape[0]
     groups = None if groups is None else np.asarray(groups)
     splits = _outer_splits(cv, n, groups)
+    if per_fold and len(matrices) != len(splits):
+        raise LmbrainError(f"{len(matrices)} per-fold feature matrices for {len(splits)} outer folds")
     pred = np.full(Y.shape, np.nan, dtype=Y.dtype)
     base = np.full(Y.shape, np.nan, dtype=Y.dtype)
     folds = np.full(n, -1, dtype=np.intp)
     alphas = []
     for k, (train, test) in enumerate(splits):
-        est = _fit(clone(estimator), X[train], Y[train], None if groups is None else groups[train])
-        p = np.asarray(est.predict(X[test]), dtype=Y.dtype)
+        Xk = matrices[k] if per_fold else X
+        est = _fit(clone(estimator), Xk[train], Y[train], None if groups is None else groups[train])
+        p = np.asarray(est.predict(Xk[test]), dtype=Y.dtype)
         pred[test] = p.reshape(len(test), -1)
         base[test] = Y[train].mean(0)
         folds[test] = k

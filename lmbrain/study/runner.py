@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from lmbrain.errors import StudyError
@@ -80,12 +81,17 @@ def unit_done(units_dir: Path, unit: Unit) -> bool:
     return (units_dir / f"{unit.key}.json").is_file() and (units_dir / f"{unit.key}.parquet").is_file()
 
 
-def run_unit(study: Study, units_dir: Path, unit: Unit) -> tuple[str, float, bool]:
-    """Compute one unit unless done; write its rows then its record. Returns (key, seconds, computed)."""
+def run_unit(study: Study, units_dir: Path, unit: Unit, blas_threads: int | None = None) -> tuple[str, float, bool]:
+    """Compute one unit unless done; write its rows then its record. Returns (key, seconds, computed).
+
+    ``blas_threads`` caps BLAS/torch threads in this worker (parallel executors: cores / workers), since
+    oversubscribed OpenBLAS threads make LAPACK calls many times slower.
+    """
     if unit_done(units_dir, unit):
         return unit.key, 0.0, False
     start = time.perf_counter()
-    table, record = compute_unit(study, unit)
+    with threadpool_limits(blas_threads):
+        table, record = compute_unit(study, unit)
     seconds = time.perf_counter() - start
     atomic_write_parquet(units_dir / f"{unit.key}.parquet", table)
     record = {**asdict(unit), "key": unit.key, "seconds": seconds, **record}
@@ -191,7 +197,8 @@ def run_study(
             stale.unlink()
         todo = [u for u in units if not unit_done(units_dir, u)]
         log.info("%d units, %d to compute", len(units), len(todo))
-        task = functools.partial(run_unit, study, units_dir)
+        blas = None if executor == "sequential" else max(1, (os.cpu_count() or 1) // max(n_jobs, 1))
+        task = functools.partial(run_unit, study, units_dir, blas_threads=blas)
         unit_times: dict[str, float] = {}
         bar = tqdm(total=len(todo), desc="units", unit="unit", disable=None)
         for key, seconds, _ in run_tasks(task, todo, executor=executor, n_jobs=n_jobs, scheduler=scheduler):

@@ -59,8 +59,18 @@ class CVOptions(Strict):
     schemes: list[Literal["grouped", "shuffled"]] = Field(default_factory=lambda: ["grouped"])
     n_splits: int = Field(5, ge=2)
     inner_splits: int = Field(5, ge=2)
-    gap: int = Field(0, ge=0, description="samples dropped from training beside each test block (time series)")
     seed: int = 0
+
+
+class TimeseriesOptions(Strict):
+    """How word-level features become scan-level regressors (naturalistic fMRI)."""
+
+    resample: Literal["lanczos", "sum", "mean"] = "lanczos"
+    delays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], description="FIR delays in scans")
+    high_pass_s: float | None = Field(
+        128.0, description="cosine (DCT) high-pass cut-off in seconds, applied per run to responses and features"
+    )
+    gap: int = Field(5, ge=0, description="scans dropped from training on each side of a test block")
 
 
 class EstimatorOptions(Strict):
@@ -77,6 +87,7 @@ class StatisticsOptions(Strict):
     permutations: int = Field(0, ge=0)
     bootstrap: int = Field(1000, ge=0)
     fdr_alpha: float = Field(0.05, gt=0, lt=1)
+    ceiling: bool = True
     seed: int = 0
 
 
@@ -98,6 +109,7 @@ class Study(Strict):
     features: FeatureOptions = FeatureOptions()
     cv: CVOptions = CVOptions()
     estimator: EstimatorOptions = EstimatorOptions()
+    timeseries: TimeseriesOptions = TimeseriesOptions()
     statistics: StatisticsOptions = StatisticsOptions()
     outputs: OutputOptions = OutputOptions()
 

@@ -2,12 +2,19 @@
 
 A unit is (dataset, subject, model, untrained seed, feature set, CV scheme). Its result is a tidy table with
 one row per target x metric, plus a small record of what was chosen inside the training folds.
+
+Feature sets: ``llm`` (the layer is chosen inside each training fold), a control name (``word_position``,
+``sentence_length+sentence_position``, ``oasm``: σ chosen inside each training fold), and ``llm+CONTROL``
+(a banded ridge on the layer chosen for the LLM alone in that fold, next to the controls). Per-layer units
+score every layer separately, for the descriptive layer curves only. A ``ceiling`` unit per dataset predicts
+each subject from pools of other subjects with the same CV and regression (where subjects share stimuli).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -15,21 +22,32 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from lmbrain.analysis.permutation import circular_shifts, group_permutations, permutation_test
 from lmbrain.data import load_dataset
 from lmbrain.data.dataset import Dataset
 from lmbrain.encoding import (
     BandedRidgeCV,
+    ContiguousBlockSplit,
     GroupedKFold,
     RidgeCV,
     ShuffledSplit,
     cross_validate,
     cross_validate_select,
+    lanczos_resample,
+    make_delays,
+    mean_within_scans,
+    pool_ceiling,
+    sum_within_scans,
 )
 from lmbrain.features import get_features, resolve_layers
 from lmbrain.features.controls import control_features
 from lmbrain.study.schema import DatasetEntry, Study
 
 LLM = "llm"
+CEILING = "ceiling"
+ALL_SUBJECTS = "*"
+#: scan-level controls that are regressors already (no FIR delays)
+UNDELAYED = {"motion", "sound_power", "oasm", "random"}
 
 
 @dataclass(frozen=True)
@@ -60,9 +78,7 @@ class Unit:
     def describe(self) -> str:
         """A short human-readable description."""
         layers = " per-layer" if self.per_layer else ""
-        return (
-            f"{self.dataset}/{self.subject} {self.model_label} {self.feature_set}{layers} [{self.scheme}]"
-        )
+        return f"{self.dataset}/{self.subject} {self.model_label} {self.feature_set}{layers} [{self.scheme}]"
 
 
 def model_variants(study: Study) -> list[tuple[str, int | None]]:
@@ -75,15 +91,21 @@ def model_variants(study: Study) -> list[tuple[str, int | None]]:
     return variants
 
 
+def has_ceiling(dataset: Dataset) -> bool:
+    """A pool ceiling needs at least 3 subjects responding to the same samples."""
+    return len(dataset.subjects) >= 3
+
+
 def enumerate_units(study: Study) -> list[Unit]:
     """All units of a study in a deterministic order."""
     units: list[Unit] = []
     for entry in study.datasets:
         dataset = cached_dataset(entry)
+        if study.statistics.ceiling and has_ceiling(dataset):
+            units.append(Unit(entry.name, ALL_SUBJECTS, None, None, CEILING, "grouped"))
         for scheme in study.cv.schemes:
             for subject in dataset.subjects:
-                for control in entry.controls:
-                    units.append(Unit(entry.name, subject, None, None, control, scheme))
+                units.extend(Unit(entry.name, subject, None, None, c, scheme) for c in entry.controls)
                 for model, seed in model_variants(study):
                     units.append(Unit(entry.name, subject, model, seed, LLM, scheme))
                     units.extend(
@@ -97,15 +119,68 @@ def enumerate_units(study: Study) -> list[Unit]:
 # -- inputs -----------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
+_DATASETS: dict[str, Dataset] = {}
+
+
 def cached_dataset(entry: DatasetEntry) -> Dataset:
     """Load a study's dataset once per process, with its subject and ROI selection applied."""
+    key = entry.model_dump_json()
+    if key not in _DATASETS:
+        _DATASETS[key] = _load_entry(entry)
+    return _DATASETS[key]
+
+
+def _load_entry(entry: DatasetEntry) -> Dataset:
     subjects = None if entry.subjects == "all" else list(entry.subjects)
     dataset = load_dataset(entry.name, subjects=subjects, **dict(entry.options))
     if entry.rois is not None:
         keep = np.isin(dataset.responses["roi"].values.astype(str), entry.rois)
         dataset.responses = dataset.responses.isel(neuroid=np.flatnonzero(keep))
     return dataset
+
+
+def scan_runs(dataset: Dataset) -> np.ndarray:
+    """Run label of every scan (one run when the dataset has none)."""
+    samples = dataset.samples
+    return samples["run"].to_numpy() if "run" in samples.columns else np.zeros(len(samples), dtype=int)
+
+
+def high_pass(study: Study, dataset: Dataset, X: np.ndarray) -> np.ndarray:
+    """Remove slow drifts per run with a cosine (DCT) basis, as SPM does (nilearn's ``signal.clean``)."""
+    from nilearn.signal import clean
+
+    cutoff = study.timeseries.high_pass_s
+    if not cutoff:
+        return X
+    out = np.empty_like(X, dtype=np.float64)
+    runs = scan_runs(dataset)
+    for run in np.unique(runs):
+        rows = runs == run
+        out[rows] = clean(X[rows], detrend=False, standardize=False, filter="cosine", high_pass=1.0 / cutoff,
+                          t_r=float(dataset.tr), ensure_finite=True)
+    return out
+
+
+def words_to_scans(study: Study, dataset: Dataset, X: np.ndarray, delays: bool = True) -> np.ndarray:
+    """Word-level features to scan-level regressors: resample, high-pass, FIR delays (within runs)."""
+    times = dataset.samples["time"].to_numpy(float)
+    onsets = dataset.stimuli["onset"].to_numpy(float)
+    method = study.timeseries.resample
+    if method == "lanczos":
+        scans = lanczos_resample(X, onsets, times)
+    elif method == "sum":
+        scans = sum_within_scans(X, onsets, times, tr=dataset.tr)
+    else:
+        scans = mean_within_scans(X, onsets, times, tr=dataset.tr)
+    return scan_features(study, dataset, scans, delays)
+
+
+def scan_features(study: Study, dataset: Dataset, scans: np.ndarray, delays: bool = True) -> np.ndarray:
+    """High-pass scan-level features and, unless they are regressors already, add FIR delays."""
+    scans = high_pass(study, dataset, np.asarray(scans, dtype=np.float64))
+    if not delays:
+        return scans
+    return make_delays(scans, tuple(study.timeseries.delays), runs=scan_runs(dataset))
 
 
 def llm_features(study: Study, entry: DatasetEntry, model: str, seed: int | None) -> dict[int, np.ndarray]:
@@ -128,106 +203,206 @@ def llm_features(study: Study, entry: DatasetEntry, model: str, seed: int | None
     return {layer: features[layer] for layer in layers}
 
 
-def subject_targets(dataset: Dataset, subject: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Responses of one subject: (rows kept, Y, neuroid table), rows with a missing value masked out."""
+def sample_features(study: Study, dataset: Dataset, X: np.ndarray, delays: bool = True) -> np.ndarray:
+    """Features with one row per response sample (stimulus-level unless the dataset is a time series)."""
+    if not dataset.is_timeseries:
+        return X
+    if X.shape[0] == len(dataset.stimuli):
+        return words_to_scans(study, dataset, X, delays)
+    return scan_features(study, dataset, X, delays)
+
+
+def subject_targets(dataset: Dataset, subject: str, study: Study | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Responses of one subject: (rows kept, Y, neuroid table); masked neuroids and rejected rows left out."""
     responses = dataset.subject_responses(subject)
     Y = np.asarray(responses.values, dtype=np.float64)
     finite = np.isfinite(Y)
     # neuroids the reader masked (all NaN: constant or missing) are reported in dataset.masked, not fitted
-    responses = responses.isel(neuroid=np.flatnonzero(finite.any(axis=0)))
-    Y, finite = Y[:, finite.any(axis=0)], finite[:, finite.any(axis=0)]
+    usable = finite.any(axis=0)
+    responses = responses.isel(neuroid=np.flatnonzero(usable))
+    Y, finite = Y[:, usable], finite[:, usable]
     rows = np.flatnonzero(finite.all(axis=1))  # rejected trials of this subject
     Y = Y[rows]
+    if dataset.is_timeseries and study is not None:
+        Y = high_pass(study, dataset, Y) if len(rows) == len(finite) else Y
     neuroids = pd.DataFrame(
-        {
-            name: np.asarray(coord.values)
-            for name, coord in responses.coords.items()
-            if coord.dims == ("neuroid",)
-        }
+        {name: np.asarray(coord.values) for name, coord in responses.coords.items() if coord.dims == ("neuroid",)}
     )
     return rows, Y, neuroids
 
 
-def make_cv(scheme: str, n_splits: int, seed: int):
-    """The outer splitter for a scheme: grouped by split unit, or the leaky shuffled audit."""
+def cv_groups(dataset: Dataset) -> np.ndarray:
+    """What the splitters group by: the split unit for event data, the runs for time series."""
+    return scan_runs(dataset) if dataset.is_timeseries else dataset.groups()
+
+
+def make_cv(scheme: str, n_splits: int, seed: int, timeseries: bool = False, gap: int = 0):
+    """The splitter for a scheme: grouped by split unit (contiguous blocks with a gap for time series),
+    or the leaky shuffled audit."""
     if scheme == "grouped":
-        return GroupedKFold(n_splits=n_splits)
+        return ContiguousBlockSplit(n_splits=n_splits, gap=gap) if timeseries else GroupedKFold(n_splits=n_splits)
     if scheme == "shuffled":
         return ShuffledSplit(n_splits=n_splits, random_state=seed)
     raise ValueError(f"unknown CV scheme {scheme!r}")
 
 
-def make_estimator(study: Study, scheme: str, band_sizes: list[int] | None = None):
+def make_estimator(study: Study, dataset: Dataset, scheme: str, band_sizes: list[int] | None = None):
     """The ridge estimator; its inner CV follows the outer scheme (grouped or shuffled)."""
-    inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed)
+    inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, dataset.is_timeseries, study.timeseries.gap)
     alphas = np.asarray(study.estimator.alphas, dtype=float)
-    if band_sizes is not None and len(band_sizes) > 1 and study.estimator.joint == "banded":
-        return BandedRidgeCV(band_sizes=band_sizes, alphas=alphas, cv=inner, random_state=study.cv.seed)
+    if band_sizes is not None and study.estimator.joint == "banded":
+        edges = np.cumsum([0, *band_sizes])
+        slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+        return BandedRidgeCV(feature_slices=slices, alphas=alphas, cv=inner, n_iter=band_weight_grid(len(slices)),
+                             random_state=study.cv.seed)
     return RidgeCV(alphas=alphas, cv=inner)
 
 
-def feature_candidates(
-    study: Study, unit: Unit, entry: DatasetEntry
-) -> tuple[dict[str, np.ndarray], list[int] | None]:
-    """The candidate feature matrices of a unit (one per layer or σ) and, for joint spaces, the band sizes."""
+def band_weight_grid(n_bands: int, n_ratios: int = 9) -> np.ndarray | int:
+    """Deterministic band weights for two feature spaces (ratios 10^-3..10^3); himalaya's random search
+    over the simplex (20 Dirichlet draws) for more."""
+    if n_bands != 2:
+        return 20
+    ratios = np.logspace(-3, 3, n_ratios)
+    return np.column_stack([1 / (1 + ratios), ratios / (1 + ratios)])
+
+
+# -- computing a unit -------------------------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    """Everything a unit fits on: rows kept, targets, groups, the outer splitter."""
+
+    dataset: Dataset
+    rows: np.ndarray
+    Y: np.ndarray
+    neuroids: pd.DataFrame
+    groups: np.ndarray
+    cv: object
+
+
+def unit_inputs(study: Study, unit: Unit, entry: DatasetEntry) -> Inputs:
+    """Targets, groups and splitter of a unit."""
     dataset = cached_dataset(entry)
-    parts = unit.feature_set.split("+", 1)
-    if parts[0] != LLM:
-        return control_features(dataset, unit.feature_set).candidates, None
+    rows, Y, neuroids = subject_targets(dataset, unit.subject, study)
+    cv = make_cv(unit.scheme, study.cv.n_splits, study.cv.seed, dataset.is_timeseries, study.timeseries.gap)
+    return Inputs(dataset, rows, Y, neuroids, cv_groups(dataset)[rows], cv)
+
+
+def control_matrix(study: Study, dataset: Dataset, name: str, subject: str) -> dict[str, np.ndarray]:
+    """A control's candidate matrices, one row per response sample."""
+    control = control_features(dataset, name, subject=subject)
+    delays = not (set(name.split("+")) & UNDELAYED)
+    return {key: sample_features(study, dataset, X, delays) for key, X in control.candidates.items()}
+
+
+def layer_candidates(study: Study, unit: Unit, entry: DatasetEntry) -> dict[str, np.ndarray]:
+    """One candidate per LLM layer, one row per response sample."""
     assert unit.model is not None
+    dataset = cached_dataset(entry)
     layers = llm_features(study, entry, unit.model, unit.untrained_seed)
-    candidates = {f"layer={layer}": X for layer, X in layers.items()}
-    if len(parts) == 1:
-        return candidates, None
-    control = control_features(dataset, parts[1]).matrix
-    joint = {name: np.hstack([X, control]) for name, X in candidates.items()}
-    dim = next(iter(candidates.values())).shape[1]
-    return joint, [dim, control.shape[1]]
+    return {f"layer={layer}": sample_features(study, dataset, X) for layer, X in layers.items()}
 
 
 def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """Fit and score one unit; returns its tidy rows and a record of the in-fold choices."""
     entry = next(e for e in study.datasets if e.name == unit.dataset)
-    dataset = cached_dataset(entry)
-    rows, Y, neuroids = subject_targets(dataset, unit.subject)
-    groups = dataset.groups()[rows]
-    candidates, bands = feature_candidates(study, unit, entry)
-    candidates = {name: X[rows] for name, X in candidates.items()}
-    cv = make_cv(unit.scheme, study.cv.n_splits, study.cv.seed)
-    estimator = make_estimator(study, unit.scheme, bands)
-    frames = []
-    record: dict = {"n_samples": len(rows), "n_targets": Y.shape[1], "candidates": list(candidates)}
-    if unit.per_layer:
-        for name, X in candidates.items():
-            result = cross_validate(estimator, X, Y, groups, cv)
-            frames.append(_tidy(unit, neuroids, result.r, result.r2, layer=name))
+    if unit.feature_set == CEILING:
+        return compute_ceiling(study, unit, entry)
+    data = unit_inputs(study, unit, entry)
+    record: dict = {"n_samples": len(data.rows), "n_targets": data.Y.shape[1]}
+    llm, _, control = unit.feature_set.partition("+")
+    if llm != LLM:
+        candidates = {k: X[data.rows] for k, X in control_matrix(study, data.dataset, unit.feature_set,
+                                                                    unit.subject).items()}
     else:
-        result = cross_validate_select(candidates, Y, groups, cv, estimator)
-        selected = list(result.selected) if result.selected is not None else [next(iter(candidates))]
-        record["selected"] = selected
-        record["inner_scores"] = {k: float(v) for k, v in (result.inner_scores or {}).items()}
-        frames.append(_tidy(unit, neuroids, result.r, result.r2, layer=Counter(selected).most_common(1)[0][0]))
+        candidates = {k: X[data.rows] for k, X in layer_candidates(study, unit, entry).items()}
+    record["candidates"] = list(candidates)
+    ridge = make_estimator(study, data.dataset, unit.scheme)
+    if unit.per_layer:
+        frames = [
+            _tidy(unit, data.neuroids, cross_validate(ridge, X, data.Y, data.groups, data.cv), layer=name)
+            for name, X in candidates.items()
+        ]
+        return pd.concat(frames, ignore_index=True), record
+    result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge)
+    selected = list(result.selected)
+    record["selected"] = selected
+    record["inner_scores"] = {k: float(v) for k, v in (result.inner_scores or {}).items()}
+    per_fold = [candidates[name] for name in selected]
+    if control:  # joint: the fold's LLM layer next to the controls, one penalty per feature space
+        ctrl = control_matrix(study, data.dataset, control, unit.subject)
+        if len(ctrl) != 1:
+            raise ValueError(f"control {control!r} has several candidates and cannot be joined to the LLM")
+        C = next(iter(ctrl.values()))[data.rows]
+        per_fold = [np.hstack([X, C]) for X in per_fold]
+        banded = make_estimator(study, data.dataset, unit.scheme, [candidates[selected[0]].shape[1], C.shape[1]])
+        result = cross_validate(banded, per_fold, data.Y, data.groups, data.cv)
+    table = _tidy(unit, data.neuroids, result, layer=Counter(selected).most_common(1)[0][0])
+    n_perm = study.statistics.permutations
+    if n_perm and not control:
+        table = pd.concat([table, permutation_rows(study, unit, data, per_fold, result, n_perm)], ignore_index=True)
+    return table, record
+
+
+def permutation_rows(study: Study, unit: Unit, data: Inputs, per_fold: list[np.ndarray], result, n_perm: int
+                     ) -> pd.DataFrame:
+    """Permutation p-values of r and R² (whole groups permuted; circular shifts for time series)."""
+    splits = list(data.cv.split(per_fold[0], data.Y, data.groups))
+    if data.dataset.is_timeseries:
+        orders = circular_shifts(len(data.Y), n_perm, runs=data.groups, min_shift=10, seed=study.statistics.seed)
+    else:
+        orders = group_permutations(data.dataset.groups()[data.rows], n_perm, seed=study.statistics.seed)
+    test = permutation_test(per_fold, data.Y, splits, result.alphas, orders)
+    rows = []
+    for metric, values in (("p_r", test.p_r), ("p_r2", test.p_r2), ("null_r_mean", test.null_r_mean)):
+        frame = _base(unit, data.neuroids, result.selected[0] if result.selected else "")
+        frame["metric"], frame["value"] = metric, values
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def compute_ceiling(study: Study, unit: Unit, entry: DatasetEntry) -> tuple[pd.DataFrame, dict]:
+    """Brain-Score-style pool ceiling of every subject's targets, with the models' CV and regression."""
+    dataset = cached_dataset(entry)
+    per_subject = [subject_targets(dataset, s, study) for s in dataset.subjects]
+    common = functools.reduce(np.intersect1d, [rows for rows, _, _ in per_subject])
+    responses = [Y[np.searchsorted(rows, common)] for rows, Y, _ in per_subject]
+    cv = make_cv("grouped", study.cv.n_splits, study.cv.seed, dataset.is_timeseries, study.timeseries.gap)
+    ridge = make_estimator(study, dataset, "grouped")
+    ceiling = pool_ceiling(responses, ridge, cv_groups(dataset)[common], cv, n_draws=3,
+                           random_state=study.statistics.seed)
+    frames = []
+    for subject, (_, _, neuroids), values in zip(dataset.subjects, per_subject, ceiling.ceiling, strict=True):
+        frame = _base(Unit(unit.dataset, subject, None, None, CEILING, unit.scheme), neuroids, "")
+        frame["metric"], frame["value"] = "r", np.asarray(values, dtype=np.float64)
+        frames.append(frame)
+    record = {"n_samples": len(common), "pool_sizes": ceiling.pool_sizes.tolist()}
     return pd.concat(frames, ignore_index=True), record
 
 
-def _tidy(unit: Unit, neuroids: pd.DataFrame, r: np.ndarray, r2: np.ndarray, layer: str) -> pd.DataFrame:
-    """One row per target x metric for a unit."""
-    base = neuroids.copy()
-    base["neuroid_id"] = base["neuroid_id"].astype(str)
-    keep = [c for c in ("neuroid_id", "roi") if c in base.columns]
-    base = base[keep]
-    out = []
-    for metric, values in (("r", r), ("r2", r2)):
-        frame = base.copy()
-        frame["metric"] = metric
-        frame["value"] = np.asarray(values, dtype=np.float64)
-        out.append(frame)
-    table = pd.concat(out, ignore_index=True)
-    table.insert(0, "dataset", unit.dataset)
-    table.insert(1, "subject", str(unit.subject))
-    table.insert(2, "model", unit.model_label)
-    table.insert(3, "feature_set", unit.feature_set)
-    table.insert(4, "scheme", unit.scheme)
-    table.insert(5, "per_layer", unit.per_layer)
-    table.insert(6, "layer", layer)
-    return table
+def _base(unit: Unit, neuroids: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """The identifying columns of a unit's rows, one row per target."""
+    base = pd.DataFrame({"neuroid_id": neuroids["neuroid_id"].astype(str).to_numpy()})
+    if "roi" in neuroids.columns:
+        base["roi"] = neuroids["roi"].astype(str).to_numpy()
+    base.insert(0, "dataset", unit.dataset)
+    base.insert(1, "subject", str(unit.subject))
+    base.insert(2, "model", unit.model_label)
+    base.insert(3, "feature_set", unit.feature_set)
+    base.insert(4, "scheme", unit.scheme)
+    base.insert(5, "per_layer", unit.per_layer)
+    base.insert(6, "layer", layer)
+    return base
+
+
+def _tidy(unit: Unit, neuroids: pd.DataFrame, result, layer: str) -> pd.DataFrame:
+    """One row per target x metric (r, r2) for a unit."""
+    frames = []
+    for metric, values in (("r", result.r), ("r2", result.r2)):
+        frame = _base(unit, neuroids, layer)
+        frame["metric"], frame["value"] = metric, np.asarray(values, dtype=np.float64)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
