@@ -228,15 +228,17 @@ def _band_indices(feature_slices: Any, n_features: int) -> list[np.ndarray]:
 
 
 class BandedRidgeCV(RegressorMixin, BaseEstimator):
-    """Banded (grouped) ridge: one regularisation per feature space, chosen per target (himalaya).
+    """Banded (grouped) ridge: one regularisation per feature space, chosen per target.
 
     ``feature_slices`` lists each band's columns of X (slices or index lists), e.g. an LLM layer and
-    low-level controls. Uses himalaya's ``solve_group_ridge_random_search`` (the solver behind
-    ``GroupRidgeCV``/``BandedRidgeCV``) with ``n_iter`` Dirichlet-sampled band weights x ``alphas``,
-    scored by R² on the same grouped inner folds as :class:`RidgeCV`. Features are standardised on the
-    training data. Fitted: ``deltas_`` (n_bands, n_targets) log band scalings, ``alpha_`` (n_bands,
-    n_targets) = exp(-deltas_) effective per-band regularisation, ``coef_``, ``intercept_``,
-    ``cv_scores_`` (n_iter, n_targets).
+    low-level controls. The search is himalaya's (``solve_group_ridge_random_search``, the solver behind
+    ``GroupRidgeCV``/``BandedRidgeCV``): band weights (``n_iter`` Dirichlet draws, or an array of weight
+    vectors) x ``alphas``, scored by R² on the same grouped inner folds as :class:`RidgeCV`. ``solver``
+    "lmbrain" (default) solves it with :mod:`lmbrain.encoding.banded` (same results, measured faster:
+    ``benchmarks/bench_banded.py``); "himalaya" calls himalaya. Features are standardised on the training
+    data. Fitted: ``deltas_`` (n_bands, n_targets) log band scalings, ``alpha_`` (n_bands, n_targets) =
+    exp(-deltas_) effective per-band regularisation, ``coef_``, ``intercept_``, ``cv_scores_`` (n_iter,
+    n_targets).
     """
 
     def __init__(
@@ -252,7 +254,9 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         dtype: Any = None,
         n_targets_batch: int | None = None,
         random_state: int = 0,
+        solver: str = "lmbrain",
     ) -> None:
+        self.solver = solver
         self.feature_slices = feature_slices
         self.alphas = alphas
         self.n_iter = n_iter
@@ -280,6 +284,10 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         scale[scale == 0] = 1.0
         self.x_scale_ = scale if self.standardize else np.ones_like(scale)
         Xs = (X - self.x_mean_) / self.x_scale_
+        if self.solver == "lmbrain":
+            return self._fit_lmbrain(Xs, Y, bands, splits, alphas, ravel)
+        if self.solver != "himalaya":
+            raise LmbrainError(f"unknown solver {self.solver!r}; expected 'lmbrain' or 'himalaya'")
         with himalaya_backend(self.backend) as hb:
             deltas, coef, cv_scores, *rest = solve_group_ridge_random_search(
                 [Xs[:, b] for b in bands], Y, n_iter=self.n_iter, concentration=list(self.concentration),
@@ -301,6 +309,49 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         self.cv_scores_ = cv_scores[:, 0] if ravel else cv_scores
         self.n_features_in_ = X.shape[1]
         self.dtype_ = X.dtype
+        return self
+
+    def band_weights(self, n_bands: int) -> np.ndarray:
+        """The band-weight vectors searched: ``n_iter`` itself if an array, else himalaya's Dirichlet draws."""
+        if not np.isscalar(self.n_iter):
+            weights = np.asarray(self.n_iter, dtype=np.float64)
+            if weights.ndim != 2 or weights.shape[1] != n_bands:
+                raise LmbrainError(f"n_iter as weights must have shape (n, {n_bands}), got {weights.shape}")
+            return weights
+        from himalaya.kernel_ridge import generate_dirichlet_samples
+
+        weights = np.asarray(generate_dirichlet_samples(
+            n_samples=int(self.n_iter), n_kernels=n_bands, concentration=list(self.concentration),
+            random_state=self.random_state), dtype=np.float64)
+        weights[0] = 1.0 / n_bands  # himalaya always tries equal weights first
+        return weights
+
+    def _fit_lmbrain(self, Xs: np.ndarray, Y: np.ndarray, bands: list[np.ndarray], splits: Any,
+                     alphas: np.ndarray, ravel: bool) -> BandedRidgeCV:
+        """Exact grid search over (band weights, α) with lmbrain.encoding.banded (same results as himalaya)."""
+        from lmbrain.encoding.banded import banded_cv_scores, banded_refit, select_banded
+
+        col_band = np.full(Xs.shape[1], -1)
+        for b, cols in enumerate(bands):
+            col_band[cols] = b
+        used = col_band >= 0
+        Xb, col_band = Xs[:, used].astype(np.float64), col_band[used]
+        weights = self.band_weights(len(bands))
+        scores = banded_cv_scores(Xb, Y.astype(np.float64), col_band, splits, weights, alphas)
+        best_w, best_a, cv_best = select_banded(scores, alphas)
+        coef_b, intercept = banded_refit(Xb, Y.astype(np.float64), col_band, weights, alphas, best_w, best_a)
+        coef = np.zeros((Xs.shape[1], Y.shape[1]))
+        coef[used] = coef_b
+        coef /= self.x_scale_[:, None]
+        intercept = intercept - self.x_mean_ @ coef
+        deltas = np.log(weights[best_w].T) - np.log(alphas[best_a])[None, :]
+        self.deltas_ = deltas[:, 0] if ravel else deltas
+        self.alpha_ = np.exp(-self.deltas_)
+        self.coef_ = (coef[:, 0] if ravel else coef).astype(Xs.dtype)
+        self.intercept_ = (intercept[0] if ravel else intercept).astype(Xs.dtype)
+        self.cv_scores_ = cv_best[:, 0] if ravel else cv_best
+        self.n_features_in_ = Xs.shape[1]
+        self.dtype_ = Xs.dtype
         return self
 
     def predict(self, X: Any) -> np.ndarray:
