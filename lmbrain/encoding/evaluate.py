@@ -137,6 +137,7 @@ def cross_validate_select(
     estimator: Any = None,
     inner_cv: Any = None,
     criterion: str = "r2",
+    target_groups: Any = None,
 ) -> EncodingResult:
     """Nested selection of one candidate feature matrix per outer fold, by inner CV on the training fold.
 
@@ -144,6 +145,10 @@ def cross_validate_select(
     ``criterion`` at each target's best alpha (computed once and reused for the refit of the winner);
     for any other estimator, the pooled ``criterion`` of an inner :func:`cross_validate`. ``inner_cv``
     defaults to the estimator's own ``cv`` (RidgeCV) or 5 grouped folds. Ties go to the earlier candidate.
+
+    ``target_groups`` (one label per target, e.g. its subject) makes the choice separately for every
+    group of targets while sharing the decompositions: the result is the same as one call per group.
+    ``selected`` is then a list (per fold) of {group: candidate}, ``inner_scores`` {group: {candidate: s}}.
     """
     if criterion not in CRITERIA:
         raise LmbrainError(f"unknown criterion {criterion!r}; expected one of {CRITERIA}")
@@ -157,6 +162,12 @@ def cross_validate_select(
     for name in names:
         Xs[name], Y2, ravel = check_xy(candidates[name], Y)
     n = Y2.shape[0]
+    grouped_targets = target_groups is not None
+    labels = np.asarray(target_groups) if grouped_targets else np.zeros(Y2.shape[1], dtype=int)
+    if labels.shape != (Y2.shape[1],):
+        raise LmbrainError(f"target_groups needs one label per target ({Y2.shape[1]}), got {labels.shape}")
+    tgroups = list(dict.fromkeys(labels.tolist()))
+    members = [np.flatnonzero(labels == g) for g in tgroups]
     groups = None if groups is None else np.asarray(groups)
     splits = _outer_splits(cv, n, groups)
     ridge = isinstance(estimator, RidgeCV)
@@ -168,7 +179,7 @@ def cross_validate_select(
     pred = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
     base = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
     folds = np.full(n, -1, dtype=np.intp)
-    inner_scores = np.empty((len(splits), len(names)))
+    inner_scores = np.empty((len(splits), len(names), len(tgroups)))
     alphas, selected = [], []
     for k, (train, test) in enumerate(splits):
         g = None if groups is None else groups[train]
@@ -177,23 +188,43 @@ def cross_validate_select(
             Xtr, Ytr = Xs[name][train], Y2[train]
             if ridge:
                 cache[name] = cv_scores = clone(estimator).inner_cv_scores(Xtr, Ytr, g)
-                inner_scores[k, j] = float(np.mean(cv_scores.max(0)))
+                per_target = cv_scores.max(0)
             else:
                 res = cross_validate(estimator, Xtr, Ytr, g, inner)
-                inner_scores[k, j] = float(np.nanmean(res.r2 if criterion == "r2" else res.r))
-        best = names[int(np.argmax(inner_scores[k]))]
-        if ridge:
-            est = clone(estimator).fit_from_cv_scores(Xs[best][train], Y2[train], cache[best])
-        else:
-            est = _fit(clone(estimator), Xs[best][train], Y2[train], g)
-        pred[test] = np.asarray(est.predict(Xs[best][test]), dtype=Y2.dtype).reshape(len(test), -1)
+                per_target = res.r2 if criterion == "r2" else res.r
+            inner_scores[k, j] = [float(np.nanmean(per_target[m])) for m in members]
+        fold_alpha = None
+        choice = {}
+        for gi, (label, cols) in enumerate(zip(tgroups, members, strict=True)):
+            best = names[int(np.argmax(inner_scores[k, :, gi]))]
+            choice[label] = best
+            Ytr = Y2[train][:, cols]
+            if ridge:
+                est = clone(estimator).fit_from_cv_scores(Xs[best][train], Ytr, cache[best][:, cols])
+            else:
+                est = _fit(clone(estimator), Xs[best][train], Ytr, g)
+            p = np.asarray(est.predict(Xs[best][test]), dtype=Y2.dtype).reshape(len(test), -1)
+            pred[np.ix_(test, cols)] = p
+            a = getattr(est, "alpha_", None)
+            if a is not None:
+                a = np.asarray(a, dtype=np.float64)
+                if fold_alpha is None:
+                    fold_alpha = np.full((*a.shape[:-1], Y2.shape[1]), np.nan)
+                fold_alpha[..., cols] = a
         base[test] = Y2[train].mean(0)
         folds[test] = k
-        alphas.append(getattr(est, "alpha_", None))
-        selected.append(best)
+        alphas.append(fold_alpha)
+        selected.append(choice if grouped_targets else choice[tgroups[0]])
     result = _result(Y2, pred, base, folds, alphas, ravel)
     result.selected = selected
     result.candidates = names
-    result.inner_scores_folds = inner_scores
-    result.inner_scores = {name: float(inner_scores[:, j].mean()) for j, name in enumerate(names)}
+    if grouped_targets:
+        result.inner_scores_folds = inner_scores
+        result.inner_scores = {
+            label: {name: float(inner_scores[:, j, gi].mean()) for j, name in enumerate(names)}
+            for gi, label in enumerate(tgroups)
+        }
+    else:
+        result.inner_scores_folds = inner_scores[:, :, 0]
+        result.inner_scores = {name: float(inner_scores[:, j, 0].mean()) for j, name in enumerate(names)}
     return result

@@ -32,20 +32,18 @@ def selected_layers(units: pd.DataFrame) -> pd.DataFrame:
     for record in units.itertuples(index=False):
         if record.per_layer or not isinstance(getattr(record, "selected", None), str):
             continue
-        choices = [c.split("=", 1)[-1] for c in json.loads(record.selected)]
+        selected = json.loads(record.selected)
+        if not isinstance(selected, dict):  # one list of per-fold choices for the unit's subject
+            selected = {str(record.subject): selected}
         model = record.model if pd.isna(record.untrained_seed) else (
             f"{record.model}:untrained-{int(record.untrained_seed)}"
         )
-        rows.append(
-            {
-                "dataset": record.dataset,
-                "subject": str(record.subject),
-                "model": model,
-                "feature_set": record.feature_set,
-                "scheme": record.scheme,
-                "choices": choices,
-            }
-        )
+        for subject, choices in selected.items():
+            rows.append({
+                "dataset": record.dataset, "subject": str(subject), "model": model,
+                "feature_set": record.feature_set, "scheme": record.scheme,
+                "choices": [str(c).split("=", 1)[-1] for c in choices],
+            })
     return pd.DataFrame(rows, columns=["dataset", "subject", "model", "feature_set", "scheme", "choices"])
 
 

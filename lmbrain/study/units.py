@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from lmbrain.analysis.permutation import circular_shifts, group_permutations, permutation_test
 from lmbrain.data import load_dataset
@@ -96,6 +97,27 @@ def has_ceiling(dataset: Dataset) -> bool:
     return len(dataset.subjects) >= 3
 
 
+def subject_groups(dataset: Dataset, feature_set: str) -> list[str]:
+    """Unit subject labels: subjects with the same usable samples are fitted together ("*" = all of them),
+    unless the feature set holds a subject-specific control (then one unit per subject)."""
+    from lmbrain.features.controls import SUBJECT_CONTROLS
+
+    if set(feature_set.split("+")) & SUBJECT_CONTROLS:
+        return list(dataset.subjects)
+    by_rows: dict[bytes, list[str]] = {}
+    for subject in dataset.subjects:
+        rows = subject_targets(dataset, subject)[0]
+        by_rows.setdefault(rows.tobytes(), []).append(subject)
+    if len(by_rows) == 1:
+        return [ALL_SUBJECTS]
+    return [",".join(group) for group in by_rows.values()]
+
+
+def unit_subjects(dataset: Dataset, label: str) -> list[str]:
+    """The subjects a unit's subject label stands for."""
+    return list(dataset.subjects) if label == ALL_SUBJECTS else label.split(",")
+
+
 def enumerate_units(study: Study) -> list[Unit]:
     """All units of a study in a deterministic order."""
     units: list[Unit] = []
@@ -104,15 +126,18 @@ def enumerate_units(study: Study) -> list[Unit]:
         if study.statistics.ceiling and has_ceiling(dataset):
             units.append(Unit(entry.name, ALL_SUBJECTS, None, None, CEILING, "grouped"))
         for scheme in study.cv.schemes:
-            for subject in dataset.subjects:
-                units.extend(Unit(entry.name, subject, None, None, c, scheme) for c in entry.controls)
-                for model, seed in model_variants(study):
-                    units.append(Unit(entry.name, subject, model, seed, LLM, scheme))
-                    units.extend(
-                        Unit(entry.name, subject, model, seed, f"{LLM}+{c}", scheme) for c in entry.controls
-                    )
-                    if study.estimator.layer_curves and scheme == "grouped":
-                        units.append(Unit(entry.name, subject, model, seed, LLM, scheme, per_layer=True))
+            for control in entry.controls:
+                units.extend(Unit(entry.name, g, None, None, control, scheme)
+                             for g in subject_groups(dataset, control))
+            for model, seed in model_variants(study):
+                units.extend(Unit(entry.name, g, model, seed, LLM, scheme) for g in subject_groups(dataset, LLM))
+                for control in entry.controls:
+                    joint = f"{LLM}+{control}"
+                    units.extend(Unit(entry.name, g, model, seed, joint, scheme)
+                                 for g in subject_groups(dataset, joint))
+                if study.estimator.layer_curves and scheme == "grouped":
+                    units.extend(Unit(entry.name, g, model, seed, LLM, scheme, per_layer=True)
+                                 for g in subject_groups(dataset, LLM))
     return units
 
 
@@ -212,23 +237,28 @@ def sample_features(study: Study, dataset: Dataset, X: np.ndarray, delays: bool 
     return scan_features(study, dataset, X, delays)
 
 
-def subject_targets(dataset: Dataset, subject: str, study: Study | None = None
+def subject_targets(dataset: Dataset, subjects: str | list[str], study: Study | None = None
                     ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Responses of one subject: (rows kept, Y, neuroid table); masked neuroids and rejected rows left out."""
-    responses = dataset.subject_responses(subject)
+    """Responses of one or more subjects: (rows kept, Y, neuroid table with a subject column).
+
+    Masked neuroids (all NaN: the reader found them constant or missing; see ``dataset.masked``) are left
+    out, then rows where any remaining target is missing (rejected trials)."""
+    names = [subjects] if isinstance(subjects, str) else list(subjects)
+    parts = [dataset.subject_responses(s) for s in names]
+    responses = parts[0] if len(parts) == 1 else xr.concat(parts, dim="neuroid")
     Y = np.asarray(responses.values, dtype=np.float64)
     finite = np.isfinite(Y)
-    # neuroids the reader masked (all NaN: constant or missing) are reported in dataset.masked, not fitted
     usable = finite.any(axis=0)
     responses = responses.isel(neuroid=np.flatnonzero(usable))
     Y, finite = Y[:, usable], finite[:, usable]
-    rows = np.flatnonzero(finite.all(axis=1))  # rejected trials of this subject
+    rows = np.flatnonzero(finite.all(axis=1))
     Y = Y[rows]
     if dataset.is_timeseries and study is not None:
         Y = high_pass(study, dataset, Y) if len(rows) == len(finite) else Y
     neuroids = pd.DataFrame(
         {name: np.asarray(coord.values) for name, coord in responses.coords.items() if coord.dims == ("neuroid",)}
     )
+    neuroids["subject"] = neuroids["subject"].astype(str)
     return rows, Y, neuroids
 
 
@@ -286,7 +316,7 @@ class Inputs:
 def unit_inputs(study: Study, unit: Unit, entry: DatasetEntry) -> Inputs:
     """Targets, groups and splitter of a unit."""
     dataset = cached_dataset(entry)
-    rows, Y, neuroids = subject_targets(dataset, unit.subject, study)
+    rows, Y, neuroids = subject_targets(dataset, unit_subjects(dataset, unit.subject), study)
     cv = make_cv(unit.scheme, study.cv.n_splits, study.cv.seed, dataset.is_timeseries, study.timeseries.gap)
     return Inputs(dataset, rows, Y, neuroids, cv_groups(dataset)[rows], cv)
 
@@ -307,61 +337,87 @@ def layer_candidates(study: Study, unit: Unit, entry: DatasetEntry) -> dict[str,
 
 
 def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
-    """Fit and score one unit; returns its tidy rows and a record of the in-fold choices."""
+    """Fit and score one unit; returns its tidy rows and a record of the in-fold choices.
+
+    The subjects of a unit share their samples and features: one decomposition per fold serves all of
+    them, while the layer (or σ) is still chosen separately for every subject inside the training folds.
+    """
     entry = next(e for e in study.datasets if e.name == unit.dataset)
     if unit.feature_set == CEILING:
         return compute_ceiling(study, unit, entry)
     data = unit_inputs(study, unit, entry)
+    subjects = data.neuroids["subject"].to_numpy()
     record: dict = {"n_samples": len(data.rows), "n_targets": data.Y.shape[1]}
     llm, _, control = unit.feature_set.partition("+")
     if llm != LLM:
-        candidates = {k: X[data.rows] for k, X in control_matrix(study, data.dataset, unit.feature_set,
-                                                                    unit.subject).items()}
+        matrices = control_matrix(study, data.dataset, unit.feature_set, unit.subject)
     else:
-        candidates = {k: X[data.rows] for k, X in layer_candidates(study, unit, entry).items()}
+        matrices = layer_candidates(study, unit, entry)
+    candidates = {k: X[data.rows] for k, X in matrices.items()}
     record["candidates"] = list(candidates)
     ridge = make_estimator(study, data.dataset, unit.scheme)
     if unit.per_layer:
-        frames = [
-            _tidy(unit, data.neuroids, cross_validate(ridge, X, data.Y, data.groups, data.cv), layer=name)
-            for name, X in candidates.items()
-        ]
+        frames = [_tidy(unit, data.neuroids, cross_validate(ridge, X, data.Y, data.groups, data.cv), name)
+                  for name, X in candidates.items()]
         return pd.concat(frames, ignore_index=True), record
-    result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge)
-    selected = list(result.selected)
-    record["selected"] = selected
-    record["inner_scores"] = {k: float(v) for k, v in (result.inner_scores or {}).items()}
-    per_fold = [candidates[name] for name in selected]
-    if control:  # joint: the fold's LLM layer next to the controls, one penalty per feature space
+    result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge, target_groups=subjects)
+    chosen = {str(s): [fold[s] for fold in result.selected] for s in dict.fromkeys(subjects)}
+    record["selected"] = chosen
+    record["inner_scores"] = result.inner_scores
+    r, r2 = result.r.copy(), result.r2.copy()
+    if control:  # joint: each subject's in-fold LLM layer next to the controls, one penalty per space
         ctrl = control_matrix(study, data.dataset, control, unit.subject)
         if len(ctrl) != 1:
             raise ValueError(f"control {control!r} has several candidates and cannot be joined to the LLM")
         C = next(iter(ctrl.values()))[data.rows]
-        per_fold = [np.hstack([X, C]) for X in per_fold]
-        banded = make_estimator(study, data.dataset, unit.scheme, [candidates[selected[0]].shape[1], C.shape[1]])
-        result = cross_validate(banded, per_fold, data.Y, data.groups, data.cv)
-    table = _tidy(unit, data.neuroids, result, layer=Counter(selected).most_common(1)[0][0])
+        dim = next(iter(candidates.values())).shape[1]
+        banded = make_estimator(study, data.dataset, unit.scheme, [dim, C.shape[1]])
+        for layers, members in same_choices(chosen).items():  # subjects with the same in-fold layers share a fit
+            cols = np.isin(subjects, members)
+            per_fold = [np.hstack([candidates[name], C]) for name in layers]
+            joint = cross_validate(banded, per_fold, data.Y[:, cols], data.groups, data.cv)
+            r[cols], r2[cols] = joint.r, joint.r2
+    layer_of = {s: Counter(v).most_common(1)[0][0] for s, v in chosen.items()}
+    table = _tidy(unit, data.neuroids, (r, r2), [layer_of[s] for s in subjects])
     n_perm = study.statistics.permutations
     if n_perm and not control:
-        table = pd.concat([table, permutation_rows(study, unit, data, per_fold, result, n_perm)], ignore_index=True)
+        frames = [table]
+        for layers, members in same_choices(chosen).items():
+            cols = np.flatnonzero(np.isin(subjects, members))
+            frames.append(permutation_rows(study, data, [candidates[n] for n in layers], result.alphas[:, cols],
+                                           cols, unit, layer_of[members[0]]))
+        table = pd.concat(frames, ignore_index=True)
     return table, record
 
 
-def permutation_rows(study: Study, unit: Unit, data: Inputs, per_fold: list[np.ndarray], result, n_perm: int
-                     ) -> pd.DataFrame:
-    """Permutation p-values of r and R² (whole groups permuted; circular shifts for time series)."""
-    splits = list(data.cv.split(per_fold[0], data.Y, data.groups))
+def same_choices(chosen: dict[str, list[str]]) -> dict[tuple[str, ...], list[str]]:
+    """Subjects grouped by their per-fold choices (those can share one fit)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for subject, layers in chosen.items():
+        groups.setdefault(tuple(layers), []).append(subject)
+    return groups
+
+
+def permutation_rows(study: Study, data: Inputs, per_fold: list[np.ndarray], alphas: np.ndarray,
+                     cols: np.ndarray, unit: Unit, layer: str) -> pd.DataFrame:
+    """Permutation p-values of r and R² for some targets (whole groups permuted; circular shifts for
+    time series)."""
+    Y = data.Y[:, cols]
+    splits = list(data.cv.split(per_fold[0], Y, data.groups))
     if data.dataset.is_timeseries:
-        orders = circular_shifts(len(data.Y), n_perm, runs=data.groups, min_shift=10, seed=study.statistics.seed)
+        orders = circular_shifts(len(Y), study.statistics.permutations, runs=data.groups, min_shift=10,
+                                 seed=study.statistics.seed)
     else:
-        orders = group_permutations(data.dataset.groups()[data.rows], n_perm, seed=study.statistics.seed)
-    test = permutation_test(per_fold, data.Y, splits, result.alphas, orders)
-    rows = []
+        orders = group_permutations(data.dataset.groups()[data.rows], study.statistics.permutations,
+                                    seed=study.statistics.seed)
+    test = permutation_test(per_fold, Y, splits, alphas, orders)
+    neuroids = data.neuroids.iloc[cols].reset_index(drop=True)
+    frames = []
     for metric, values in (("p_r", test.p_r), ("p_r2", test.p_r2), ("null_r_mean", test.null_r_mean)):
-        frame = _base(unit, data.neuroids, result.selected[0] if result.selected else "")
+        frame = _base(unit, neuroids, layer)
         frame["metric"], frame["value"] = metric, values
-        rows.append(frame)
-    return pd.concat(rows, ignore_index=True)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def compute_ceiling(study: Study, unit: Unit, entry: DatasetEntry) -> tuple[pd.DataFrame, dict]:
@@ -375,33 +431,36 @@ def compute_ceiling(study: Study, unit: Unit, entry: DatasetEntry) -> tuple[pd.D
     ceiling = pool_ceiling(responses, ridge, cv_groups(dataset)[common], cv, n_draws=3,
                            random_state=study.statistics.seed)
     frames = []
-    for subject, (_, _, neuroids), values in zip(dataset.subjects, per_subject, ceiling.ceiling, strict=True):
-        frame = _base(Unit(unit.dataset, subject, None, None, CEILING, unit.scheme), neuroids, "")
+    for (_, _, neuroids), values in zip(per_subject, ceiling.ceiling, strict=True):
+        frame = _base(unit, neuroids, "")
         frame["metric"], frame["value"] = "r", np.asarray(values, dtype=np.float64)
         frames.append(frame)
     record = {"n_samples": len(common), "pool_sizes": ceiling.pool_sizes.tolist()}
     return pd.concat(frames, ignore_index=True), record
 
 
-def _base(unit: Unit, neuroids: pd.DataFrame, layer: str) -> pd.DataFrame:
-    """The identifying columns of a unit's rows, one row per target."""
-    base = pd.DataFrame({"neuroid_id": neuroids["neuroid_id"].astype(str).to_numpy()})
+def _base(unit: Unit, neuroids: pd.DataFrame, layer: str | list[str]) -> pd.DataFrame:
+    """The identifying columns of a unit's rows, one row per target (its own subject)."""
+    base = pd.DataFrame({
+        "dataset": unit.dataset,
+        "subject": neuroids["subject"].astype(str).to_numpy(),
+        "model": unit.model_label,
+        "feature_set": unit.feature_set,
+        "scheme": unit.scheme,
+        "per_layer": unit.per_layer,
+        "layer": layer,
+        "neuroid_id": neuroids["neuroid_id"].astype(str).to_numpy(),
+    })
     if "roi" in neuroids.columns:
         base["roi"] = neuroids["roi"].astype(str).to_numpy()
-    base.insert(0, "dataset", unit.dataset)
-    base.insert(1, "subject", str(unit.subject))
-    base.insert(2, "model", unit.model_label)
-    base.insert(3, "feature_set", unit.feature_set)
-    base.insert(4, "scheme", unit.scheme)
-    base.insert(5, "per_layer", unit.per_layer)
-    base.insert(6, "layer", layer)
     return base
 
 
-def _tidy(unit: Unit, neuroids: pd.DataFrame, result, layer: str) -> pd.DataFrame:
-    """One row per target x metric (r, r2) for a unit."""
+def _tidy(unit: Unit, neuroids: pd.DataFrame, result, layer: str | list[str]) -> pd.DataFrame:
+    """One row per target x metric (r, r2) for a unit; ``result`` has ``r`` and ``r2`` or is (r, r2)."""
+    r, r2 = (result.r, result.r2) if hasattr(result, "r") else result
     frames = []
-    for metric, values in (("r", result.r), ("r2", result.r2)):
+    for metric, values in (("r", r), ("r2", r2)):
         frame = _base(unit, neuroids, layer)
         frame["metric"], frame["value"] = metric, np.asarray(values, dtype=np.float64)
         frames.append(frame)
