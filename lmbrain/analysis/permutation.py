@@ -89,21 +89,36 @@ def fold_operators(
     return operators
 
 
+FoldColumns = list[list[tuple[np.ndarray, np.ndarray]]]
+
+
+def alpha_columns(alphas: np.ndarray, operators: list[dict[float, np.ndarray]]) -> FoldColumns:
+    """Per fold, (operator, target columns) pairs: the targets that use each penalty."""
+    return [
+        [(B, np.flatnonzero(alphas[fold] == alpha)) for alpha, B in ops.items()]
+        for fold, ops in enumerate(operators)
+    ]
+
+
 def cv_predictions(
     Y: np.ndarray,
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     operators: list[dict[float, np.ndarray]],
     alphas: np.ndarray,
+    columns: FoldColumns | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions and training-mean baselines for responses ``Y`` through the fold operators."""
-    pred = np.empty_like(Y)
-    base = np.empty_like(Y)
+    columns = alpha_columns(alphas, operators) if columns is None else columns
+    pred = np.full_like(Y, np.nan)
+    base = np.full_like(Y, np.nan)
     for fold, (train, test) in enumerate(splits):
         Ytr = Y[train]
         base[test] = Ytr.mean(axis=0)
-        for alpha, B in operators[fold].items():
-            cols = np.flatnonzero(alphas[fold] == alpha)
-            pred[np.ix_(test, cols)] = B @ Ytr[:, cols]
+        for B, cols in columns[fold]:
+            if len(cols) == Y.shape[1]:
+                pred[test] = B @ Ytr
+            elif len(cols):
+                pred[np.ix_(test, cols)] = B @ Ytr[:, cols]
     return pred, base
 
 
@@ -131,18 +146,23 @@ def permutation_test(
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     alphas: np.ndarray,
     permutations: Iterator[np.ndarray] | Sequence[np.ndarray],
-    dtype=np.float64,
+    dtype=np.float32,
 ) -> PermutationResult:
     """p-values of out-of-fold r and R² against refits on permuted responses (penalties fixed per fold).
 
     ``alphas`` is ``(n_folds, n_targets)``: the penalty each target got in each outer fold. p-values are
-    ``(1 + #{null >= observed}) / (1 + n_permutations)``.
+    ``(1 + #{null >= observed}) / (1 + n_permutations)``. Products run in ``dtype`` (float32 by default:
+    p-values need ranks, not the last digits); samples never tested (time-series gaps) are not scored.
     """
     Y = np.asarray(Y, dtype=dtype)
     alphas = np.asarray(alphas, dtype=float)
     operators = fold_operators(X, splits, alphas, dtype=dtype)
-    pred, base = cv_predictions(Y, splits, operators, alphas)
-    r, r2 = pearson_r(Y, pred), _r2(Y, pred, base)
+    columns = alpha_columns(alphas, operators)
+    tested = np.zeros(len(Y), dtype=bool)
+    for _, test in splits:
+        tested[test] = True
+    pred, base = cv_predictions(Y, splits, operators, alphas, columns)
+    r, r2 = pearson_r(Y[tested], pred[tested]), _r2(Y[tested], pred[tested], base[tested])
     exceed_r = np.zeros(Y.shape[1])
     exceed_r2 = np.zeros(Y.shape[1])
     total = np.zeros(Y.shape[1])
@@ -150,10 +170,11 @@ def permutation_test(
     n = 0
     for order in permutations:
         Yp = Y[order]
-        pred_p, base_p = cv_predictions(Yp, splits, operators, alphas)
-        null_r = pearson_r(Yp, pred_p)
+        pred_p, base_p = cv_predictions(Yp, splits, operators, alphas, columns)
+        Yt, pred_t = Yp[tested], pred_p[tested]
+        null_r = pearson_r(Yt, pred_t)
         exceed_r += null_r >= r
-        exceed_r2 += _r2(Yp, pred_p, base_p) >= r2
+        exceed_r2 += _r2(Yt, pred_t, base_p[tested]) >= r2
         total += null_r
         total_sq += null_r**2
         n += 1
