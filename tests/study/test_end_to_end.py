@@ -37,7 +37,7 @@ datasets:
   - name: fedorenko2016
     controls: [word_position, word_length, word_frequency, sentence_length, oasm]
 cv: {schemes: [grouped, shuffled], n_splits: 4, inner_splits: 3}
-statistics: {bootstrap: 100}
+statistics: {bootstrap: 100, ceiling: false}
 """
 
 
@@ -107,14 +107,21 @@ def test_report_regenerated_from_parquet_alone_is_identical_and_figures_are_writ
     assert "scores" in (copy / "index.html").read_text()
 
 
+@pytest.fixture(scope="module")
+def controls_reference(tmp_path_factory, data_dir):
+    """An uninterrupted sequential run of the controls study (grouped and shuffled splits)."""
+    tmp = tmp_path_factory.mktemp("controls")
+    study = write_study(tmp, CONTROLS_STUDY)
+    return study, run_study(load_study(study), tmp / "reference")
+
+
 def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "lmbrain.cli", *args], env=env, **kwargs)
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, data_dir):
-    study = write_study(tmp_path, CONTROLS_STUDY)
-    reference = run_study(load_study(study), tmp_path / "reference")
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, controls_reference):
+    study, reference = controls_reference
     out = tmp_path / "killed"
     units_dir = out / "_work" / "units"
     proc = _run_cli(
@@ -142,18 +149,16 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, data_dir):
     assert manifest["n_units_computed_this_run"] == n_units - done_before
 
 
-def test_dask_local_cluster_equals_sequential(tmp_path, data_dir):
-    study = load_study(write_study(tmp_path, CONTROLS_STUDY))
-    sequential = run_study(study, tmp_path / "seq")
-    dask = run_study(study, tmp_path / "dask", executor="dask", n_jobs=2)
+def test_dask_local_cluster_equals_sequential(tmp_path, controls_reference):
+    study, sequential = controls_reference
+    dask = run_study(load_study(study), tmp_path / "dask", executor="dask", n_jobs=2)
     pd.testing.assert_frame_equal(
         pd.read_parquet(dask / "results.parquet"), pd.read_parquet(sequential / "results.parquet")
     )
 
 
-def test_oasm_is_not_above_zero_under_grouped_splits_but_is_under_shuffled(tmp_path, data_dir):
-    study = load_study(write_study(tmp_path, CONTROLS_STUDY))
-    out = run_study(study, tmp_path / "audit")
+def test_oasm_is_not_above_zero_under_grouped_splits_but_is_under_shuffled(controls_reference):
+    _, out = controls_reference
     results = pd.read_parquet(out / "results.parquet")
     oasm = results[(results["feature_set"] == "oasm") & (results["metric"] == "r2")]
     grouped = oasm[oasm["scheme"] == "grouped"]["value"].mean()
