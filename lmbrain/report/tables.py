@@ -192,10 +192,13 @@ def family_table(
         if not ceiling.empty:
             merged = llm[llm["metric"] == "r"].merge(ceiling[["subject", "neuroid_id", "value"]],
                                                      on=["subject", "neuroid_id"], suffixes=("", "_ceiling"))
-            normalised = merged.assign(value=merged["value"] / merged["value_ceiling"])
-            row["r_ceiled"] = _interval(normalised, seed, n_boot)[0]
+            # Brain-Score style: the aggregate score over the aggregate ceiling (a per-target ratio explodes
+            # where a ceiling is near zero); unclipped
+            per_subject = merged.groupby("subject")[["value", "value_ceiling"]].mean()
+            row["ceiling"] = float(per_subject["value_ceiling"].mean())
+            row["r_ceiled"] = float(per_subject["value"].mean() / row["ceiling"])
         else:
-            row["r_ceiled"] = np.nan
+            row["ceiling"], row["r_ceiled"] = np.nan, np.nan
         overall = main[(main["dataset"] == dataset) & (main["model"] == model)]
         overall = overall[overall["subject"] == "all"] if (overall["subject"] == "all").any() else overall
         for control_row in overall.itertuples(index=False):

@@ -92,9 +92,15 @@ def model_variants(study: Study) -> list[tuple[str, int | None]]:
     return variants
 
 
+CEILING_MAX_SOURCES = 8
+
+
 def has_ceiling(dataset: Dataset) -> bool:
-    """A pool ceiling needs at least 3 subjects responding to the same samples."""
-    return len(dataset.subjects) >= 3
+    """A pool ceiling needs at least 3 subjects with the same usable samples (at least half of them)."""
+    if len(dataset.subjects) < 3:
+        return False
+    common = functools.reduce(np.intersect1d, [subject_targets(dataset, s)[0] for s in dataset.subjects])
+    return len(common) >= 0.5 * len(dataset.samples)
 
 
 def subject_groups(dataset: Dataset, feature_set: str) -> list[str]:
@@ -429,7 +435,7 @@ def compute_ceiling(study: Study, unit: Unit, entry: DatasetEntry) -> tuple[pd.D
     cv = make_cv("grouped", study.cv.n_splits, study.cv.seed, dataset.is_timeseries, study.timeseries.gap)
     ridge = make_estimator(study, dataset, "grouped")
     ceiling = pool_ceiling(responses, ridge, cv_groups(dataset)[common], cv, n_draws=3,
-                           random_state=study.statistics.seed)
+                           max_sources=CEILING_MAX_SOURCES, random_state=study.statistics.seed)
     frames = []
     for (_, _, neuroids), values in zip(per_subject, ceiling.ceiling, strict=True):
         frame = _base(unit, neuroids, "")
