@@ -187,7 +187,7 @@ def high_pass(study: Study, dataset: Dataset, X: np.ndarray) -> np.ndarray:
     runs = scan_runs(dataset)
     for run in np.unique(runs):
         rows = runs == run
-        out[rows] = clean(X[rows], detrend=False, standardize=False, filter="cosine", high_pass=1.0 / cutoff,
+        out[rows] = clean(X[rows], detrend=False, standardize=None, filter="cosine", high_pass=1.0 / cutoff,
                           t_r=float(dataset.tr), ensure_finite=True)
     return out
 

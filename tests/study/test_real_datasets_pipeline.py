@@ -1,0 +1,54 @@
+"""Every real dataset runs through the study pipeline (features -> grouped CV ridge -> tidy scores).
+
+A tiny config-built GPT-2 (untrained, smollm2 tokenizer) keeps extraction cheap; the controls are the
+dataset's own. Time series (Brennan2016) go through resampling, high-pass, FIR delays and contiguous blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmbrain.study.schema import Study
+from lmbrain.study.units import compute_unit, enumerate_units, unit_inputs
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("real_pipeline")]
+
+CASES = {
+    "fedorenko2016": ("word_position", None),
+    "pereira2018_langnet": ("sentence_length+sentence_position", None),
+    "frank2015_eeg": ("word_frequency+word_length", ["1", "2"]),
+    "frank2015_et": ("word_length+word_position", ["1", "2"]),
+    "naturalstories": ("word_length+word_frequency", None),
+    "brennan2016_alice": ("word_rate+sound_power", ["s18", "s22"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_real_dataset_runs_through_the_pipeline(name, data_dir):
+    control, subjects = CASES[name]
+    study = Study.model_validate({
+        "name": f"pipeline-{name}",
+        "datasets": [{"name": name, "controls": [control], "subjects": subjects or "all"}],
+        "models": [{"name": "gpt2-tiny"}],
+        "cv": {"n_splits": 3, "inner_splits": 3},
+        "estimator": {"layer_curves": False, "alphas": [1.0, 100.0, 10000.0]},
+        "statistics": {"ceiling": False},
+    })
+    units = enumerate_units(study)
+    assert {u.feature_set for u in units} == {"llm", control, f"llm+{control}"}
+    for unit in units:
+        table, record = compute_unit(study, unit)
+        data = unit_inputs(study, unit, study.datasets[0])
+        # grouped CV: no group (sentence, passage, story, run block) on both sides of any split
+        for train, test in data.cv.split(np.zeros((len(data.groups), 1)), None, data.groups):
+            if not data.dataset.is_timeseries:
+                assert not set(data.groups[train]) & set(data.groups[test])
+            else:
+                assert np.abs(train[:, None] - test[None, :]).min() > study.timeseries.gap
+        values = table["value"].to_numpy()
+        assert np.isfinite(values).all(), unit.describe()
+        assert set(table["metric"]) == {"r", "r2"}
+        assert table["neuroid_id"].nunique() == record["n_targets"] > 0
+        if unit.feature_set == "llm":
+            assert all(len(v) == 3 for v in record["selected"].values())
