@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal, TypeVar
 
+from lmbrain.errors import LmbrainError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -26,7 +28,7 @@ def run_tasks(
         return _joblib(fn, items, n_jobs)
     if executor == "dask":
         return _dask(fn, items, n_jobs, scheduler)
-    raise ValueError(f"unknown executor {executor!r}; choose one of {EXECUTORS}")
+    raise LmbrainError(f"unknown executor {executor!r}; choose one of {EXECUTORS}")
 
 
 def _joblib(fn: Callable[[T], R], items: Iterable[T], n_jobs: int) -> Iterator[R]:

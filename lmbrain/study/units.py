@@ -40,6 +40,7 @@ from lmbrain.encoding import (
     pool_ceiling,
     sum_within_scans,
 )
+from lmbrain.errors import LmbrainError
 from lmbrain.features import get_features, resolve_layers
 from lmbrain.features.controls import control_features
 from lmbrain.study.schema import DatasetEntry, Study
@@ -280,7 +281,7 @@ def make_cv(scheme: str, n_splits: int, seed: int, timeseries: bool = False, gap
         return ContiguousBlockSplit(n_splits=n_splits, gap=gap) if timeseries else GroupedKFold(n_splits=n_splits)
     if scheme == "shuffled":
         return ShuffledSplit(n_splits=n_splits, random_state=seed)
-    raise ValueError(f"unknown CV scheme {scheme!r}")
+    raise LmbrainError(f"unknown CV scheme {scheme!r}; expected 'grouped' or 'shuffled'")
 
 
 def make_estimator(study: Study, dataset: Dataset, scheme: str, band_sizes: list[int] | None = None):
@@ -372,15 +373,19 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     record["inner_scores"] = result.inner_scores
     r, r2 = result.r.copy(), result.r2.copy()
     if control:  # joint: each subject's in-fold LLM layer next to the controls, one penalty per space
-        ctrl = control_matrix(study, data.dataset, control, unit.subject)
-        if len(ctrl) != 1:
-            raise ValueError(f"control {control!r} has several candidates and cannot be joined to the LLM")
-        C = next(iter(ctrl.values()))[data.rows]
-        dim = next(iter(candidates.values())).shape[1]
-        banded = make_estimator(study, data.dataset, unit.scheme, [dim, C.shape[1]])
-        for layers, members in same_choices(chosen).items():  # subjects with the same in-fold layers share a fit
+        ctrl = {k: X[data.rows] for k, X in control_matrix(study, data.dataset, control, unit.subject).items()}
+        if len(ctrl) == 1:
+            ctrl_chosen = {s: [next(iter(ctrl))] * len(v) for s, v in chosen.items()}
+        else:  # a candidate-valued control (OASM's σ): chosen inside the training folds, like the layer
+            picked = cross_validate_select(ctrl, data.Y, data.groups, data.cv, ridge, target_groups=subjects)
+            ctrl_chosen = {str(s): [fold[s] for fold in picked.selected] for s in dict.fromkeys(subjects)}
+            record["selected_control"] = ctrl_chosen
+        both = {s: [f"{a}|{b}" for a, b in zip(chosen[s], ctrl_chosen[s], strict=True)] for s in chosen}
+        dims = [next(iter(candidates.values())).shape[1], next(iter(ctrl.values())).shape[1]]
+        banded = make_estimator(study, data.dataset, unit.scheme, dims)
+        for pairs, members in same_choices(both).items():  # subjects with the same in-fold choices share a fit
             cols = np.isin(subjects, members)
-            per_fold = [np.hstack([candidates[name], C]) for name in layers]
+            per_fold = [np.hstack([candidates[a], ctrl[b]]) for a, b in (p.split("|") for p in pairs)]
             joint = cross_validate(banded, per_fold, data.Y[:, cols], data.groups, data.cv)
             r[cols], r2[cols] = joint.r, joint.r2
     layer_of = {s: Counter(v).most_common(1)[0][0] for s, v in chosen.items()}
