@@ -35,7 +35,7 @@ import torch
 
 from lmbrain.features import FeatureCache, get_features, load_model
 from lmbrain.features.alignment import normalize_unit
-from lmbrain.features.extract import batches, padded, plan_runs, prepare_units, resolve_context
+from lmbrain.features.extract import batches, padded, plan_runs, prepare_units, resolve_context, token_budget
 
 
 @dataclass
@@ -141,7 +141,7 @@ def run_c(lm, w: Workload, batch_size: int) -> tuple[float, int, int]:
     pad = lm.tokenizer.pad_token_id or 0
     start = time.perf_counter()
     with torch.inference_mode():
-        for batch in batches(runs, batch_size):
+        for batch in batches(runs, batch_size, token_budget(lm)):
             ids, mask = padded(batch, pad, lm.device)
             lm.hidden_states(ids, mask)
     return time.perf_counter() - start, len(runs), sum(len(r.ids) for r in runs)
