@@ -216,7 +216,7 @@ def _identity(base: str, weights_id: str, seed: int | None) -> str:
         return f"{base}@{weights_id}"
     import transformers
 
-    versions = f"transformers-{transformers.__version__},torch-{torch.__version__}"
+    versions = f"transformers-{transformers.__version__},torch-{torch.__version__.split('+')[0]}"
     return f"{base}@{weights_id}:untrained-{seed}[{versions}]"
 
 
