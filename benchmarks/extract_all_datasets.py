@@ -99,18 +99,26 @@ def main() -> None:
     for name in args.datasets:
         texts, ids, pos = DATASETS[name]()
         print(f"== {name}: {len(texts)} units in {len(set(ids))} contexts", flush=True)
+        # a causal model gives units with the same context so far one vector (e.g. sentence-initial words)
+        order = sorted(range(len(texts)), key=lambda i: (str(ids[i]), pos[i]))
+        so_far: dict[object, list[str]] = {}
+        seen = set()
+        for i in order:
+            so_far.setdefault(ids[i], []).append(" ".join(texts[i].split()))
+            seen.add(" ".join(so_far[ids[i]]))
+        prefixes = len(seen)
         for model in args.models:
             start = time.perf_counter()
             f = get_features(model, texts, ids, pos, cache=cache, progress=False)
             took = time.perf_counter() - start
             finite = bool(np.isfinite(f).all())
-            top = f[-1]
-            distinct = len(np.unique(top.round(5), axis=0)) / len(texts)
+            top = f[-1] / np.linalg.norm(f[-1], axis=1, keepdims=True)  # float noise scales with |value|
+            distinct = len(np.unique(top.round(4), axis=0))
             ok = finite and f.shape[1] == len(texts)
             failures += not ok
             print(
                 f"  {model:<26} {f.shape[0]:>2} layers x {f.shape[1]} x {f.shape[2]}  {took:7.1f} s  "
-                f"finite={finite}  distinct top-layer vectors {distinct:.3f}",
+                f"finite={finite}  distinct top-layer vectors {distinct} (contexts so far: {prefixes})",
                 flush=True,
             )
     print(f"cache: {root}")
