@@ -286,7 +286,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of (a) and (c); (b) runs once")
     parser.add_argument("--window-checks", type=int, default=40)
     parser.add_argument("--no-load-times", action="store_true", help="skip the cold/cached load measurement")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if not args.no_load_times:
         cold, cached = load_times(args.model)
