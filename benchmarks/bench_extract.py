@@ -246,17 +246,17 @@ def bench(lm, w: Workload, batch_size: int, repeats: int, n_checks: int) -> dict
 
 _LOAD = (
     "import time; t = time.perf_counter(); from lmbrain.features import load_model; "
-    "load_model({name!r}); print(time.perf_counter() - t)"
+    "i = time.perf_counter(); load_model({name!r}); print(i - t, time.perf_counter() - i)"
 )
 
 
-def load_times(name: str) -> tuple[float, float]:
-    """Seconds to load the model in a fresh process with an empty model cache, then again with it filled."""
+def load_times(name: str) -> list[tuple[float, float]]:
+    """(import, load) seconds in a fresh process with an empty model cache, then twice with it filled."""
     repo = str(Path(__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "LMBRAIN_CACHE_DIR": cache, "PYTHONPATH": repo}
         times = []
-        for _ in range(2):
+        for _ in range(3):
             done = subprocess.run(
                 [sys.executable, "-c", _LOAD.format(name=name)],
                 env=env,
@@ -264,8 +264,9 @@ def load_times(name: str) -> tuple[float, float]:
                 capture_output=True,
                 text=True,
             )
-            times.append(float(done.stdout.strip().splitlines()[-1]))
-    return times[0], times[1]
+            first, second = done.stdout.strip().splitlines()[-1].split()
+            times.append((float(first), float(second)))
+    return times
 
 
 def warm_up(lm) -> None:
@@ -292,8 +293,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     if not args.no_load_times:
-        cold, cached = load_times(args.model)
-        print(f"model load in a fresh process: cold {cold:.1f} s (empty model cache), cached {cached:.2f} s")
+        (ci, cl), *cached = load_times(args.model)
+        print(
+            f"load_model in a new process (after {ci:.1f} s of imports): cold {cl:.1f} s (empty model cache, "
+            f"the GGUF is de-quantised and saved), cached {', '.join(f'{t:.2f}' for _, t in cached)} s"
+        )
 
     start = time.perf_counter()
     lm = load_model(args.model)
