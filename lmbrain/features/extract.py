@@ -64,6 +64,8 @@ def prepare_units(
     if isinstance(texts, str):
         raise DataError("texts must be a sequence of unit strings, not one string")
     texts = list(texts)
+    if not texts:
+        raise DataError("no units to extract features for (texts is empty)")
     clean = tuple(normalize_unit(t, row) for row, t in enumerate(texts))
     n = len(clean)
     if context_ids is None:

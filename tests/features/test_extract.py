@@ -195,6 +195,7 @@ def test_too_long_inputs_are_refused_never_truncated(tiny, minilm):
     ("kwargs", "error"),
     [
         ({"texts": ["a", "b"], "context_ids": [0]}, DataError),
+        ({"texts": [], "context_ids": []}, DataError),
         ({"texts": ["a", " "], "context_ids": [0, 0]}, DataError),
         ({"texts": "a b", "context_ids": [0]}, DataError),
         ({"texts": ["a", "b"], "context_ids": [0, 0], "positions": [1, 1]}, DataError),
