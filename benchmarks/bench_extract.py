@@ -246,7 +246,8 @@ def bench(lm, w: Workload, batch_size: int, repeats: int, n_checks: int) -> dict
 
 _LOAD = (
     "import time; t = time.perf_counter(); from lmbrain.features import load_model; "
-    "i = time.perf_counter(); load_model({name!r}); print(i - t, time.perf_counter() - i)"
+    "i = time.perf_counter(); load_model({name!r}); j = time.perf_counter(); load_model({name!r}); "
+    "print(i - t, j - i, time.perf_counter() - j)"
 )
 
 
@@ -264,8 +265,7 @@ def load_times(name: str) -> list[tuple[float, float]]:
                 capture_output=True,
                 text=True,
             )
-            first, second = done.stdout.strip().splitlines()[-1].split()
-            times.append((float(first), float(second)))
+            times.append(tuple(float(x) for x in done.stdout.strip().splitlines()[-1].split()))
     return times
 
 
@@ -293,10 +293,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     if not args.no_load_times:
-        (ci, cl), *cached = load_times(args.model)
+        (imp, cold, again), *cached = load_times(args.model)
         print(
-            f"load_model in a new process (after {ci:.1f} s of imports): cold {cl:.1f} s (empty model cache, "
-            f"the GGUF is de-quantised and saved), cached {', '.join(f'{t:.2f}' for _, t in cached)} s"
+            f"load_model in a new process after {imp:.1f} s of imports: empty model cache (GGUF "
+            f"de-quantised and saved) {cold:.1f} s, then in the same process {again:.2f} s; "
+            "new processes with the cache filled: "
+            + ", ".join(f"{first:.2f} s (then {second:.2f} s)" for _, first, second in cached)
         )
 
     start = time.perf_counter()
