@@ -56,6 +56,7 @@ class EntryWriter:
             for layer in range(n_layers)
         ]
         self.filled = np.zeros(n_units, dtype=bool)
+        self.n_layers = n_layers
 
     def __call__(self, rows: np.ndarray, values: np.ndarray) -> None:
         """Write the features of ``rows`` (all layers) into the layer files."""
@@ -69,12 +70,13 @@ class EntryWriter:
             raise RuntimeError(
                 f"cache entry {self.key[:12]}: {int((~self.filled).sum())} units were never written"
             )
+        # no msync: the shared mapping's pages are what every reader of the file sees; the OS writes them back
+        # lazily, and a file damaged by a crash before that fails its sha256 check on read and is rebuilt
+        self.maps = []
         files = {}
-        for layer, array in enumerate(self.maps):
-            array.flush()
+        for layer in range(self.n_layers):
             path = self.staged / _layer_file(layer)
             files[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        self.maps = []
         manifest = {
             "format": FORMAT,
             "key": self.key,

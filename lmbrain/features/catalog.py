@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lmbrain.features.gguf_cache import gguf_sha256, gguf_tokenizer_dir
-from lmbrain.features.models import _from_folder, _load_gguf, folder_weights_id, register_gpt2
+from lmbrain.features.models import folder_weights_id, load_folder, load_gguf, register_gpt2
 from lmbrain.features.registry import register_model, unavailable
 
 SMOLLM2 = "smollm2-135m"
@@ -45,8 +45,8 @@ def _smollm2_tokenizer() -> Any:
 
 register_model(
     SMOLLM2,
-    lambda: _load_gguf(smollm2_gguf_path(), skeleton=False),
-    skeleton=lambda: _load_gguf(smollm2_gguf_path(), skeleton=True),
+    lambda: load_gguf(smollm2_gguf_path(), skeleton=False),
+    skeleton=lambda: load_gguf(smollm2_gguf_path(), skeleton=True),
     tokenizer_loader=_smollm2_tokenizer,
     weights_id=lambda: "sha256-" + gguf_sha256(smollm2_gguf_path())[:20],
     family="llama",
@@ -59,7 +59,7 @@ register_model(
 
 register_model(
     MINILM,
-    lambda: _from_folder(str(minilm_dir())),
+    lambda: load_folder(str(minilm_dir())),
     weights_id=lambda: folder_weights_id(minilm_dir()),
     family="bert",
     architecture="BertModel",

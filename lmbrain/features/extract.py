@@ -64,6 +64,8 @@ def prepare_units(
     if isinstance(texts, str):
         raise DataError("texts must be a sequence of unit strings, not one string")
     texts = list(texts)
+    if not texts:
+        raise DataError("no units to extract features for (texts is empty)")
     clean = tuple(normalize_unit(t, row) for row, t in enumerate(texts))
     n = len(clean)
     if context_ids is None:
@@ -222,10 +224,31 @@ def _pool(
     return np.asarray(rows), torch.stack(out).cpu().numpy()
 
 
-def batches(runs: Sequence[Run], batch_size: int) -> list[list[Run]]:
-    """Runs sorted by length (longest first: padding stays small and memory peaks early), then batched."""
+#: bytes of all-layer hidden states one batch may hold (the batch is cut to fit; one window always fits)
+HIDDEN_STATE_BUDGET = 2**30
+
+
+def token_budget(model: LanguageModel) -> int:
+    """Padded tokens per batch such that every layer's hidden states fit in ``HIDDEN_STATE_BUDGET``."""
+    per_token = model.info.n_layers * model.info.hidden_size * 4
+    return max(1, HIDDEN_STATE_BUDGET // per_token)
+
+
+def batches(runs: Sequence[Run], batch_size: int, max_tokens: int | None = None) -> list[list[Run]]:
+    """Runs sorted by length (longest first: little padding, memory peaks early), batched by count and by
+    padded tokens (``max_tokens``; a single run longer than that is a batch of its own)."""
     ordered = sorted(runs, key=lambda r: -len(r.ids))
-    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    out: list[list[Run]] = []
+    for run in ordered:
+        if (
+            out
+            and len(out[-1]) < batch_size
+            and (max_tokens is None or (len(out[-1]) + 1) * len(out[-1][0].ids) <= max_tokens)
+        ):
+            out[-1].append(run)
+        else:
+            out.append([run])
+    return out
 
 
 def padded(batch: Sequence[Run], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,7 +287,7 @@ def run_extraction(
     pad = _pad_id(model)
     bar = tqdm(total=len(runs), unit="window", desc=f"{model.info.name} features", disable=not progress)
     with torch.inference_mode(), bar:
-        for batch in batches(runs, batch_size):
+        for batch in batches(runs, batch_size, token_budget(model)):
             ids, mask = padded(batch, pad, model.device)
             hidden = model.hidden_states(ids, mask)
             rows, values = _pool(hidden, layer_ids, batch, ids.shape[1], pooling, model.device)

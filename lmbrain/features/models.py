@@ -216,7 +216,7 @@ def _identity(base: str, weights_id: str, seed: int | None) -> str:
         return f"{base}@{weights_id}"
     import transformers
 
-    versions = f"transformers-{transformers.__version__},torch-{torch.__version__}"
+    versions = f"transformers-{transformers.__version__},torch-{torch.__version__.split('+')[0]}"
     return f"{base}@{weights_id}:untrained-{seed}[{versions}]"
 
 
@@ -280,7 +280,8 @@ def _auto_class(kind: str) -> Any:
     return AutoModelForCausalLM if kind == "causal" else AutoModel
 
 
-def _from_folder(folder: str) -> tuple[Any, Any]:
+def load_folder(folder: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a checkpoint folder or hub id: a causal-LM class for decoders, else AutoModel."""
     from transformers import AutoConfig, AutoTokenizer
 
     config = AutoConfig.from_pretrained(folder)
@@ -288,27 +289,29 @@ def _from_folder(folder: str) -> tuple[Any, Any]:
     return model, AutoTokenizer.from_pretrained(folder)
 
 
-def _skeleton_from_folder(folder: str) -> tuple[Any, Any]:
+def folder_skeleton(folder: str) -> tuple[Any, Any]:
+    """(config, tokenizer) of a checkpoint folder or hub id, without reading weights."""
     from transformers import AutoConfig, AutoTokenizer
 
     return AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
 
 
-def _load_gguf(path: Path, skeleton: bool) -> tuple[Any, Any]:
+def load_gguf(path: Path, skeleton: bool) -> tuple[Any, Any]:
+    """(model or config, tokenizer) of a GGUF file, through its cached float conversion."""
     folder = converted_gguf(path)
     try:
-        return (_skeleton_from_folder if skeleton else _from_folder)(str(folder))
+        return (folder_skeleton if skeleton else load_folder)(str(folder))
     except Exception:  # a damaged conversion: rebuild it once
         folder = converted_gguf(path, rebuild=True)
-        return (_skeleton_from_folder if skeleton else _from_folder)(str(folder))
+        return (folder_skeleton if skeleton else load_folder)(str(folder))
 
 
 def _pretrained(src: _Source) -> tuple[Any, Any]:
     if src.where == "registry":
         return src.entry.loader()
     if src.where == "gguf":
-        return _load_gguf(src.path, skeleton=False)
-    return _from_folder(str(src.path or src.base))
+        return load_gguf(src.path, skeleton=False)
+    return load_folder(str(src.path or src.base))
 
 
 def _skeleton(src: _Source) -> tuple[Any, Any]:
@@ -318,8 +321,8 @@ def _skeleton(src: _Source) -> tuple[Any, Any]:
         model, tokenizer = src.entry.loader()
         return model.config, tokenizer
     if src.where == "gguf":
-        return _load_gguf(src.path, skeleton=True)
-    return _skeleton_from_folder(str(src.path or src.base))
+        return load_gguf(src.path, skeleton=True)
+    return folder_skeleton(str(src.path or src.base))
 
 
 def init_from_config(config: Any, kind: str, seed: int) -> Any:

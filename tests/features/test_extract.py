@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import PASSAGE, WORDS, smollm2_group
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lmbrain.errors import DataError
 from lmbrain.features import FeatureError, extract_features
-from lmbrain.features.extract import plan_runs, prepare_units
+from lmbrain.features.extract import Run, batches, plan_runs, prepare_units
 
 
 def _raw_states(lm, text):
@@ -193,6 +195,7 @@ def test_too_long_inputs_are_refused_never_truncated(tiny, minilm):
     ("kwargs", "error"),
     [
         ({"texts": ["a", "b"], "context_ids": [0]}, DataError),
+        ({"texts": [], "context_ids": []}, DataError),
         ({"texts": ["a", " "], "context_ids": [0, 0]}, DataError),
         ({"texts": "a b", "context_ids": [0]}, DataError),
         ({"texts": ["a", "b"], "context_ids": [0, 0], "positions": [1, 1]}, DataError),
@@ -216,3 +219,32 @@ def test_bfloat16_gives_float32_features_close_to_float32(tiny):
     b = extract_features(half, PASSAGE, [0, 0, 0], progress=False)
     assert b.dtype == np.float32
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+
+
+@given(
+    lengths=st.lists(st.integers(1, 50), min_size=1, max_size=40),
+    size=st.integers(1, 8),
+    cap=st.integers(1, 200),
+)
+def test_batches_respect_count_and_token_budget(lengths, size, cap):
+    runs = [Run(ids=tuple(range(n)), pools=((i, (0,)),)) for i, n in enumerate(lengths)]
+    out = batches(runs, size, cap)
+    assert sorted(r.pools[0][0] for b in out for r in b) == list(range(len(runs)))
+    for b in out:
+        assert len(b) <= size
+        assert len(b) == 1 or len(b) * max(len(r.ids) for r in b) <= cap
+
+
+def test_memory_budget_changes_batching_not_features(tiny, monkeypatch):
+    import lmbrain.features.extract as extract_module
+
+    texts, ids = [*PASSAGE, "x y z"], [0, 0, 1, 2]
+    before = extract_features(tiny, texts, ids, progress=False)
+    monkeypatch.setattr(extract_module, "HIDDEN_STATE_BUDGET", 1)
+    seen, handle = _count_sequences(tiny)
+    try:
+        after = extract_features(tiny, texts, ids, progress=False)
+    finally:
+        handle.remove()
+    assert seen == [1, 1, 1]  # one window per forward pass when the budget is tiny
+    np.testing.assert_allclose(after, before, atol=1e-5)

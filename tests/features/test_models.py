@@ -140,3 +140,44 @@ def test_bad_dtype_and_device():
         load_model("gpt2-tiny", dtype="int8")
     with pytest.raises(FeatureError):
         load_model("gpt2-tiny", device="warp-drive")
+
+
+_HUB_SCRIPT = """
+import sys
+from pathlib import Path
+import numpy as np
+from lmbrain.features import extract_features, load_model, model_ref
+root, commit = Path(sys.argv[1]), "0123456789abcdef0123456789abcdef01234567"
+tiny = load_model("gpt2-tiny")
+repo = root / "models--lmbrain-test--tiny"
+tiny.model.save_pretrained(repo / "snapshots" / commit)
+tiny.tokenizer.save_pretrained(repo / "snapshots" / commit)
+(repo / "refs").mkdir()
+(repo / "refs" / "main").write_text(commit)
+ref = model_ref("lmbrain-test/tiny")
+lm = load_model("lmbrain-test/tiny")
+texts = ["Hub ids", "load offline."]
+same = np.array_equal(extract_features(lm, texts, [0, 0], progress=False),
+                      extract_features(tiny, texts, [0, 0], progress=False))
+print(ref.identity == lm.info.identity, lm.info.identity.endswith("@rev-" + commit), lm.info.kind, same)
+"""
+
+
+def test_hub_id_in_the_local_hub_cache_loads_offline_with_its_revision_as_identity(tmp_path):
+    """A cached hub id loads offline (HF_HUB_CACHE is read at import time: run in a subprocess)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", _HUB_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-4:] == ["True", "True", "causal", "True"]
