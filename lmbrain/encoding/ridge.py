@@ -213,7 +213,8 @@ def ridge_cv_scores(
             rhs = dec.B.T @ Ytr if project_first else Ytr
             for a0, na, op in ops:
                 P = (op @ rhs).reshape(na, n_test, t1 - t0)
-                s = bk.to_numpy(_fold_scores(P, Yte_c, sst, scoring, bk)).astype(np.float64)
+                with np.errstate(invalid="ignore", divide="ignore"):  # constant targets: handled below
+                    s = bk.to_numpy(_fold_scores(P, Yte_c, sst, scoring, bk)).astype(np.float64)
                 scores[f, a0 : a0 + na, t0:t1] = s
     if scoring in ("r2", "pearson"):
         # a constant validation target has no defined r2 / r; score it 0 like himalaya
