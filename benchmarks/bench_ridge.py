@@ -11,6 +11,9 @@ all targets), then predicts the same held-out samples. Printed per problem size:
 * max relative difference of lmbrain's predictions and chosen alphas against himalaya's;
 * time ratios: lmbrain / himalaya's best CPU backend, lmbrain / scikit-learn, lmbrain / floor.
 
+lmbrain keeps the fitted ridge factored (``coef = R @ C``) and predicts from the factors; the row
+"with coef_" also materialises ``coef_`` (n_features x n_targets) as himalaya and scikit-learn do.
+
 Default sizes are the issue's: n=1000 training samples, p=1024 and p=4096 features, 20,000 targets,
 10 alphas, 5 grouped inner folds. ``python benchmarks/bench_ridge.py --targets 2000 --skip sklearn`` is
 a quick run.
@@ -78,11 +81,14 @@ def floor(X: np.ndarray, Y: np.ndarray, Xtest: np.ndarray, alphas: np.ndarray, s
 
 
 # -- the contenders --------------------------------------------------------------------------------------
-def run_lmbrain(prob: dict, alphas: np.ndarray, backend: str) -> tuple[np.ndarray, np.ndarray]:
+def run_lmbrain(prob: dict, alphas: np.ndarray, backend: str, coef: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
     from lmbrain.encoding import RidgeCV
 
     model = RidgeCV(alphas=alphas, cv=prob["splits"], standardize=False, backend=backend)
     model.fit(prob["X"], prob["Y"])
+    if coef:  # materialise coef_ (n_features, n_targets) as himalaya and scikit-learn do
+        return prob["Xtest"] @ model.coef_ + model.intercept_, model.alpha_
     return model.predict(prob["Xtest"]), model.alpha_
 
 
@@ -114,14 +120,20 @@ def run_sklearn(prob: dict, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return model.predict(prob["Xtest"]), np.full(prob["Y"].shape[1], model.alpha_)
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Best wall time of ``repeat`` calls, and the last result."""
-    best, out = np.inf, None
+CLOCK = "wall"
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any, float, float]:
+    """(best time on CLOCK, result, wall s, CPU s of that best run) over ``repeat`` calls."""
+    best: tuple[float, Any, float, float] = (np.inf, None, np.inf, np.inf)
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        key = wall if CLOCK == "wall" else cpu
+        if key < best[0]:
+            best = (key, out, wall, cpu)
+    return best
 
 
 def max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -142,34 +154,45 @@ def bench(n: int, p: int, t: int, n_alphas: int, n_test: int, dtype: str, repeat
     prob = make_problem(n, n_test, p, t, dtype)
     alphas = np.logspace(-2, 7, n_alphas)
     print(f"\n== n={n} p={p} targets={t} alphas={n_alphas} folds=5 (grouped) dtype={dtype} ==")
-    res: dict[str, tuple[float, Any]] = {}
-    res["lmbrain numpy"] = timed(lambda: run_lmbrain(prob, alphas, "numpy"), repeat)
+    methods: dict[str, Callable[[], Any]] = {}
+    methods["lmbrain numpy"] = lambda: run_lmbrain(prob, alphas, "numpy")
+    methods["lmbrain numpy, with coef_"] = lambda: run_lmbrain(prob, alphas, "numpy", coef=True)
     if "lmbrain-torch" not in skip:
-        res["lmbrain torch-cpu"] = timed(lambda: run_lmbrain(prob, alphas, "torch_cpu"), repeat)
+        methods["lmbrain torch-cpu"] = lambda: run_lmbrain(prob, alphas, "torch_cpu")
     him = []
     for backend in ("numpy", "torch"):
         if f"himalaya-{backend}" in skip:
             continue
-        name = f"himalaya RidgeCV {backend}"
-        res[name] = timed(lambda b=backend: run_himalaya(prob, alphas, b, kernel=False), repeat)
-        him.append(name)
-        if p > n:
-            name = f"himalaya KernelRidgeCV {backend}"
-            res[name] = timed(lambda b=backend: run_himalaya(prob, alphas, b, kernel=True), repeat)
+        kinds = [False, True] if p > n else [False]
+        for kernel in kinds:
+            name = f"himalaya {'KernelRidgeCV' if kernel else 'RidgeCV'} {backend}"
+            methods[name] = lambda b=backend, k=kernel: run_himalaya(prob, alphas, b, kernel=k)
             him.append(name)
+    # the floor needs lmbrain's per-target alphas (its refit uses them)
+    first = run_lmbrain(prob, alphas, "numpy")
+    index = np.searchsorted(alphas, first[1])
+    floor_name = "floor (numpy products only)"
+    methods[floor_name] = lambda: (floor(prob["X"], prob["Y"], prob["Xtest"], alphas, prob["splits"], index),
+                                   first[1])
+    # interleaved repeats (A B C A B C ...): load from other processes hits every method alike
+    res: dict[str, tuple[float, Any, float, float]] = {}
+    for _ in range(repeat):
+        for name, fn in methods.items():
+            run = timed(fn, 1)
+            if name not in res or run[0] < res[name][0]:
+                res[name] = run
     if "sklearn" not in skip:
         res["sklearn RidgeCV (shared alpha)"] = timed(lambda: run_sklearn(prob, alphas), 1)
-    index = np.searchsorted(alphas, res["lmbrain numpy"][1][1])
-    t_floor, _ = timed(lambda: floor(prob["X"], prob["Y"], prob["Xtest"], alphas, prob["splits"], index),
-                       repeat)
-    ours_t, (ours_pred, ours_alpha) = res["lmbrain numpy"]
+    t_floor, _, floor_wall, floor_cpu = res.pop(floor_name)
+    ours_t, (ours_pred, ours_alpha), _, _ = res["lmbrain numpy"]
     width = max(map(len, res)) + 2
-    header = f"{'method':<{width}} {'time (s)':>9} {'lmbrain/x':>10} {'pred rel diff':>14}"
-    print(f"{header} {'alpha rel diff':>15}")
-    for name, (sec, (pred, alpha)) in res.items():
-        print(f"{name:<{width}} {sec:9.2f} {ours_t / sec:10.3f} {max_rel_diff(ours_pred, pred):14.2e} "
-              f"{float(np.max(np.abs(ours_alpha - alpha) / alpha)):15.2e}")
-    print(f"{'floor (numpy products only)':<{width}} {t_floor:9.2f} {ours_t / t_floor:10.3f}")
+    header = f"{'method':<{width}} {'wall (s)':>9} {'CPU (s)':>8} {'lmbrain/x':>10} {'pred rel diff':>14}"
+    print(f"{header} {'alpha rel diff':>15}   (ratios on {CLOCK} time)")
+    for name, (sec, (pred, alpha), wall, cpu) in res.items():
+        alpha_diff = float(np.max(np.abs(ours_alpha - alpha) / alpha))
+        print(f"{name:<{width}} {wall:9.2f} {cpu:8.2f} {ours_t / sec:10.3f} "
+              f"{max_rel_diff(ours_pred, pred):14.2e} {alpha_diff:15.2e}")
+    print(f"{floor_name:<{width}} {floor_wall:9.2f} {floor_cpu:8.2f} {ours_t / t_floor:10.3f}")
     out = {"p": p, "floor": ours_t / t_floor}
     if him:
         best = min(him, key=lambda k: res[k][0])
@@ -197,9 +220,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs (scikit-learn: 1)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["sklearn", "himalaya-numpy", "himalaya-torch", "lmbrain-torch"])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit BLAS/OpenMP/torch threads (e.g. 1 on a shared machine)")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="time the ratios use: wall, or process CPU time (robust to other load)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    global CLOCK
+    CLOCK = args.clock
     import torch
+
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
@@ -216,7 +251,7 @@ def main() -> None:
         if "sklearn" in r:
             part += f", sklearn x{r['sklearn']:.3f}"
         parts.append(part)
-    print("\nSUMMARY lmbrain time ratios: " + "; ".join(parts))
+    print(f"\nSUMMARY lmbrain {CLOCK}-time ratios: " + "; ".join(parts))
 
 
 if __name__ == "__main__":

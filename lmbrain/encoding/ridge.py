@@ -9,7 +9,8 @@ any alpha, the ridge coefficients and the predictions on held-out rows are::
 * ``solver="svd"`` (n_samples >= n_features): thin SVD ``Xtrain = U S Vt``; ``B = U``, ``R = V S``,
   ``ev = s**2``.
 * ``solver="kernel"`` (n_features > n_samples): eigh of the Gram matrix ``Xtrain Xtrain.T = Q L Q.T``;
-  ``B = Q``, ``R = Xtrain.T Q``, ``ev = L``.
+  ``B = Q``, ``R = Xtrain.T Q``, ``ev = L`` (computed in float64 for float32 data: the Gram matrix
+  squares the condition number).
 
 Directions with ``ev`` below the numerical rank tolerance are dropped (as a pseudo-inverse does).
 The validation predictions of all alphas are one matrix product, in whichever order is cheaper:
@@ -81,11 +82,19 @@ def decompose(X: Any, solver: str, backend: Backend) -> Decomposition:
         keep = s > s[0] * max(n, p) * eps if len(s) else s > 0
         B, R, ev = U[:, keep], Vt[keep].T * s[keep], ev[keep]
     else:
-        ev, Q = backend.eigh(X @ X.T)
-        tol = max(float(ev[-1]), 0.0) * max(n, p) * eps if len(ev) else 0.0
+        # The Gram matrix squares the condition number: in float32 its small eigenvalues would be lost
+        # (predictions off by 10% at small alpha), so it is formed and decomposed in float64, and only
+        # the factors are cast back; the target-sized products stay in the working precision.
+        dtype = backend.to_numpy(X[:1, :1]).dtype
+        Xd = backend.asarray(X, dtype=np.float64) if dtype == np.float32 else X
+        ev, Q = backend.eigh(Xd @ Xd.T)
+        # the SVD path's rank tolerance on singular values, squared for eigenvalues of the Gram matrix
+        tol = max(float(ev[-1]), 0.0) * (max(n, p) * eps) ** 2 if len(ev) else 0.0
         keep = ev > tol
         B, ev = Q[:, keep], ev[keep]
-        R = X.T @ B
+        R = Xd.T @ B
+        if Xd is not X:
+            B, R, ev = (backend.asarray(a, dtype=dtype) for a in (B, R, ev))
     return Decomposition(B=B, R=R, ev=ev, solver=solver)
 
 
@@ -204,7 +213,8 @@ def ridge_cv_scores(
             rhs = dec.B.T @ Ytr if project_first else Ytr
             for a0, na, op in ops:
                 P = (op @ rhs).reshape(na, n_test, t1 - t0)
-                s = bk.to_numpy(_fold_scores(P, Yte_c, sst, scoring, bk)).astype(np.float64)
+                with np.errstate(invalid="ignore", divide="ignore"):  # constant targets: handled below
+                    s = bk.to_numpy(_fold_scores(P, Yte_c, sst, scoring, bk)).astype(np.float64)
                 scores[f, a0 : a0 + na, t0:t1] = s
     if scoring in ("r2", "pearson"):
         # a constant validation target has no defined r2 / r; score it 0 like himalaya

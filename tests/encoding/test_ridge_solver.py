@@ -171,3 +171,17 @@ def test_bad_alphas_and_scoring_raise(data):
         ridge_cv_scores(X, Y, ALPHAS, splits, scoring="accuracy")
     with pytest.raises(LmbrainError, match="solver"):
         ridge_fit(X, Y, 1.0, solver="cholesky")
+
+
+@pytest.mark.parametrize("solver", ["svd", "kernel"])
+def test_float32_accurate_on_ill_conditioned_design(solver):
+    """Strongly correlated features, p ~ n, small alpha: float32 stays close to float64 on both paths."""
+    rng = np.random.default_rng(9)
+    n, p = 150, 160
+    X = rng.standard_normal((n, 10)) @ rng.standard_normal((10, p)) * 30 + 0.3 * rng.standard_normal((n, p))
+    Y = X @ rng.standard_normal((p, 3)) / 30 + rng.standard_normal((n, 3))
+    for alpha in (0.01, 1.0):
+        f64 = ridge_fit(X, Y, alpha, solver=solver, standardize=False).predict(X)
+        f32 = ridge_fit(X.astype(np.float32), Y.astype(np.float32), alpha, solver=solver,
+                        standardize=False).predict(X)
+        assert np.max(np.abs(f32 - f64)) / np.max(np.abs(f64)) < 1e-4
