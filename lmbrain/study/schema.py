@@ -76,7 +76,7 @@ class TimeseriesOptions(Strict):
 class EstimatorOptions(Strict):
     """Ridge settings: the alpha grid, and how joint LLM + control spaces are regularised."""
 
-    alphas: list[float] = Field(default_factory=lambda: [10.0**k for k in range(-2, 7)])
+    alphas: list[float] = Field(default_factory=lambda: [10.0**k for k in range(-2, 8)])
     joint: Literal["banded", "ridge"] = "banded"
     layer_curves: bool = True
 
