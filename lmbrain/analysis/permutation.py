@@ -1,6 +1,19 @@
 """Permutation nulls that respect the data's structure, cheap enough for 1,000 permutations.
 
-The null refits the cross-validated ridge on permuted responses. With the ridge penalty of every target
+Two nulls for the out-of-fold scores of a cross-validated ridge:
+
+- ``refit`` (:func:`permutation_test`, exact): the whole cross-validated fit is redone on permuted
+  responses. Cost per permutation ~ n² x targets (one product per fold), ~100x one fit for 1,000
+  permutations of 10,000 targets; a naive refit loop costs ~1,000x.
+- ``predictions`` (:func:`prediction_permutation_test`, the block permutation used for test-set
+  correlations in the naturalistic-fMRI literature): the out-of-fold predictions are permuted against the
+  responses, whole groups (or circular shifts) *within each outer test fold*, so that a response is only
+  paired with predictions of a model that never saw its fold (permuting across folds makes the test
+  conservative: every other fold's model was trained on the response's group). Cost per permutation
+  ~ n x targets (about 1-2x one fit for 1,000 permutations). Measured on null data with per-target
+  penalties: a false-positive rate of 0.03-0.045 at a nominal 0.05 (valid, slightly conservative).
+
+The refit null:  the cross-validated ridge on permuted responses. With the ridge penalty of every target
 fixed at the value chosen for it in each outer fold, a fold's test predictions are linear in the training
 responses: ``Ŷ_test = B_α · Y_train`` with ``B_α = A_α (I − 11ᵀ/n) + 11ᵀ/n`` and
 ``A_α = X̃_test V diag(s / (s² + α)) Uᵀ`` from the SVD of the standardised training features. The
@@ -25,18 +38,24 @@ import numpy as np
 from lmbrain.encoding.metrics import pearson_r
 
 
-def group_permutations(groups: np.ndarray, n_permutations: int, seed: int = 0) -> Iterator[np.ndarray]:
-    """Row orders that move whole groups onto other groups of the same size (order kept inside a group)."""
+def group_permutations(
+    groups: np.ndarray, n_permutations: int, seed: int = 0, strata: np.ndarray | None = None
+) -> Iterator[np.ndarray]:
+    """Row orders that move whole groups onto other groups of the same size (order kept inside a group),
+    only within a stratum when ``strata`` is given (e.g. the outer test fold of every sample)."""
     groups = np.asarray(groups)
     labels, first = np.unique(groups, return_index=True)
     labels = labels[np.argsort(first)]
     members = [np.flatnonzero(groups == label) for label in labels]
     sizes = np.array([len(m) for m in members])
+    strata = np.zeros(len(groups), dtype=int) if strata is None else np.asarray(strata)
+    stratum = np.array([strata[m[0]] for m in members])
+    classes = [np.flatnonzero((sizes == size) & (stratum == st))
+               for size in np.unique(sizes) for st in np.unique(stratum)]
     rng = np.random.default_rng(seed)
     for _ in range(n_permutations):
         order = np.arange(len(groups))
-        for size in np.unique(sizes):
-            same = np.flatnonzero(sizes == size)
+        for same in classes:
             for target, source in zip(same, rng.permutation(same), strict=True):
                 order[members[target]] = members[source]
         yield order
@@ -185,3 +204,61 @@ def permutation_test(
         null_r_mean=mean, null_r_std=np.sqrt(np.maximum(total_sq / max(n, 1) - mean**2, 0)),
         n_permutations=n,
     )
+
+
+def prediction_permutation_test(
+    Y: np.ndarray,
+    predictions: np.ndarray,
+    baseline: np.ndarray,
+    permutations: Iterator[np.ndarray] | Sequence[np.ndarray],
+    tested: np.ndarray | None = None,
+    dtype=np.float32,
+) -> PermutationResult:
+    """p-values of out-of-fold r and R² against out-of-fold predictions permuted relative to the responses.
+
+    ``permutations`` are row orders over the tested samples (``tested``: boolean mask, default all); both
+    statistics need only the cross-product ``Σ y · ŷ[order]`` per target (a permutation keeps ``Σ ŷ`` and
+    ``Σ ŷ²``), so one permutation costs one pass over the data.
+    """
+    keep = np.ones(len(Y), dtype=bool) if tested is None else np.asarray(tested, dtype=bool)
+    Y = np.asarray(Y, dtype=np.float64)[keep]
+    P = np.asarray(predictions, dtype=np.float64)[keep]
+    B = np.asarray(baseline, dtype=np.float64)[keep]
+    n = len(Y)
+    Yc = Y - Y.mean(0)
+    Pc = P - P.mean(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 1.0 / (np.sqrt((Yc**2).sum(0)) * np.sqrt((Pc**2).sum(0)))
+        sse_base = ((Y - B) ** 2).sum(0)
+        r = (Yc * Pc).sum(0) * scale
+        r2 = 1.0 - ((Y - P) ** 2).sum(0) / sse_base
+    # r2 of a permuted prediction: 1 - (Σy² - 2 Σ y ŷ[o] + Σ ŷ²) / sse_base; r: Σ yc ŷ[o] x scale
+    y2, p2, y_mean_p_sum = (Y**2).sum(0), (P**2).sum(0), Y.mean(0) * P.sum(0)
+    Yc32, P32 = Yc.astype(dtype), P.astype(dtype)
+    exceed_r = np.zeros(Y.shape[1])
+    exceed_r2 = np.zeros(Y.shape[1])
+    total = np.zeros(Y.shape[1])
+    total_sq = np.zeros(Y.shape[1])
+    count = 0
+    for order in permutations:
+        order = np.asarray(order)
+        if len(order) != n:
+            raise ValueError(f"a permutation has {len(order)} rows; {n} samples are tested")
+        Pp = P32[order]
+        cross_c = np.einsum("ij,ij->j", Yc32, Pp, dtype=np.float64)  # Σ yc ŷ[o]  (Σ yc = 0)
+        cross = cross_c + y_mean_p_sum
+        with np.errstate(divide="ignore", invalid="ignore"):
+            null_r = cross_c * scale
+            null_r2 = 1.0 - (y2 - 2 * cross + p2) / sse_base
+        exceed_r += null_r >= r
+        exceed_r2 += null_r2 >= r2
+        total += null_r
+        total_sq += null_r**2
+        count += 1
+    mean = total / max(count, 1)
+    return PermutationResult(
+        r=r, r2=r2, p_r=(1 + exceed_r) / (1 + count), p_r2=(1 + exceed_r2) / (1 + count),
+        null_r_mean=mean, null_r_std=np.sqrt(np.maximum(total_sq / max(count, 1) - mean**2, 0)),
+        n_permutations=count,
+    )
+

@@ -85,6 +85,10 @@ class StatisticsOptions(Strict):
     """Permutation nulls, bootstrap confidence intervals and false-discovery control."""
 
     permutations: int = Field(0, ge=0)
+    permutation_method: Literal["refit", "predictions"] = Field(
+        "refit", description="refit: the CV fit redone per permutation (exact, ~n² per target); "
+        "predictions: out-of-fold predictions permuted within test folds (~n per target, slightly conservative)"
+    )
     bootstrap: int = Field(1000, ge=0)
     fdr_alpha: float = Field(0.05, gt=0, lt=1)
     ceiling: bool = True

@@ -23,7 +23,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from lmbrain.analysis.permutation import circular_shifts, group_permutations, permutation_test
+from lmbrain.analysis.permutation import (
+    circular_shifts,
+    group_permutations,
+    permutation_test,
+    prediction_permutation_test,
+)
 from lmbrain.data import load_dataset
 from lmbrain.data.dataset import Dataset
 from lmbrain.encoding import (
@@ -395,8 +400,8 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
         frames = [table]
         for layers, members in same_choices(chosen).items():
             cols = np.flatnonzero(np.isin(subjects, members))
-            frames.append(permutation_rows(study, data, [candidates[n] for n in layers], result.alphas[:, cols],
-                                           cols, unit, layer_of[members[0]]))
+            frames.append(permutation_rows(study, data, [candidates[n] for n in layers], result, cols, unit,
+                                           layer_of[members[0]]))
         table = pd.concat(frames, ignore_index=True)
     return table, record
 
@@ -409,19 +414,28 @@ def same_choices(chosen: dict[str, list[str]]) -> dict[tuple[str, ...], list[str
     return groups
 
 
-def permutation_rows(study: Study, data: Inputs, per_fold: list[np.ndarray], alphas: np.ndarray,
-                     cols: np.ndarray, unit: Unit, layer: str) -> pd.DataFrame:
-    """Permutation p-values of r and R² for some targets (whole groups permuted; circular shifts for
-    time series)."""
+def permutation_rows(study: Study, data: Inputs, per_fold: list[np.ndarray], result, cols: np.ndarray, unit: Unit,
+                     layer: str) -> pd.DataFrame:
+    """Permutation p-values of r and R² for some targets: whole groups permuted (event data) or circular
+    shifts (time series); refits per permutation, or out-of-fold predictions permuted within test folds."""
     Y = data.Y[:, cols]
-    splits = list(data.cv.split(per_fold[0], Y, data.groups))
-    if data.dataset.is_timeseries:
-        orders = circular_shifts(len(Y), study.statistics.permutations, runs=data.groups, min_shift=10,
-                                 seed=study.statistics.seed)
+    n_perm, seed = study.statistics.permutations, study.statistics.seed
+    if study.statistics.permutation_method == "predictions":
+        tested = result.folds >= 0
+        folds = result.folds[tested]
+        if data.dataset.is_timeseries:
+            orders = circular_shifts(int(tested.sum()), n_perm, runs=folds, min_shift=10, seed=seed)
+        else:
+            orders = group_permutations(data.dataset.groups()[data.rows][tested], n_perm, seed=seed, strata=folds)
+        test = prediction_permutation_test(Y, result.predictions[:, cols], result.baseline[:, cols], orders,
+                                           tested=tested)
     else:
-        orders = group_permutations(data.dataset.groups()[data.rows], study.statistics.permutations,
-                                    seed=study.statistics.seed)
-    test = permutation_test(per_fold, Y, splits, alphas, orders)
+        splits = list(data.cv.split(per_fold[0], Y, data.groups))
+        if data.dataset.is_timeseries:
+            orders = circular_shifts(len(Y), n_perm, runs=data.groups, min_shift=10, seed=seed)
+        else:
+            orders = group_permutations(data.dataset.groups()[data.rows], n_perm, seed=seed)
+        test = permutation_test(per_fold, Y, splits, result.alphas[:, cols], orders)
     neuroids = data.neuroids.iloc[cols].reset_index(drop=True)
     frames = []
     for metric, values in (("p_r", test.p_r), ("p_r2", test.p_r2), ("null_r_mean", test.null_r_mean)):

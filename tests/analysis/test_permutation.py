@@ -72,3 +72,33 @@ def test_a_real_effect_is_detected():
     assert (result.p_r <= 0.02).all()
     assert result.r.min() > 0.3
     assert result.null_r_mean == pytest.approx(np.zeros(20), abs=0.06)
+
+
+def test_prediction_permutation_matches_a_direct_computation_and_is_calibrated():
+    from lmbrain.analysis.permutation import prediction_permutation_test
+    from lmbrain.encoding.metrics import r2_oos
+
+    rng = np.random.default_rng(7)
+    n, t = 160, 2000
+    groups = np.repeat(np.arange(40), 4)
+    X = rng.normal(size=(n, 20))
+    Y = rng.normal(size=(n, t)) + np.repeat(rng.normal(size=(40, t)), 4, axis=0)
+    cv = GroupedKFold(5)
+    fit = cross_validate(RidgeCV(alphas=np.logspace(-1, 4, 6), cv=GroupedKFold(4)), X, Y, groups, cv)
+    orders = list(group_permutations(groups, 499, seed=8, strata=fit.folds))
+    result = prediction_permutation_test(Y, fit.predictions, fit.baseline, orders)
+    np.testing.assert_allclose(result.r, fit.r, rtol=1e-10)
+    np.testing.assert_allclose(result.r2, fit.r2, rtol=1e-10)
+    # the null of the first target, computed the slow way
+    from lmbrain.encoding.metrics import pearson_r
+
+    null_r = np.array([pearson_r(Y[:, :1], fit.predictions[o][:, :1])[0] for o in orders])
+    null_r2 = np.array([r2_oos(Y[:, :1], fit.predictions[o][:, :1], fit.baseline[:, :1])[0] for o in orders])
+    assert result.p_r[0] == pytest.approx((1 + (null_r >= fit.r[0]).sum()) / 500)
+    assert result.p_r2[0] == pytest.approx((1 + (null_r2 >= fit.r2[0] - 1e-9).sum()) / 500, abs=1 / 500)
+    # permuting across folds instead pairs responses with models trained on their own group: conservative
+    across = prediction_permutation_test(Y, fit.predictions, fit.baseline, group_permutations(groups, 499, seed=8))
+    assert (across.p_r < 0.05).mean() < (result.p_r < 0.05).mean()
+    fpr = float((result.p_r < 0.05).mean())
+    # valid (never above the nominal rate) and close to it; slightly conservative with per-target alphas
+    assert 0.02 <= fpr <= 0.07, fpr
