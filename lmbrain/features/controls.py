@@ -138,6 +138,19 @@ def sentence_length(dataset: Dataset) -> ControlFeatures:
     return _single("sentence_length", np.column_stack([words, chars]), ["sl_words", "sl_chars"])
 
 
+@register_control("sentence_length_tokens", "sentence length in tokens of a model's tokenizer (default smollm2-135m)")
+def sentence_length_tokens(dataset: Dataset, model: str = "smollm2-135m") -> ControlFeatures:
+    """Number of tokens of the sentence (of the word's sentence for word units), special tokens excluded."""
+    from lmbrain.features.models import load_tokenizer
+
+    tokenizer = load_tokenizer(model)
+    texts = _sentence_texts(dataset)
+    unique = list(dict.fromkeys(texts.str.strip()))
+    counts = {t: len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in unique}
+    lengths = texts.str.strip().map(counts).to_numpy(float)
+    return _single("sentence_length_tokens", lengths[:, None], [f"sl_tokens_{model}"])
+
+
 @register_control("word_length", "number of letters of the word (punctuation excluded)")
 def word_length(dataset: Dataset) -> ControlFeatures:
     """Word length in letters and digits, punctuation excluded."""

@@ -66,3 +66,14 @@ def test_oasm_is_identity_at_zero_width_and_never_crosses_blocks():
     assert smooth[0, 1] > smooth[0, 2] > 0
     assert smooth[2, 3] == 0 and smooth[3, 4] > 0
     np.testing.assert_allclose(smooth, smooth.T)
+
+
+def test_sentence_length_in_tokens_counts_the_tokenizer_output():
+    from lmbrain.features.models import load_tokenizer
+
+    ds = word_dataset()
+    X = control_features(ds, "sentence_length_tokens").matrix[:, 0]
+    tokenizer = load_tokenizer("smollm2-135m")
+    expected = len(tokenizer("A dog, barking loudly, ran home!", add_special_tokens=False)["input_ids"])
+    assert X[3] == expected and len(set(X[3:])) == 1
+    assert X[0] < X[3]
