@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 report: $(STAMP)
-	$(VENV)/bin/lmbrain run analyses/default.yaml --out reports/default
+	$(VENV)/bin/lmbrain run analyses/default.yaml --out reports/default --executor processes --n-jobs 2
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup

@@ -262,3 +262,69 @@ def prediction_permutation_test(
         n_permutations=count,
     )
 
+
+
+# -- is a fuller model better than a reduced one? (unique variance) ----------------------------------
+
+
+@dataclass
+class PairedResult:
+    """Per target: the gain in out-of-sample R² of a full model over a reduced one, and its p-value."""
+
+    delta_r2: np.ndarray
+    p: np.ndarray
+    n_permutations: int
+    n_blocks: int
+
+
+def contiguous_blocks(n_samples: int, size: int, runs: np.ndarray | None = None) -> np.ndarray:
+    """Block labels of consecutive samples (``size`` each, never crossing a run): exchangeable units of a
+    time series, long enough to hold its autocorrelation."""
+    runs = np.zeros(n_samples, dtype=int) if runs is None else np.asarray(runs)
+    labels = np.empty(n_samples, dtype=np.int64)
+    start = 0
+    for run in dict.fromkeys(runs.tolist()):
+        idx = np.flatnonzero(runs == run)
+        labels[idx] = start + np.arange(len(idx)) // max(int(size), 1)
+        start = int(labels[idx].max()) + 1
+    return labels
+
+
+def paired_sign_flip_test(
+    Y: np.ndarray,
+    full: np.ndarray,
+    reduced: np.ndarray,
+    baseline: np.ndarray,
+    blocks: np.ndarray,
+    n_permutations: int = 1000,
+    seed: int = 0,
+    tested: np.ndarray | None = None,
+) -> PairedResult:
+    """p-value of R²(full) − R²(reduced) > 0 from out-of-fold predictions, e.g. unique LLM variance:
+    R²(LLM + controls) − R²(controls).
+
+    Both R² share the denominator (squared errors of the training-fold means), so the gain is
+    ``Σ_i d_i / SS`` with ``d_i = (y_i − reduced_i)² − (y_i − full_i)²``. Under the null that the two models
+    predict equally well, swapping their predictions within a block leaves the distribution unchanged, so
+    the block sums of ``d`` are flipped in sign at random (whole blocks: the dataset's split unit, or
+    contiguous scans of a time series). Cost: one (permutations x blocks) @ (blocks x targets) product.
+    ``p = (1 + #{null >= observed}) / (1 + n_permutations)``.
+    """
+    keep = np.ones(len(Y), dtype=bool) if tested is None else np.asarray(tested, dtype=bool)
+    Y = np.asarray(Y, dtype=np.float64)[keep]
+    full = np.asarray(full, dtype=np.float64)[keep]
+    reduced = np.asarray(reduced, dtype=np.float64)[keep]
+    ss = ((Y - np.asarray(baseline, dtype=np.float64)[keep]) ** 2).sum(0)
+    d = (Y - reduced) ** 2 - (Y - full) ** 2
+    labels, index = np.unique(np.asarray(blocks)[keep], return_inverse=True)
+    sums = np.zeros((len(labels), Y.shape[1]))
+    np.add.at(sums, index, d)
+    observed = sums.sum(0)
+    rng = np.random.default_rng(seed)
+    exceed = np.zeros(Y.shape[1])
+    for start in range(0, n_permutations, 256):  # bounded memory: 256 sign vectors at a time
+        signs = rng.choice([-1.0, 1.0], size=(min(256, n_permutations - start), len(labels)))
+        exceed += (signs @ sums >= observed - 1e-12 * np.abs(observed)).sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = observed / ss
+    return PairedResult(delta, (1 + exceed) / (1 + n_permutations), n_permutations, len(labels))

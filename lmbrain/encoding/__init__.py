@@ -16,7 +16,7 @@ from lmbrain.encoding.ceiling import (
     split_half_ceiling,
 )
 from lmbrain.encoding.estimators import DEFAULT_ALPHAS, OLS, BandedRidgeCV, RidgeCV
-from lmbrain.encoding.evaluate import EncodingResult, cross_validate, cross_validate_select
+from lmbrain.encoding.evaluate import EncodingResult, cross_validate, cross_validate_each, cross_validate_select
 from lmbrain.encoding.metrics import pearson_r, r2_oos
 from lmbrain.encoding.ridge import ridge_cv_scores, ridge_fit, select_alphas, solve_ridge_cv
 from lmbrain.encoding.splits import (
@@ -53,6 +53,7 @@ __all__ = [
     "SplitHalfCeiling",
     "check_splits",
     "cross_validate",
+    "cross_validate_each",
     "cross_validate_select",
     "fit_saturation",
     "hrf",

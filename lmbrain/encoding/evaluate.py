@@ -51,6 +51,7 @@ class EncodingResult:
     r_folds: np.ndarray | None = None
     inner_scores_folds: np.ndarray | None = None
     candidates: list[str] | None = None
+    cv_scores_folds: list[dict[str, np.ndarray]] | None = None
 
     @property
     def n_folds(self) -> int:
@@ -138,6 +139,7 @@ def cross_validate_select(
     inner_cv: Any = None,
     criterion: str = "r2",
     target_groups: Any = None,
+    keep_cv_scores: bool = False,
 ) -> EncodingResult:
     """Nested selection of one candidate feature matrix per outer fold, by inner CV on the training fold.
 
@@ -149,6 +151,9 @@ def cross_validate_select(
     ``target_groups`` (one label per target, e.g. its subject) makes the choice separately for every
     group of targets while sharing the decompositions: the result is the same as one call per group.
     ``selected`` is then a list (per fold) of {group: candidate}, ``inner_scores`` {group: {candidate: s}}.
+
+    ``keep_cv_scores`` (RidgeCV only) keeps every candidate's per-target inner-CV scores of every fold in
+    ``cv_scores_folds``, so that :func:`cross_validate_each` scores every candidate without redoing them.
     """
     if criterion not in CRITERIA:
         raise LmbrainError(f"unknown criterion {criterion!r}; expected one of {CRITERIA}")
@@ -180,7 +185,7 @@ def cross_validate_select(
     base = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
     folds = np.full(n, -1, dtype=np.intp)
     inner_scores = np.empty((len(splits), len(names), len(tgroups)))
-    alphas, selected = [], []
+    alphas, selected, kept = [], [], []
     for k, (train, test) in enumerate(splits):
         g = None if groups is None else groups[train]
         cache = {}
@@ -215,9 +220,12 @@ def cross_validate_select(
         folds[test] = k
         alphas.append(fold_alpha)
         selected.append(choice if grouped_targets else choice[tgroups[0]])
+        if keep_cv_scores and ridge:
+            kept.append(cache)
     result = _result(Y2, pred, base, folds, alphas, ravel)
     result.selected = selected
     result.candidates = names
+    result.cv_scores_folds = kept if keep_cv_scores and ridge else None
     if grouped_targets:
         result.inner_scores_folds = inner_scores
         result.inner_scores = {
@@ -228,3 +236,45 @@ def cross_validate_select(
         result.inner_scores_folds = inner_scores[:, :, 0]
         result.inner_scores = {name: float(inner_scores[:, j, 0].mean()) for j, name in enumerate(names)}
     return result
+
+
+def cross_validate_each(
+    candidates: Mapping[str, Any],
+    Y: Any,
+    groups: Any,
+    cv: Any,
+    estimator: RidgeCV,
+    cv_scores_folds: list[dict[str, np.ndarray]] | None = None,
+) -> dict[str, EncodingResult]:
+    """:func:`cross_validate` of a :class:`RidgeCV` on every candidate (per-layer curves, descriptive).
+
+    With ``cv_scores_folds`` from ``cross_validate_select(..., keep_cv_scores=True)`` on the same data and
+    splits, each fold refits every candidate from its inner-CV scores (one decomposition instead of one per
+    inner fold plus one); the results equal a separate :func:`cross_validate` per candidate when the scores
+    were computed with the estimator's own ``scoring`` (``criterion`` of the selection).
+    """
+    if cv_scores_folds is None:
+        return {name: cross_validate(estimator, X, Y, groups, cv) for name, X in candidates.items()}
+    names = list(candidates)
+    Xs = {}
+    Y2, ravel = None, False
+    for name in names:
+        Xs[name], Y2, ravel = check_xy(candidates[name], Y)
+    groups = None if groups is None else np.asarray(groups)
+    splits = _outer_splits(cv, Y2.shape[0], groups)
+    if len(cv_scores_folds) != len(splits):
+        raise LmbrainError(f"{len(cv_scores_folds)} folds of inner-CV scores for {len(splits)} outer folds")
+    out = {}
+    for name in names:
+        pred = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
+        base = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
+        folds = np.full(Y2.shape[0], -1, dtype=np.intp)
+        alphas = []
+        for k, (train, test) in enumerate(splits):
+            est = clone(estimator).fit_from_cv_scores(Xs[name][train], Y2[train], cv_scores_folds[k][name])
+            pred[test] = np.asarray(est.predict(Xs[name][test]), dtype=Y2.dtype).reshape(len(test), -1)
+            base[test] = Y2[train].mean(0)
+            folds[test] = k
+            alphas.append(est.alpha_)
+        out[name] = _result(Y2, pred, base, folds, alphas, ravel)
+    return out

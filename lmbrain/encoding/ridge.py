@@ -6,8 +6,12 @@ any alpha, the ridge coefficients and the predictions on held-out rows are::
     coef(alpha)      = R @ diag(1 / (ev + alpha)) @ B.T @ Ytrain
     pred(alpha)      = (Xtest @ R) @ diag(1 / (ev + alpha)) @ B.T @ Ytrain
 
-* ``solver="svd"`` (n_samples >= n_features): thin SVD ``Xtrain = U S Vt``; ``B = U``, ``R = V S``,
-  ``ev = s**2``.
+* ``solver="gram"`` (n_samples >= n_features, the default there): eigh of the feature covariance
+  ``Xtrain.T Xtrain = V L V.T`` (in float64); ``R = V sqrt(L)``, ``B = Xtrain V / sqrt(L)``, ``ev = L``.
+  ``R diag(1/(ev+alpha)) B.T = V diag(1/(L+alpha)) V.T Xtrain.T``: the primal ridge solution, exact
+  without forming ``U`` accurately; about 3x faster than the SVD (measured: 930 x 576, 0.028 s vs 0.087 s).
+* ``solver="svd"``: thin SVD ``Xtrain = U S Vt``; ``B = U``, ``R = V S``, ``ev = s**2`` (the most
+  accurate path for nearly singular designs at tiny alphas).
 * ``solver="kernel"`` (n_features > n_samples): eigh of the Gram matrix ``Xtrain Xtrain.T = Q L Q.T``;
   ``B = Q``, ``R = Xtrain.T Q``, ``ev = L`` (computed in float64 for float32 data: the Gram matrix
   squares the condition number).
@@ -31,7 +35,7 @@ import numpy as np
 from lmbrain.encoding.backend import Backend, get_backend
 from lmbrain.errors import LmbrainError
 
-SOLVERS = ("auto", "svd", "kernel")
+SOLVERS = ("auto", "gram", "svd", "kernel")
 SCORINGS = ("r2", "neg_mse", "pearson")
 #: Bytes that one batch of validation predictions may take.
 _PREDICTION_BUDGET = 64 * 2**20
@@ -63,11 +67,11 @@ class RidgeCVSolution:
 
 
 def resolve_solver(solver: str, n_samples: int, n_features: int) -> str:
-    """The decomposition used: SVD when n_samples >= n_features, the kernel form otherwise."""
+    """The decomposition used: the feature covariance when n_samples >= n_features, the kernel otherwise."""
     if solver not in SOLVERS:
         raise LmbrainError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
     if solver == "auto":
-        return "svd" if n_samples >= n_features else "kernel"
+        return "gram" if n_samples >= n_features else "kernel"
     return solver
 
 
@@ -81,6 +85,18 @@ def decompose(X: Any, solver: str, backend: Backend) -> Decomposition:
         ev = s * s
         keep = s > s[0] * max(n, p) * eps if len(s) else s > 0
         B, R, ev = U[:, keep], Vt[keep].T * s[keep], ev[keep]
+    elif solver == "gram":
+        dtype = backend.to_numpy(X[:1, :1]).dtype
+        Xd = backend.asarray(X, dtype=np.float64) if dtype == np.float32 else X
+        ev, V = backend.eigh(Xd.T @ Xd)
+        tol = max(float(ev[-1]), 0.0) * (max(n, p) * eps) ** 2 if len(ev) else 0.0
+        keep = ev > tol
+        V, ev = V[:, keep], ev[keep]
+        root = ev**0.5
+        R = V * root
+        B = (Xd @ V) / root
+        if Xd is not X:
+            B, R, ev = (backend.asarray(a, dtype=dtype) for a in (B, R, ev))
     else:
         # The Gram matrix squares the condition number: in float32 its small eigenvalues would be lost
         # (predictions off by 10% at small alpha), so it is formed and decomposed in float64, and only

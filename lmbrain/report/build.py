@@ -9,7 +9,14 @@ import pandas as pd
 
 from lmbrain.report import figures as figs
 from lmbrain.report.html import render_html
-from lmbrain.report.tables import family_table, layer_table, main_table, split_audit_table, to_markdown
+from lmbrain.report.tables import (
+    comparison_table,
+    family_table,
+    layer_table,
+    main_table,
+    split_audit_table,
+    to_markdown,
+)
 from lmbrain.study.runner import atomic_write_text
 
 MAIN_COLUMNS = {
@@ -76,7 +83,14 @@ def write_report(
         written += write_table(family, tables_dir / "family_comparison", formats, title)
         bundle.append((title, family, "r and R²: mean over subjects with a bootstrap CI over subjects "
                        "(over targets when fewer than 3 subjects); r_ceiled unclipped; significant: fraction "
-                       "of targets with permutation p < FDR threshold."))
+                       "of targets with permutation p < FDR threshold; significant_unique: the same for the "
+                       "unique LLM variance (LLM + controls better than controls alone)."))
+    comparisons = comparison_table(results)
+    if not comparisons.empty:
+        title = "Model comparisons (LLM alone, paired across subjects)"
+        written += write_table(comparisons, tables_dir / "model_comparisons", formats, title)
+        bundle.append((title, comparisons, "Paired t-test and Wilcoxon test of per-subject means; mixed model "
+                       "(random intercept per subject, over targets) where there are at least 5 subjects."))
     audit = split_audit_table(results)
     if not audit.empty:
         title = "Split audit: grouped vs shuffled (leaky) outer CV"

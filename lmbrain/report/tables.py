@@ -171,7 +171,8 @@ def family_table(
 
     In-fold layer; r and R² of the LLM with bootstrap CIs; ceiling-normalised r (unclipped) where the
     dataset has a ceiling; R² of the controls alone; unique LLM R²; omega; the fraction of targets whose
-    permutation p-value survives Benjamini–Hochberg FDR (where permutations were run).
+    permutation p-value survives Benjamini–Hochberg FDR (where permutations were run), and the fraction whose
+    unique LLM variance (joint over controls alone, paired block sign flips) survives it.
     """
     from lmbrain.analysis.stats import fdr_bh
 
@@ -207,6 +208,10 @@ def family_table(
             row[f"r2_controls{suffix}"] = control_row.r2_controls
             row[f"unique_llm{suffix}"] = control_row.unique_llm
             row[f"omega{suffix}"] = control_row.omega
+            unique_p = frame[(frame["feature_set"] == f"{LLM}+{control_row.controls}")
+                             & (frame["metric"] == "p_unique")]["value"].to_numpy()
+            row[f"significant_unique{suffix}"] = float(fdr_bh(unique_p, fdr_alpha)[0].mean()) if len(unique_p) \
+                else np.nan
         pvalues = llm[llm["metric"] == "p_r"]
         if not pvalues.empty:
             rejected, _ = fdr_bh(pvalues["value"].to_numpy(), fdr_alpha)
@@ -230,3 +235,43 @@ def split_audit_table(results: pd.DataFrame) -> pd.DataFrame:
     if {"r2_grouped", "r2_shuffled"} <= set(table.columns):
         table["r2_inflation"] = table["r2_shuffled"] - table["r2_grouped"]
     return table
+
+
+MIN_SUBJECTS_MIXED = 5
+
+
+def comparison_table(results: pd.DataFrame, scheme: str = "grouped") -> pd.DataFrame:
+    """Every pair of models (untrained seeds included) on every dataset, LLM feature set, r and R².
+
+    Paired t-test and Wilcoxon signed-rank test of the per-subject means (statsmodels / scipy); with at
+    least :data:`MIN_SUBJECTS_MIXED` subjects also a linear mixed model over targets with a random
+    intercept per subject (``value ~ model``), whose coefficient is model_b − model_a.
+    """
+    import itertools
+    import warnings
+
+    from lmbrain.analysis.stats import mixed_model_comparison, paired_comparison
+
+    data = results[(results["scheme"] == scheme) & (~results["per_layer"]) & (results["feature_set"] == LLM)]
+    rows = []
+    for (dataset, metric), frame in data[data["metric"].isin(["r", "r2"])].groupby(["dataset", "metric"]):
+        means = frame.groupby(["model", "subject"])["value"].mean().unstack("model")
+        for a, b in itertools.combinations(sorted(means.columns), 2):
+            test = paired_comparison(means[a].to_numpy(), means[b].to_numpy())
+            row = {"dataset": dataset, "metric": metric, "model_a": a, "model_b": b,
+                   "mean_a_minus_b": test.mean_difference, "t": test.t, "p_ttest": test.p_ttest,
+                   "p_wilcoxon": test.p_wilcoxon, "n_subjects": test.n, "mixed_coef_b_minus_a": np.nan,
+                   "mixed_p": np.nan}
+            if test.n >= MIN_SUBJECTS_MIXED:
+                pair = frame[frame["model"].isin([a, b])]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        effects = mixed_model_comparison(pair, value="value", factor="model")
+                    except (np.linalg.LinAlgError, ValueError):
+                        effects = None
+                if effects is not None and f"model={b}" in effects.index:
+                    row["mixed_coef_b_minus_a"] = float(effects.loc[f"model={b}", "coef"])
+                    row["mixed_p"] = float(effects.loc[f"model={b}", "p"])
+            rows.append(row)
+    return pd.DataFrame(rows)

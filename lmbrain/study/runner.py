@@ -43,6 +43,7 @@ from lmbrain.study.units import (
     enumerate_units,
     llm_features,
     model_variants,
+    unit_chains,
 )
 
 log = logging.getLogger("lmbrain")
@@ -97,6 +98,13 @@ def run_unit(study: Study, units_dir: Path, unit: Unit, blas_threads: int | None
     record = {**asdict(unit), "key": unit.key, "seconds": seconds, **record}
     atomic_write_text(units_dir / f"{unit.key}.json", json.dumps(record, sort_keys=True, default=str))
     return unit.key, seconds, True
+
+
+def run_chain(study: Study, units_dir: Path, chain: list[Unit], blas_threads: int | None = None
+              ) -> list[tuple[str, float, bool]]:
+    """Run units that share an in-fold layer selection one after the other, in one worker (each unit is
+    still written, and resumable, on its own)."""
+    return [run_unit(study, units_dir, unit, blas_threads) for unit in chain]
 
 
 def prepare_features(study: Study) -> dict[str, float]:
@@ -198,12 +206,14 @@ def run_study(
         todo = [u for u in units if not unit_done(units_dir, u)]
         log.info("%d units, %d to compute", len(units), len(todo))
         blas = None if executor == "sequential" else max(1, (os.cpu_count() or 1) // max(n_jobs, 1))
-        task = functools.partial(run_unit, study, units_dir, blas_threads=blas)
+        task = functools.partial(run_chain, study, units_dir, blas_threads=blas)
         unit_times: dict[str, float] = {}
         bar = tqdm(total=len(todo), desc="units", unit="unit", disable=None)
-        for key, seconds, _ in run_tasks(task, todo, executor=executor, n_jobs=n_jobs, scheduler=scheduler):
-            unit_times[key] = seconds
-            bar.update()
+        chains = unit_chains(study, todo)
+        for done in run_tasks(task, chains, executor=executor, n_jobs=n_jobs, scheduler=scheduler):
+            for key, seconds, _ in done:
+                unit_times[key] = seconds
+                bar.update()
         bar.close()
         results, unit_table = collect(units, units_dir)
         atomic_write_parquet(out_dir / "results.parquet", results)

@@ -89,6 +89,9 @@ class StatisticsOptions(Strict):
         "refit", description="refit: the CV fit redone per permutation (exact, ~n² per target); "
         "predictions: out-of-fold predictions permuted within test folds (~n per target, slightly conservative)"
     )
+    timeseries_block: int = Field(
+        20, ge=1, description="consecutive scans flipped together in the unique-variance test of time series"
+    )
     bootstrap: int = Field(1000, ge=0)
     fdr_alpha: float = Field(0.05, gt=0, lt=1)
     ceiling: bool = True

@@ -12,6 +12,8 @@ each subject from pools of other subjects with the same CV and regression (where
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import functools
 import hashlib
 import itertools
@@ -25,7 +27,9 @@ import xarray as xr
 
 from lmbrain.analysis.permutation import (
     circular_shifts,
+    contiguous_blocks,
     group_permutations,
+    paired_sign_flip_test,
     permutation_test,
     prediction_permutation_test,
 )
@@ -38,6 +42,7 @@ from lmbrain.encoding import (
     RidgeCV,
     ShuffledSplit,
     cross_validate,
+    cross_validate_each,
     cross_validate_select,
     lanczos_resample,
     make_delays,
@@ -151,6 +156,20 @@ def enumerate_units(study: Study) -> list[Unit]:
                     units.extend(Unit(entry.name, g, model, seed, LLM, scheme, per_layer=True)
                                  for g in subject_groups(dataset, LLM))
     return units
+
+
+def unit_chains(study: Study, units: list[Unit]) -> list[list[Unit]]:
+    """Units grouped into chains that share one in-fold layer selection (the LLM-alone, joint and
+    per-layer units of one model and subject group), in their original order; other units alone."""
+    chains: dict[tuple, list[Unit]] = {}
+    for unit in units:
+        if unit.model is None:
+            key: tuple = (unit.key,)
+        else:
+            entry = next(e for e in study.datasets if e.name == unit.dataset)
+            key = ("llm", llm_unit_of(cached_dataset(entry), unit).key)
+        chains.setdefault(key, []).append(unit)
+    return list(chains.values())
 
 
 # -- inputs -----------------------------------------------------------------------------------------
@@ -368,23 +387,30 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     candidates = {k: X[data.rows] for k, X in matrices.items()}
     record["candidates"] = list(candidates)
     ridge = make_estimator(study, data.dataset, unit.scheme)
+    if llm == LLM:
+        result = layer_selection(study, unit, entry, ridge)
+    else:
+        result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge, target_groups=subjects)
     if unit.per_layer:
-        frames = [_tidy(unit, data.neuroids, cross_validate(ridge, X, data.Y, data.groups, data.cv), name)
-                  for name, X in candidates.items()]
+        each = cross_validate_each(candidates, data.Y, data.groups, data.cv, ridge, result.cv_scores_folds)
+        frames = [_tidy(unit, data.neuroids, each[name], name) for name in candidates]
         return pd.concat(frames, ignore_index=True), record
-    result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge, target_groups=subjects)
+    # (a joint unit's selection may hold more subjects: those fitted together for the LLM alone)
     chosen = {str(s): [fold[s] for fold in result.selected] for s in dict.fromkeys(subjects)}
     record["selected"] = chosen
-    record["inner_scores"] = result.inner_scores
-    r, r2 = result.r.copy(), result.r2.copy()
+    record["inner_scores"] = {str(s): result.inner_scores[s] for s in dict.fromkeys(subjects)}
+    r, r2 = (np.full(len(subjects), np.nan), np.full(len(subjects), np.nan)) if control else (
+        result.r.copy(), result.r2.copy())
     if control:  # joint: each subject's in-fold LLM layer next to the controls, one penalty per space
         ctrl = {k: X[data.rows] for k, X in control_matrix(study, data.dataset, control, unit.subject).items()}
+        picked = None
         if len(ctrl) == 1:
             ctrl_chosen = {s: [next(iter(ctrl))] * len(v) for s, v in chosen.items()}
         else:  # a candidate-valued control (OASM's σ): chosen inside the training folds, like the layer
             picked = cross_validate_select(ctrl, data.Y, data.groups, data.cv, ridge, target_groups=subjects)
             ctrl_chosen = {str(s): [fold[s] for fold in picked.selected] for s in dict.fromkeys(subjects)}
             record["selected_control"] = ctrl_chosen
+        joint_pred = np.full_like(data.Y, np.nan)
         both = {s: [f"{a}|{b}" for a, b in zip(chosen[s], ctrl_chosen[s], strict=True)] for s in chosen}
         dims = [next(iter(candidates.values())).shape[1], next(iter(ctrl.values())).shape[1]]
         banded = make_estimator(study, data.dataset, unit.scheme, dims)
@@ -393,8 +419,14 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
             per_fold = [np.hstack([candidates[a], ctrl[b]]) for a, b in (p.split("|") for p in pairs)]
             joint = cross_validate(banded, per_fold, data.Y[:, cols], data.groups, data.cv)
             r[cols], r2[cols] = joint.r, joint.r2
+            joint_pred[:, cols] = joint.predictions.reshape(len(data.Y), -1)
     layer_of = {s: Counter(v).most_common(1)[0][0] for s, v in chosen.items()}
     table = _tidy(unit, data.neuroids, (r, r2), [layer_of[s] for s in subjects])
+    if control and study.statistics.permutations:  # is the unique LLM variance above zero? (paired sign flips)
+        if picked is None:
+            picked = cross_validate(ridge, next(iter(ctrl.values())), data.Y, data.groups, data.cv)
+        unique = unique_variance_rows(study, data, joint_pred, picked, unit, [layer_of[s] for s in subjects])
+        table = pd.concat([table, unique], ignore_index=True)
     n_perm = study.statistics.permutations
     if n_perm and not control:
         frames = [table]
@@ -404,6 +436,41 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
                                            layer_of[members[0]]))
         table = pd.concat(frames, ignore_index=True)
     return table, record
+
+
+#: recent layer selections: the LLM-alone, joint and per-layer units of one (dataset, subjects, model,
+#: scheme) run one after the other and share the in-fold layer choice and its inner-CV scores
+_SELECTIONS: collections.OrderedDict = collections.OrderedDict()
+_SELECTIONS_KEPT = 2
+
+
+def llm_unit_of(dataset: Dataset, unit: Unit) -> Unit:
+    """The LLM-alone unit whose subjects include this unit's (subjects are fitted together for the LLM
+    alone when they share samples, but one by one with a subject-specific control)."""
+    mine = set(unit_subjects(dataset, unit.subject))
+    label = next(g for g in subject_groups(dataset, LLM) if mine <= set(unit_subjects(dataset, g)))
+    return dataclasses.replace(unit, subject=label, feature_set=LLM, per_layer=False)
+
+
+def layer_selection(study: Study, unit: Unit, entry: DatasetEntry, ridge):
+    """The LLM layer chosen inside each training fold for every subject of the unit's LLM-alone unit
+    (``cross_validate_select`` with every layer's inner-CV scores kept).
+
+    Memoised within a process: the LLM-alone, joint and per-layer units of one (dataset, subjects, model,
+    scheme) run one after the other and share it; a unit's result is the same whether or not it was
+    already computed (the same computation either way), so resumed and parallel runs agree.
+    """
+    llm_unit = llm_unit_of(cached_dataset(entry), unit)
+    key = (study.digest(), llm_unit.key)
+    if key not in _SELECTIONS:
+        data = unit_inputs(study, llm_unit, entry)
+        candidates = {k: X[data.rows] for k, X in layer_candidates(study, llm_unit, entry).items()}
+        subjects = data.neuroids["subject"].to_numpy()
+        _SELECTIONS[key] = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
+                                                 target_groups=subjects, keep_cv_scores=True)
+        while len(_SELECTIONS) > _SELECTIONS_KEPT:
+            _SELECTIONS.popitem(last=False)
+    return _SELECTIONS[key]
 
 
 def same_choices(chosen: dict[str, list[str]]) -> dict[tuple[str, ...], list[str]]:
@@ -443,6 +510,24 @@ def permutation_rows(study: Study, data: Inputs, per_fold: list[np.ndarray], res
         frame["metric"], frame["value"] = metric, values
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def unique_variance_rows(study: Study, data: Inputs, joint_pred: np.ndarray, controls, unit: Unit,
+                         layers: list[str]) -> pd.DataFrame:
+    """p-value per target that the joint model beats the controls alone (unique LLM R² > 0): block sign
+    flips of the paired squared-error differences of their out-of-fold predictions (the dataset's split
+    unit for event data, ``statistics.timeseries_block`` consecutive scans for time series)."""
+    tested = controls.folds >= 0
+    if data.dataset.is_timeseries:
+        blocks = contiguous_blocks(len(data.Y), study.statistics.timeseries_block, runs=data.groups)
+    else:
+        blocks = data.dataset.groups()[data.rows]
+    test = paired_sign_flip_test(data.Y, joint_pred, controls.predictions.reshape(len(data.Y), -1),
+                                 controls.baseline.reshape(len(data.Y), -1), blocks,
+                                 study.statistics.permutations, seed=study.statistics.seed, tested=tested)
+    frame = _base(unit, data.neuroids, layers)
+    frame["metric"], frame["value"] = "p_unique", test.p
+    return frame
 
 
 def compute_ceiling(study: Study, unit: Unit, entry: DatasetEntry) -> tuple[pd.DataFrame, dict]:

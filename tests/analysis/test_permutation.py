@@ -102,3 +102,40 @@ def test_prediction_permutation_matches_a_direct_computation_and_is_calibrated()
     fpr = float((result.p_r < 0.05).mean())
     # valid (never above the nominal rate) and close to it; slightly conservative with per-target alphas
     assert 0.02 <= fpr <= 0.07, fpr
+
+
+def test_paired_sign_flip_is_calibrated_when_two_models_predict_equally_well():
+    from lmbrain.analysis.permutation import paired_sign_flip_test
+
+    rng = np.random.default_rng(5)
+    n, t = 200, 2000
+    groups = np.repeat(np.arange(50), 4)
+    signal = rng.normal(size=(n, t))
+    Y = signal + rng.normal(size=(n, t))
+    # two predictions of the same quality (independent errors): exchangeable under the null
+    a = signal + rng.normal(size=(n, t))
+    b = signal + rng.normal(size=(n, t))
+    result = paired_sign_flip_test(Y, a, b, np.zeros((n, t)), groups, n_permutations=500, seed=6)
+    fpr = float((result.p < 0.05).mean())
+    assert 0.03 <= fpr <= 0.07, fpr
+    # the gain is exactly the difference of the two out-of-sample R²
+    r2 = lambda p: 1 - ((Y - p) ** 2).sum(0) / (Y**2).sum(0)  # noqa: E731
+    np.testing.assert_allclose(result.delta_r2, r2(a) - r2(b), rtol=1e-10, atol=1e-12)
+
+
+def test_paired_sign_flip_detects_unique_variance_and_respects_blocks():
+    from lmbrain.analysis.permutation import contiguous_blocks, paired_sign_flip_test
+
+    rng = np.random.default_rng(7)
+    n, t = 200, 50
+    groups = np.repeat(np.arange(50), 4)
+    shared, unique = rng.normal(size=(n, t)), rng.normal(size=(n, t))
+    Y = shared + unique + rng.normal(size=(n, t))
+    result = paired_sign_flip_test(Y, shared + unique, shared, np.zeros((n, t)), groups, 999, seed=8)
+    assert (result.p < 0.01).all() and (result.delta_r2 > 0).all()
+    assert result.n_blocks == 50
+    # a better reduced model: the gain is negative and never significant
+    flipped = paired_sign_flip_test(Y, shared, shared + unique, np.zeros((n, t)), groups, 999, seed=8)
+    assert (flipped.p > 0.5).all()
+    labels = contiguous_blocks(10, 4, runs=np.repeat([0, 1], [6, 4]))
+    assert labels.tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]

@@ -159,3 +159,22 @@ def test_select_with_generic_estimator_uses_nested_cross_validate():
                  for m in cands]
         np.testing.assert_allclose(res.inner_scores_folds[k], inner, rtol=1e-12)
     assert res.alphas is None and res.selected == ["mid"] * 3
+
+
+def test_each_candidate_from_kept_inner_scores_equals_separate_cross_validate():
+    from lmbrain.encoding import cross_validate_each
+
+    rng = np.random.default_rng(11)
+    n, t = 120, 5
+    groups = np.repeat(np.arange(30), 4)
+    candidates = {f"layer={k}": rng.normal(size=(n, 10 + 5 * k)) for k in range(3)}
+    Y = candidates["layer=1"][:, :3] @ rng.normal(size=(3, t)) + rng.normal(size=(n, t))
+    ridge = RidgeCV(alphas=ALPHAS, cv=GroupedKFold(4))
+    cv = GroupedKFold(5)
+    selection = cross_validate_select(candidates, Y, groups, cv, ridge, keep_cv_scores=True)
+    fast = cross_validate_each(candidates, Y, groups, cv, ridge, selection.cv_scores_folds)
+    for name, X in candidates.items():
+        slow = cross_validate(ridge, X, Y, groups, cv)
+        np.testing.assert_allclose(fast[name].predictions, slow.predictions, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(fast[name].alphas, slow.alphas)
+        np.testing.assert_allclose(fast[name].r2, slow.r2, rtol=1e-10)

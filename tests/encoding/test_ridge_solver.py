@@ -39,7 +39,7 @@ def _brute_force_scores(X, Y, splits, alphas, scoring, fit_intercept=True, stand
 
 
 @pytest.mark.parametrize("shape", [(80, 12), (25, 60)])
-@pytest.mark.parametrize("solver", ["svd", "kernel"])
+@pytest.mark.parametrize("solver", ["gram", "svd", "kernel"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("standardize", [True, False])
 def test_fixed_alpha_equals_sklearn_ridge(shape, solver, fit_intercept, standardize):
@@ -73,7 +73,7 @@ def test_rank_deficient_design_matches_sklearn():
 
 
 @pytest.mark.parametrize("scoring", ["r2", "neg_mse", "pearson"])
-@pytest.mark.parametrize("solver", ["svd", "kernel"])
+@pytest.mark.parametrize("solver", ["gram", "svd", "kernel"])
 def test_cv_scores_equal_brute_force_grouped_search(scoring, solver):
     X, Y, groups = simulate(n=96, p=20, t=5, seed=4)
     splits = list(GroupKFold(4).split(X, Y, groups))
@@ -95,15 +95,29 @@ def test_both_contraction_orders_agree(monkeypatch, project_first, shape):
     np.testing.assert_allclose(ridge_cv_scores(X, Y, ALPHAS, splits), slow, rtol=1e-7, atol=1e-9)
 
 
-def test_svd_and_kernel_paths_agree():
+@pytest.mark.parametrize("other", ["kernel", "gram"])
+def test_svd_kernel_and_gram_paths_agree(other):
     for n, p in [(70, 30), (30, 70)]:
         X, Y, groups = simulate(n=n, p=p, t=4, seed=6, n_groups=10)
         splits = list(GroupKFold(5).split(X, Y, groups))
         a = solve_ridge_cv(X, Y, ALPHAS, splits, solver="svd")
-        b = solve_ridge_cv(X, Y, ALPHAS, splits, solver="kernel")
+        b = solve_ridge_cv(X, Y, ALPHAS, splits, solver=other)
         np.testing.assert_allclose(a.fold_scores, b.fold_scores, rtol=1e-7, atol=1e-9)
         np.testing.assert_array_equal(a.alphas, b.alphas)
         np.testing.assert_allclose(a.factors.predict(X), b.factors.predict(X), rtol=1e-7, atol=1e-8)
+
+
+def test_gram_path_is_accurate_on_rank_deficient_designs():
+    """Duplicated and collinear columns (rank < p): the covariance eigh drops the null directions and
+    matches the SVD path to 1e-8 at the smallest alpha of the grid."""
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((200, 20))
+    X = np.hstack([base, base[:, :5], base @ rng.standard_normal((20, 15))])
+    Y = base[:, :4] @ rng.standard_normal((4, 3)) + rng.standard_normal((200, 3))
+    for alpha in (1e-2, 1e2):
+        svd = ridge_fit(X, Y, alpha, solver="svd").predict(X)
+        gram = ridge_fit(X, Y, alpha, solver="gram").predict(X)
+        np.testing.assert_allclose(gram, svd, rtol=1e-8, atol=1e-8)
 
 
 def test_target_batches_do_not_change_results(data):
@@ -173,7 +187,7 @@ def test_bad_alphas_and_scoring_raise(data):
         ridge_fit(X, Y, 1.0, solver="cholesky")
 
 
-@pytest.mark.parametrize("solver", ["svd", "kernel"])
+@pytest.mark.parametrize("solver", ["gram", "svd", "kernel"])
 def test_float32_accurate_on_ill_conditioned_design(solver):
     """Strongly correlated features, p ~ n, small alpha: float32 stays close to float64 on both paths."""
     rng = np.random.default_rng(9)

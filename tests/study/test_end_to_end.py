@@ -26,9 +26,10 @@ datasets:
     controls: [word_position]
 models:
   - name: minilm-l6
+    untrained_seeds: [0]
 cv: {n_splits: 4, inner_splits: 3}
 estimator: {layer_curves: true}
-statistics: {bootstrap: 200}
+statistics: {bootstrap: 200, permutations: 99, permutation_method: predictions}
 """
 
 CONTROLS_STUDY = """\
@@ -66,6 +67,11 @@ def test_minilm_on_fedorenko_scores_are_finite_and_word_position_explains_varian
     assert np.isfinite(main["value"]).all()
     assert set(main["feature_set"]) == {"llm", "word_position", "llm+word_position"}
     assert main["neuroid_id"].nunique() == 97
+    # every target of the joint model has a unique-variance p-value, on the permutation grid
+    unique = main[main["metric"] == "p_unique"]
+    assert set(unique["feature_set"]) == {"llm+word_position"}
+    assert len(unique) == 97 * 2 and unique["value"].between(1 / 100, 1).all()
+    assert np.allclose(unique["value"] * 100, np.round(unique["value"] * 100))
     wp = main[(main["feature_set"] == "word_position") & (main["metric"] == "r2")]
     per_subject = wp.groupby("subject")["value"].mean()
     assert per_subject.mean() > 0, "word position alone should predict ECoG high-gamma under grouped CV"
@@ -105,6 +111,21 @@ def test_report_regenerated_from_parquet_alone_is_identical_and_figures_are_writ
     assert {p.suffix for p in figures} == {".png", ".svg"}
     assert all(p.stat().st_size > 1000 for p in figures)
     assert "scores" in (copy / "index.html").read_text()
+
+
+def test_model_comparison_table_matches_per_subject_means(minilm_runs):
+    first, _ = minilm_runs
+    results = pd.read_parquet(first / "results.parquet")
+    table = pd.read_csv(first / "tables" / "model_comparisons.csv")
+    assert set(table["metric"]) == {"r", "r2"} and len(table) == 2
+    row = table[table["metric"] == "r"].iloc[0]
+    llm = results[(results["feature_set"] == "llm") & ~results["per_layer"] & (results["metric"] == "r")]
+    means = llm.groupby(["model", "subject"])["value"].mean().unstack("model")
+    expected = (means[row["model_a"]] - means[row["model_b"]]).mean()
+    assert row["mean_a_minus_b"] == pytest.approx(expected, rel=1e-9)
+    assert row["n_subjects"] == 5 and 0 <= row["p_ttest"] <= 1 and np.isfinite(row["mixed_p"])
+    family = pd.read_csv(first / "tables" / "family_comparison.csv")
+    assert family["significant_unique"].between(0, 1).all()
 
 
 @pytest.fixture(scope="module")
