@@ -206,7 +206,7 @@ def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFe
     return ControlFeatures("oasm", candidates, DESCRIPTIONS["oasm"], [])
 
 
-@register_control("random", "random Gaussian features (seeded), 768 dimensions")
+@register_control("random", "random Gaussian features (seeded); in a study, as many as the LLM layer has")
 def random_features(dataset: Dataset, dim: int = 768, seed: int = 0) -> ControlFeatures:
     """Random Gaussian features: a baseline that knows nothing about the stimuli."""
     rng = np.random.default_rng(seed)

@@ -26,7 +26,24 @@ class DatasetEntry(Strict):
     subjects: Literal["all"] | list[str] = "all"
     rois: list[str] | None = None
     controls: list[str] = Field(default_factory=list)
+    control_options: dict[str, dict[str, str | int | float | bool]] = Field(
+        default_factory=dict,
+        description="keyword options of single controls, e.g. {random: {dim: 576, seed: 1}, "
+        "sentence_length_tokens: {model: minilm-l6}}; random's dim defaults to the models' hidden size",
+    )
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("controls", "control_options")
+    @classmethod
+    def _known_controls(cls, value: object) -> object:
+        from lmbrain.features.controls import CONTROLS
+
+        names = value if isinstance(value, list) else list(value)
+        parts = [p.strip() for name in names for p in str(name).split("+")]
+        unknown = sorted({p for p in parts if p not in CONTROLS})
+        if unknown:
+            raise ValueError(f"unknown control(s) {unknown}; known: {sorted(CONTROLS)}")
+        return value
 
     @field_validator("subjects", mode="before")
     @classmethod

@@ -50,7 +50,7 @@ from lmbrain.encoding import (
     pool_ceiling,
     sum_within_scans,
 )
-from lmbrain.errors import LmbrainError
+from lmbrain.errors import LmbrainError, StudyError
 from lmbrain.features import get_features, resolve_layers
 from lmbrain.features.controls import control_features
 from lmbrain.study.schema import DatasetEntry, Study
@@ -352,9 +352,27 @@ def unit_inputs(study: Study, unit: Unit, entry: DatasetEntry) -> Inputs:
     return Inputs(dataset, rows, Y, neuroids, cv_groups(dataset)[rows], cv)
 
 
-def control_matrix(study: Study, dataset: Dataset, name: str, subject: str) -> dict[str, np.ndarray]:
+def control_options(study: Study, entry: DatasetEntry, name: str) -> dict[str, dict]:
+    """The keyword options of a control set's parts; random features get the LLM layer's dimension (the
+    hidden size of the study's models, which must then agree) unless ``dim`` is given."""
+    options = {key: dict(value) for key, value in entry.control_options.items()}
+    if "random" in name.split("+") and "dim" not in options.get("random", {}):
+        sizes = {next(iter(llm_features(study, entry, model, seed).values())).shape[1]
+                 for model, seed in model_variants(study)}
+        if len(sizes) > 1:
+            raise StudyError(
+                f"dataset {entry.name}: control 'random' should match the LLM layer's dimension, but the "
+                f"study's models have hidden sizes {sorted(sizes)}; set control_options: {{random: {{dim: N}}}}"
+            )
+        if sizes:
+            options.setdefault("random", {})["dim"] = sizes.pop()
+    return options
+
+
+def control_matrix(study: Study, entry: DatasetEntry, name: str, subject: str) -> dict[str, np.ndarray]:
     """A control's candidate matrices, one row per response sample."""
-    control = control_features(dataset, name, subject=subject)
+    dataset = cached_dataset(entry)
+    control = control_features(dataset, name, control_options(study, entry, name), subject=subject)
     delays = not (set(name.split("+")) & UNDELAYED)
     return {key: sample_features(study, dataset, X, delays) for key, X in control.candidates.items()}
 
@@ -381,7 +399,7 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     record: dict = {"n_samples": len(data.rows), "n_targets": data.Y.shape[1]}
     llm, _, control = unit.feature_set.partition("+")
     if llm != LLM:
-        matrices = control_matrix(study, data.dataset, unit.feature_set, unit.subject)
+        matrices = control_matrix(study, entry, unit.feature_set, unit.subject)
     else:
         matrices = layer_candidates(study, unit, entry)
     candidates = {k: X[data.rows] for k, X in matrices.items()}
@@ -402,7 +420,7 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     r, r2 = (np.full(len(subjects), np.nan), np.full(len(subjects), np.nan)) if control else (
         result.r.copy(), result.r2.copy())
     if control:  # joint: each subject's in-fold LLM layer next to the controls, one penalty per space
-        ctrl = {k: X[data.rows] for k, X in control_matrix(study, data.dataset, control, unit.subject).items()}
+        ctrl = {k: X[data.rows] for k, X in control_matrix(study, entry, control, unit.subject).items()}
         picked = None
         if len(ctrl) == 1:
             ctrl_chosen = {s: [next(iter(ctrl))] * len(v) for s, v in chosen.items()}

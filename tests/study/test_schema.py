@@ -46,3 +46,25 @@ def test_digest_ignores_formatting_but_not_content(tmp_path):
     b = load_study(write(tmp_path, "models:\n  - name: m\nname: x\ndatasets:\n  - {name: d}\n"))
     c = load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\nmodels: [{name: m2}]\n"))
     assert a.digest() == b.digest() != c.digest()
+
+
+def test_unknown_control_is_an_error_naming_it(tmp_path):
+    text = "name: x\ndatasets: [{name: d, controls: [word_position+sentence_lenght]}]\nmodels: [{name: m}]\n"
+    with pytest.raises(StudyError, match=r"datasets\.0\.controls.*sentence_lenght"):
+        load_study(write(tmp_path, text))
+
+
+def test_random_control_takes_the_llm_layer_dimension(tmp_path, data_dir):
+    from lmbrain.study.units import control_options
+
+    text = ("name: x\ndatasets: [{name: fedorenko2016, controls: [random]}]\n"
+            "models: [{name: minilm-l6, untrained_seeds: [0]}]\n")
+    study = load_study(write(tmp_path, text))
+    assert control_options(study, study.datasets[0], "random") == {"random": {"dim": 384}}
+    assert control_options(study, study.datasets[0], "word_position") == {}
+    mixed = load_study(write(tmp_path, text.replace("untrained_seeds: [0]}", "}, {name: gpt2-tiny}")))
+    with pytest.raises(StudyError, match=r"hidden sizes \[\d+, 384\]"):
+        control_options(mixed, mixed.datasets[0], "random")
+    fixed = load_study(write(tmp_path, text.replace("controls: [random]", "controls: [random], "
+                                                   "control_options: {random: {dim: 16, seed: 3}}")))
+    assert control_options(fixed, fixed.datasets[0], "random") == {"random": {"dim": 16, "seed": 3}}
