@@ -64,6 +64,55 @@ def bootstrap_ci(
 
 
 @dataclass(frozen=True)
+class ScoreIntervals:
+    """Per target: percentile bootstrap bounds of out-of-sample r and R² over resampled groups."""
+
+    r_low: np.ndarray
+    r_high: np.ndarray
+    r2_low: np.ndarray
+    r2_high: np.ndarray
+    n_groups: int
+
+
+def bootstrap_scores(
+    Y: np.ndarray,
+    predictions: np.ndarray,
+    baseline: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ScoreIntervals:
+    """CIs of each target's pooled out-of-fold r and R², resampling whole groups (passages, sentences,
+    blocks of scans) with replacement. Each group is reduced to its sums (y, ŷ, y², ŷ², yŷ, squared errors
+    of the prediction and of the training-fold mean), so a resample is one (n_boot x groups) product."""
+    Y, P, B = (np.asarray(a, dtype=np.float64) for a in (Y, predictions, baseline))
+    labels, index = np.unique(np.asarray(groups), return_inverse=True)
+    parts = [Y, P, Y * Y, P * P, Y * P, (Y - P) ** 2, (Y - B) ** 2]
+    sums = np.zeros((len(parts), len(labels), Y.shape[1]))
+    counts_g = np.bincount(index, minlength=len(labels)).astype(float)
+    for k, part in enumerate(parts):
+        np.add.at(sums[k], index, part)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=n_boot).astype(float)
+    n = weights @ counts_g  # samples per resample
+    sy, sp, syy, spp, syp, sse, sst = (weights @ sums[k] for k in range(len(parts)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = n[:, None]
+        cov = syp - sy * sp / n
+        r = cov / np.sqrt((syy - sy**2 / n) * (spp - sp**2 / n))
+        r2 = 1.0 - sse / sst
+    tail = (1 - level) / 2
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN targets (constant predictions) stay NaN
+        r_low, r_high = np.nanquantile(r, [tail, 1 - tail], axis=0)
+        r2_low, r2_high = np.nanquantile(r2, [tail, 1 - tail], axis=0)
+    return ScoreIntervals(r_low, r_high, r2_low, r2_high, len(labels))
+
+
+@dataclass(frozen=True)
 class Comparison:
     """A paired comparison of two models across subjects (or other matched units)."""
 

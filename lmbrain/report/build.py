@@ -82,9 +82,10 @@ def write_report(
         title = "Family comparison"
         written += write_table(family, tables_dir / "family_comparison", formats, title)
         bundle.append((title, family, "r and R²: mean over subjects with a bootstrap CI over subjects "
-                       "(over targets when fewer than 3 subjects); r_ceiled unclipped; significant: fraction "
-                       "of targets with permutation p < FDR threshold; significant_unique: the same for the "
-                       "unique LLM variance (LLM + controls better than controls alone)."))
+                       "(over targets when fewer than 3 subjects; over the split unit's groups for one "
+                       "target); r_ceiled unclipped; significant: fraction of targets with permutation "
+                       "p < FDR threshold; significant_unique: the same for the unique LLM variance "
+                       "(LLM + controls better than controls alone)."))
     comparisons = comparison_table(results)
     if not comparisons.empty:
         title = "Model comparisons (LLM alone, paired across subjects)"

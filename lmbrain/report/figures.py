@@ -66,9 +66,10 @@ def layer_curves(results: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed:
 
 def partition_bars(main: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Stacked bars of shared and unique R² (LLM, controls) per dataset, control set and model (overall rows)."""
-    overall = main[main["subject"] == "all"] if (main["subject"] == "all").any() else main
     written: list[Path] = []
-    for (dataset, controls), frame in overall.groupby(["dataset", "controls"]):
+    for (dataset, controls), frame in main.groupby(["dataset", "controls"]):
+        if (frame["subject"] == "all").any():  # the overall row where a dataset has several subjects
+            frame = frame[frame["subject"] == "all"]
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(frame), 3.4))
         x = np.arange(len(frame))
         shared = (frame["r2_llm"] + frame["r2_controls"] - frame["r2_joint"]).to_numpy()

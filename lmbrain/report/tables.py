@@ -169,10 +169,11 @@ def family_table(
 ) -> pd.DataFrame:
     """Per dataset and model (untrained seeds included): the headline numbers of a control analysis.
 
-    In-fold layer; r and R² of the LLM with bootstrap CIs; ceiling-normalised r (unclipped) where the
-    dataset has a ceiling; R² of the controls alone; unique LLM R²; omega; the fraction of targets whose
-    permutation p-value survives Benjamini–Hochberg FDR (where permutations were run), and the fraction whose
-    unique LLM variance (joint over controls alone, paired block sign flips) survives it.
+    In-fold layer; r and R² of the LLM with bootstrap CIs (over subjects with at least 3 of them, else over
+    targets; for a single target, over the split unit's groups, e.g. passages); ceiling-normalised r
+    (unclipped) where the dataset has a ceiling; R² of the controls alone; unique LLM R²; omega; the fraction
+    of targets whose permutation p-value survives Benjamini–Hochberg FDR (where permutations were run), and
+    the fraction whose unique LLM variance (joint over controls alone, paired block sign flips) survives it.
     """
     from lmbrain.analysis.stats import fdr_bh
 
@@ -188,6 +189,11 @@ def family_table(
         row["layer"] = describe_choices([c for choices in chosen for c in choices])
         for metric in ("r", "r2"):
             est, low, high = _interval(llm[llm["metric"] == metric], seed, n_boot)
+            single = llm[llm["metric"] == f"{metric}_ci_low"]
+            if llm["subject"].nunique() < 3 and llm[llm["metric"] == metric]["neuroid_id"].nunique() == 1 \
+                    and len(single) == 1:  # one target: its CI over the split unit's groups (passages)
+                low = float(single["value"].iloc[0])
+                high = float(llm[llm["metric"] == f"{metric}_ci_high"]["value"].iloc[0])
             row[metric], row[f"{metric}_ci"] = est, f"[{low:.3f}, {high:.3f}]"
         ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == "ceiling") & (data["metric"] == "r")]
         if not ceiling.empty:

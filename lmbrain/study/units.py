@@ -445,6 +445,9 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
             picked = cross_validate(ridge, next(iter(ctrl.values())), data.Y, data.groups, data.cv)
         unique = unique_variance_rows(study, data, joint_pred, picked, unit, [layer_of[s] for s in subjects])
         table = pd.concat([table, unique], ignore_index=True)
+    if llm == LLM and not control and study.statistics.bootstrap:
+        table = pd.concat([table, interval_rows(study, data, result, unit, [layer_of[s] for s in subjects])],
+                          ignore_index=True)
     n_perm = study.statistics.permutations
     if n_perm and not control:
         frames = [table]
@@ -546,6 +549,28 @@ def unique_variance_rows(study: Study, data: Inputs, joint_pred: np.ndarray, con
     frame = _base(unit, data.neuroids, layers)
     frame["metric"], frame["value"] = "p_unique", test.p
     return frame
+
+
+def interval_rows(study: Study, data: Inputs, result, unit: Unit, layers: list[str]) -> pd.DataFrame:
+    """Per-target bootstrap CIs of r and R² over the split unit's groups (blocks of scans for time series)."""
+    from lmbrain.analysis.stats import bootstrap_scores
+
+    tested = result.folds >= 0
+    if data.dataset.is_timeseries:
+        blocks = contiguous_blocks(len(data.Y), study.statistics.timeseries_block, runs=data.groups)
+    else:
+        blocks = data.dataset.groups()[data.rows]
+    n = len(data.Y)
+    ci = bootstrap_scores(data.Y[tested], result.predictions.reshape(n, -1)[tested],
+                          result.baseline.reshape(n, -1)[tested], blocks[tested],
+                          n_boot=study.statistics.bootstrap, seed=study.statistics.seed)
+    frames = []
+    for metric, values in (("r_ci_low", ci.r_low), ("r_ci_high", ci.r_high), ("r2_ci_low", ci.r2_low),
+                           ("r2_ci_high", ci.r2_high)):
+        frame = _base(unit, data.neuroids, layers)
+        frame["metric"], frame["value"] = metric, values
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def compute_ceiling(study: Study, unit: Unit, entry: DatasetEntry) -> tuple[pd.DataFrame, dict]:

@@ -60,3 +60,27 @@ def test_mixed_model_recovers_a_known_model_effect():
     effects = mixed_model_comparison(pd.DataFrame(rows))
     coef = effects.loc["model=b"]
     assert abs(coef["coef"] - 0.5) < 3 * coef["se"] and coef["p"] < 1e-6
+
+
+def test_bootstrap_scores_equal_a_plain_resampling_loop_and_cover_the_truth():
+    from lmbrain.analysis.stats import bootstrap_scores
+    from lmbrain.encoding import pearson_r, r2_oos
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 5)
+    Y = rng.normal(size=(200, 3))
+    P = 0.5 * Y + rng.normal(size=(200, 3))
+    B = np.zeros_like(Y)
+    fast = bootstrap_scores(Y, P, B, groups, n_boot=300, seed=1)
+    # the same resamples drawn by a loop over groups
+    rng2 = np.random.default_rng(1)
+    weights = rng2.multinomial(40, np.full(40, 1 / 40), size=300)
+    rs, r2s = [], []
+    for w in weights:
+        rows = np.concatenate([np.flatnonzero(groups == g) for g in np.repeat(np.arange(40), w)])
+        rs.append(pearson_r(Y[rows], P[rows]))
+        r2s.append(r2_oos(Y[rows], P[rows], B[rows]))
+    np.testing.assert_allclose(fast.r_low, np.quantile(rs, 0.025, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(fast.r2_high, np.quantile(r2s, 0.975, axis=0), rtol=1e-9)
+    observed = pearson_r(Y, P)
+    assert (fast.r_low < observed).all() and (observed < fast.r_high).all()

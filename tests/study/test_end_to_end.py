@@ -72,6 +72,11 @@ def test_minilm_on_fedorenko_scores_are_finite_and_word_position_explains_varian
     assert set(unique["feature_set"]) == {"llm+word_position"}
     assert len(unique) == 97 * 2 and unique["value"].between(1 / 100, 1).all()
     assert np.allclose(unique["value"] * 100, np.round(unique["value"] * 100))
+    # per-electrode bootstrap CIs over sentences bracket the observed scores
+    llm = main[main["feature_set"] == "llm"].pivot_table(index=["model", "neuroid_id"], columns="metric",
+                                                         values="value")
+    assert (llm["r_ci_low"] <= llm["r_ci_high"]).all() and (llm["r2_ci_low"] <= llm["r2_ci_high"]).all()
+    assert ((llm["r_ci_low"] <= llm["r"]) & (llm["r"] <= llm["r_ci_high"])).mean() > 0.9
     wp = main[(main["feature_set"] == "word_position") & (main["metric"] == "r2")]
     per_subject = wp.groupby("subject")["value"].mean()
     assert per_subject.mean() > 0, "word position alone should predict ECoG high-gamma under grouped CV"
