@@ -35,6 +35,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ridge.py
+	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_selection.py
+	$(PY) benchmarks/bench_banded.py
+	$(PY) benchmarks/bench_permutation.py
 	$(PY) benchmarks/bench_extract.py
 
 clean:
