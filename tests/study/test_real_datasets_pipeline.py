@@ -48,7 +48,12 @@ def test_real_dataset_runs_through_the_pipeline(name, data_dir):
                 assert np.abs(train[:, None] - test[None, :]).min() > study.timeseries.gap
         values = table["value"].to_numpy()
         assert np.isfinite(values).all(), unit.describe()
-        assert set(table["metric"]) == {"r", "r2"}
+        if unit.feature_set == "llm":  # the LLM alone also gets bootstrap CIs over the split unit's groups
+            assert set(table["metric"]) == {"r", "r2", "r_ci_low", "r_ci_high", "r2_ci_low", "r2_ci_high"}
+            wide = table.pivot_table(index="neuroid_id", columns="metric", values="value")
+            assert (wide["r_ci_low"] <= wide["r_ci_high"]).all() and (wide["r2_ci_low"] <= wide["r2_ci_high"]).all()
+        else:
+            assert set(table["metric"]) == {"r", "r2"}
         assert table["neuroid_id"].nunique() == record["n_targets"] > 0
         if unit.feature_set == "llm":
             assert all(len(v) == 3 for v in record["selected"].values())
