@@ -1,10 +1,12 @@
 """Peak memory of a per-target-alpha RidgeCV fit with many targets: lmbrain vs himalaya, side by side.
 
-Each method runs in a fresh child process (so peaks do not mix) on the same problem: n=1000 training
+The problem is generated once and saved as ``.npy``; each method then runs in a fresh child process that
+loads it (so peaks do not mix and generation temporaries are not counted): n=1000 training
 samples, p=1024 features, 100,000 targets, 10 alphas, 5 grouped inner folds, float64, then predicts 200
-held-out rows. Printed per method: peak resident memory of the child (``ru_maxrss``), the peak before
-the fit (interpreter, imports, the data), the fit's own peak (the difference), wall time, and the
-lmbrain/himalaya ratios; the last line is a one-line summary.
+held-out rows. Printed per method: peak resident memory of the child during the fit (``VmHWM`` after a
+reset through ``/proc/self/clear_refs``, Linux), the resident memory before the fit (interpreter, imports,
+the data), the fit's own peak (the difference), wall time, and the lmbrain/himalaya ratios; the last line
+is a one-line summary.
 """
 
 from __future__ import annotations
@@ -13,37 +15,49 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
-sys.path.insert(0, {root!r})
-from benchmarks.bench_ridge import make_problem
-n, p, t, method = {n}, {p}, {t}, {method!r}
-prob = make_problem(n, 200, p, t, "float64")
+
+def status(field):  # kB -> bytes, from this process's own memory map (not inherited across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+from sklearn.model_selection import GroupKFold
+folder, t, method = {folder!r}, {t}, {method!r}
+prob = {{k: np.load(f"{{folder}}/{{k}}.npy") for k in ("X", "Y", "Xtest")}}  # no generation temporaries
+groups = np.arange(len(prob["X"])) // 20
+prob["splits"] = list(GroupKFold(5).split(prob["X"], None, groups))
 alphas = np.logspace(-2, 7, 10)
-data = sum(prob[k].nbytes for k in ("X", "Y", "Xtest")) + 200 * t * 8
+data = sum(prob[k].nbytes for k in ("X", "Y", "Xtest")) + len(prob["Xtest"]) * t * 8
 if method == "lmbrain":
     from lmbrain.encoding import RidgeCV
 else:
     from himalaya.backend import set_backend
     from himalaya.ridge import RidgeCV
     set_backend("numpy")
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # interpreter, imports, the data
+base = status("VmRSS")  # interpreter, imports, the data
+with open("/proc/self/clear_refs", "w") as handle:  # reset the high-water mark to the current RSS
+    handle.write("5")
 start = time.perf_counter()
 pred = RidgeCV(alphas=alphas, cv=prob["splits"]).fit(prob["X"], prob["Y"]).predict(prob["Xtest"])
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status("VmHWM")
 print(json.dumps({{"peak": peak, "base": base, "data": data, "seconds": seconds}}))
 """
 
 
-def run(method: str, n: int, p: int, t: int) -> dict:
-    """One method in a fresh interpreter; returns its peak RSS, data size and wall time."""
-    code = CHILD.format(root=str(ROOT), n=n, p=p, t=t, method=method)
+def run(method: str, folder: str, t: int) -> dict:
+    """One method in a fresh interpreter on the saved problem; returns its peak RSS, data size and wall time."""
+    code = CHILD.format(folder=folder, t=t, method=method)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -57,10 +71,19 @@ def main() -> None:
     args = parser.parse_args()
     gib = 2.0**30
     results = {}
-    for method in ("lmbrain", "himalaya"):
-        res = results[method] = run(method, args.n, args.p, args.targets)
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_ridge import make_problem
+
+    with tempfile.TemporaryDirectory() as folder:
+        prob = make_problem(args.n, 200, args.p, args.targets, "float64")
+        for key in ("X", "Y", "Xtest"):
+            np.save(f"{folder}/{key}.npy", prob[key])
+        del prob
+        for method in ("lmbrain", "himalaya"):
+            results[method] = run(method, folder, args.targets)
+    for method, res in results.items():
         res["fit"] = res["peak"] - res["base"]
-        print(f"{method}: peak {res['peak'] / gib:.2f} GiB; before the fit {res['base'] / gib:.2f} GiB "
+        print(f"{method}: peak {res['peak'] / gib:.2f} GiB; resident before the fit {res['base'] / gib:.2f} GiB "
               f"(interpreter, imports, data of {res['data'] / gib:.2f} GiB); the fit's own peak "
               f"{res['fit'] / gib:.2f} GiB; {res['seconds']:.1f} s")
     a, b = results["lmbrain"], results["himalaya"]
