@@ -85,7 +85,7 @@ def partition_bars(main: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.axhline(0, color="k", lw=0.6)
         ax.set_ylabel("out-of-sample R²")
         ax.set_title(f"{dataset}: variance partition vs {controls}")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
         written += save(fig, out_dir / f"partition_{dataset}_{controls.replace('+', '-')}")
     return written
 
