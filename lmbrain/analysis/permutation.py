@@ -277,6 +277,14 @@ class PairedResult:
     n_blocks: int
 
 
+def group_sums(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Sums of the rows of ``values`` (samples on axis -2) within each group, groups in sorted order."""
+    _, index = np.unique(np.asarray(groups), return_inverse=True)
+    sums = np.zeros((*values.shape[:-2], int(index.max()) + 1, values.shape[-1]))
+    np.add.at(sums, (..., index, slice(None)), values)
+    return sums
+
+
 def contiguous_blocks(n_samples: int, size: int, runs: np.ndarray | None = None) -> np.ndarray:
     """Block labels of consecutive samples (``size`` each, never crossing a run): exchangeable units of a
     time series, long enough to hold its autocorrelation."""
@@ -316,15 +324,13 @@ def paired_sign_flip_test(
     reduced = np.asarray(reduced, dtype=np.float64)[keep]
     ss = ((Y - np.asarray(baseline, dtype=np.float64)[keep]) ** 2).sum(0)
     d = (Y - reduced) ** 2 - (Y - full) ** 2
-    labels, index = np.unique(np.asarray(blocks)[keep], return_inverse=True)
-    sums = np.zeros((len(labels), Y.shape[1]))
-    np.add.at(sums, index, d)
+    sums = group_sums(d, np.asarray(blocks)[keep])
     observed = sums.sum(0)
     rng = np.random.default_rng(seed)
     exceed = np.zeros(Y.shape[1])
     for start in range(0, n_permutations, 256):  # bounded memory: 256 sign vectors at a time
-        signs = rng.choice([-1.0, 1.0], size=(min(256, n_permutations - start), len(labels)))
+        signs = rng.choice([-1.0, 1.0], size=(min(256, n_permutations - start), len(sums)))
         exceed += (signs @ sums >= observed - 1e-12 * np.abs(observed)).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = observed / ss
-    return PairedResult(delta, (1 + exceed) / (1 + n_permutations), n_permutations, len(labels))
+    return PairedResult(delta, (1 + exceed) / (1 + n_permutations), n_permutations, len(sums))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW
+
+from lmbrain.analysis.permutation import group_sums
 
 
 def fdr_bh(pvalues: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -87,29 +90,24 @@ def bootstrap_scores(
     blocks of scans) with replacement. Each group is reduced to its sums (y, ŷ, y², ŷ², yŷ, squared errors
     of the prediction and of the training-fold mean), so a resample is one (n_boot x groups) product."""
     Y, P, B = (np.asarray(a, dtype=np.float64) for a in (Y, predictions, baseline))
-    labels, index = np.unique(np.asarray(groups), return_inverse=True)
-    parts = [Y, P, Y * Y, P * P, Y * P, (Y - P) ** 2, (Y - B) ** 2]
-    sums = np.zeros((len(parts), len(labels), Y.shape[1]))
-    counts_g = np.bincount(index, minlength=len(labels)).astype(float)
-    for k, part in enumerate(parts):
-        np.add.at(sums[k], index, part)
+    ones = np.ones_like(Y[:, :1])
+    sums = group_sums(np.stack([Y, P, Y * Y, P * P, Y * P, (Y - P) ** 2, (Y - B) ** 2]), groups)
+    n_groups = sums.shape[1]
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=n_boot).astype(float)
-    n = weights @ counts_g  # samples per resample
-    sy, sp, syy, spp, syp, sse, sst = (weights @ sums[k] for k in range(len(parts)))
+    weights = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot).astype(float)
+    n = weights @ group_sums(ones, groups)[:, 0]  # samples per resample
+    sy, sp, syy, spp, syp, sse, sst = (weights @ part for part in sums)
     with np.errstate(divide="ignore", invalid="ignore"):
         n = n[:, None]
         cov = syp - sy * sp / n
         r = cov / np.sqrt((syy - sy**2 / n) * (spp - sp**2 / n))
         r2 = 1.0 - sse / sst
     tail = (1 - level) / 2
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN targets (constant predictions) stay NaN
         r_low, r_high = np.nanquantile(r, [tail, 1 - tail], axis=0)
         r2_low, r2_high = np.nanquantile(r2, [tail, 1 - tail], axis=0)
-    return ScoreIntervals(r_low, r_high, r2_low, r2_high, len(labels))
+    return ScoreIntervals(r_low, r_high, r2_low, r2_high, n_groups)
 
 
 @dataclass(frozen=True)

@@ -121,13 +121,19 @@ def subject_groups(dataset: Dataset, feature_set: str) -> list[str]:
 
     if set(feature_set.split("+")) & SUBJECT_CONTROLS:
         return list(dataset.subjects)
-    by_rows: dict[bytes, list[str]] = {}
-    for subject in dataset.subjects:
-        rows = subject_targets(dataset, subject)[0]
-        by_rows.setdefault(rows.tobytes(), []).append(subject)
-    if len(by_rows) == 1:
-        return [ALL_SUBJECTS]
-    return [",".join(group) for group in by_rows.values()]
+    cached = _ROW_GROUPS.get(id(dataset))
+    if cached is None or cached[0] is not dataset:
+        by_rows: dict[bytes, list[str]] = {}
+        for subject in dataset.subjects:
+            rows = subject_targets(dataset, subject)[0]
+            by_rows.setdefault(rows.tobytes(), []).append(subject)
+        labels = [ALL_SUBJECTS] if len(by_rows) == 1 else [",".join(g) for g in by_rows.values()]
+        cached = _ROW_GROUPS[id(dataset)] = (dataset, labels)
+    return list(cached[1])
+
+
+#: subjects grouped by their usable rows, per loaded dataset (kept with it, so an id is never reused)
+_ROW_GROUPS: dict[int, tuple[Dataset, list[str]]] = {}
 
 
 def unit_subjects(dataset: Dataset, label: str) -> list[str]:
@@ -406,7 +412,7 @@ def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     record["candidates"] = list(candidates)
     ridge = make_estimator(study, data.dataset, unit.scheme)
     if llm == LLM:
-        result = layer_selection(study, unit, entry, ridge)
+        result = layer_selection(study, unit, entry, ridge, data, candidates)
     else:
         result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge, target_groups=subjects)
     if unit.per_layer:
@@ -473,7 +479,8 @@ def llm_unit_of(dataset: Dataset, unit: Unit) -> Unit:
     return dataclasses.replace(unit, subject=label, feature_set=LLM, per_layer=False)
 
 
-def layer_selection(study: Study, unit: Unit, entry: DatasetEntry, ridge):
+def layer_selection(study: Study, unit: Unit, entry: DatasetEntry, ridge, data: Inputs | None = None,
+                    candidates: dict[str, np.ndarray] | None = None):
     """The LLM layer chosen inside each training fold for every subject of the unit's LLM-alone unit
     (``cross_validate_select`` with every layer's inner-CV scores kept).
 
@@ -484,8 +491,9 @@ def layer_selection(study: Study, unit: Unit, entry: DatasetEntry, ridge):
     llm_unit = llm_unit_of(cached_dataset(entry), unit)
     key = (study.digest(), llm_unit.key)
     if key not in _SELECTIONS:
-        data = unit_inputs(study, llm_unit, entry)
-        candidates = {k: X[data.rows] for k, X in layer_candidates(study, llm_unit, entry).items()}
+        if data is None or candidates is None or llm_unit.subject != unit.subject:  # another unit's targets
+            data = unit_inputs(study, llm_unit, entry)
+            candidates = {k: X[data.rows] for k, X in layer_candidates(study, llm_unit, entry).items()}
         subjects = data.neuroids["subject"].to_numpy()
         _SELECTIONS[key] = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
                                                  target_groups=subjects, keep_cv_scores=True)
@@ -533,16 +541,21 @@ def permutation_rows(study: Study, data: Inputs, per_fold: list[np.ndarray], res
     return pd.concat(frames, ignore_index=True)
 
 
+def resampling_blocks(study: Study, data: Inputs) -> np.ndarray:
+    """What sign flips and bootstrap resamples move whole: the split unit's groups for event data,
+    ``statistics.timeseries_block`` consecutive scans (within runs) for time series."""
+    if data.dataset.is_timeseries:
+        return contiguous_blocks(len(data.Y), study.statistics.timeseries_block, runs=data.groups)
+    return data.dataset.groups()[data.rows]
+
+
 def unique_variance_rows(study: Study, data: Inputs, joint_pred: np.ndarray, controls, unit: Unit,
                          layers: list[str]) -> pd.DataFrame:
     """p-value per target that the joint model beats the controls alone (unique LLM R² > 0): block sign
     flips of the paired squared-error differences of their out-of-fold predictions (the dataset's split
     unit for event data, ``statistics.timeseries_block`` consecutive scans for time series)."""
     tested = controls.folds >= 0
-    if data.dataset.is_timeseries:
-        blocks = contiguous_blocks(len(data.Y), study.statistics.timeseries_block, runs=data.groups)
-    else:
-        blocks = data.dataset.groups()[data.rows]
+    blocks = resampling_blocks(study, data)
     test = paired_sign_flip_test(data.Y, joint_pred, controls.predictions.reshape(len(data.Y), -1),
                                  controls.baseline.reshape(len(data.Y), -1), blocks,
                                  study.statistics.permutations, seed=study.statistics.seed, tested=tested)
@@ -556,10 +569,7 @@ def interval_rows(study: Study, data: Inputs, result, unit: Unit, layers: list[s
     from lmbrain.analysis.stats import bootstrap_scores
 
     tested = result.folds >= 0
-    if data.dataset.is_timeseries:
-        blocks = contiguous_blocks(len(data.Y), study.statistics.timeseries_block, runs=data.groups)
-    else:
-        blocks = data.dataset.groups()[data.rows]
+    blocks = resampling_blocks(study, data)
     n = len(data.Y)
     ci = bootstrap_scores(data.Y[tested], result.predictions.reshape(n, -1)[tested],
                           result.baseline.reshape(n, -1)[tested], blocks[tested],
