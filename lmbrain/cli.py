@@ -72,8 +72,9 @@ def fit(
     """Fit and score one dataset with one model and/or controls, printing mean r and R² per subject."""
     import pandas as pd
 
+    from lmbrain.study.compute import compute_unit
+    from lmbrain.study.plan import enumerate_units
     from lmbrain.study.schema import Study
-    from lmbrain.study.units import compute_unit, enumerate_units
 
     if model is None and not controls:
         raise typer.BadParameter("give --model and/or at least one --control")

@@ -83,19 +83,22 @@ def fold_operators(
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     alphas: np.ndarray,
     dtype=np.float64,
+    standardize: bool | np.ndarray = True,
 ) -> list[dict[float, np.ndarray]]:
     """Per fold, the linear map ``B_α`` from training responses to test predictions for each penalty used.
 
-    ``X`` is one feature matrix, or a list with the matrix of each fold (e.g. its in-fold chosen layer).
+    ``X`` is one feature matrix, or a list with the matrix of each fold (e.g. its in-fold chosen layer);
+    ``standardize`` (a bool or one flag per feature) as in :class:`lmbrain.encoding.RidgeCV`, whose
+    training-fold standardisation (:func:`lmbrain.encoding.ridge._standardize`) is used here.
     """
+    from lmbrain.encoding.backend import get_backend
+    from lmbrain.encoding.ridge import _standardize
+
+    backend = get_backend("numpy")
     operators = []
     for fold, (train, test) in enumerate(splits):
         Xf = np.asarray(X[fold] if isinstance(X, list | tuple) else X, dtype=np.float64)
-        mean = Xf[train].mean(axis=0)
-        scale = Xf[train].std(axis=0)
-        scale[scale == 0] = 1.0
-        Xtr = (Xf[train] - mean) / scale
-        Xte = (Xf[test] - mean) / scale
+        Xtr, Xte, _, _ = _standardize(Xf, backend.index(train), backend.index(test), True, standardize)
         U, s, Vt = np.linalg.svd(Xtr, full_matrices=False)
         XteV = Xte @ Vt.T
         n = len(train)
@@ -166,6 +169,7 @@ def permutation_test(
     alphas: np.ndarray,
     permutations: Iterator[np.ndarray] | Sequence[np.ndarray],
     dtype=np.float32,
+    standardize: bool | np.ndarray = True,
 ) -> PermutationResult:
     """p-values of out-of-fold r and R² against refits on permuted responses (penalties fixed per fold).
 
@@ -175,7 +179,7 @@ def permutation_test(
     """
     Y = np.asarray(Y, dtype=dtype)
     alphas = np.asarray(alphas, dtype=float)
-    operators = fold_operators(X, splits, alphas, dtype=dtype)
+    operators = fold_operators(X, splits, alphas, dtype=dtype, standardize=standardize)
     columns = alpha_columns(alphas, operators)
     tested = np.zeros(len(Y), dtype=bool)
     for _, test in splits:

@@ -17,10 +17,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression
 
+from lmbrain.encoding.backend import get_backend
 from lmbrain.encoding.metrics import r2_oos
 from lmbrain.encoding.ridge import (
     RidgeFactors,
     _check_alphas,
+    _standardize,
+    check_standardize,
     ridge_cv_scores,
     ridge_fit,
     select_alphas,
@@ -84,7 +87,9 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     All alphas and targets are solved from one decomposition per inner fold (SVD when
     n_samples >= n_features, the kernel form otherwise; see :mod:`lmbrain.encoding.ridge`), then the
     model is refit on all training samples with each target's alpha. ``scoring`` ("r2", "pearson",
-    "neg_mse") is averaged over inner folds; ties choose the larger alpha.
+    "neg_mse") is averaged over inner folds; ties choose the larger alpha. ``standardize`` is a bool or a
+    per-feature boolean mask (True: z-score the column on the training rows; False: centre only, for
+    one-hot, indicator and identity-like features), fitted on each inner training fold.
 
     Fitted attributes: ``alpha_`` (n_targets,), ``coef_`` (n_features, n_targets), ``intercept_``
     (n_targets,), ``cv_scores_`` (n_alphas, n_targets) mean inner-CV scores. With 1-D ``Y`` these drop
@@ -96,7 +101,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
         cv: Any = 5,
         fit_intercept: bool = True,
-        standardize: bool = True,
+        standardize: bool | np.ndarray = True,
         solver: str = "auto",
         backend: str = "numpy",
         dtype: Any = None,
@@ -235,21 +240,24 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
     ``GroupRidgeCV``/``BandedRidgeCV``): band weights (``n_iter`` Dirichlet draws, or an array of weight
     vectors) x ``alphas``, scored by R² on the same grouped inner folds as :class:`RidgeCV`. ``solver``
     "lmbrain" (default) solves it with :mod:`lmbrain.encoding.banded` (same results, measured faster:
-    ``benchmarks/bench_banded.py``); "himalaya" calls himalaya. Features are standardised on the training
-    data. Fitted: ``deltas_`` (n_bands, n_targets) log band scalings, ``alpha_`` (n_bands, n_targets) =
-    exp(-deltas_) effective per-band regularisation, ``coef_``, ``intercept_``, ``cv_scores_`` (n_iter,
-    n_targets).
+    ``benchmarks/bench_banded.py``) on ``backend`` (numpy or torch, in float64); "himalaya" calls himalaya.
+    ``standardize`` (bool, or a per-feature boolean mask: False = centre only) is fitted on each inner
+    training fold and on all training rows for the refit, as in :class:`RidgeCV`; the "himalaya" reference
+    cannot rescale inside its folds and standardises once on all training rows (identical to "lmbrain" with
+    ``standardize=False``). Fitted: ``deltas_`` (n_bands, n_targets) log band scalings, ``alpha_`` (n_bands,
+    n_targets) = exp(-deltas_) effective per-band regularisation, ``coef_``, ``intercept_``, ``cv_scores_``
+    (n_iter, n_targets).
     """
 
     def __init__(
         self,
         feature_slices: Sequence[Any],
         alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
-        n_iter: int = 20,
+        n_iter: int | np.ndarray = 20,
         concentration: Sequence[float] = (0.1, 1.0),
         cv: Any = 5,
         fit_intercept: bool = True,
-        standardize: bool = True,
+        standardize: bool | np.ndarray = True,
         backend: str = "numpy",
         dtype: Any = None,
         n_targets_batch: int | None = None,
@@ -271,23 +279,29 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, Y: Any, groups: Any = None) -> BandedRidgeCV:
         """Choose per-target band regularisation by inner CV over ``groups``, then refit."""
-        from himalaya.ridge import solve_group_ridge_random_search
-        from himalaya.scoring import r2_score
-
         X, Y, ravel = check_xy(X, Y, self.dtype)
         groups = _check_groups(groups, X.shape[0])
         splits = check_splits(self.cv, X, Y, groups)
         bands = _band_indices(self.feature_slices, X.shape[1])
         alphas = _check_alphas(self.alphas)
-        self.x_mean_ = X.mean(0) if self.fit_intercept else np.zeros(X.shape[1], X.dtype)
-        scale = X.std(0)
-        scale[scale == 0] = 1.0
-        self.x_scale_ = scale if self.standardize else np.ones_like(scale)
-        Xs = (X - self.x_mean_) / self.x_scale_
+        standardize = check_standardize(self.standardize, X.shape[1])
+        get_backend(self.backend)  # unknown names fail here, whichever solver
         if self.solver == "lmbrain":
-            return self._fit_lmbrain(Xs, Y, bands, splits, alphas, ravel)
+            return self._fit_lmbrain(X, Y, bands, splits, alphas, standardize, ravel)
         if self.solver != "himalaya":
             raise LmbrainError(f"unknown solver {self.solver!r}; expected 'lmbrain' or 'himalaya'")
+        return self._fit_himalaya(X, Y, bands, splits, alphas, standardize, ravel)
+
+    def _fit_himalaya(self, X: np.ndarray, Y: np.ndarray, bands: list[np.ndarray], splits: Any,
+                      alphas: np.ndarray, standardize: bool | np.ndarray, ravel: bool) -> BandedRidgeCV:
+        """himalaya's random search on X standardised once on all training rows (its folds only centre)."""
+        from himalaya.ridge import solve_group_ridge_random_search
+        from himalaya.scoring import r2_score
+
+        Xs, _, mean, scale = _standardize(X, np.arange(X.shape[0]), None, False, standardize)
+        if self.fit_intercept:
+            mean = X.mean(0)
+            Xs = Xs - (mean if scale is None else mean / scale)
         with himalaya_backend(self.backend) as hb:
             deltas, coef, cv_scores, *rest = solve_group_ridge_random_search(
                 [Xs[:, b] for b in bands], Y, n_iter=self.n_iter, concentration=list(self.concentration),
@@ -300,8 +314,10 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         order = np.concatenate(bands)
         full = np.empty_like(coef)
         full[order] = coef  # himalaya stacks the bands in the order given
-        full /= self.x_scale_[:, None]
-        intercept = intercept - self.x_mean_ @ full  # himalaya's intercept is for standardised X
+        if scale is not None:
+            full /= scale[:, None]
+        if self.fit_intercept:
+            intercept = intercept - mean @ full  # himalaya's intercept is for centred X
         self.deltas_ = deltas[:, 0] if ravel else deltas
         self.alpha_ = np.exp(-self.deltas_)
         self.coef_ = full[:, 0] if ravel else full
@@ -326,32 +342,28 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         weights[0] = 1.0 / n_bands  # himalaya always tries equal weights first
         return weights
 
-    def _fit_lmbrain(self, Xs: np.ndarray, Y: np.ndarray, bands: list[np.ndarray], splits: Any,
-                     alphas: np.ndarray, ravel: bool) -> BandedRidgeCV:
+    def _fit_lmbrain(self, X: np.ndarray, Y: np.ndarray, bands: list[np.ndarray], splits: Any,
+                     alphas: np.ndarray, standardize: bool | np.ndarray, ravel: bool) -> BandedRidgeCV:
         """Exact grid search over (band weights, α) with lmbrain.encoding.banded (same results as himalaya)."""
         from lmbrain.encoding.banded import banded_cv_scores, banded_refit, select_banded
 
-        col_band = np.full(Xs.shape[1], -1)
+        col_band = np.empty(X.shape[1], dtype=np.intp)
         for b, cols in enumerate(bands):
             col_band[cols] = b
-        used = col_band >= 0
-        Xb, col_band = Xs[:, used].astype(np.float64), col_band[used]
         weights = self.band_weights(len(bands))
-        scores = banded_cv_scores(Xb, Y.astype(np.float64), col_band, splits, weights, alphas)
+        common = dict(fit_intercept=self.fit_intercept, standardize=standardize, backend=self.backend)
+        scores = banded_cv_scores(X, Y, col_band, splits, weights, alphas, **common)
         best_w, best_a, cv_best = select_banded(scores, alphas)
-        coef_b, intercept = banded_refit(Xb, Y.astype(np.float64), col_band, weights, alphas, best_w, best_a)
-        coef = np.zeros((Xs.shape[1], Y.shape[1]))
-        coef[used] = coef_b
-        coef /= self.x_scale_[:, None]
-        intercept = intercept - self.x_mean_ @ coef
-        deltas = np.log(weights[best_w].T) - np.log(alphas[best_a])[None, :]
+        coef, intercept = banded_refit(X, Y, col_band, weights, alphas, best_w, best_a, **common)
+        with np.errstate(divide="ignore"):  # a zero band weight drops the band: delta -inf
+            deltas = np.log(weights[best_w].T) - np.log(alphas[best_a])[None, :]
         self.deltas_ = deltas[:, 0] if ravel else deltas
         self.alpha_ = np.exp(-self.deltas_)
-        self.coef_ = (coef[:, 0] if ravel else coef).astype(Xs.dtype)
-        self.intercept_ = (intercept[0] if ravel else intercept).astype(Xs.dtype)
+        self.coef_ = (coef[:, 0] if ravel else coef).astype(X.dtype)
+        self.intercept_ = (intercept[0] if ravel else intercept).astype(X.dtype)
         self.cv_scores_ = cv_best[:, 0] if ravel else cv_best
-        self.n_features_in_ = Xs.shape[1]
-        self.dtype_ = Xs.dtype
+        self.n_features_in_ = X.shape[1]
+        self.dtype_ = X.dtype
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -1,11 +1,24 @@
-"""Outer cross-validation: out-of-fold predictions, pooled scores, and nested candidate selection.
+"""Outer cross-validation: out-of-fold predictions, their scores, and nested candidate selection.
 
 * :func:`cross_validate` -- fit a clone of the estimator on each training fold (passing that fold's
-  groups for the inner CV), predict the test fold, and score all out-of-fold predictions at once:
-  Pearson r and out-of-sample R² against each sample's training-fold mean.
+  groups for the inner CV), predict the test fold, and score the out-of-fold predictions: Pearson r
+  within every test fold, averaged over the folds, and out-of-sample R² against each sample's
+  training-fold mean, pooled over all tested samples.
 * :func:`cross_validate_select` -- the same, but in every outer training fold each candidate feature
   matrix (one per LM layer, say) is scored by inner CV on that training fold only; the best one is refit
   and predicts the test fold. The test fold never influences which candidate, alpha or scaling is used.
+
+Why r is averaged over folds and R² pooled: every fold's model predicts around its own training mean,
+so pooling the out-of-fold predictions of all folds mixes fold-specific means into the correlation. A
+fold whose test samples are high has a training mean that is low (and vice versa), so the pooled
+predictions are anti-correlated with the responses even when a model has no signal at all: intercept-only
+or no-signal predictions score a pooled r of about -0.1 on grouped data (audits: -0.09 and -0.07 for
+the OASM control on Fedorenko2016 and Pereira2018, -0.10 for SmolLM2's layer 0 on Pereira2018).
+Brain-Score and most of the encoding literature correlate within each test split and average over the
+splits, which removes the fold means; ``r`` does the same (``r_pooled`` keeps the pooled value for
+audits). R² needs no such correction: its baseline is the very training-fold mean each sample's model
+knew, so an intercept-only model scores exactly 0, and it stays defined where a fold's predictions are
+constant (where the per-fold r is not).
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import numpy as np
 from sklearn.base import clone
 
 from lmbrain.encoding.estimators import RidgeCV, check_xy
-from lmbrain.encoding.metrics import pearson_r, r2_oos
+from lmbrain.encoding.metrics import mean_fold_r, pearson_r, pearson_r_folds, r2_oos
 from lmbrain.encoding.splits import SplitError, check_splits
 from lmbrain.errors import LmbrainError
 
@@ -32,12 +45,15 @@ class EncodingResult:
 
     ``predictions``/``baseline``: (n_samples, n_targets); the baseline is the training-fold mean that a
     sample's fold knew. ``folds``: test-fold index of every sample (-1: never tested, scored nowhere).
-    ``r``/``r2``: per target, pooled over all tested samples. ``r_folds``: (n_folds, n_targets) r within
-    each test fold. ``alphas``: per-fold ``alpha_`` of the estimator stacked on axis 0 ((n_folds,
-    n_targets) for RidgeCV, (n_folds, n_bands, n_targets) for BandedRidgeCV; None without ``alpha_``).
-    ``selected``: chosen candidate per fold (``cross_validate_select``), ``inner_scores``: candidate ->
-    inner-CV score averaged over outer folds (for reporting only), ``inner_scores_folds``: (n_folds,
-    n_candidates) in the order of ``candidates``.
+    ``r``: per target, the mean over outer folds of ``r_folds``, (n_folds, n_targets) Pearson r within each
+    test fold (a fold where the target or its prediction is constant is skipped; NaN without any finite
+    fold r). ``r2``: per target, out-of-sample R² pooled over all tested samples. ``r_pooled``: Pearson r
+    of the pooled out-of-fold predictions (biased negative for weak models; for audits only).
+    ``alphas``: per-fold ``alpha_`` of the estimator stacked on axis 0 ((n_folds, n_targets) for RidgeCV,
+    (n_folds, n_bands, n_targets) for BandedRidgeCV; None without ``alpha_``). ``selected``: chosen
+    candidate per fold (``cross_validate_select``), ``inner_scores``: candidate -> inner-CV score averaged
+    over outer folds (for reporting only), ``inner_scores_folds``: (n_folds, n_candidates) in the order of
+    ``candidates``.
     """
 
     predictions: np.ndarray
@@ -52,6 +68,7 @@ class EncodingResult:
     inner_scores_folds: np.ndarray | None = None
     candidates: list[str] | None = None
     cv_scores_folds: list[dict[str, np.ndarray]] | None = None
+    r_pooled: np.ndarray | None = None
 
     @property
     def n_folds(self) -> int:
@@ -84,21 +101,20 @@ def _fit(estimator: Any, X: np.ndarray, Y: np.ndarray, groups: np.ndarray | None
 def _result(Y: np.ndarray, pred: np.ndarray, base: np.ndarray, folds: np.ndarray, alphas: list[Any],
             ravel: bool) -> EncodingResult:
     tested = folds >= 0
-    n_folds = int(folds.max()) + 1
-    r_folds = np.stack([pearson_r(Y[folds == k], pred[folds == k]) for k in range(n_folds)])
+    r_folds = pearson_r_folds(Y, pred, folds)
     stacked = None
     if alphas and all(a is not None for a in alphas):
         stacked = np.stack([np.asarray(a, dtype=np.float64) for a in alphas])
     squeeze = (lambda a: a[:, 0]) if ravel else (lambda a: a)
     return EncodingResult(
         predictions=squeeze(pred), baseline=squeeze(base), folds=folds,
-        r=pearson_r(Y[tested], pred[tested]), r2=r2_oos(Y[tested], pred[tested], base[tested]),
-        alphas=stacked, r_folds=r_folds,
+        r=mean_fold_r(r_folds), r2=r2_oos(Y[tested], pred[tested], base[tested]),
+        alphas=stacked, r_folds=r_folds, r_pooled=pearson_r(Y[tested], pred[tested]),
     )
 
 
 def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> EncodingResult:
-    """Out-of-fold predictions and pooled per-target scores; ``cv`` int = GroupedKFold over ``groups``.
+    """Out-of-fold predictions and per-target scores (fold-mean r, pooled R²); ``cv`` int = GroupedKFold.
 
     ``X`` may also be a list with one feature matrix per outer fold (e.g. the layer chosen inside that
     fold's training data): fold k is then fitted and predicted with ``X[k]``.
@@ -145,7 +161,7 @@ def cross_validate_select(
 
     A candidate's inner score is the mean over targets of: for :class:`RidgeCV`, its inner-CV
     ``criterion`` at each target's best alpha (computed once and reused for the refit of the winner);
-    for any other estimator, the pooled ``criterion`` of an inner :func:`cross_validate`. ``inner_cv``
+    for any other estimator, the ``criterion`` (``r2`` or ``r``) of an inner :func:`cross_validate`. ``inner_cv``
     defaults to the estimator's own ``cv`` (RidgeCV) or 5 grouped folds. Ties go to the earlier candidate.
 
     ``target_groups`` (one label per target, e.g. its subject) makes the choice separately for every

@@ -114,22 +114,54 @@ def decompose(X: Any, solver: str, backend: Backend) -> Decomposition:
     return Decomposition(B=B, R=R, ev=ev, solver=solver)
 
 
+def check_standardize(standardize: bool | Any, n_features: int) -> bool | np.ndarray:
+    """``standardize`` as True/False (all / no columns) or a boolean mask (n_features,) of columns to z-score.
+
+    Columns flagged False are only centred (with an intercept): one-hot, indicator and identity-like
+    (OASM) features keep their scale. An all-True or all-False mask collapses to the bool.
+    """
+    if isinstance(standardize, bool | np.bool_):
+        return bool(standardize)
+    mask = np.asarray(standardize)
+    if mask.dtype != np.bool_ or mask.shape != (n_features,):
+        raise LmbrainError(
+            f"standardize must be a bool or a boolean array with one value per feature ({n_features}), "
+            f"got dtype {mask.dtype} and shape {mask.shape}"
+        )
+    if mask.all():
+        return True
+    if not mask.any():
+        return False
+    return mask
+
+
 def _standardize(
-    X: Any, train: Any, test: Any | None, fit_intercept: bool, standardize: bool
+    X: Any, train: Any, test: Any | None, fit_intercept: bool, standardize: bool | np.ndarray,
+    backend: Backend | None = None,
 ) -> tuple[Any, Any, Any, Any]:
-    """Training/test rows scaled with statistics of the training rows only: (Xtr, Xte, mean, scale)."""
+    """Training/test rows scaled with statistics of the training rows only: (Xtr, Xte, mean, scale).
+
+    ``standardize`` is a bool or a per-feature boolean mask (:func:`check_standardize`); the scale of a
+    column not flagged is 1. ``scale`` is None when no column is standardised.
+    """
+    standardize = check_standardize(standardize, X.shape[1])
     Xtr = X[train]
     Xte = X[test] if test is not None else None
-    mean = Xtr.mean(0) if (fit_intercept or standardize) else None
+    scaled = standardize is not False
+    mean = Xtr.mean(0) if (fit_intercept or scaled) else None
     scale = None
     if fit_intercept:
         Xtr = Xtr - mean
         if Xte is not None:
             Xte = Xte - mean
-    if standardize:
+    if scaled:
         centred = Xtr if fit_intercept else Xtr - mean
         scale = ((centred * centred).mean(0)) ** 0.5
         scale[scale == 0] = 1.0
+        if standardize is not True:
+            bk = backend or get_backend("numpy")
+            flag = bk.asarray(standardize.astype(np.float64), dtype=_np_dtype(X, bk))
+            scale = scale * flag + (1.0 - flag)
         Xtr = Xtr / scale
         if Xte is not None:
             Xte = Xte / scale
@@ -179,7 +211,7 @@ def ridge_cv_scores(
     splits: Sequence[Split],
     *,
     fit_intercept: bool = True,
-    standardize: bool = True,
+    standardize: bool | np.ndarray = True,
     scoring: str = "r2",
     solver: str = "auto",
     backend: str | Backend = "numpy",
@@ -198,7 +230,7 @@ def ridge_cv_scores(
     itemsize = _np_dtype(X, bk).itemsize
     for f, (train, test) in enumerate(splits):
         train_b, test_b = bk.index(train), bk.index(test)
-        Xtr, Xte, _, _ = _standardize(X, train_b, test_b, fit_intercept, standardize)
+        Xtr, Xte, _, _ = _standardize(X, train_b, test_b, fit_intercept, standardize, bk)
         dec = decompose(Xtr, solver, bk)
         A = Xte @ dec.R
         n_train, n_test, rank = len(train), len(test), A.shape[1]
@@ -243,6 +275,50 @@ def select_alphas(cv_scores: np.ndarray, alphas: Sequence[float] | np.ndarray) -
     alphas_np = np.asarray(alphas, dtype=np.float64)
     # the same epsilon slope as himalaya, so that equal scores pick the larger alpha
     return np.argmax(cv_scores + 1e-10 * np.log(alphas_np)[:, None], axis=0)
+
+
+def ridge_cv_predictions(
+    X: Any,
+    Y: Any,
+    alphas: Sequence[float] | np.ndarray,
+    alpha_index: np.ndarray,
+    splits: Sequence[Split],
+    *,
+    fit_intercept: bool = True,
+    standardize: bool | np.ndarray = True,
+    solver: str = "auto",
+    backend: str | Backend = "numpy",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions over ``splits`` at each target's alpha ``alphas[alpha_index]``, and baselines.
+
+    Returns ``(pred, baseline)``, both (n_samples, n_targets): a row's validation prediction and the mean
+    of its fold's training targets (NaN for rows in no validation fold; a row validated twice keeps the
+    last fold). Each fold is standardised and centred on its own training rows, as in :func:`ridge_cv_scores`.
+    """
+    bk = get_backend(backend)
+    X = bk.asarray(X)
+    dtype = _np_dtype(X, bk)
+    Y = bk.asarray(Y, dtype=dtype)
+    alphas_np = _check_alphas(alphas)
+    alpha_index = np.asarray(alpha_index, dtype=np.intp)
+    n_samples, n_targets = Y.shape
+    if alpha_index.shape != (n_targets,):
+        raise LmbrainError(f"alpha_index must have one entry per target ({n_targets}), got {alpha_index.shape}")
+    pred = np.full((n_samples, n_targets), np.nan, dtype=dtype)
+    baseline = np.full((n_samples, n_targets), np.nan, dtype=dtype)
+    index = bk.index(alpha_index)
+    alphas_b = bk.asarray(alphas_np, dtype=dtype)
+    for train, test in splits:
+        train_b, test_b = bk.index(train), bk.index(test)
+        Xtr, Xte, _, _ = _standardize(X, train_b, test_b, fit_intercept, standardize, bk)
+        dec = decompose(Xtr, solver, bk)
+        Ytr = Y[train_b]
+        ymean = Ytr.mean(0) if fit_intercept else bk.asarray(np.zeros(n_targets), dtype=dtype)
+        C = dec.B.T @ (Ytr - ymean)
+        C = C * (1.0 / (dec.ev[:, None] + alphas_b[None, :]))[:, index]
+        pred[test] = bk.to_numpy((Xte @ dec.R) @ C + ymean)
+        baseline[test] = bk.to_numpy(ymean)[None, :]
+    return pred, baseline
 
 
 @dataclass
@@ -298,7 +374,7 @@ def ridge_fit(
     alpha_index: np.ndarray | None = None,
     *,
     fit_intercept: bool = True,
-    standardize: bool = True,
+    standardize: bool | np.ndarray = True,
     solver: str = "auto",
     backend: str | Backend = "numpy",
     n_targets_batch: int | None = None,
@@ -325,7 +401,7 @@ def ridge_fit(
             )
     _check_alphas(alphas_np)
     rows = bk.index(np.arange(n_samples))
-    Xs, _, mean, scale = _standardize(X, rows, None, fit_intercept, standardize)
+    Xs, _, mean, scale = _standardize(X, rows, None, fit_intercept, standardize, bk)
     dec = decompose(Xs, solver, bk)
     dtype = _np_dtype(X, bk)
     weights = 1.0 / (dec.ev[:, None] + bk.asarray(alphas_np, dtype=dtype)[None, :])  # (rank, n_alphas)
@@ -339,7 +415,7 @@ def ridge_fit(
     for t0 in range(0, n_targets, batch):
         C[:, t0 : t0 + batch] *= weights[:, index[t0 : t0 + batch]]
     return RidgeFactors(R=dec.R, C=C, x_mean=mean if fit_intercept else None,
-                        x_scale=scale if standardize else None, y_mean=y_mean, backend=bk)
+                        x_scale=scale, y_mean=y_mean, backend=bk)
 
 
 def solve_ridge_cv(
@@ -349,7 +425,7 @@ def solve_ridge_cv(
     splits: Sequence[Split],
     *,
     fit_intercept: bool = True,
-    standardize: bool = True,
+    standardize: bool | np.ndarray = True,
     scoring: str = "r2",
     solver: str = "auto",
     backend: str | Backend = "numpy",

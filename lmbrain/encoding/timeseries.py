@@ -178,3 +178,70 @@ def trim(X: Any, runs: Any, start: int, end: int) -> np.ndarray:
     """Rows of X without the first ``start`` and last ``end`` samples of every run."""
     X = np.asarray(X)
     return X[trim_mask(runs, start, end, n_samples=X.shape[0])]
+
+
+def high_pass(X: Any, tr: float, cutoff_s: float | None, runs: Any = None) -> np.ndarray:
+    """Remove slow drifts per run with a cosine (DCT) basis of cut-off ``cutoff_s`` seconds (SPM's filter,
+    nilearn's ``signal.clean``); ``None`` or 0 leaves X as it is (float64)."""
+    from nilearn.signal import clean
+
+    X = np.asarray(X, dtype=np.float64)
+    if not cutoff_s:
+        return X
+    out = np.empty_like(X)
+    for start, stop in _run_spans(runs, len(X)):
+        out[start:stop] = clean(X[start:stop], detrend=False, standardize=None, filter="cosine",
+                                high_pass=1.0 / cutoff_s, t_r=float(tr), ensure_finite=True)
+    return out
+
+
+class ScanFeatures:
+    """Scikit-learn-style transformer: stimulus- or scan-level features to scan-level regressors.
+
+    Word-level rows (one per word onset) are resampled to the scans (``"lanczos"``, ``"sum"`` or ``"mean"``);
+    scan-level rows are taken as they are. Both are then high-passed per run (DCT, ``high_pass_s``) and, when
+    ``delays`` is non-empty, expanded into FIR copies shifted by those numbers of scans within each run.
+    Stateless (``fit`` learns nothing: the filter and the delays are fixed, so applying it to the whole
+    series before cross-validation leaks nothing).
+    """
+
+    def __init__(self, scan_times: Any, tr: float, runs: Any = None, onsets: Any = None, resample: str = "lanczos",
+                 high_pass_s: float | None = 128.0, delays: tuple[int, ...] = (1, 2, 3, 4)) -> None:
+        self.scan_times = scan_times
+        self.tr = tr
+        self.runs = runs
+        self.onsets = onsets
+        self.resample = resample
+        self.high_pass_s = high_pass_s
+        self.delays = delays
+
+    def fit(self, X: Any, y: Any = None) -> ScanFeatures:
+        """Nothing to learn; returns self."""
+        return self
+
+    def to_scans(self, X: Any) -> np.ndarray:
+        """Rows as scans: word rows resampled onto the scan clock, scan rows as they are."""
+        X = np.asarray(X, dtype=np.float64)
+        times = np.asarray(self.scan_times, dtype=np.float64)
+        if X.shape[0] == len(times):
+            return X
+        if self.onsets is None or X.shape[0] != len(self.onsets):
+            raise ValueError(f"{X.shape[0]} rows are neither one per scan ({len(times)}) nor one per word onset")
+        if self.resample == "lanczos":
+            return lanczos_resample(X, self.onsets, times)
+        if self.resample == "sum":
+            return sum_within_scans(X, self.onsets, times, tr=self.tr)
+        if self.resample == "mean":
+            return mean_within_scans(X, self.onsets, times, tr=self.tr)
+        raise ValueError(f"unknown resampling {self.resample!r}; expected lanczos, sum or mean")
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Scan-level, high-passed and (with ``delays``) FIR-delayed features."""
+        scans = high_pass(self.to_scans(X), self.tr, self.high_pass_s, self.runs)
+        if not self.delays:
+            return scans
+        return make_delays(scans, tuple(self.delays), runs=self.runs)
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """``fit(X).transform(X)``."""
+        return self.fit(X, y).transform(X)

@@ -1,15 +1,18 @@
 """Control feature sets computed from the stimuli alone: what trivial features already explain.
 
-Each control is a named function ``(dataset) -> ControlFeatures`` in a registry (:data:`CONTROLS`), so a
-study refers to controls by name and combines them with ``+`` (``"sentence_length+sentence_position"``).
-Candidate-valued controls (OASM, whose smoothing width σ is chosen inside the training folds) return
-several matrices, one per candidate.
+Each control is a named function ``(dataset) -> ControlFeatures`` in a registry of :class:`ControlInfo`
+(:func:`control_info`), so a study refers to controls by name and combines them with ``+``
+(``"sentence_length+sentence_position"``). The registry also says how the engine treats a control: what one
+row is (``level``), whether it gets FIR delays in time series (``delayed``), whether it needs a subject
+(``subject_specific``), whether the ridge z-scores its columns or only centres them (``standardize``) and
+whether it has candidate matrices to choose among by inner CV (``candidates``: OASM and its width σ).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -17,15 +20,36 @@ import pandas as pd
 from lmbrain.data.dataset import Dataset
 from lmbrain.errors import LmbrainError
 
+Level = Literal["word", "sentence", "sample", "scan"]
+LEVELS: tuple[str, ...] = ("word", "sentence", "sample", "scan")
+
 
 @dataclass
 class ControlFeatures:
-    """One control feature set: a single matrix, or candidate matrices to choose among in inner CV."""
+    """One control feature set: a single matrix, or candidate matrices to choose among in inner CV.
+
+    ``standardize`` holds one flag per column (the same for every candidate): True = z-score the column on
+    the training rows, False = centre it only (one-hot, indicator, position and identity-like columns).
+    A scalar is broadcast to every column.
+    """
 
     name: str
     candidates: dict[str, np.ndarray]
     description: str = ""
     columns: list[str] = field(default_factory=list)
+    standardize: np.ndarray | bool = True
+
+    def __post_init__(self) -> None:
+        widths = {np.shape(X)[1] for X in self.candidates.values()}
+        if len(widths) != 1:
+            raise LmbrainError(f"control {self.name!r}: candidates need one common number of columns, got {widths}")
+        width = widths.pop()
+        flags = np.asarray(self.standardize, dtype=bool)
+        if flags.ndim == 0:
+            flags = np.full(width, bool(flags))
+        if flags.shape != (width,):
+            raise LmbrainError(f"control {self.name!r}: {flags.shape} standardize flags for {width} columns")
+        self.standardize = flags
 
     @property
     def matrix(self) -> np.ndarray:
@@ -36,24 +60,79 @@ class ControlFeatures:
 
 
 ControlFn = Callable[..., ControlFeatures]
+
+
+@dataclass(frozen=True)
+class ControlInfo:
+    """A registered control and how the engine treats it.
+
+    ``level``: what the control describes and so what one row is: ``"word"`` a property of each word (word
+    stimuli only), ``"sentence"`` a property of the stimulus' sentence or of its place in the passage (one row
+    per stimulus, word or sentence), ``"sample"`` one row per response sample built from the presentation
+    order (stimuli, or scans in time series), ``"scan"`` one row per scan (time series only).
+    ``delayed``: gets FIR delays in time series like the LLM features (stimulus-level controls and word
+    rate) or not (scan-level regressors that already are in scan time: sound power, motion; OASM; random).
+    ``subject_specific``: built per subject (the dataset's nuisance regressors).
+    ``standardize``: the ridge z-scores its columns on the training rows (True) or only centres them (False).
+    ``candidates``: returns several candidate matrices to choose among by inner CV (OASM's σ).
+    """
+
+    name: str
+    fn: ControlFn
+    description: str
+    level: Level
+    delayed: bool
+    subject_specific: bool = False
+    standardize: bool = True
+    candidates: bool = False
+
+
+REGISTRY: dict[str, ControlInfo] = {}
+# Views kept in step with REGISTRY by register_control (imported elsewhere under these names).
 CONTROLS: dict[str, ControlFn] = {}
 DESCRIPTIONS: dict[str, str] = {}
+SUBJECT_CONTROLS: set[str] = set()
 
 
-def register_control(name: str, description: str) -> Callable[[ControlFn], ControlFn]:
-    """Decorator: register a control feature set under ``name``."""
+def register_control(
+    name: str,
+    description: str,
+    *,
+    level: Level,
+    delayed: bool,
+    standardize: bool,
+    subject_specific: bool = False,
+    candidates: bool = False,
+) -> Callable[[ControlFn], ControlFn]:
+    """Decorator: register a control feature set under ``name`` with its :class:`ControlInfo`."""
+    if level not in LEVELS:
+        raise LmbrainError(f"control {name!r}: unknown level {level!r}; expected one of {LEVELS}")
 
     def wrap(fn: ControlFn) -> ControlFn:
+        info = ControlInfo(name, fn, description, level, delayed, subject_specific, standardize, candidates)
+        REGISTRY[name] = info
         CONTROLS[name] = fn
         DESCRIPTIONS[name] = description
+        if subject_specific:
+            SUBJECT_CONTROLS.add(name)
+        else:
+            SUBJECT_CONTROLS.discard(name)
         return fn
 
     return wrap
 
 
+def control_info(name: str) -> ControlInfo:
+    """The registry entry of one control (not a ``+`` combination)."""
+    info = REGISTRY.get(name.strip())
+    if info is None:
+        raise LmbrainError(f"unknown control {name!r}; known: {sorted(REGISTRY)}")
+    return info
+
+
 def list_controls() -> dict[str, str]:
     """Registered control names with their one-line descriptions."""
-    return dict(DESCRIPTIONS)
+    return {name: info.description for name, info in REGISTRY.items()}
 
 
 def one_hot(values: np.ndarray | pd.Series, prefix: str) -> tuple[np.ndarray, list[str]]:
@@ -100,36 +179,49 @@ def _sentence_texts(dataset: Dataset) -> pd.Series:
 
 
 def _single(name: str, matrix: np.ndarray, columns: list[str]) -> ControlFeatures:
-    return ControlFeatures(name, {name: np.asarray(matrix, dtype=np.float64)}, DESCRIPTIONS[name], columns)
+    info = REGISTRY[name]
+    return ControlFeatures(name, {name: np.asarray(matrix, dtype=np.float64)}, info.description, columns,
+                           info.standardize)
 
 
-@register_control("word_position", "one-hot position of the word in its sentence")
+# One-hot / indicator columns: z-scoring would divide each by sqrt(p(1 - p)), inflating rare levels (the last
+# positions of long sentences) into high-leverage columns; centring keeps every level on the same 0/1 scale.
+@register_control("word_position", "one-hot position of the word in its sentence", level="word", delayed=True,
+                  standardize=False)
 def word_position(dataset: Dataset) -> ControlFeatures:
     """One-hot word position within the sentence."""
     matrix, columns = one_hot(_word_position(dataset), "wp")
     return _single("word_position", matrix, columns)
 
 
-@register_control("word_position_ramp", "linear position of the word in its sentence")
+# Position ramps: an ordinal position in natural units (0, 1, 2, ...); centred only, like the one-hot position,
+# so that a ramp and its one-hot counterpart sit on the same scale.
+@register_control("word_position_ramp", "linear position of the word in its sentence", level="word", delayed=True,
+                  standardize=False)
 def word_position_ramp(dataset: Dataset) -> ControlFeatures:
     """Word position within the sentence as one linear regressor."""
     return _single("word_position_ramp", _word_position(dataset).to_numpy(float)[:, None], ["wp"])
 
 
-@register_control("sentence_position", "one-hot position of the sentence in its passage")
+@register_control("sentence_position", "one-hot position of the sentence in its passage", level="sentence",
+                  delayed=True, standardize=False)
 def sentence_position(dataset: Dataset) -> ControlFeatures:
     """One-hot sentence position within the passage."""
     matrix, columns = one_hot(_sentence_position(dataset), "sp")
     return _single("sentence_position", matrix, columns)
 
 
-@register_control("sentence_position_ramp", "linear position of the sentence in its passage")
+@register_control("sentence_position_ramp", "linear position of the sentence in its passage", level="sentence",
+                  delayed=True, standardize=False)
 def sentence_position_ramp(dataset: Dataset) -> ControlFeatures:
     """Sentence position within the passage as one linear regressor."""
     return _single("sentence_position_ramp", _sentence_position(dataset).to_numpy(float)[:, None], ["sp"])
 
 
-@register_control("sentence_length", "sentence length in words and in characters")
+# Dense real-valued magnitudes in different units (words vs characters, ~5x apart): z-scored so that one
+# ridge penalty treats both columns alike.
+@register_control("sentence_length", "sentence length in words and in characters", level="sentence", delayed=True,
+                  standardize=True)
 def sentence_length(dataset: Dataset) -> ControlFeatures:
     """Number of words and of characters of the sentence (of the word's sentence for word units)."""
     texts = _sentence_texts(dataset)
@@ -138,7 +230,8 @@ def sentence_length(dataset: Dataset) -> ControlFeatures:
     return _single("sentence_length", np.column_stack([words, chars]), ["sl_words", "sl_chars"])
 
 
-@register_control("sentence_length_tokens", "sentence length in tokens of a model's tokenizer (default smollm2-135m)")
+@register_control("sentence_length_tokens", "sentence length in tokens of a model's tokenizer (default smollm2-135m)",
+                  level="sentence", delayed=True, standardize=True)
 def sentence_length_tokens(dataset: Dataset, model: str = "smollm2-135m") -> ControlFeatures:
     """Number of tokens of the sentence (of the word's sentence for word units), special tokens excluded."""
     from lmbrain.features.models import load_tokenizer
@@ -151,7 +244,9 @@ def sentence_length_tokens(dataset: Dataset, model: str = "smollm2-135m") -> Con
     return _single("sentence_length_tokens", lengths[:, None], [f"sl_tokens_{model}"])
 
 
-@register_control("word_length", "number of letters of the word (punctuation excluded)")
+# Dense real-valued word properties (letters, Zipf frequency): z-scored.
+@register_control("word_length", "number of letters of the word (punctuation excluded)", level="word", delayed=True,
+                  standardize=True)
 def word_length(dataset: Dataset) -> ControlFeatures:
     """Word length in letters and digits, punctuation excluded."""
     if dataset.stimulus_unit != "word":
@@ -160,7 +255,8 @@ def word_length(dataset: Dataset) -> ControlFeatures:
     return _single("word_length", lengths[:, None], ["word_length"])
 
 
-@register_control("word_frequency", "word frequency on the Zipf scale (wordfreq, English)")
+@register_control("word_frequency", "word frequency on the Zipf scale (wordfreq, English)", level="word",
+                  delayed=True, standardize=True)
 def word_frequency(dataset: Dataset) -> ControlFeatures:
     """Zipf frequency of each word (wordfreq), punctuation stripped."""
     from wordfreq import zipf_frequency
@@ -171,7 +267,9 @@ def word_frequency(dataset: Dataset) -> ControlFeatures:
     return _single("word_frequency", np.asarray(zipf, float)[:, None], ["zipf"])
 
 
-@register_control("passage_identity", "one-hot identity of the passage / story")
+# One-hot passage identity: centred only (see word_position).
+@register_control("passage_identity", "one-hot identity of the passage / story", level="sentence", delayed=True,
+                  standardize=False)
 def passage_identity(dataset: Dataset) -> ControlFeatures:
     """One-hot passage (or story) identity."""
     values = _column(dataset, ("passage_id", "story", "context_id"), "passage_identity")
@@ -189,10 +287,23 @@ def oasm_matrix(positions: np.ndarray, blocks: np.ndarray, sigma: float) -> np.n
     return np.exp(-0.5 * (dist / sigma) ** 2) * same
 
 
-OASM_SIGMAS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+# OASM widths σ (in positions: words, sentences or scans). A neighbour at distance 1 gets weight exp(-1 / 2σ²):
+#   σ    0.25    0.5   0.75   1     1.5   2     4     8
+#   w    3e-4    0.14  0.41   0.61  0.80  0.88  0.97  0.99
+# 0.25 is the near-identity end (each sample sees almost only itself: OASM predicts almost nothing, even under
+# shuffled splits); 0.5 to 2 resolve the range where the neighbour weight moves from 0.1 to 0.9, where the real
+# data choose (Fedorenko2016 words mostly 0.5-0.75, Pereira2018 sentences 0.75-1 under shuffled splits); 4 and 8
+# smooth over a whole sentence / passage or several scans (time series, slow drifts). σ = 0 (an exact identity)
+# is left out: it can only predict a constant (its test columns are zero on every training row).
+OASM_SIGMAS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
 
 
-@register_control("oasm", "OASM: identity smoothed within each passage by a Gaussian, σ chosen in inner CV")
+# OASM is identity-like: a test sample's own column is (almost) zero on every training row, so z-scoring with
+# training statistics turns its test value into a huge outlier (Fedorenko2016, shuffled splits: R² -17 at σ = 1,
+# -6e31 at σ = 0.5) and inner CV then never picks a small σ. Centred only, it is a kernel smoother of the
+# sample's neighbours: the leakage probe. Its rows are response samples (scans in time series); not delayed.
+@register_control("oasm", "OASM: identity smoothed within each passage by a Gaussian, σ chosen in inner CV (not "
+                  "z-scored)", level="sample", delayed=False, standardize=False, candidates=True)
 def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFeatures:
     """OASM candidates, one per σ: each sample's own indicator smoothed along the presentation order."""
     if dataset.is_timeseries:  # along time, within each run
@@ -203,10 +314,12 @@ def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFe
         blocks = _column(dataset, ("passage_id", "story", "context_id"), "oasm").to_numpy()
         positions = np.arange(len(dataset.stimuli), dtype=float)
     candidates = {f"sigma={s:g}": oasm_matrix(positions, blocks, s) for s in sigmas}
-    return ControlFeatures("oasm", candidates, DESCRIPTIONS["oasm"], [])
+    return ControlFeatures("oasm", candidates, REGISTRY["oasm"].description, [], REGISTRY["oasm"].standardize)
 
 
-@register_control("random", "random Gaussian features (seeded); in a study, as many as the LLM layer has")
+# Random Gaussian columns stand in for an LLM layer: z-scored like dense LLM features (already unit variance).
+@register_control("random", "random Gaussian features (seeded); in a study, as many as the LLM layer has",
+                  level="sample", delayed=False, standardize=True)
 def random_features(dataset: Dataset, dim: int = 768, seed: int = 0) -> ControlFeatures:
     """Random Gaussian features: a baseline that knows nothing about the stimuli."""
     rng = np.random.default_rng(seed)
@@ -214,8 +327,6 @@ def random_features(dataset: Dataset, dim: int = 768, seed: int = 0) -> ControlF
 
 
 # -- time series: scan-level controls ------------------------------------------------------------------
-
-SUBJECT_CONTROLS = {"sound_power", "motion", "nuisance"}
 
 
 def _require_timeseries(dataset: Dataset, control: str) -> None:
@@ -240,7 +351,9 @@ def words_per_scan(dataset: Dataset) -> np.ndarray:
     return counts
 
 
-@register_control("word_rate", "number of words per scan (time series; delayed like every scan feature)")
+# Word rate: a dense count per scan, delayed like the LLM features (it is built from word onsets).
+@register_control("word_rate", "number of words per scan (time series; delayed like every scan feature)",
+                  level="scan", delayed=True, standardize=True)
 def word_rate(dataset: Dataset) -> ControlFeatures:
     """Words per scan, computed from the word onsets."""
     return _single("word_rate", words_per_scan(dataset)[:, None], ["word_rate"])
@@ -262,13 +375,17 @@ def _nuisance(dataset: Dataset, subject: str | None, control: str, prefixes: tup
     return _single(control, table[columns].to_numpy(float), columns)
 
 
-@register_control("sound_power", "the dataset's per-subject sound-power regressor (time series)")
+# The dataset's nuisance regressors are already in scan time (not delayed); dense real values in their own
+# units (sound power; mm and radians for motion): z-scored.
+@register_control("sound_power", "the dataset's per-subject sound-power regressor (time series)", level="scan",
+                  delayed=False, standardize=True, subject_specific=True)
 def sound_power(dataset: Dataset, subject: str | None = None) -> ControlFeatures:
     """Sound power at each scan, as provided with the dataset."""
     return _nuisance(dataset, subject, "sound_power", ("sndpwr", "sound"))
 
 
-@register_control("motion", "the subject's six head-motion parameters (time series)")
+@register_control("motion", "the subject's six head-motion parameters (time series)", level="scan", delayed=False,
+                  standardize=True, subject_specific=True)
 def motion(dataset: Dataset, subject: str | None = None) -> ControlFeatures:
     """Head-motion parameters of the subject's run."""
     return _nuisance(dataset, subject, "motion", ("motion",))
@@ -280,23 +397,27 @@ def control_features(
     """Build a control by name, or a ``+``-joined combination of single-matrix controls.
 
     Controls have one row per stimulus, or (time series, e.g. word rate, nuisance) one row per scan.
-    Subject-specific controls (the dataset's nuisance regressors) need ``subject``.
+    Subject-specific controls (the dataset's nuisance regressors) need ``subject``. A combination's
+    ``standardize`` flags are its parts' flags side by side, in the order of its columns.
     """
     names = [part.strip() for part in spec.split("+") if part.strip()]
-    unknown = [n for n in names if n not in CONTROLS]
+    unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        raise LmbrainError(f"unknown control(s) {unknown}; known: {sorted(CONTROLS)}")
+        raise LmbrainError(f"unknown control(s) {unknown}; known: {sorted(REGISTRY)}")
     options = options or {}
     parts = []
     for n in names:
+        info = REGISTRY[n]
         kwargs = dict(options.get(n, {}))
-        if n in SUBJECT_CONTROLS:
+        if info.subject_specific:
             kwargs["subject"] = subject
-        parts.append(CONTROLS[n](dataset, **kwargs))
+        parts.append(info.fn(dataset, **kwargs))
     if len(parts) == 1:
         return parts[0]
     if any(len(p.candidates) != 1 for p in parts):
         raise LmbrainError(f"control combination {spec!r}: candidate-valued controls (oasm) cannot be combined")
     matrix = np.column_stack([p.matrix for p in parts])
     columns = [c for p in parts for c in p.columns]
-    return ControlFeatures(spec, {spec: matrix}, " + ".join(DESCRIPTIONS[n] for n in names), columns)
+    flags = np.concatenate([p.standardize for p in parts])
+    description = " + ".join(REGISTRY[n].description for n in names)
+    return ControlFeatures(spec, {spec: matrix}, description, columns, flags)

@@ -12,6 +12,7 @@ from lmbrain.report.html import render_html
 from lmbrain.report.tables import (
     comparison_table,
     family_table,
+    joint_check_table,
     layer_table,
     main_table,
     split_audit_table,
@@ -83,9 +84,19 @@ def write_report(
         written += write_table(family, tables_dir / "family_comparison", formats, title)
         bundle.append((title, family, "r and R²: mean over subjects with a bootstrap CI over subjects "
                        "(over targets when fewer than 3 subjects; over the split unit's groups for one "
-                       "target); r_ceiled unclipped; significant: fraction of targets with permutation "
+                       "target); r is the mean over outer folds of the per-fold Pearson r, R² the pooled "
+                       "out-of-sample R²; r_ceiled unclipped; unique LLM R² and omega with bootstrap CIs (over "
+                       "subjects, or the split unit's groups for one target); omega not defined where the LLM's "
+                       "R² CI does not lie above 0; significant: fraction of targets with permutation "
                        "p < FDR threshold; significant_unique: the same for the unique LLM variance "
                        "(LLM + controls better than controls alone)."))
+    check = joint_check_table(main)
+    if not check.empty:
+        title = "Joint model vs its parts"
+        written += write_table(check, tables_dir / "joint_check", formats, title)
+        bundle.append((title, check, "Shortfall = max(R² LLM, R² controls) − R² joint per (model, subject) "
+                       "row (subject means); a joint model that never lost to its parts would have shortfall <= 0. "
+                       "share_joint_ge_best: rows within 0.002 of their best part."))
     comparisons = comparison_table(results)
     if not comparisons.empty:
         title = "Model comparisons (LLM alone, paired across subjects)"

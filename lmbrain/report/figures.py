@@ -13,6 +13,7 @@ import pandas as pd
 
 from lmbrain.analysis.stats import bootstrap_ci
 from lmbrain.report.tables import subject_means
+from lmbrain.results import NO_MODEL, layer_index
 
 plt.rcParams.update({"svg.hashsalt": "lmbrain", "figure.dpi": 100, "font.size": 9})
 
@@ -42,7 +43,7 @@ def layer_curves(results: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         for metric, ax in zip(("r", "r2"), axes, strict=True):
             part = frame[frame["metric"] == metric].copy()
-            part["layer_index"] = part["layer"].str.split("=").str[-1].astype(int)
+            part["layer_index"] = part["layer"].map(layer_index)
             for model, rows in part.groupby("model"):
                 depth_max = rows["layer_index"].max() or 1
                 points = []
@@ -97,7 +98,7 @@ def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     means = subject_means(results[~results["per_layer"]])
     written: list[Path] = []
     for dataset, frame in means.groupby("dataset"):
-        frame = frame.assign(label=np.where(frame["model"] == "-", frame["feature_set"],
+        frame = frame.assign(label=np.where(frame["model"] == NO_MODEL, frame["feature_set"],
                                             frame["model"] + " " + frame["feature_set"]))
         table = frame.groupby(["label", "scheme"])["r2"].mean().unstack("scheme")
         fig, ax = plt.subplots(figsize=(1.5 + 0.8 * len(table), 3.4))
@@ -118,7 +119,7 @@ def roi_bars(results: pd.DataFrame, out_dir: Path) -> list[Path]:
                    & (results["scheme"] == "grouped")]
     written: list[Path] = []
     for dataset, frame in rows.groupby("dataset"):
-        frame = frame.assign(label=np.where(frame["model"] == "-", frame["feature_set"],
+        frame = frame.assign(label=np.where(frame["model"] == NO_MODEL, frame["feature_set"],
                                             frame["model"] + " " + frame["feature_set"]))
         table = frame.groupby(["roi", "label"])["value"].mean().unstack("label")
         fig, ax = plt.subplots(figsize=(2 + 0.9 * len(table), 3.4))

@@ -13,13 +13,21 @@ import numpy as np
 import pandas as pd
 
 from lmbrain.analysis.partition import omega
-
-LLM = "llm"
+from lmbrain.results import (
+    LLM,
+    NO_MODEL,
+    UNIT_COLUMNS,
+    FeatureSet,
+    choice_value,
+    layer_index,
+    model_label,
+    parse_feature_set,
+)
 
 
 def subject_means(results: pd.DataFrame) -> pd.DataFrame:
     """Mean of each metric over the targets of a subject, per unit (one row per unit x subject)."""
-    keys = ["dataset", "subject", "model", "feature_set", "scheme", "per_layer", "layer"]
+    keys = UNIT_COLUMNS
     wide = results.pivot_table(index=[*keys, "neuroid_id"], columns="metric", values="value", aggfunc="first")
     means = wide.groupby(level=keys, sort=True).mean()
     means["n_targets"] = wide.groupby(level=keys, sort=True).size()
@@ -35,14 +43,13 @@ def selected_layers(units: pd.DataFrame) -> pd.DataFrame:
         selected = json.loads(record.selected)
         if not isinstance(selected, dict):  # one list of per-fold choices for the unit's subject
             selected = {str(record.subject): selected}
-        model = record.model if pd.isna(record.untrained_seed) else (
-            f"{record.model}:untrained-{int(record.untrained_seed)}"
-        )
+        model = model_label(None if pd.isna(record.model) else record.model,
+                            None if pd.isna(record.untrained_seed) else int(record.untrained_seed))
         for subject, choices in selected.items():
             rows.append({
                 "dataset": record.dataset, "subject": str(subject), "model": model,
                 "feature_set": record.feature_set, "scheme": record.scheme,
-                "choices": [str(c).split("=", 1)[-1] for c in choices],
+                "choices": [choice_value(c) for c in choices],
             })
     return pd.DataFrame(rows, columns=["dataset", "subject", "model", "feature_set", "scheme", "choices"])
 
@@ -57,8 +64,8 @@ def describe_choices(choices: list[str]) -> str:
 
 def controls_of(results: pd.DataFrame, dataset: str) -> list[str]:
     """The control feature sets scored on a dataset (those also scored jointly with the LLM)."""
-    sets = results.loc[results["dataset"] == dataset, "feature_set"].unique()
-    return sorted({s.split("+", 1)[1] for s in sets if s.startswith(f"{LLM}+")})
+    sets = [parse_feature_set(s) for s in results.loc[results["dataset"] == dataset, "feature_set"].unique()]
+    return sorted({s.controls_label for s in sets if s is not None and s.is_joint})
 
 
 def main_table(results: pd.DataFrame, units: pd.DataFrame, scheme: str = "grouped") -> pd.DataFrame:
@@ -68,13 +75,13 @@ def main_table(results: pd.DataFrame, units: pd.DataFrame, scheme: str = "groupe
     rows = []
     for dataset in sorted(means["dataset"].unique()):
         frame = means[means["dataset"] == dataset]
-        models = sorted(m for m in frame["model"].unique() if m != "-")
+        models = sorted(m for m in frame["model"].unique() if m != NO_MODEL)
         for control in controls_of(results, dataset):
-            ctrl = frame[(frame["model"] == "-") & (frame["feature_set"] == control)].set_index("subject")
+            ctrl = frame[(frame["model"] == NO_MODEL) & (frame["feature_set"] == control)].set_index("subject")
             for model in models:
                 llm = frame[(frame["model"] == model) & (frame["feature_set"] == LLM)].set_index("subject")
-                joint = frame[(frame["model"] == model) & (frame["feature_set"] == f"{LLM}+{control}")]
-                joint = joint.set_index("subject")
+                joint_label = FeatureSet.parse(control).joint().label
+                joint = frame[(frame["model"] == model) & (frame["feature_set"] == joint_label)].set_index("subject")
                 chosen = layers[
                     (layers["dataset"] == dataset) & (layers["model"] == model)
                     & (layers["feature_set"] == LLM) & (layers["scheme"] == scheme)
@@ -127,7 +134,7 @@ def layer_table(results: pd.DataFrame) -> pd.DataFrame:
     if curves.empty:
         return pd.DataFrame(columns=["dataset", "model", "layer", "r", "r2", "n_subjects"])
     means = subject_means(curves)
-    means["layer_index"] = means["layer"].str.split("=").str[-1].astype(int)
+    means["layer_index"] = means["layer"].map(layer_index)
     table = (
         means.groupby(["dataset", "model", "layer_index"])
         .agg(r=("r", "mean"), r2=("r2", "mean"), n_subjects=("subject", "nunique"))
@@ -163,6 +170,48 @@ def _interval(values: pd.DataFrame, seed: int, n_boot: int) -> tuple[float, floa
     return ci.estimate, ci.low, ci.high
 
 
+def _ci_bounds(text: str) -> tuple[float, float]:
+    """The bounds of a '[low, high]' interval string."""
+    low, high = (float(v) for v in text.strip("[]").split(","))
+    return low, high
+
+
+def format_interval(low: float, high: float, digits: int = 3) -> str:
+    """'[low, high]', or '' when the interval is not defined."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _partition_summary(per_subject: pd.DataFrame, joint_rows: pd.DataFrame, r2_llm_low: float, seed: int,
+                       n_boot: int) -> dict:
+    """R² of the controls and of the joint model, the joint model's shortfall below its best part, unique LLM
+    R² and omega with bootstrap CIs (over subjects with at least 3 of them; over the split unit's groups for
+    one target), omega 'not defined' unless the LLM's R² CI lies above 0."""
+    from lmbrain.analysis.stats import bootstrap_partition_subjects
+
+    r2_llm, r2_ctrl, r2_joint = (per_subject[c].to_numpy(float) for c in ("r2_llm", "r2_controls", "r2_joint"))
+    ci = bootstrap_partition_subjects(r2_llm, r2_ctrl, r2_joint, n_boot=n_boot, seed=seed)
+    unique_low, unique_high = float(ci.unique_low), float(ci.unique_high)
+    omega_low, omega_high = float(ci.omega_low), float(ci.omega_high)
+    targets = joint_rows[joint_rows["metric"] == "r2"]
+    if len(per_subject) < 3 and len(targets) == 1:  # one target: its CI over the split unit's groups
+        value = joint_rows.set_index("metric")["value"]
+        unique_low, unique_high = float(value.get("unique_llm_ci_low", np.nan)), float(
+            value.get("unique_llm_ci_high", np.nan))
+        omega_low, omega_high = float(value.get("omega_ci_low", np.nan)), float(value.get("omega_ci_high", np.nan))
+    mean_llm, mean_ctrl, mean_joint = float(np.mean(r2_llm)), float(np.mean(r2_ctrl)), float(np.mean(r2_joint))
+    defined = bool(np.isfinite(r2_llm_low) and r2_llm_low > 0)
+    value = float(omega(np.array([mean_llm]), np.array([mean_ctrl]), np.array([mean_joint]))[0])
+    return {
+        "r2_controls": mean_ctrl, "r2_joint": mean_joint,
+        "joint_shortfall": float(np.median(np.maximum(r2_llm, r2_ctrl) - r2_joint)),
+        "unique_llm": mean_joint - mean_ctrl, "unique_llm_ci": format_interval(unique_low, unique_high),
+        "omega": value if defined else np.nan,
+        "omega_ci": format_interval(omega_low, omega_high, 1) if defined else "not defined",
+    }
+
+
 def family_table(
     results: pd.DataFrame, units: pd.DataFrame, scheme: str = "grouped", n_boot: int = 1000, seed: int = 0,
     fdr_alpha: float = 0.05,
@@ -171,7 +220,9 @@ def family_table(
 
     In-fold layer; r and R² of the LLM with bootstrap CIs (over subjects with at least 3 of them, else over
     targets; for a single target, over the split unit's groups, e.g. passages); ceiling-normalised r
-    (unclipped) where the dataset has a ceiling; R² of the controls alone; unique LLM R²; omega; the fraction
+    (unclipped) where the dataset has a ceiling; R² of the controls alone and of the joint model, the joint
+    model's median shortfall below its best part (over subjects); unique LLM R² and omega with bootstrap CIs
+    (omega "not defined" where the LLM's R² CI does not lie above 0); the fraction
     of targets whose permutation p-value survives Benjamini–Hochberg FDR (where permutations were run), and
     the fraction whose unique LLM variance (joint over controls alone, paired block sign flips) survives it.
     """
@@ -181,7 +232,7 @@ def family_table(
     layers = selected_layers(units)
     main = main_table(results, units, scheme)
     rows = []
-    for (dataset, model), frame in data[data["model"] != "-"].groupby(["dataset", "model"], sort=True):
+    for (dataset, model), frame in data[data["model"] != NO_MODEL].groupby(["dataset", "model"], sort=True):
         llm = frame[frame["feature_set"] == LLM]
         row: dict = {"dataset": dataset, "model": model}
         chosen = layers[(layers["dataset"] == dataset) & (layers["model"] == model)
@@ -206,16 +257,16 @@ def family_table(
             row["r_ceiled"] = float(per_subject["value"].mean() / row["ceiling"])
         else:
             row["ceiling"], row["r_ceiled"] = np.nan, np.nan
-        overall = main[(main["dataset"] == dataset) & (main["model"] == model)]
-        overall = overall[overall["subject"] == "all"] if (overall["subject"] == "all").any() else overall
-        for control_row in overall.itertuples(index=False):
-            suffix = "" if len(overall) == 1 else f" [{control_row.controls}]"
-            row[f"controls{suffix}"] = control_row.controls
-            row[f"r2_controls{suffix}"] = control_row.r2_controls
-            row[f"unique_llm{suffix}"] = control_row.unique_llm
-            row[f"omega{suffix}"] = control_row.omega
-            unique_p = frame[(frame["feature_set"] == f"{LLM}+{control_row.controls}")
-                             & (frame["metric"] == "p_unique")]["value"].to_numpy()
+        r2_low = _ci_bounds(row["r2_ci"])[0]
+        per_subject = main[(main["dataset"] == dataset) & (main["model"] == model) & (main["subject"] != "all")]
+        for controls, part in per_subject.groupby("controls", sort=True):
+            suffix = "" if per_subject["controls"].nunique() == 1 else f" [{controls}]"
+            joint_label = FeatureSet.parse(controls).joint().label
+            joint_rows = frame[frame["feature_set"] == joint_label]
+            row[f"controls{suffix}"] = controls
+            row.update({f"{k}{suffix}": v for k, v in _partition_summary(part, joint_rows, r2_low, seed,
+                                                                          n_boot).items()})
+            unique_p = joint_rows[joint_rows["metric"] == "p_unique"]["value"].to_numpy()
             row[f"significant_unique{suffix}"] = float(fdr_bh(unique_p, fdr_alpha)[0].mean()) if len(unique_p) \
                 else np.nan
         pvalues = llm[llm["metric"] == "p_r"]
@@ -281,3 +332,25 @@ def comparison_table(results: pd.DataFrame, scheme: str = "grouped") -> pd.DataF
                     row["mixed_p"] = float(effects.loc[f"model={b}", "p"])
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: a joint model within this much of its best part counts as "not below it" (R², subject means)
+JOINT_TOLERANCE = 0.002
+
+
+def joint_check_table(main: pd.DataFrame) -> pd.DataFrame:
+    """Does the joint model lose to its best part? Per dataset and control set, over (model, subject) rows of
+    the main table: the median shortfall max(R² LLM, R² controls) − R² joint, and the share of rows whose
+    joint R² is at least the best part's minus :data:`JOINT_TOLERANCE`."""
+    columns = ["dataset", "controls", "n_rows", "median_shortfall", "max_shortfall", "share_joint_ge_best"]
+    if main.empty:
+        return pd.DataFrame(columns=columns)
+    rows = main[main["subject"] != "all"] if (main["subject"] != "all").any() else main
+    best = np.maximum(rows["r2_llm"].to_numpy(float), rows["r2_controls"].to_numpy(float))
+    frame = rows.assign(shortfall=best - rows["r2_joint"].to_numpy(float))
+    table = frame.groupby(["dataset", "controls"], sort=True).agg(
+        n_rows=("shortfall", "size"), median_shortfall=("shortfall", "median"),
+        max_shortfall=("shortfall", "max"),
+        share_joint_ge_best=("shortfall", lambda s: float((s <= JOINT_TOLERANCE).mean())),
+    ).reset_index()
+    return table[columns]

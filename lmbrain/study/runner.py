@@ -34,22 +34,16 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from lmbrain.errors import StudyError
+from lmbrain.results import SORT_COLUMNS, model_label
+from lmbrain.study.compute import compute_unit
 from lmbrain.study.executors import run_tasks
+from lmbrain.study.inputs import study_inputs
+from lmbrain.study.plan import Unit, enumerate_units, model_variants, unit_chains
 from lmbrain.study.schema import Study
-from lmbrain.study.units import (
-    Unit,
-    cached_dataset,
-    compute_unit,
-    enumerate_units,
-    llm_features,
-    model_variants,
-    unit_chains,
-)
 
 log = logging.getLogger("lmbrain")
 
 PACKAGES = ("lmbrain", "numpy", "scipy", "scikit-learn", "himalaya", "torch", "transformers", "pandas", "xarray")
-SORT_COLUMNS = ["dataset", "subject", "model", "feature_set", "scheme", "per_layer", "layer", "neuroid_id", "metric"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -113,9 +107,9 @@ def prepare_features(study: Study) -> dict[str, float]:
     jobs = [(entry, model, seed) for entry in study.datasets for model, seed in model_variants(study)]
     for entry, model, seed in tqdm(jobs, desc="features", unit="model", disable=None):
         start = time.perf_counter()
-        label = model if seed is None else f"{model}:untrained-{seed}"
+        label = model_label(model, seed)
         log.info("features: %s on %s", label, entry.name)
-        llm_features(study, entry, model, seed)
+        study_inputs(study).llm_layers(entry.name, model, seed)
         timings[f"{entry.name}/{label}"] = time.perf_counter() - start
     return timings
 
@@ -234,7 +228,7 @@ def run_study(
                 "features": feature_times,
                 "units_this_run": sum(unit_times.values()),
             },
-            "datasets": {e.name: cached_dataset(e).summary() for e in study.datasets},
+            "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},
         }
         atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
         log.info("study %s: done in %.1f s", study.name, manifest["timings_seconds"]["total_this_run"])

@@ -19,6 +19,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_known(names: list[str] | tuple[str, ...]) -> None:
+    from lmbrain.features.controls import CONTROLS
+
+    unknown = sorted({n for n in names if n not in CONTROLS})
+    if unknown:
+        raise ValueError(f"unknown control(s) {unknown}; known: {sorted(CONTROLS)}")
+
+
 class DatasetEntry(Strict):
     """A dataset of the study, with its subject / ROI selection and the controls scored on it."""
 
@@ -33,17 +41,40 @@ class DatasetEntry(Strict):
     )
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
-    @field_validator("controls", "control_options")
+    @field_validator("controls")
     @classmethod
-    def _known_controls(cls, value: object) -> object:
-        from lmbrain.features.controls import CONTROLS
+    def _control_sets(cls, value: list[str]) -> list[str]:
+        """Each entry is one control set (controls joined by '+'), parsed once with the feature-set grammar;
+        stored in its canonical label."""
+        from lmbrain.errors import LmbrainError
+        from lmbrain.results import FeatureSet
 
-        names = value if isinstance(value, list) else list(value)
-        parts = [p.strip() for name in names for p in str(name).split("+")]
-        unknown = sorted({p for p in parts if p not in CONTROLS})
-        if unknown:
-            raise ValueError(f"unknown control(s) {unknown}; known: {sorted(CONTROLS)}")
+        labels = []
+        for text in value:
+            try:
+                features = FeatureSet.parse(text)
+            except LmbrainError as exc:
+                raise ValueError(str(exc)) from exc
+            if features.llm:
+                raise ValueError(f"control set {text!r}: 'llm' is not a control (the study adds the LLM itself)")
+            _check_known(features.controls)
+            labels.append(features.label)
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"a control set is listed twice: {labels}")
+        return labels
+
+    @field_validator("control_options")
+    @classmethod
+    def _known_options(cls, value: dict) -> dict:
+        _check_known(list(value))
         return value
+
+    @property
+    def control_sets(self) -> list:
+        """The control sets as typed :class:`lmbrain.results.FeatureSet` (controls alone)."""
+        from lmbrain.results import FeatureSet
+
+        return [FeatureSet.parse(label) for label in self.controls]
 
     @field_validator("subjects", mode="before")
     @classmethod
@@ -90,12 +121,29 @@ class TimeseriesOptions(Strict):
     gap: int = Field(5, ge=0, description="scans dropped from training on each side of a test block")
 
 
+def _default_joint() -> str:
+    from lmbrain.encoding.joint import DEFAULT_JOINT
+
+    return DEFAULT_JOINT
+
+
 class EstimatorOptions(Strict):
     """Ridge settings: the alpha grid, and how joint LLM + control spaces are regularised."""
 
     alphas: list[float] = Field(default_factory=lambda: [10.0**k for k in range(-2, 8)])
-    joint: Literal["banded", "ridge"] = "banded"
+    joint: str = Field(default_factory=lambda: _default_joint(),
+                       description="joint LLM + controls estimator (lmbrain.encoding.joint.JOINT_KINDS)")
     layer_curves: bool = True
+
+
+    @field_validator("joint")
+    @classmethod
+    def _known_joint(cls, value: str) -> str:
+        from lmbrain.encoding.joint import JOINT_KINDS
+
+        if value not in JOINT_KINDS:
+            raise ValueError(f"unknown joint estimator {value!r}; known: {list(JOINT_KINDS)}")
+        return value
 
 
 class StatisticsOptions(Strict):

@@ -25,3 +25,17 @@ def test_partition_components_add_up():
     np.testing.assert_allclose(table.unique_llm + table.shared, table.r2_llm)
     np.testing.assert_allclose(table.unique_controls + table.shared, table.r2_controls)
     np.testing.assert_allclose(table.unique_llm + table.unique_controls + table.shared, table.r2_joint)
+
+
+def test_omega_is_not_defined_where_the_llm_is_not_above_chance():
+    from lmbrain.analysis.partition import omega_defined
+
+    low = np.array([-0.001, 0.0, 0.002, np.nan])
+    above = omega_defined(low)
+    np.testing.assert_array_equal(above, [False, False, True, False])
+    r2_llm = np.array([0.00005, 0.01, 0.02, 0.02])
+    values = omega(r2_llm, np.full(4, 0.01), r2_llm + 0.005, above)
+    assert np.isnan(values[[0, 1, 3]]).all()
+    assert values[2] == pytest.approx(omega(r2_llm, np.full(4, 0.01), r2_llm + 0.005)[2])
+    table = partition(r2_llm, np.full(4, 0.01), r2_llm + 0.005, llm_above_chance=above)
+    assert table.omega.isna().tolist() == [True, True, False, True]

@@ -62,25 +62,65 @@ def test_mixed_model_recovers_a_known_model_effect():
     assert abs(coef["coef"] - 0.5) < 3 * coef["se"] and coef["p"] < 1e-6
 
 
+def _loop_scores(Y, P, B, groups, folds, n_boot, seed):
+    """r (per-fold r averaged over folds) and pooled R² of every resample, drawn by a plain loop over groups."""
+    from lmbrain.encoding import r2_oos
+    from lmbrain.encoding.metrics import mean_fold_r, pearson_r_folds
+
+    keep = folds >= 0
+    Y, P, B, groups, folds = Y[keep], P[keep], B[keep], groups[keep], folds[keep]
+    labels = np.unique(groups)
+    weights = np.random.default_rng(seed).multinomial(len(labels), np.full(len(labels), 1 / len(labels)),
+                                                      size=n_boot)
+    rs, r2s = [], []
+    for w in weights:
+        rows = np.concatenate([np.flatnonzero(groups == g) for g in np.repeat(labels, w)])
+        rs.append(mean_fold_r(pearson_r_folds(Y[rows], P[rows], folds[rows])))
+        r2s.append(r2_oos(Y[rows], P[rows], B[rows]))
+    return np.array(rs), np.array(r2s)
+
+
+def _assert_same_bounds(fast, rs, r2s):
+    np.testing.assert_allclose(fast.r_low, np.nanquantile(rs, 0.025, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(fast.r_high, np.nanquantile(rs, 0.975, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(fast.r2_low, np.quantile(r2s, 0.025, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(fast.r2_high, np.quantile(r2s, 0.975, axis=0), rtol=1e-9)
+
+
 def test_bootstrap_scores_equal_a_plain_resampling_loop_and_cover_the_truth():
     from lmbrain.analysis.stats import bootstrap_scores
-    from lmbrain.encoding import pearson_r, r2_oos
+    from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate
 
     rng = np.random.default_rng(0)
     groups = np.repeat(np.arange(40), 5)
-    Y = rng.normal(size=(200, 3))
-    P = 0.5 * Y + rng.normal(size=(200, 3))
-    B = np.zeros_like(Y)
-    fast = bootstrap_scores(Y, P, B, groups, n_boot=300, seed=1)
-    # the same resamples drawn by a loop over groups
-    rng2 = np.random.default_rng(1)
-    weights = rng2.multinomial(40, np.full(40, 1 / 40), size=300)
-    rs, r2s = [], []
-    for w in weights:
-        rows = np.concatenate([np.flatnonzero(groups == g) for g in np.repeat(np.arange(40), w)])
-        rs.append(pearson_r(Y[rows], P[rows]))
-        r2s.append(r2_oos(Y[rows], P[rows], B[rows]))
-    np.testing.assert_allclose(fast.r_low, np.quantile(rs, 0.025, axis=0), rtol=1e-9)
-    np.testing.assert_allclose(fast.r2_high, np.quantile(r2s, 0.975, axis=0), rtol=1e-9)
-    observed = pearson_r(Y, P)
+    X = rng.normal(size=(200, 4))
+    Y = X @ rng.normal(size=(4, 3)) * 0.5 + rng.normal(size=(200, 3)) + np.repeat(rng.normal(size=(40, 3)), 5, 0)
+    fit = cross_validate(RidgeCV(cv=GroupedKFold(4)), X, Y, groups, GroupedKFold(5))
+    P, B, folds = fit.predictions.copy(), fit.baseline, fit.folds.copy()
+    P[folds == 2, 2] = 0.25  # target 2: a constant prediction in fold 2, skipped like in the point estimate
+    folds[groups == 39] = -1  # a group never tested: dropped
+    P[groups == 39] = np.nan
+    fast = bootstrap_scores(Y, P, B, groups, folds, n_boot=300, seed=1)
+    assert fast.n_groups == 39
+    _assert_same_bounds(fast, *_loop_scores(Y, P, B, groups, folds, 300, 1))
+    from lmbrain.encoding.metrics import mean_fold_r, pearson_r_folds
+
+    observed = mean_fold_r(pearson_r_folds(Y, P, folds))  # the point estimate on the tested groups
     assert (fast.r_low < observed).all() and (observed < fast.r_high).all()
+
+
+def test_bootstrap_scores_with_blocks_straddling_folds_and_without_folds():
+    from lmbrain.analysis.stats import bootstrap_scores
+
+    rng = np.random.default_rng(3)
+    n = 200
+    Y = rng.normal(size=(n, 4)) + np.linspace(-1, 1, n)[:, None]  # a drift: the fold means differ
+    P = 0.4 * Y + rng.normal(size=(n, 4)) + 3.0  # an offset: centring within folds keeps the sums exact
+    B = np.full_like(Y, 0.1)
+    blocks = np.arange(n) // 7  # 7-scan blocks ...
+    folds = np.arange(n) // 40  # ... cross the boundaries of 5 contiguous folds
+    fast = bootstrap_scores(Y, P, B, blocks, folds, n_boot=200, seed=2)
+    _assert_same_bounds(fast, *_loop_scores(Y, P, B, blocks, folds, 200, 2))
+    # without folds: one fold, i.e. the pooled r
+    pooled = bootstrap_scores(Y, P, B, blocks, n_boot=200, seed=2)
+    _assert_same_bounds(pooled, *_loop_scores(Y, P, B, blocks, np.zeros(n, dtype=int), 200, 2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GroupKFold
 
 from lmbrain.encoding import OLS, BandedRidgeCV, GroupedKFold, RidgeCV
@@ -110,3 +110,87 @@ def test_ols_equals_linear_regression(data):
     np.testing.assert_allclose(model.coef_, ref.coef_.T, rtol=1e-8, atol=1e-10)
     one = OLS().fit(X, Y[:, 2])
     np.testing.assert_allclose(one.predict(X), ref.predict(X)[:, 2], rtol=1e-9, atol=1e-9)
+
+
+# -- per-feature standardisation -------------------------------------------------------------------
+
+
+def _manual(Xtr, Xte, mask):
+    """Centre every column on the training rows; divide the flagged ones by their training std."""
+    mean = Xtr.mean(0)
+    scale = np.where(mask, Xtr.std(0), 1.0)
+    return (Xtr - mean) / scale, (Xte - mean) / scale
+
+
+def _onehot_data(seed=5):
+    X, Y, groups = simulate(n=96, p=6, t=4, seed=seed, n_groups=12)
+    onehot = np.eye(4)[np.arange(96) % 4] * 1.0
+    return np.hstack([X, onehot]), Y + onehot @ np.array([[1.0], [0.0], [-1.0], [2.0]]), groups
+
+
+def test_standardize_mask_centres_only_the_unflagged_columns():
+    from lmbrain.encoding.ridge import ridge_fit
+
+    X, Y, _ = _onehot_data()
+    mask = np.r_[np.ones(6, bool), np.zeros(4, bool)]
+    factors = ridge_fit(X, Y, 3.0, standardize=mask)
+    np.testing.assert_allclose(factors.x_mean, X.mean(0))
+    np.testing.assert_allclose(factors.x_scale[6:], 1.0)  # one-hot columns: centred, not scaled
+    np.testing.assert_allclose(factors.x_scale[:6], X[:, :6].std(0))
+    ref = Ridge(alpha=3.0).fit(_manual(X, X, mask)[0], Y)
+    np.testing.assert_allclose(factors.predict(X), ref.predict(_manual(X, X, mask)[1]), rtol=1e-9, atol=1e-9)
+    # all-True and all-False masks are the bools
+    np.testing.assert_allclose(ridge_fit(X, Y, 3.0, standardize=np.ones(10, bool)).predict(X),
+                               ridge_fit(X, Y, 3.0, standardize=True).predict(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ridge_fit(X, Y, 3.0, standardize=np.zeros(10, bool)).predict(X),
+                               ridge_fit(X, Y, 3.0, standardize=False).predict(X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("p_extra", [0, 200], ids=["gram", "kernel"])
+def test_ridgecv_standardize_mask_equals_sklearn_per_fold(p_extra):
+    """Inner-CV scores and the refit equal scikit-learn's Ridge on per-fold manually transformed data."""
+    X, Y, groups = _onehot_data(seed=6)
+    X = np.hstack([np.random.default_rng(0).normal(size=(96, p_extra)) * 4 + 2, X])
+    p = X.shape[1]
+    mask = np.r_[np.ones(p - 4, bool), np.zeros(4, bool)]
+    alphas = np.array([0.5, 20.0])
+    model = RidgeCV(alphas=alphas, cv=4, standardize=mask).fit(X, Y, groups)
+    splits = list(GroupedKFold(4).split(X, Y, groups))
+    expected = np.zeros((2, Y.shape[1]))
+    for train, val in splits:
+        Xtr, Xval = _manual(X[train], X[val], mask)
+        for j, alpha in enumerate(alphas):
+            pred = Ridge(alpha=alpha).fit(Xtr, Y[train]).predict(Xval)
+            yv = Y[val]
+            expected[j] += 1 - ((yv - pred) ** 2).sum(0) / ((yv - yv.mean(0)) ** 2).sum(0)
+    np.testing.assert_allclose(model.cv_scores_, expected / len(splits), rtol=1e-8, atol=1e-10)
+    for t in range(Y.shape[1]):
+        ref = Ridge(alpha=model.alpha_[t]).fit(_manual(X, X, mask)[0], Y[:, t])
+        np.testing.assert_allclose(model.predict(X)[:, t], ref.predict(_manual(X, X, mask)[1]), rtol=1e-8, atol=1e-8)
+
+
+def test_ridge_cv_predictions_equal_sklearn():
+    from lmbrain.encoding.ridge import ridge_cv_predictions
+
+    X, Y, groups = _onehot_data(seed=7)
+    mask = np.r_[np.ones(6, bool), np.zeros(4, bool)]
+    alphas = np.array([0.1, 10.0, 1000.0])
+    index = np.array([0, 2, 1, 1])
+    splits = list(GroupedKFold(4).split(X, Y, groups))
+    pred, base = ridge_cv_predictions(X, Y, alphas, index, splits, standardize=mask)
+    for train, val in splits:
+        Xtr, Xval = _manual(X[train], X[val], mask)
+        for t in range(Y.shape[1]):
+            ref = Ridge(alpha=alphas[index[t]]).fit(Xtr, Y[train, t]).predict(Xval)
+            np.testing.assert_allclose(pred[val, t], ref, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(base[val], np.broadcast_to(Y[train].mean(0), (len(val), Y.shape[1])))
+
+
+def test_standardize_mask_errors(data):
+    X, Y, groups = data
+    with pytest.raises(LmbrainError, match="one value per feature"):
+        RidgeCV(standardize=np.ones(3, bool)).fit(X, Y, groups)
+    with pytest.raises(LmbrainError, match="boolean"):
+        RidgeCV(standardize=np.ones(X.shape[1])).fit(X, Y, groups)
+    with pytest.raises(LmbrainError, match="one value per feature"):
+        BandedRidgeCV([slice(0, 5), slice(5, 15)], standardize=np.ones(4, bool)).fit(X, Y, groups)

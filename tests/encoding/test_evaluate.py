@@ -58,12 +58,65 @@ def test_cross_validate_equals_manual_loop(data):
     np.testing.assert_allclose(res.predictions, pred, rtol=1e-12)
     np.testing.assert_allclose(res.baseline, base, rtol=1e-12)
     np.testing.assert_array_equal(res.alphas, np.stack(alphas))
-    np.testing.assert_allclose(res.r, pearson_r(Y, pred), rtol=1e-12)
-    np.testing.assert_allclose(res.r2, r2_oos(Y, pred, base), rtol=1e-12)
+    r_folds = np.stack([pearson_r(Y[test], pred[test]) for _, test in splits])
+    np.testing.assert_allclose(res.r_folds, r_folds, rtol=1e-12)
+    np.testing.assert_allclose(res.r, r_folds.mean(0), rtol=1e-12)  # r: per-fold r averaged over folds
+    np.testing.assert_allclose(res.r_pooled, pearson_r(Y, pred), rtol=1e-12)
+    np.testing.assert_allclose(res.r2, r2_oos(Y, pred, base), rtol=1e-12)  # R²: pooled
     for k, (_, test) in enumerate(splits):
         assert np.all(res.folds[test] == k)
     assert res.r_folds.shape == (4, Y.shape[1])
     assert res.r2[0] < 0.05 < res.r2[-1], "the no-signal target scores ~0, the signal one above"
+
+
+class InterceptOnly(BaseEstimator):
+    """Predicts the training mean of every target (no features used)."""
+
+    def fit(self, X, Y):
+        self.mean_ = np.asarray(Y, dtype=float).mean(0)
+        return self
+
+    def predict(self, X):
+        return np.tile(self.mean_, (len(X), 1))
+
+
+def test_fold_mean_r_is_unbiased_without_signal_where_pooled_r_is_not():
+    """No-signal predictions: per-fold r averaged over folds is ~0, the pooled r is negative (fold means)."""
+    r, r_pooled, r_shrunk, r_shrunk_pooled = [], [], [], []
+    for seed in range(5):  # 5 x 200 = 1000 targets
+        rng = np.random.default_rng(seed)
+        n_groups, size, t = 30, 4, 200
+        groups = np.repeat(np.arange(n_groups), size)
+        # group means differ (passages), so the test folds' means differ, too
+        Y = rng.normal(size=(len(groups), t)) + np.repeat(rng.normal(size=(n_groups, t)), size, axis=0)
+        X = rng.normal(size=(len(groups), 10))  # pure noise features
+        noise = cross_validate(RidgeCV(cv=GroupedKFold(4)), X, Y, groups, GroupedKFold(5))
+        r.append(noise.r)
+        r_pooled.append(noise.r_pooled)
+        # a nearly intercept-only model (all but the training mean shrunk away), like a weak control
+        shrunk = cross_validate(RidgeCV(alphas=[1e6], cv=GroupedKFold(4)), X, Y, groups, GroupedKFold(5))
+        r_shrunk.append(shrunk.r)
+        r_shrunk_pooled.append(shrunk.r_pooled)
+        # intercept only: no association in any fold (constant predictions score r = 0), pooled r is negative
+        intercept = cross_validate(InterceptOnly(), X, Y, groups, GroupedKFold(5))
+        assert (intercept.r == 0).all() and (intercept.r_folds == 0).all()
+        assert intercept.r_pooled.mean() < -0.02
+        np.testing.assert_allclose(intercept.r2, 0.0, atol=1e-12)
+    r, r_pooled, r_shrunk, r_shrunk_pooled = map(np.concatenate, (r, r_pooled, r_shrunk, r_shrunk_pooled))
+    assert len(r) >= 1000 and np.isfinite(r).all()
+    assert abs(r.mean()) <= 0.02 and abs(r_shrunk.mean()) <= 0.02
+    assert r_pooled.mean() < -0.02 and r_shrunk_pooled.mean() < -0.02  # the bias that fold-mean r removes
+
+
+def test_fold_mean_r_skips_folds_where_a_target_is_constant():
+    X, Y, groups = simulate(n=120, p=5, t=3, seed=3)
+    splits = list(GroupedKFold(4).split(X, Y, groups))
+    Y[splits[1][1], 1] = 7.0  # target 1 is constant in test fold 1
+    Y[:, 2] = 5.0  # target 2 is constant everywhere
+    res = cross_validate(RidgeCV(alphas=ALPHAS, cv=3), X, Y, groups, cv=splits)
+    assert np.isnan(res.r_folds[1, 1]) and np.isfinite(res.r_folds[[0, 2, 3], 1]).all()
+    assert res.r[1] == pytest.approx(res.r_folds[[0, 2, 3], 1].mean(), rel=1e-12)
+    assert np.isfinite(res.r[0]) and np.isnan(res.r[2])
 
 
 def test_no_test_row_reaches_fit():

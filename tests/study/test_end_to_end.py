@@ -64,7 +64,8 @@ def test_minilm_on_fedorenko_scores_are_finite_and_word_position_explains_varian
     first, _ = minilm_runs
     results = pd.read_parquet(first / "results.parquet")
     main = results[~results["per_layer"] & (results["feature_set"] != "ceiling")]
-    assert np.isfinite(main["value"]).all()
+    # every value is a number, but omega's CI where the LLM is not above chance (not defined)
+    assert np.isfinite(main.loc[~main["metric"].str.startswith("omega"), "value"]).all()
     assert set(main["feature_set"]) == {"llm", "word_position", "llm+word_position"}
     assert main["neuroid_id"].nunique() == 97
     # every target of the joint model has a unique-variance p-value, on the permutation grid
@@ -190,4 +191,7 @@ def test_oasm_is_not_above_zero_under_grouped_splits_but_is_under_shuffled(contr
     grouped = oasm[oasm["scheme"] == "grouped"]["value"].mean()
     shuffled = oasm[oasm["scheme"] == "shuffled"]["value"].mean()
     assert grouped <= 0.01
-    assert shuffled > grouped
+    assert shuffled > grouped + 0.05  # not z-scored, OASM shows what shuffled splits leak
+    r = results[(results["feature_set"] == "oasm") & (results["metric"] == "r")]
+    assert abs(r[r["scheme"] == "grouped"]["value"].mean()) <= 0.02  # fold-mean r: no pooled-fold bias
+    assert r[r["scheme"] == "shuffled"]["value"].mean() >= 0.2

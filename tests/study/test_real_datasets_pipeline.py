@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmbrain.study.compute import compute_unit
+from lmbrain.study.inputs import study_inputs
+from lmbrain.study.plan import enumerate_units
 from lmbrain.study.schema import Study
-from lmbrain.study.units import compute_unit, enumerate_units, unit_inputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("real_pipeline")]
 
@@ -39,21 +41,26 @@ def test_real_dataset_runs_through_the_pipeline(name, data_dir):
     assert {u.feature_set for u in units} == {"llm", control, f"llm+{control}"}
     for unit in units:
         table, record = compute_unit(study, unit)
-        data = unit_inputs(study, unit, study.datasets[0])
+        data = study_inputs(study).targets(unit.dataset, unit.subject, unit.scheme)
         # grouped CV: no group (sentence, passage, story, run block) on both sides of any split
         for train, test in data.cv.split(np.zeros((len(data.groups), 1)), None, data.groups):
             if not data.dataset.is_timeseries:
                 assert not set(data.groups[train]) & set(data.groups[test])
             else:
                 assert np.abs(train[:, None] - test[None, :]).min() > study.timeseries.gap
-        values = table["value"].to_numpy()
+        # omega (and its CI) is not defined where the LLM is not above chance; everything else is a number
+        values = table.loc[~table["metric"].str.startswith("omega"), "value"].to_numpy()
         assert np.isfinite(values).all(), unit.describe()
-        if unit.feature_set == "llm":  # the LLM alone also gets bootstrap CIs over the split unit's groups
-            assert set(table["metric"]) == {"r", "r2", "r_ci_low", "r_ci_high", "r2_ci_low", "r2_ci_high"}
+        intervals = {"r_ci_low", "r_ci_high", "r2_ci_low", "r2_ci_high"}
+        if unit.feature_set == f"llm+{control}":  # joint: CIs of the unique LLM R² and of omega
+            assert set(table["metric"]) == {"r", "r2", "unique_llm_ci_low", "unique_llm_ci_high", "omega_ci_low",
+                                            "omega_ci_high"}
+            wide = table.pivot_table(index="neuroid_id", columns="metric", values="value")
+            assert (wide["unique_llm_ci_low"] <= wide["unique_llm_ci_high"]).all()
+        else:  # the LLM alone and the controls alone get bootstrap CIs over the split unit's groups
+            assert set(table["metric"]) == {"r", "r2", *intervals}
             wide = table.pivot_table(index="neuroid_id", columns="metric", values="value")
             assert (wide["r_ci_low"] <= wide["r_ci_high"]).all() and (wide["r2_ci_low"] <= wide["r2_ci_high"]).all()
-        else:
-            assert set(table["metric"]) == {"r", "r2"}
         assert table["neuroid_id"].nunique() == record["n_targets"] > 0
         if unit.feature_set == "llm":
             assert all(len(v) == 3 for v in record["selected"].values())

@@ -55,16 +55,19 @@ def test_unknown_control_is_an_error_naming_it(tmp_path):
 
 
 def test_random_control_takes_the_llm_layer_dimension(tmp_path, data_dir):
-    from lmbrain.study.units import control_options
+    from lmbrain.study.inputs import StudyInputs
+
+    def control_options(study, entry, name):
+        return StudyInputs(study).control_options(entry.name, name)
 
     text = ("name: x\ndatasets: [{name: fedorenko2016, controls: [random]}]\n"
             "models: [{name: minilm-l6, untrained_seeds: [0]}]\n")
     study = load_study(write(tmp_path, text))
-    assert control_options(study, study.datasets[0], "random") == {"random": {"dim": 384}}
+    assert control_options(study, study.datasets[0], "random") == {"dim": 384}
     assert control_options(study, study.datasets[0], "word_position") == {}
     mixed = load_study(write(tmp_path, text.replace("untrained_seeds: [0]}", "}, {name: gpt2-tiny}")))
     with pytest.raises(StudyError, match=r"hidden sizes \[\d+, 384\]"):
         control_options(mixed, mixed.datasets[0], "random")
     fixed = load_study(write(tmp_path, text.replace("controls: [random]", "controls: [random], "
                                                    "control_options: {random: {dim: 16, seed: 3}}")))
-    assert control_options(fixed, fixed.datasets[0], "random") == {"random": {"dim": 16, "seed": 3}}
+    assert control_options(fixed, fixed.datasets[0], "random") == {"dim": 16, "seed": 3}

@@ -1,0 +1,462 @@
+"""Joint encoding models of an LLM band next to control features, for variance partitioning.
+
+A control analysis compares R²(joint) with R²(controls): unique LLM R² = R²(joint) − R²(controls). A
+joint estimator that loses to its own parts biases that difference downward. The estimators here share
+one contract: ``feature_slices`` lists the bands' columns (band 0 = LLM, band 1 = controls; more bands
+where natural), ``fit(X, Y, groups)`` chooses every hyperparameter by inner (grouped) CV on the training
+data only, ``standardize`` is a bool or a per-feature boolean mask (False = centre only: one-hot,
+indicator, OASM columns), and every fitted model is linear (``coef_`` (n_features, n_targets),
+``intercept_``), so ``predict`` is ``X @ coef_ + intercept_``.
+
+* ``"banded"`` -- :class:`BandedRidgeCV` over 9 band-weight ratios 1e-3..1e3 × the alphas, per target.
+* ``"banded_single"`` / ``"banded_single_scaled"`` -- :class:`SingleAlphaBandedRidge`: banded ridge with
+  each band's penalty taken from its own single-space :class:`RidgeCV` (optionally × one common scale
+  chosen by inner CV).
+* ``"banded_conditional"`` -- :class:`ConditionalBandedRidge`: the controls' penalty from their own
+  RidgeCV, the LLM's searched per target by inner CV of the joint model (grid extended so it can vanish).
+* ``"stacked_simplex"`` / ``"stacked_nnls"`` -- :class:`StackedRidgeCV` (Lin et al., NeuroImage 2024):
+  non-negative per-target weights (summing to 1, or free) of the bands' inner-CV out-of-fold predictions.
+* ``"hierarchical"`` / ``"hierarchical_orth"`` -- :class:`HierarchicalRidgeCV`: controls first, then the
+  LLM on their residuals (its alpha grid extended so that it can vanish); "orth" also residualises the
+  LLM features on the controls.
+
+The comparison that chose :data:`DEFAULT_JOINT` is ``benchmarks/compare_joint.py`` (docs/statistics.md,
+"Joint model: which estimator").
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from lmbrain.encoding.banded import banded_cv_scores, banded_refit
+from lmbrain.encoding.estimators import (
+    DEFAULT_ALPHAS,
+    BandedRidgeCV,
+    RidgeCV,
+    _band_indices,
+    _check_groups,
+    _linear_predict,
+    _r2_per_target,
+    check_xy,
+)
+from lmbrain.encoding.ridge import _check_alphas, check_standardize, ridge_cv_predictions, select_alphas
+from lmbrain.encoding.splits import check_splits
+from lmbrain.errors import LmbrainError
+
+#: Names accepted by :func:`make_joint_estimator`.
+JOINT_KINDS = ("banded", "banded_single", "banded_single_scaled", "banded_conditional", "stacked_simplex",
+               "stacked_nnls", "hierarchical", "hierarchical_orth")
+#: The joint estimator of control analyses; chosen by ``benchmarks/compare_joint.py`` (see docs/statistics.md).
+DEFAULT_JOINT = "hierarchical"
+#: Common scale factors of the per-band penalties searched by ``"banded_single_scaled"``.
+DEFAULT_SCALES = np.logspace(-1, 2, 7)
+#: Decades added above the largest alpha for the later stages of :class:`HierarchicalRidgeCV`.
+EXTRA_DECADES = 3
+
+
+def band_weight_grid(n_bands: int, n_ratios: int = 9) -> np.ndarray | int:
+    """Band weights searched by ``"banded"``: ratios 10^-3..10^3 for two bands; 20 Dirichlet draws for more."""
+    if n_bands != 2:
+        return 20
+    ratios = np.logspace(-3, 3, n_ratios)
+    return np.column_stack([1 / (1 + ratios), ratios / (1 + ratios)])
+
+
+def band_mask(standardize: bool | np.ndarray, columns: np.ndarray) -> bool | np.ndarray:
+    """The ``standardize`` setting of a band's columns (a bool stays a bool)."""
+    if isinstance(standardize, bool):
+        return standardize
+    return check_standardize(np.asarray(standardize)[columns], len(columns))
+
+
+class _JointRidge(RegressorMixin, BaseEstimator):
+    """Shared checks and the linear prediction of the joint estimators."""
+
+    def _setup(self, X: Any, Y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray, bool, list, list, Any]:
+        """(X, Y, ravel, splits, bands, standardize) after validation."""
+        X, Y, ravel = check_xy(X, Y, getattr(self, "dtype", None))
+        groups = _check_groups(groups, X.shape[0])
+        splits = check_splits(self.cv, X, Y, groups)
+        bands = _band_indices(self.feature_slices, X.shape[1])
+        if len(bands) < 2:
+            raise LmbrainError(f"{type(self).__name__} needs at least 2 bands, got {len(bands)}")
+        _check_alphas(self.alphas)
+        return X, Y, ravel, splits, bands, check_standardize(self.standardize, X.shape[1])
+
+    def _band_ridge(self, alphas: np.ndarray, splits: list, standardize: Any, columns: np.ndarray) -> RidgeCV:
+        return RidgeCV(alphas=alphas, cv=splits, standardize=band_mask(standardize, columns),
+                       backend=self.backend)
+
+    def _store(self, X: np.ndarray, coef: np.ndarray, intercept: np.ndarray, ravel: bool) -> None:
+        self.coef_ = (coef[:, 0] if ravel else coef).astype(X.dtype)
+        self.intercept_ = (intercept[0] if ravel else intercept).astype(X.dtype)
+        self.n_features_in_ = X.shape[1]
+        self.dtype_ = X.dtype
+        self._ravel = ravel
+
+    def _squeeze(self, a: np.ndarray) -> np.ndarray:
+        return a[..., 0] if self._ravel else a
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
+        return _linear_predict(self, X)
+
+    def score(self, X: Any, Y: Any) -> np.ndarray:
+        """R² per target (n_targets,)."""
+        return _r2_per_target(Y, self.predict(X))
+
+
+# -- banded ridge with the single-space penalties ---------------------------------------------------
+
+
+class SingleAlphaBandedRidge(_JointRidge):
+    """Banded ridge whose per-band penalties are the bands' own single-space RidgeCV alphas.
+
+    Each band's alpha per target is chosen by its own inner CV (:class:`RidgeCV` on that band alone);
+    the joint model is then ridge with penalty ``scale · alpha_b`` on band ``b``. ``scales=None`` fixes
+    ``scale = 1``; an array searches it per target by inner CV of the joint model on the same folds (one
+    common factor for all bands; ties go to the larger scale). Fitted: ``alpha_`` (n_bands, n_targets)
+    penalties used, ``scale_`` (n_targets,).
+    """
+
+    def __init__(
+        self,
+        feature_slices: Sequence[Any],
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        cv: Any = 5,
+        standardize: bool | np.ndarray = True,
+        scales: Sequence[float] | np.ndarray | None = None,
+        backend: str = "numpy",
+        dtype: Any = None,
+    ) -> None:
+        self.feature_slices = feature_slices
+        self.alphas = alphas
+        self.cv = cv
+        self.standardize = standardize
+        self.scales = scales
+        self.backend = backend
+        self.dtype = dtype
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> SingleAlphaBandedRidge:
+        """Single-space alphas by inner CV, the common scale by inner CV (if searched), then refit."""
+        X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
+        band_alphas = self._single_alphas(X, Y, bands, splits, standardize)
+        scales = np.array([1.0]) if self.scales is None else np.sort(_check_alphas(self.scales))
+        candidates = scales[:, None, None] * band_alphas[None]
+        coef, intercept, best = fit_penalty_candidates(X, Y, bands, splits, candidates, standardize=standardize,
+                                                       backend=self.backend)
+        self._store(X, coef, intercept, ravel)
+        self.alpha_ = self._squeeze(candidates[best, :, np.arange(Y.shape[1])].T)
+        self.scale_ = self._squeeze(scales[best])
+        return self
+
+    def _single_alphas(self, X: np.ndarray, Y: np.ndarray, bands: list, splits: list, standardize: Any,
+                       skip: int | None = None) -> np.ndarray:
+        """Each band's alpha per target from its own RidgeCV (n_bands, n_targets); band ``skip`` left at 1."""
+        alphas = np.asarray(self.alphas, dtype=np.float64)
+        out = np.ones((len(bands), Y.shape[1]))
+        for b, cols in enumerate(bands):
+            if b != skip:
+                scores = self._band_ridge(alphas, splits, standardize, cols).inner_cv_scores(X[:, cols], Y)
+                out[b] = alphas[select_alphas(scores, alphas)]
+        return out
+
+
+class ConditionalBandedRidge(SingleAlphaBandedRidge):
+    """Banded ridge with the controls' penalty fixed by their own RidgeCV and the LLM's searched jointly.
+
+    Every band but ``free_band`` (default 0, the LLM) takes the penalty its single-space :class:`RidgeCV`
+    chooses per target; the free band's penalty is chosen per target by inner CV of the joint model over
+    ``free_alphas`` (default :func:`extended_alphas`: the grid plus a few larger decades, at which the band
+    vanishes and the model is the controls alone). A one-dimensional search instead of the ratio × alpha
+    grid of ``"banded"``; ties go to the larger penalty. Fitted: ``alpha_`` (n_bands, n_targets).
+    """
+
+    def __init__(
+        self,
+        feature_slices: Sequence[Any],
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        cv: Any = 5,
+        standardize: bool | np.ndarray = True,
+        free_band: int = 0,
+        free_alphas: Sequence[float] | np.ndarray | None = None,
+        backend: str = "numpy",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(feature_slices, alphas=alphas, cv=cv, standardize=standardize, backend=backend, dtype=dtype)
+        self.free_band = free_band
+        self.free_alphas = free_alphas
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> ConditionalBandedRidge:
+        """The fixed bands' alphas by their own inner CV, the free band's by inner CV of the joint model."""
+        X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
+        if not 0 <= self.free_band < len(bands):
+            raise LmbrainError(f"free_band must index one of the {len(bands)} bands, got {self.free_band}")
+        band_alphas = self._single_alphas(X, Y, bands, splits, standardize, skip=self.free_band)
+        free = np.sort(extended_alphas(self.alphas) if self.free_alphas is None else _check_alphas(self.free_alphas))
+        candidates = np.repeat(band_alphas[None], len(free), axis=0)
+        candidates[:, self.free_band] = free[:, None]
+        coef, intercept, best = fit_penalty_candidates(X, Y, bands, splits, candidates, standardize=standardize,
+                                                       backend=self.backend)
+        self._store(X, coef, intercept, ravel)
+        self.alpha_ = self._squeeze(candidates[best, :, np.arange(Y.shape[1])].T)
+        return self
+
+
+def fit_penalty_candidates(
+    X: np.ndarray, Y: np.ndarray, bands: list[np.ndarray], splits: list, candidates: np.ndarray, *,
+    standardize: bool | np.ndarray = True, backend: str = "numpy",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Banded ridge with per-band penalties chosen per target among ``candidates`` by inner CV, then refit.
+
+    ``candidates`` (n_candidates, n_bands, n_targets): candidate ``c`` puts penalty ``candidates[c, b, t]``
+    on band b for target t; with one candidate there is no CV. Ties go to the later candidate (order them
+    from the least to the most penalised). Penalty vectors sharing their ratios share one decomposition per
+    fold (:mod:`lmbrain.encoding.banded`). Returns (coef, intercept, best candidate per target).
+    """
+    n_cand, n_bands, n_targets = candidates.shape
+    col_band = np.empty(X.shape[1], dtype=np.intp)
+    for b, cols in enumerate(bands):
+        col_band[cols] = b
+    inverse = 1.0 / candidates.transpose(0, 2, 1).reshape(-1, n_bands)  # (n_cand * n_targets, n_bands)
+    # band b's penalty alpha / w_b equals candidates[c, b, t] with w = inverse / sum and alpha = 1 / sum
+    weights, alpha = inverse / inverse.sum(1, keepdims=True), 1.0 / inverse.sum(1)
+    _, group = np.unique(np.round(np.log(weights), 9), axis=0, return_inverse=True)
+    group = np.asarray(group).ravel()
+    n_groups = int(group.max()) + 1
+    group_weights = np.zeros((n_groups, n_bands))
+    group_weights[group] = weights
+    grids, alpha_pos = [], np.zeros(len(alpha), dtype=np.intp)
+    for g in range(n_groups):
+        rows = np.flatnonzero(group == g)
+        values, pos = np.unique(alpha[rows], return_inverse=True)
+        grids.append(values)
+        alpha_pos[rows] = np.asarray(pos).ravel()
+    width = max(len(v) for v in grids)
+    grid = np.array([np.r_[v, np.full(width - len(v), v[-1])] for v in grids])  # (n_groups, width)
+    common = dict(standardize=standardize, backend=backend)
+    target_of = np.tile(np.arange(n_targets), n_cand)
+    if n_cand > 1:
+        members = [np.unique(target_of[group == g]) for g in range(n_groups)]
+        scores = banded_cv_scores(X, Y, col_band, splits, group_weights, grid, targets=members, **common)
+        cand_scores = scores[group, alpha_pos, target_of].reshape(n_cand, n_targets)
+        best = select_alphas(cand_scores, np.arange(1.0, n_cand + 1))  # ties -> the later candidate
+    else:
+        best = np.zeros(n_targets, dtype=np.intp)
+    chosen = best * n_targets + np.arange(n_targets)
+    coef, intercept = banded_refit(X, Y, col_band, group_weights, grid, group[chosen], alpha_pos[chosen], **common)
+    return coef, intercept, best
+
+
+# -- stacking ---------------------------------------------------------------------------------------
+
+
+def stacking_weights(P: np.ndarray, y: np.ndarray, constraint: str = "simplex") -> np.ndarray:
+    """Per-target weights z (n_bands, n_targets) minimising ``|y - Σ_b z_b P[:, b]|²`` with z >= 0.
+
+    ``P`` (n_samples, n_bands, n_targets) are the bands' out-of-fold predictions and ``y`` (n_samples,
+    n_targets) the targets, both centred alike. ``constraint="simplex"`` also imposes ``Σ z = 1`` (Lin et
+    al. 2024); ``"nonneg"`` is non-negative least squares. Exact: the optimum of this convex quadratic
+    programme is the best feasible stationary point over the supports (all subsets of the few bands).
+    """
+    if constraint not in ("simplex", "nonneg"):
+        raise LmbrainError(f"unknown constraint {constraint!r}; expected 'simplex' or 'nonneg'")
+    n_bands, n_targets = P.shape[1], P.shape[2]
+    G = np.einsum("nbt,nct->tbc", P, P)
+    g = np.einsum("nbt,nt->tb", P, y)
+    best = np.zeros((n_targets, n_bands))
+    # loss up to the constant |y|²: z'Gz - 2 z'g; the empty support (z = 0) is feasible for "nonneg" only
+    best_loss = np.zeros(n_targets) if constraint == "nonneg" else np.full(n_targets, np.inf)
+    tol = 1e-12 * np.maximum(np.einsum("tbb->t", G), np.finfo(np.float64).tiny)
+    for size in range(1, n_bands + 1):
+        for support in itertools.combinations(range(n_bands), size):
+            S = list(support)
+            Ginv = np.linalg.pinv(G[:, S][:, :, S], hermitian=True)
+            zS = np.einsum("tij,tj->ti", Ginv, g[:, S])
+            feasible = np.ones(n_targets, dtype=bool)
+            if constraint == "simplex":
+                v = Ginv.sum(2)
+                denom = v.sum(1)
+                feasible = np.abs(denom) > tol
+                nu = (zS.sum(1) - 1.0) / np.where(feasible, denom, 1.0)
+                zS = zS - nu[:, None] * v
+            feasible &= (zS >= -1e-10).all(1)
+            zS = np.clip(zS, 0.0, None)
+            loss = np.einsum("ti,tij,tj->t", zS, G[:, S][:, :, S], zS) - 2 * (zS * g[:, S]).sum(1)
+            better = feasible & (loss < best_loss - tol)
+            best[better] = 0.0
+            best[np.ix_(better, S)] = zS[better]
+            best_loss[better] = loss[better]
+    return best.T
+
+
+class StackedRidgeCV(_JointRidge):
+    """Stacked regressions (Lin et al., NeuroImage 2024): a per-target non-negative mix of per-band ridges.
+
+    Each band's :class:`RidgeCV` chooses its alpha per target by inner CV; its out-of-fold inner-CV
+    predictions at that alpha (minus each inner fold's training mean of Y) are combined per target with
+    weights ``z >= 0`` (:func:`stacking_weights`) summing to 1 (``constraint="simplex"``, the paper's) or
+    free (``"nonneg"``). Each band is refit on all training rows and the prediction is
+    ``mean(Y) + Σ_b z_b (pred_b - mean(Y))``. Fitted: ``weights_`` and ``alpha_`` (n_bands, n_targets).
+    """
+
+    def __init__(
+        self,
+        feature_slices: Sequence[Any],
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        cv: Any = 5,
+        standardize: bool | np.ndarray = True,
+        constraint: str = "simplex",
+        backend: str = "numpy",
+        dtype: Any = None,
+    ) -> None:
+        self.feature_slices = feature_slices
+        self.alphas = alphas
+        self.cv = cv
+        self.standardize = standardize
+        self.constraint = constraint
+        self.backend = backend
+        self.dtype = dtype
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> StackedRidgeCV:
+        """Per-band alphas and out-of-fold predictions by inner CV, stacking weights, per-band refits."""
+        X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
+        alphas = np.asarray(self.alphas, dtype=np.float64)
+        n, n_targets = Y.shape
+        oof = np.empty((n, len(bands), n_targets))
+        coef = np.zeros((X.shape[1], n_targets))
+        intercepts, band_alphas = [], []
+        for b, cols in enumerate(bands):
+            ridge = self._band_ridge(alphas, splits, standardize, cols)
+            scores = ridge.inner_cv_scores(X[:, cols], Y)
+            index = select_alphas(scores, alphas)
+            pred, baseline = ridge_cv_predictions(X[:, cols], Y, alphas, index, splits,
+                                                  standardize=band_mask(standardize, cols), backend=self.backend)
+            oof[:, b] = pred - baseline
+            ridge.fit_from_cv_scores(X[:, cols], Y, scores)
+            coef[cols] = ridge.factors_.coef()
+            intercepts.append(ridge.factors_.intercept())
+            band_alphas.append(alphas[index])
+        tested = np.isfinite(oof).all(axis=(1, 2))  # rows in some inner validation fold
+        z = stacking_weights(oof[tested], Y[tested] - baseline[tested], self.constraint)
+        y_mean = Y.mean(0)
+        for b, cols in enumerate(bands):
+            coef[cols] *= z[b][None, :]
+        intercept = y_mean + sum(z[b] * (intercepts[b] - y_mean) for b in range(len(bands)))
+        self._store(X, coef, intercept, ravel)
+        self.weights_ = self._squeeze(z)
+        self.alpha_ = self._squeeze(np.stack(band_alphas))
+        return self
+
+
+# -- hierarchical -----------------------------------------------------------------------------------
+
+
+def extended_alphas(alphas: Sequence[float] | np.ndarray, decades: int = EXTRA_DECADES) -> np.ndarray:
+    """``alphas`` followed by ``decades`` powers of ten above the largest (a band can then vanish)."""
+    alphas = _check_alphas(alphas)
+    return np.concatenate([alphas, alphas.max() * 10.0 ** np.arange(1, decades + 1)])
+
+
+class HierarchicalRidgeCV(_JointRidge):
+    """Controls first, then the LLM on their residuals: prediction = sum of the stages.
+
+    Bands are fitted in ``order`` (default: last band first, i.e. controls then LLM for
+    ``[LLM, controls]``), each by :class:`RidgeCV` on the training targets minus the earlier stages'
+    in-sample predictions. The first stage searches ``alphas``; later stages ``residual_alphas`` (default
+    :func:`extended_alphas`: a few decades larger, so that a band without unique signal can shrink to
+    nothing). ``residualize=True`` also replaces each later band's features by their least-squares
+    residuals on the earlier bands' features (on the training rows), so that it can only add what is
+    linearly new. Fitted: ``alpha_`` (n_bands, n_targets) in band order.
+    """
+
+    def __init__(
+        self,
+        feature_slices: Sequence[Any],
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        cv: Any = 5,
+        standardize: bool | np.ndarray = True,
+        residual_alphas: Sequence[float] | np.ndarray | None = None,
+        order: Sequence[int] | None = None,
+        residualize: bool = False,
+        backend: str = "numpy",
+        dtype: Any = None,
+    ) -> None:
+        self.feature_slices = feature_slices
+        self.alphas = alphas
+        self.cv = cv
+        self.standardize = standardize
+        self.residual_alphas = residual_alphas
+        self.order = order
+        self.residualize = residualize
+        self.backend = backend
+        self.dtype = dtype
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> HierarchicalRidgeCV:
+        """Fit the stages in order, each on the residuals of the previous ones."""
+        X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
+        order = list(range(len(bands)))[::-1] if self.order is None else [int(b) for b in self.order]
+        if sorted(order) != list(range(len(bands))):
+            raise LmbrainError(f"order must be a permutation of the {len(bands)} bands, got {order}")
+        later = extended_alphas(self.alphas) if self.residual_alphas is None else _check_alphas(self.residual_alphas)
+        residual = Y.astype(np.float64)
+        coef = np.zeros((X.shape[1], Y.shape[1]))
+        intercept = np.zeros(Y.shape[1])
+        band_alphas = np.zeros((len(bands), Y.shape[1]))
+        for stage, b in enumerate(order):
+            cols = bands[b]
+            Xb = X[:, cols].astype(np.float64)
+            earlier = np.concatenate([bands[e] for e in order[:stage]]) if stage else None
+            if self.residualize and earlier is not None:
+                P = X[:, earlier].astype(np.float64)
+                p_mean, x_mean = P.mean(0), Xb.mean(0)
+                proj = np.linalg.lstsq(P - p_mean, Xb - x_mean, rcond=None)[0]  # (n_earlier, n_band)
+                Xb = Xb - x_mean - (P - p_mean) @ proj
+            grid = _check_alphas(self.alphas) if stage == 0 else later
+            ridge = self._band_ridge(grid, splits, standardize, cols).fit(Xb, residual)
+            c, i0 = ridge.factors_.coef(), ridge.factors_.intercept()
+            residual = residual - ridge.factors_.predict(Xb)
+            coef[cols] += c
+            intercept += i0
+            if self.residualize and earlier is not None:
+                # Xb_res @ c = X_b @ c - X_earlier @ (proj @ c) - (x_mean - p_mean @ proj) @ c
+                coef[earlier] -= proj @ c
+                intercept -= (x_mean - p_mean @ proj) @ c
+            band_alphas[b] = ridge.alpha_
+        self._store(X, coef, intercept, ravel)
+        self.alpha_ = self._squeeze(band_alphas)
+        return self
+
+
+# -- factory ----------------------------------------------------------------------------------------
+
+
+def make_joint_estimator(
+    kind: str,
+    feature_slices: Sequence[Any],
+    alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+    cv: Any = 5,
+    standardize: bool | np.ndarray = True,
+    random_state: int = 0,
+    backend: str = "numpy",
+) -> Any:
+    """The joint estimator ``kind`` (one of :data:`JOINT_KINDS`; :data:`DEFAULT_JOINT` is the default)."""
+    common = dict(feature_slices=feature_slices, alphas=alphas, cv=cv, standardize=standardize, backend=backend)
+    if kind == "banded":
+        return BandedRidgeCV(n_iter=band_weight_grid(len(feature_slices)), random_state=random_state, **common)
+    if kind == "banded_single":
+        return SingleAlphaBandedRidge(**common)
+    if kind == "banded_single_scaled":
+        return SingleAlphaBandedRidge(scales=DEFAULT_SCALES, **common)
+    if kind == "banded_conditional":
+        return ConditionalBandedRidge(**common)
+    if kind in ("stacked_simplex", "stacked_nnls"):
+        return StackedRidgeCV(constraint="simplex" if kind == "stacked_simplex" else "nonneg", **common)
+    if kind in ("hierarchical", "hierarchical_orth"):
+        return HierarchicalRidgeCV(residualize=kind == "hierarchical_orth", **common)
+    raise LmbrainError(f"unknown joint estimator {kind!r}; expected one of {JOINT_KINDS}")

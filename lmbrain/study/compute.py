@@ -1,0 +1,233 @@
+"""Computing one unit: one function per unit kind (controls, LLM, joint, layer curve, ceiling).
+
+Every function returns the unit's tidy rows (:mod:`lmbrain.study.rows`) and a small record of what was
+chosen inside the training folds. The subjects of a unit share their samples and features: one
+decomposition per fold serves all of them, while the layer (or σ) is still chosen separately for every
+subject inside the training folds.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from lmbrain.encoding import RidgeCV, cross_validate, cross_validate_each, cross_validate_select, pool_ceiling
+from lmbrain.encoding.joint import make_joint_estimator
+from lmbrain.study.inputs import StudyInputs, Targets, cv_groups, make_cv, study_inputs, subject_targets
+from lmbrain.study.plan import CEILING_MAX_SOURCES, Unit, llm_unit_of
+from lmbrain.study.rows import (
+    interval_rows,
+    metric_rows,
+    partition_interval_rows,
+    permutation_rows,
+    score_rows,
+    unique_variance_rows,
+)
+from lmbrain.study.schema import Study
+
+
+def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | np.ndarray = True) -> RidgeCV:
+    """The ridge of single feature spaces; its inner CV follows the outer scheme (grouped or shuffled)."""
+    inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
+    return RidgeCV(alphas=np.asarray(study.estimator.alphas, dtype=float), cv=inner, standardize=standardize)
+
+
+def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int], standardize: np.ndarray):
+    """The joint LLM + controls estimator of the study (``estimator.joint``), bands [LLM | controls]."""
+    inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
+    slices = [slice(0, dims[0]), slice(dims[0], dims[0] + dims[1])]
+    return make_joint_estimator(study.estimator.joint, slices, np.asarray(study.estimator.alphas, dtype=float),
+                                inner, standardize=standardize, random_state=study.cv.seed)
+
+
+def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+    """Fit and score one unit; returns its tidy rows and a record of the in-fold choices."""
+    return KIND_FUNCTIONS[unit.kind](study, unit)
+
+
+def _per_subject(result, subjects: np.ndarray) -> dict[str, list[str]]:
+    """Per subject, its per-fold choices (``selected`` of a selection with target groups)."""
+    return {str(s): [fold[s] for fold in result.selected] for s in dict.fromkeys(subjects)}
+
+
+def _most_common(chosen: dict[str, list[str]], subjects: np.ndarray) -> list[str]:
+    """Every target's most frequent in-fold choice (its subject's)."""
+    common = {s: Counter(v).most_common(1)[0][0] for s, v in chosen.items()}
+    return [common[str(s)] for s in subjects]
+
+
+def same_choices(chosen: dict[str, list[str]]) -> dict[tuple[str, ...], list[str]]:
+    """Subjects grouped by their per-fold choices (those can share one fit)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for subject, layers in chosen.items():
+        groups.setdefault(tuple(layers), []).append(subject)
+    return groups
+
+
+def _permutations(study: Study, unit: Unit, data: Targets, candidates: dict[str, np.ndarray], result,
+                  chosen: dict[str, list[str]], standardize: bool | np.ndarray = True) -> list[pd.DataFrame]:
+    """Permutation rows of a single-space unit, one refit null per group of subjects with the same choices."""
+    if not study.statistics.permutations:
+        return []
+    frames = []
+    for choices, members in same_choices(chosen).items():
+        cols = np.flatnonzero(np.isin(data.subjects, members))
+        frames.append(permutation_rows(study, unit, data, [candidates[c] for c in choices], result, cols,
+                                       Counter(choices).most_common(1)[0][0], standardize))
+    return frames
+
+
+def compute_controls(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+    """A control set alone (its parts side by side; OASM's σ chosen inside each training fold)."""
+    inputs = study_inputs(study)
+    data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
+    controls = inputs.controls(unit.dataset, unit.features, unit.subject)
+    candidates = controls.rows(data.rows)
+    ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, controls.standardize)
+    result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge, target_groups=data.subjects)
+    chosen = _per_subject(result, data.subjects)
+    layers = _most_common(chosen, data.subjects)
+    frames = [score_rows(unit, data.neuroids, result, layers)]
+    if study.statistics.bootstrap:
+        frames.append(interval_rows(study, unit, data, result, layers))
+    frames += _permutations(study, unit, data, candidates, result, chosen, controls.standardize)
+    record = {"n_samples": len(data.rows), "n_targets": data.Y.shape[1], "candidates": list(candidates),
+              "n_features": controls.n_features}
+    if len(candidates) > 1:
+        record["selected"] = chosen
+    return pd.concat(frames, ignore_index=True), record
+
+
+#: recent layer selections: the LLM-alone, joint and per-layer units of one (dataset, subjects, model,
+#: scheme) run one after the other and share the in-fold layer choice and its inner-CV scores
+_SELECTIONS: collections.OrderedDict = collections.OrderedDict()
+_SELECTIONS_KEPT = 2
+
+
+def layer_selection(study: Study, unit: Unit) -> tuple[Targets, dict[str, np.ndarray], object]:
+    """The LLM layer chosen inside each training fold for every subject of the unit's LLM-alone unit
+    (``cross_validate_select`` with every layer's inner-CV scores kept): (targets, candidates, result).
+
+    Memoised within a process: the LLM-alone, joint and per-layer units of one (dataset, subjects, model,
+    scheme) run one after the other and share it; a unit's result is the same whether or not it was
+    already computed (the same computation either way), so resumed and parallel runs agree.
+    """
+    inputs = study_inputs(study)
+    llm_unit = llm_unit_of(inputs, unit)
+    key = (study.digest(), llm_unit.key)
+    if key not in _SELECTIONS:
+        data = inputs.targets(llm_unit.dataset, llm_unit.subject, llm_unit.scheme)
+        layers = inputs.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
+        candidates = {k: X[data.rows] for k, X in layers.items()}
+        ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme)
+        result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
+                                       target_groups=data.subjects, keep_cv_scores=True)
+        _SELECTIONS[key] = (data, candidates, result)
+        while len(_SELECTIONS) > _SELECTIONS_KEPT:
+            _SELECTIONS.popitem(last=False)
+    return _SELECTIONS[key]
+
+
+def _record(data: Targets, candidates: dict, chosen: dict, result) -> dict:
+    return {"n_samples": len(data.rows), "n_targets": data.Y.shape[1], "candidates": list(candidates),
+            "selected": chosen, "inner_scores": {s: result.inner_scores[s] for s in chosen}}
+
+
+def compute_llm(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+    """The LLM alone, its layer chosen inside each training fold."""
+    data, candidates, result = layer_selection(study, unit)
+    chosen = _per_subject(result, data.subjects)
+    layers = _most_common(chosen, data.subjects)
+    frames = [score_rows(unit, data.neuroids, result, layers)]
+    if study.statistics.bootstrap:
+        frames.append(interval_rows(study, unit, data, result, layers))
+    frames += _permutations(study, unit, data, candidates, result, chosen)
+    return pd.concat(frames, ignore_index=True), _record(data, candidates, chosen, result)
+
+
+def compute_layers(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+    """Every layer scored on its own (descriptive layer curves), refit from the selection's inner-CV scores."""
+    data, candidates, result = layer_selection(study, unit)
+    ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme)
+    each = cross_validate_each(candidates, data.Y, data.groups, data.cv, ridge, result.cv_scores_folds)
+    frames = [score_rows(unit, data.neuroids, each[name], name) for name in candidates]
+    return pd.concat(frames, ignore_index=True), {"n_samples": len(data.rows), "n_targets": data.Y.shape[1],
+                                                  "candidates": list(candidates)}
+
+
+def _columns_of(llm_data: Targets, data: Targets) -> np.ndarray:
+    """Columns of the LLM unit's targets that are this unit's targets (a subset of its subjects)."""
+    if not np.array_equal(llm_data.rows, data.rows):
+        raise RuntimeError("a joint unit and its LLM unit must fit the same samples")
+    index = {(s, n): i for i, (s, n) in enumerate(zip(llm_data.subjects, llm_data.neuroids["neuroid_id"],
+                                                      strict=True))}
+    return np.array([index[(s, n)] for s, n in zip(data.subjects, data.neuroids["neuroid_id"], strict=True)])
+
+
+def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+    """The LLM (the layer chosen for it alone in each training fold) jointly with a control set, next to the
+    controls alone on the same samples: joint scores, the unique-variance test and the partition's CIs."""
+    inputs: StudyInputs = study_inputs(study)
+    llm_data, candidates, selection = layer_selection(study, unit)
+    data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
+    cols = _columns_of(llm_data, data)
+    chosen = {s: v for s, v in _per_subject(selection, llm_data.subjects).items() if s in set(data.subjects)}
+    controls = inputs.controls(unit.dataset, unit.features, unit.subject)
+    ctrl = controls.rows(data.rows)
+    timeseries = data.dataset.is_timeseries
+    ridge = make_ridge(study, timeseries, unit.scheme, controls.standardize)
+    # the controls alone on these targets (σ chosen in-fold for OASM), the joint model's reference
+    alone = cross_validate_select(ctrl, data.Y, data.groups, data.cv, ridge, target_groups=data.subjects)
+    ctrl_chosen = _per_subject(alone, data.subjects)
+    record = _record(data, candidates, chosen, selection)
+    if len(ctrl) > 1:
+        record["selected_control"] = ctrl_chosen
+    r, r2 = np.full(len(cols), np.nan), np.full(len(cols), np.nan)
+    joint_pred = np.full_like(data.Y, np.nan)
+    dims = (next(iter(candidates.values())).shape[1], controls.n_features)
+    mask = np.concatenate([np.ones(dims[0], dtype=bool), controls.standardize])
+    joint = make_joint(study, timeseries, unit.scheme, dims, mask)
+    both = {s: [f"{a}|{b}" for a, b in zip(chosen[s], ctrl_chosen[s], strict=True)] for s in chosen}
+    for pairs, members in same_choices(both).items():  # subjects with the same in-fold choices share a fit
+        subset = np.isin(data.subjects, members)
+        per_fold = [np.hstack([candidates[a], ctrl[b]]) for a, b in (p.split("|") for p in pairs)]
+        result = cross_validate(joint, per_fold, data.Y[:, subset], data.groups, data.cv)
+        r[subset], r2[subset] = result.r, result.r2
+        joint_pred[:, subset] = result.predictions.reshape(len(data.Y), -1)
+    layers = _most_common(chosen, data.subjects)
+    frames = [score_rows(unit, data.neuroids, (r, r2), layers)]
+    llm_pred = selection.predictions.reshape(len(data.Y), -1)[:, cols]
+    if study.statistics.bootstrap:
+        frames.append(partition_interval_rows(study, unit, data, llm_pred, alone, joint_pred, layers))
+    if study.statistics.permutations:  # is the unique LLM variance above zero? (paired sign flips)
+        frames.append(unique_variance_rows(study, unit, data, joint_pred, alone, layers))
+    return pd.concat(frames, ignore_index=True), record
+
+
+def compute_ceiling(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+    """Brain-Score-style pool ceiling of every subject's targets, with the models' CV and regression."""
+    dataset = study_inputs(study).dataset(unit.dataset)
+    per_subject = [subject_targets(dataset, s, study) for s in dataset.subjects]
+    common = functools.reduce(np.intersect1d, [rows for rows, _, _ in per_subject])
+    responses = [Y[np.searchsorted(rows, common)] for rows, Y, _ in per_subject]
+    cv = make_cv("grouped", study.cv.n_splits, study.cv.seed, dataset.is_timeseries, study.timeseries.gap)
+    ridge = make_ridge(study, dataset.is_timeseries, "grouped")
+    ceiling = pool_ceiling(responses, ridge, cv_groups(dataset)[common], cv, n_draws=3,
+                           max_sources=CEILING_MAX_SOURCES, random_state=study.statistics.seed)
+    frames = [metric_rows(unit, neuroids, "", {"r": values})
+              for (_, _, neuroids), values in zip(per_subject, ceiling.ceiling, strict=True)]
+    record = {"n_samples": len(common), "pool_sizes": ceiling.pool_sizes.tolist()}
+    return pd.concat(frames, ignore_index=True), record
+
+
+KIND_FUNCTIONS = {
+    "controls": compute_controls,
+    "llm": compute_llm,
+    "joint": compute_joint,
+    "layers": compute_layers,
+    "ceiling": compute_ceiling,
+}
