@@ -49,7 +49,8 @@ def main() -> None:
     for name, (n, p1, p2) in {"sentences n=400 < p=584": (400, 576, 8),
                               "words n=1500 > p=584": (1500, 576, 8)}.items():
         X, Y, groups, slices = workload(n, p1, p2, args.targets)
-        kw = dict(feature_slices=slices, alphas=np.logspace(-2, 6, 9), cv=GroupedKFold(5), n_iter=weights)
+        kw = dict(feature_slices=slices, alphas=np.logspace(-2, 6, 9), cv=GroupedKFold(5), n_iter=weights,
+                  standardize=False)  # himalaya can only standardise once, outside the inner folds
         t_ours, ours = timed(BandedRidgeCV(solver="lmbrain", **kw), X, Y, groups, args.repeats)
         t_ref, ref = timed(BandedRidgeCV(solver="himalaya", **kw), X, Y, groups, args.repeats)
         pred, pred_ref = ours.predict(X), ref.predict(X)
