@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install report test lint bench clean
+.PHONY: install report test lint bench statistics clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_banded.py
 	$(PY) benchmarks/bench_permutation.py
 	$(PY) benchmarks/bench_extract.py
+
+# long simulation runs whose results are committed in docs/statistics.md (fast versions run in make test)
+statistics: $(STAMP)
+	$(PY) benchmarks/compare_joint.py --write-docs
 
 clean:
 	rm -rf $(VENV) .cache

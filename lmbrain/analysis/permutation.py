@@ -89,22 +89,21 @@ def fold_operators(
 
     ``X`` is one feature matrix, or a list with the matrix of each fold (e.g. its in-fold chosen layer);
     ``standardize`` (a bool or one flag per feature) as in :class:`lmbrain.encoding.RidgeCV`, whose
-    training-fold standardisation (:func:`lmbrain.encoding.ridge._standardize`) is used here.
+    training-fold standardisation and decomposition (:mod:`lmbrain.encoding.ridge`, the one ridge core) are used here.
     """
     from lmbrain.encoding.backend import get_backend
-    from lmbrain.encoding.ridge import _standardize
+    from lmbrain.encoding.ridge import decompose, prediction_operator, standardize_rows
 
     backend = get_backend("numpy")
     operators = []
     for fold, (train, test) in enumerate(splits):
         Xf = np.asarray(X[fold] if isinstance(X, list | tuple) else X, dtype=np.float64)
-        Xtr, Xte, _, _ = _standardize(Xf, backend.index(train), backend.index(test), True, standardize)
-        U, s, Vt = np.linalg.svd(Xtr, full_matrices=False)
-        XteV = Xte @ Vt.T
+        Xtr, Xte, _, _ = standardize_rows(Xf, backend.index(train), backend.index(test), True, standardize)
+        dec = decompose(Xtr, "auto", backend)
         n = len(train)
         ops = {}
         for alpha in np.unique(alphas[fold]):
-            A = (XteV * (s / (s**2 + alpha))) @ U.T
+            A = prediction_operator(dec, Xte, float(alpha), backend)
             B = A - A.sum(axis=1, keepdims=True) / n + 1.0 / n
             ops[float(alpha)] = B.astype(dtype)
         operators.append(ops)

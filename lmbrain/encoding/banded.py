@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lmbrain.encoding.backend import Backend, get_backend
-from lmbrain.encoding.ridge import _standardize
+from lmbrain.encoding.ridge import standardize_rows
 
 
 def _per_weight_alphas(alphas: np.ndarray, n_weights: int) -> np.ndarray:
@@ -104,7 +104,7 @@ def banded_cv_scores(
     scores = np.zeros((len(weights), grid.shape[1], n_targets))
     for train, val in splits:
         train_b, val_b = bk.index(train), bk.index(val)
-        Xtr, Xval, _, _ = _standardize(X, train_b, val_b, fit_intercept, standardize, bk)
+        Xtr, Xval, _, _ = standardize_rows(X, train_b, val_b, fit_intercept, standardize, bk)
         Ytr, Yval = Y[train_b], Y[val_b]
         mean_y = Ytr.mean(0) if fit_intercept else Ytr[0] * 0.0
         Ytr = Ytr - mean_y
@@ -174,7 +174,7 @@ def banded_refit(
     n_bands = int(col_band.max()) + 1
     cols = _band_columns(col_band, n_bands, bk)
     rows = bk.index(np.arange(X.shape[0]))
-    Xs, _, mean_x, scale = _standardize(X, rows, None, fit_intercept, standardize, bk)
+    Xs, _, mean_x, scale = standardize_rows(X, rows, None, fit_intercept, standardize, bk)
     mean_y = Y.mean(0) if fit_intercept else Y[0] * 0.0
     Yc = Y - mean_y
     products = _products(Xs, None, cols, primal=X.shape[1] <= X.shape[0])

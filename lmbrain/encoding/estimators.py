@@ -22,11 +22,11 @@ from lmbrain.encoding.metrics import r2_oos
 from lmbrain.encoding.ridge import (
     RidgeFactors,
     _check_alphas,
-    _standardize,
     check_standardize,
     ridge_cv_scores,
     ridge_fit,
     select_alphas,
+    standardize_rows,
 )
 from lmbrain.encoding.splits import check_splits
 from lmbrain.errors import LmbrainError
@@ -298,7 +298,7 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         from himalaya.ridge import solve_group_ridge_random_search
         from himalaya.scoring import r2_score
 
-        Xs, _, mean, scale = _standardize(X, np.arange(X.shape[0]), None, False, standardize)
+        Xs, _, mean, scale = standardize_rows(X, np.arange(X.shape[0]), None, False, standardize)
         if self.fit_intercept:
             mean = X.mean(0)
             Xs = Xs - (mean if scale is None else mean / scale)

@@ -135,7 +135,7 @@ def check_standardize(standardize: bool | Any, n_features: int) -> bool | np.nda
     return mask
 
 
-def _standardize(
+def standardize_rows(
     X: Any, train: Any, test: Any | None, fit_intercept: bool, standardize: bool | np.ndarray,
     backend: Backend | None = None,
 ) -> tuple[Any, Any, Any, Any]:
@@ -166,6 +166,13 @@ def _standardize(
         if Xte is not None:
             Xte = Xte / scale
     return Xtr, Xte, mean, scale
+
+
+def prediction_operator(dec: Decomposition, Xte: Any, alpha: float, backend: Backend) -> Any:
+    """The linear map (n_test, n_train) from centred training responses to test predictions for one penalty:
+    ``Xte R diag(1 / (ev + alpha)) Bᵀ`` (the permutation nulls refit through it)."""
+    w = 1.0 / (dec.ev + backend.asarray(np.asarray(alpha, dtype=np.float64), dtype=_np_dtype(dec.R, backend)))
+    return ((Xte @ dec.R) * w[None, :]) @ dec.B.T
 
 
 def _target_batch(n_targets: int, rows: int, itemsize: int, n_targets_batch: int | None) -> int:
@@ -230,7 +237,7 @@ def ridge_cv_scores(
     itemsize = _np_dtype(X, bk).itemsize
     for f, (train, test) in enumerate(splits):
         train_b, test_b = bk.index(train), bk.index(test)
-        Xtr, Xte, _, _ = _standardize(X, train_b, test_b, fit_intercept, standardize, bk)
+        Xtr, Xte, _, _ = standardize_rows(X, train_b, test_b, fit_intercept, standardize, bk)
         dec = decompose(Xtr, solver, bk)
         A = Xte @ dec.R
         n_train, n_test, rank = len(train), len(test), A.shape[1]
@@ -310,7 +317,7 @@ def ridge_cv_predictions(
     alphas_b = bk.asarray(alphas_np, dtype=dtype)
     for train, test in splits:
         train_b, test_b = bk.index(train), bk.index(test)
-        Xtr, Xte, _, _ = _standardize(X, train_b, test_b, fit_intercept, standardize, bk)
+        Xtr, Xte, _, _ = standardize_rows(X, train_b, test_b, fit_intercept, standardize, bk)
         dec = decompose(Xtr, solver, bk)
         Ytr = Y[train_b]
         ymean = Ytr.mean(0) if fit_intercept else bk.asarray(np.zeros(n_targets), dtype=dtype)
@@ -401,7 +408,7 @@ def ridge_fit(
             )
     _check_alphas(alphas_np)
     rows = bk.index(np.arange(n_samples))
-    Xs, _, mean, scale = _standardize(X, rows, None, fit_intercept, standardize, bk)
+    Xs, _, mean, scale = standardize_rows(X, rows, None, fit_intercept, standardize, bk)
     dec = decompose(Xs, solver, bk)
     dtype = _np_dtype(X, bk)
     weights = 1.0 / (dec.ev[:, None] + bk.asarray(alphas_np, dtype=dtype)[None, :])  # (rank, n_alphas)
