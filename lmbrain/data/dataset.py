@@ -25,6 +25,59 @@ StimulusUnit = Literal["word", "sentence", "passage", "story"]
 STIMULUS_COLUMNS = ("stimulus_id", "text", "context_id", "position")
 
 
+def _some(values: list, limit: int) -> str:
+    """The first ``limit`` values, then how many more."""
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f", ... ({len(values) - limit} more)" if len(values) > limit else "")
+
+
+@dataclass(frozen=True)
+class MissingValues:
+    """Missing (NaN) response values outside the masked neuroids: how many, in which subjects and neuroids,
+    and at which sample rows (a row with a NaN is left out when that subject is fitted)."""
+
+    n_values: int
+    n_total: int
+    by_subject: dict[str, int]
+    by_neuroid: dict[str, int]
+    rows: dict[str, list[int]]
+
+    def __bool__(self) -> bool:
+        return self.n_values > 0
+
+    @property
+    def n_rows(self) -> int:
+        """Number of distinct sample rows with a missing value in some subject."""
+        return len({row for rows in self.rows.values() for row in rows})
+
+    def describe(self, limit: int = 3) -> str:
+        """How many values are missing and where: per subject (the first ``limit``) the count and the rows."""
+        if not self.n_values:
+            return "no missing response values"
+        share = 100.0 * self.n_values / max(self.n_total, 1)
+        parts = [
+            f"subject {s}: {n} in row(s) {_some(self.rows[s], limit)}"
+            for s, n in list(self.by_subject.items())[:limit]
+        ]
+        more = len(self.by_subject) - limit
+        return (
+            f"{self.n_values} missing (NaN) response value(s) ({share:.1f}%) in {len(self.by_subject)} subject(s), "
+            f"{len(self.by_neuroid)} neuroid(s) and {self.n_rows} sample row(s), each row left out of its "
+            f"subject's fit ({'; '.join(parts)}{f'; ... {more} more subject(s)' if more > 0 else ''})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain counts for manifests: totals, per subject, per neuroid, and the rows per subject."""
+        return {
+            "n_values": self.n_values,
+            "n_total": self.n_total,
+            "n_rows": self.n_rows,
+            "by_subject": dict(self.by_subject),
+            "by_neuroid": dict(self.by_neuroid),
+            "rows": {s: list(r) for s, r in self.rows.items()},
+        }
+
+
 @dataclass
 class Dataset:
     """Stimuli, responses and the structure cross-validation must respect.
@@ -39,7 +92,8 @@ class Dataset:
     samples are the stimuli, in the same order, with coordinate ``stimulus_id``. For time series the samples
     are scans with coordinates ``time`` (seconds, same clock as the stimulus onsets) and ``run``.
     Neuroid coordinates: ``neuroid_id``, ``subject`` and, where known, ``roi``, ``network``, ``hemisphere``.
-    Missing values are NaN (a rejected trial); they are masked per subject, never silently dropped.
+    Missing values are NaN (a rejected trial); they are counted in ``missing`` (and in ``summary()``), left out
+    per subject when fitting, never silently dropped.
 
     ``split_unit`` names the column (of ``stimuli`` for event data, of the scan table for time series) whose
     values are the groups of cross-validation: no group is ever in both a training and a test fold.
@@ -93,6 +147,31 @@ class Dataset:
         """The cross-validation group of every sample (values of ``split_unit``)."""
         return self.samples[self.split_unit].to_numpy()
 
+    @property
+    def missing(self) -> MissingValues:
+        """The missing (NaN) response values outside masked neuroids (rejected trials, literal NaN cells)."""
+        values = np.asarray(self.responses.values, dtype=float)
+        ids = np.asarray([str(v) for v in self.responses["neuroid_id"].values])
+        subjects = np.asarray([str(v) for v in self.responses["subject"].values])
+        keep = ~np.isin(ids, list(self.masked)) if self.masked else np.ones(len(ids), dtype=bool)
+        nan = np.isnan(values[:, keep])
+        ids, subjects = ids[keep], subjects[keep]
+        per_neuroid = nan.sum(axis=0)
+        by_subject: dict[str, int] = {}
+        rows: dict[str, list[int]] = {}
+        for subject in dict.fromkeys(subjects):
+            mine = nan[:, subjects == subject]
+            if mine.any():
+                by_subject[subject] = int(mine.sum())
+                rows[subject] = np.flatnonzero(mine.any(axis=1)).tolist()
+        return MissingValues(
+            n_values=int(per_neuroid.sum()),
+            n_total=int(nan.size),
+            by_subject=by_subject,
+            by_neuroid={nid: int(n) for nid, n in zip(ids, per_neuroid, strict=True) if n},
+            rows=rows,
+        )
+
     def subject_responses(self, subject: str) -> xr.DataArray:
         """The ``(sample, neuroid)`` responses of one subject."""
         mask = np.asarray([str(s) == str(subject) for s in self.responses["subject"].values])
@@ -109,6 +188,18 @@ class Dataset:
         missing = [c for c in STIMULUS_COLUMNS if c not in self.stimuli.columns]
         if missing:
             raise DataError(f"{where}: stimulus table lacks column(s) {missing}")
+        texts = self.stimuli["text"]
+        absent = texts.isna().to_numpy()
+        blank = absent | texts.astype(str).str.strip().eq("").to_numpy()
+        if blank.any():
+            rows = np.flatnonzero(blank)
+            row = int(rows[0])
+            what = "no text (missing value)" if absent[row] else f"an empty text {texts.iloc[row]!r}"
+            others = f"; also row(s) {_some(rows[1:].tolist(), 5)}" if len(rows) > 1 else ""
+            raise DataError(
+                f"{where}: stimulus {self.stimuli['stimulus_id'].iloc[row]!r} (row {row} of the stimulus table) "
+                f"has {what}{others}"
+            )
         dup = self.stimuli["stimulus_id"].duplicated()
         if dup.any():
             row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -151,4 +242,5 @@ class Dataset:
             f"split by {self.split_unit} ({len(np.unique(self.groups()))} groups)"
             + (f"; excluded {sorted(self.excluded)}" if self.excluded else "")
             + (f"; {len(self.masked)} neuroid(s) masked" if self.masked else "")
+            + (f"; {missing.describe()}" if (missing := self.missing) else "")
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from lmbrain.data.checks import mask_bad_neuroids, verify_files
 from lmbrain.data.dataset import Dataset
 from lmbrain.data.specs import DataSpec, find_spec, list_specs
 from lmbrain.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -131,7 +134,8 @@ def load_dataset(
 
     Files are checked to exist and (``verify=True``) to match their sha256 before reading; neuroids that
     are all NaN or constant are set to NaN and listed in ``dataset.masked``; subjects with no usable
-    neuroid are removed and listed in ``dataset.excluded``.
+    neuroid are removed and listed in ``dataset.excluded``; other missing (NaN) values are counted in
+    ``dataset.missing`` and logged; an empty or whitespace-only stimulus text is a DataError.
     """
     spec = find_spec(name_or_path)
     reader = get_reader(spec.reader)
@@ -178,4 +182,7 @@ def finalize(dataset: Dataset, spec: DataSpec, subjects: list[str] | None) -> Da
     dataset.masked = {**dataset.masked, **masked}
     dataset.nuisance = {s: df for s, df in dataset.nuisance.items() if s in found}
     dataset.validate()
+    missing = dataset.missing
+    if missing:
+        log.warning("dataset %s: %s", spec.name, missing.describe())
     return dataset

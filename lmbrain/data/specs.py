@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lmbrain.data.dataset import MODALITIES
 from lmbrain.errors import DataError
 
 #: Environment variable naming extra folders (``:``-separated) searched for ``NAME.yaml`` specs.
@@ -18,6 +17,7 @@ SPECS_DIR_VAR = "LMBRAIN_SPECS_DIR"
 BUILTIN_SPECS_DIR = Path(__file__).resolve().parents[2] / "data_specs"
 
 Modality = Literal["fmri_sentences", "fmri_timeseries", "ecog_words", "eeg_words", "reading_times"]
+MODALITIES: tuple[str, ...] = get_args(Modality)  # == lmbrain.data.dataset.MODALITIES, without importing xarray
 StimulusUnit = Literal["word", "sentence", "passage", "story"]
 
 

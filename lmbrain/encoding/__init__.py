@@ -5,55 +5,110 @@ solvers), ``estimators`` (RidgeCV, BandedRidgeCV, OLS), ``joint`` (joint LLM + c
 variance partitioning), ``evaluate`` (cross_validate,
 cross_validate_select), ``ceiling`` (split-half and subject-pool ceilings), ``timeseries`` (Lanczos,
 FIR delays, HRF, trimming), ``backend`` (numpy / torch).
+
+The public names are imported on first use, so that importing one submodule loads only what it needs.
 """
 
-from lmbrain.encoding.ceiling import (
-    PoolCeiling,
-    SplitHalfCeiling,
-    fit_saturation,
-    normalize_scores,
-    pool_ceiling,
-    spearman_brown,
-    split_half_ceiling,
-)
-from lmbrain.encoding.estimators import DEFAULT_ALPHAS, OLS, BandedRidgeCV, RidgeCV
-from lmbrain.encoding.evaluate import EncodingResult, cross_validate, cross_validate_each, cross_validate_select
-from lmbrain.encoding.joint import (
-    DEFAULT_JOINT,
-    JOINT_KINDS,
-    ConditionalBandedRidge,
-    HierarchicalRidgeCV,
-    SingleAlphaBandedRidge,
-    StackedRidgeCV,
-    make_joint_estimator,
-)
-from lmbrain.encoding.metrics import pearson_r, r2_oos
-from lmbrain.encoding.ridge import (
-    check_standardize,
-    ridge_cv_predictions,
-    ridge_cv_scores,
-    ridge_fit,
-    select_alphas,
-    solve_ridge_cv,
-)
-from lmbrain.encoding.splits import (
-    ContiguousBlockSplit,
-    GroupedKFold,
-    LeaveOneGroupOut,
-    ShuffledSplit,
-    SplitError,
-    check_splits,
-)
-from lmbrain.encoding.timeseries import (
-    hrf,
-    hrf_convolve,
-    lanczos_resample,
-    make_delays,
-    mean_within_scans,
-    sum_within_scans,
-    trim,
-    trim_mask,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lmbrain.encoding.ceiling import (
+        PoolCeiling,
+        SplitHalfCeiling,
+        fit_saturation,
+        normalize_scores,
+        pool_ceiling,
+        spearman_brown,
+        split_half_ceiling,
+    )
+    from lmbrain.encoding.estimators import DEFAULT_ALPHAS, OLS, BandedRidgeCV, RidgeCV
+    from lmbrain.encoding.evaluate import EncodingResult, cross_validate, cross_validate_each, cross_validate_select
+    from lmbrain.encoding.joint import (
+        DEFAULT_JOINT,
+        JOINT_KINDS,
+        ConditionalBandedRidge,
+        HierarchicalRidgeCV,
+        SingleAlphaBandedRidge,
+        StackedRidgeCV,
+        make_joint_estimator,
+    )
+    from lmbrain.encoding.metrics import pearson_r, r2_oos
+    from lmbrain.encoding.ridge import (
+        check_standardize,
+        ridge_cv_predictions,
+        ridge_cv_scores,
+        ridge_fit,
+        select_alphas,
+        solve_ridge_cv,
+    )
+    from lmbrain.encoding.splits import (
+        ContiguousBlockSplit,
+        GroupedKFold,
+        LeaveOneGroupOut,
+        ShuffledSplit,
+        SplitError,
+        check_splits,
+    )
+    from lmbrain.encoding.timeseries import (
+        hrf,
+        hrf_convolve,
+        lanczos_resample,
+        make_delays,
+        mean_within_scans,
+        sum_within_scans,
+        trim,
+        trim_mask,
+    )
+
+_EXPORTS = {
+    "DEFAULT_ALPHAS": "lmbrain.encoding.estimators",
+    "DEFAULT_JOINT": "lmbrain.encoding.joint",
+    "JOINT_KINDS": "lmbrain.encoding.joint",
+    "OLS": "lmbrain.encoding.estimators",
+    "BandedRidgeCV": "lmbrain.encoding.estimators",
+    "ConditionalBandedRidge": "lmbrain.encoding.joint",
+    "ContiguousBlockSplit": "lmbrain.encoding.splits",
+    "EncodingResult": "lmbrain.encoding.evaluate",
+    "GroupedKFold": "lmbrain.encoding.splits",
+    "HierarchicalRidgeCV": "lmbrain.encoding.joint",
+    "LeaveOneGroupOut": "lmbrain.encoding.splits",
+    "PoolCeiling": "lmbrain.encoding.ceiling",
+    "RidgeCV": "lmbrain.encoding.estimators",
+    "ShuffledSplit": "lmbrain.encoding.splits",
+    "SingleAlphaBandedRidge": "lmbrain.encoding.joint",
+    "SplitError": "lmbrain.encoding.splits",
+    "SplitHalfCeiling": "lmbrain.encoding.ceiling",
+    "StackedRidgeCV": "lmbrain.encoding.joint",
+    "check_splits": "lmbrain.encoding.splits",
+    "check_standardize": "lmbrain.encoding.ridge",
+    "cross_validate": "lmbrain.encoding.evaluate",
+    "cross_validate_each": "lmbrain.encoding.evaluate",
+    "cross_validate_select": "lmbrain.encoding.evaluate",
+    "fit_saturation": "lmbrain.encoding.ceiling",
+    "hrf": "lmbrain.encoding.timeseries",
+    "hrf_convolve": "lmbrain.encoding.timeseries",
+    "lanczos_resample": "lmbrain.encoding.timeseries",
+    "make_delays": "lmbrain.encoding.timeseries",
+    "make_joint_estimator": "lmbrain.encoding.joint",
+    "mean_within_scans": "lmbrain.encoding.timeseries",
+    "normalize_scores": "lmbrain.encoding.ceiling",
+    "pearson_r": "lmbrain.encoding.metrics",
+    "pool_ceiling": "lmbrain.encoding.ceiling",
+    "r2_oos": "lmbrain.encoding.metrics",
+    "ridge_cv_predictions": "lmbrain.encoding.ridge",
+    "ridge_cv_scores": "lmbrain.encoding.ridge",
+    "ridge_fit": "lmbrain.encoding.ridge",
+    "select_alphas": "lmbrain.encoding.ridge",
+    "solve_ridge_cv": "lmbrain.encoding.ridge",
+    "spearman_brown": "lmbrain.encoding.ceiling",
+    "split_half_ceiling": "lmbrain.encoding.ceiling",
+    "sum_within_scans": "lmbrain.encoding.timeseries",
+    "trim": "lmbrain.encoding.timeseries",
+    "trim_mask": "lmbrain.encoding.timeseries",
+}
 
 __all__ = [
     "DEFAULT_ALPHAS",
@@ -101,3 +156,17 @@ __all__ = [
     "trim",
     "trim_mask",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, lazy ones included."""
+    return sorted({*globals(), *_EXPORTS})

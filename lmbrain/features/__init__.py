@@ -1,21 +1,52 @@
-"""Feature extraction: every layer of any model, word-aligned, one forward pass per context window, cached."""
+"""Feature extraction: every layer of any model, word-aligned, one forward pass per context window, cached.
 
-from lmbrain.features import catalog as _catalog  # noqa: F401  (registers the packaged models)
-from lmbrain.features.cache import FeatureCache, get_features
-from lmbrain.features.errors import FeatureError
-from lmbrain.features.extract import CONTEXTS, POOLINGS, extract_features, resolve_context
-from lmbrain.features.layers import resolve_layers
-from lmbrain.features.models import (
-    LanguageModel,
-    ModelRef,
-    build_gpt2,
-    list_models,
-    load_model,
-    load_tokenizer,
-    model_ref,
-    register_gpt2,
-)
-from lmbrain.features.registry import ModelInfo, describe_models, register_model
+The public names are imported on first use (torch and transformers load only when a model is needed); the
+packaged models register themselves the first time the model registry is consulted.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lmbrain.features.cache import FeatureCache, get_features
+    from lmbrain.features.errors import FeatureError
+    from lmbrain.features.extract import CONTEXTS, POOLINGS, extract_features, resolve_context
+    from lmbrain.features.layers import resolve_layers
+    from lmbrain.features.models import (
+        LanguageModel,
+        ModelRef,
+        build_gpt2,
+        list_models,
+        load_model,
+        load_tokenizer,
+        model_ref,
+        register_gpt2,
+    )
+    from lmbrain.features.registry import ModelInfo, describe_models, register_model
+
+_EXPORTS = {
+    "CONTEXTS": "lmbrain.features.extract",
+    "POOLINGS": "lmbrain.features.extract",
+    "FeatureCache": "lmbrain.features.cache",
+    "FeatureError": "lmbrain.features.errors",
+    "LanguageModel": "lmbrain.features.models",
+    "ModelInfo": "lmbrain.features.registry",
+    "ModelRef": "lmbrain.features.models",
+    "build_gpt2": "lmbrain.features.models",
+    "describe_models": "lmbrain.features.registry",
+    "extract_features": "lmbrain.features.extract",
+    "get_features": "lmbrain.features.cache",
+    "list_models": "lmbrain.features.models",
+    "load_model": "lmbrain.features.models",
+    "load_tokenizer": "lmbrain.features.models",
+    "model_ref": "lmbrain.features.models",
+    "register_gpt2": "lmbrain.features.models",
+    "register_model": "lmbrain.features.registry",
+    "resolve_context": "lmbrain.features.extract",
+    "resolve_layers": "lmbrain.features.layers",
+}
 
 __all__ = [
     "CONTEXTS",
@@ -38,3 +69,17 @@ __all__ = [
     "resolve_context",
     "resolve_layers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, lazy ones included."""
+    return sorted({*globals(), *_EXPORTS})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import time
 import warnings
@@ -19,6 +20,7 @@ from lmbrain.features.errors import FeatureError
 from lmbrain.features.extract import POOLINGS, plan_runs, prepare_units, resolve_context, run_extraction
 from lmbrain.features.files import (
     canonical_json,
+    clean_staging,
     publish_dir,
     remove_dir,
     sha256_bytes,
@@ -30,6 +32,7 @@ from lmbrain.features.models import LanguageModel, load_model, model_ref
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+log = logging.getLogger(__name__)
 
 
 class _CorruptError(Exception):
@@ -113,6 +116,8 @@ class FeatureCache:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else cache_dir() / "features"
         self.root.mkdir(parents=True, exist_ok=True)
+        for folder in clean_staging(self.root):  # left by extractions that were killed
+            log.info("feature cache: removed %s (its extraction was killed)", folder)
 
     def key(self, spec: dict[str, Any]) -> str:
         """Content address of a spec (model identity, units digest, context, pooling, window, dtype)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lmbrain.features.gguf_cache import gguf_sha256, gguf_tokenizer_dir
-from lmbrain.features.models import folder_weights_id, load_folder, load_gguf, register_gpt2
+from lmbrain.features.models import folder_shape, folder_weights_id, gguf_shape, load_folder, load_gguf, register_gpt2
 from lmbrain.features.registry import register_model, unavailable
 
 SMOLLM2 = "smollm2-135m"
@@ -48,6 +48,7 @@ register_model(
     lambda: load_gguf(smollm2_gguf_path(), skeleton=False),
     skeleton=lambda: load_gguf(smollm2_gguf_path(), skeleton=True),
     tokenizer_loader=_smollm2_tokenizer,
+    shape=lambda: gguf_shape(smollm2_gguf_path(), SMOLLM2),
     weights_id=lambda: "sha256-" + gguf_sha256(smollm2_gguf_path())[:20],
     family="llama",
     architecture="LlamaForCausalLM",
@@ -61,6 +62,7 @@ register_model(
     MINILM,
     lambda: load_folder(str(minilm_dir())),
     weights_id=lambda: folder_weights_id(minilm_dir()),
+    shape=lambda: folder_shape(minilm_dir(), MINILM),
     family="bert",
     architecture="BertModel",
     kind="bidirectional",

@@ -68,12 +68,29 @@ def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def umask() -> int:
+    """The process's umask (read from /proc where possible: setting it to read it back races other threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode of a new file under the user's umask (``mkstemp`` alone creates them 0600)."""
+    return 0o666 & ~umask()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file so readers see either the old or the new content, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), file_mode())
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -91,6 +108,32 @@ def staging_dir(root: Path, name: str) -> Path:
     path = staging / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     path.mkdir()
     return path
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def clean_staging(root: Path) -> list[Path]:
+    """Remove the staging folders (``root/.staging/<name>.<pid>.<tag>``) of processes no longer alive;
+    returns those removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for folder in (root / ".staging").iterdir():
+            parts = folder.name.rsplit(".", 2)
+            if len(parts) == 3 and parts[1].isdigit() and not pid_alive(int(parts[1])):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
 
 
 def publish_dir(staged: Path, final: Path) -> bool:

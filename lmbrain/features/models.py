@@ -17,6 +17,7 @@ from lmbrain.features.gguf_cache import converted_gguf, gguf_sha256
 from lmbrain.features.layers import resolve_layers
 from lmbrain.features.registry import (
     ModelInfo,
+    ModelShape,
     RegisteredModel,
     list_models,
     register_model,
@@ -28,11 +29,14 @@ __all__ = [
     "LanguageModel",
     "ModelInfo",
     "ModelRef",
+    "ModelShape",
     "build_gpt2",
     "list_models",
     "load_model",
     "load_tokenizer",
+    "model_layer_count",
     "model_ref",
+    "model_shape",
     "parse_model_name",
     "register_model",
     "resolve_layers",
@@ -273,6 +277,177 @@ def model_ref(name: str, untrained_seed: int | None = None) -> ModelRef:
     )
 
 
+# -- shapes without weights -------------------------------------------------------------------------
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
+def gguf_header(path: str | Path, keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Scalar and string metadata of a GGUF file's header (arrays skipped), read without its tensors; stops
+    early once ``general.architecture`` and every ``keys`` entry (``{arch}`` replaced) have been read."""
+    import struct
+
+    def read(handle: Any, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        data = handle.read(size)
+        if len(data) != size:
+            raise FeatureError(f"{path}: truncated GGUF header")
+        return struct.unpack(fmt, data)[0]
+
+    def string(handle: Any) -> str:
+        return handle.read(read(handle, "<Q")).decode("utf-8", errors="replace")
+
+    def skip(handle: Any, kind: int) -> None:
+        if kind == _GGUF_STRING:
+            handle.seek(read(handle, "<Q"), 1)
+        elif kind == _GGUF_ARRAY:
+            item, count = read(handle, "<I"), read(handle, "<Q")
+            if item in _GGUF_SCALARS:
+                handle.seek(struct.calcsize(_GGUF_SCALARS[item]) * count, 1)
+            else:
+                for _ in range(count):
+                    skip(handle, item)
+        elif kind in _GGUF_SCALARS:
+            handle.seek(struct.calcsize(_GGUF_SCALARS[kind]), 1)
+        else:
+            raise FeatureError(f"{path}: unknown GGUF value type {kind}")
+
+    fields: dict[str, Any] = {}
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise FeatureError(f"{path} is not a GGUF file (bad magic number)")
+        version = read(handle, "<I")
+        if version < 2:
+            raise FeatureError(f"{path}: GGUF version {version} is not supported")
+        read(handle, "<Q")  # tensor count
+        for _ in range(read(handle, "<Q")):
+            key, kind = string(handle), read(handle, "<I")
+            if kind in _GGUF_SCALARS:
+                fields[key] = read(handle, _GGUF_SCALARS[kind])
+            elif kind == _GGUF_STRING:
+                fields[key] = string(handle)
+            else:
+                skip(handle, kind)
+            arch = fields.get("general.architecture")
+            if arch is not None and all(k.format(arch=arch) in fields for k in keys):
+                break
+    return fields
+
+
+def gguf_shape(path: str | Path, name: str | None = None) -> ModelShape:
+    """Layers (embeddings included) and hidden size of a GGUF checkpoint, from its header metadata."""
+    fields = gguf_header(path, ("{arch}.block_count", "{arch}.embedding_length"))
+    arch = fields.get("general.architecture")
+    blocks, width = fields.get(f"{arch}.block_count"), fields.get(f"{arch}.embedding_length")
+    if arch is None or blocks is None or width is None:
+        raise FeatureError(f"{path}: GGUF metadata lacks the architecture's block_count / embedding_length")
+    kind = "bidirectional" if arch in _BIDIRECTIONAL_TYPES else "causal"
+    return ModelShape(name or str(path), int(blocks) + 1, int(width), kind)
+
+
+def config_shape(config: Any, name: str, has_weights: bool = True) -> ModelShape:
+    """Layers (embeddings included), hidden size and kind from a transformers config."""
+    text = getattr(config, "text_config", None)
+    if getattr(config, "num_hidden_layers", None) is None and text is not None:
+        config = text
+    layers, width = getattr(config, "num_hidden_layers", None), getattr(config, "hidden_size", None)
+    if layers is None or width is None:
+        raise FeatureError(f"model {name!r}: its config ({config.model_type}) names no num_hidden_layers / hidden_size")
+    return ModelShape(name, int(layers) + 1, int(width), kind_from_config(config), has_weights)
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(any(folder.glob(pattern)) for pattern in _WEIGHT_FILES)
+
+
+def _plain_config_shape(folder: Path, name: str) -> ModelShape | None:
+    """The shape from config.json read as plain JSON (no transformers import) when it is unambiguous."""
+    import json
+
+    try:
+        raw = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    layers, width, model_type = raw.get("num_hidden_layers"), raw.get("hidden_size"), raw.get("model_type")
+    if not isinstance(layers, int) or not isinstance(width, int) or raw.get("is_encoder_decoder"):
+        return None
+    archs = raw.get("architectures") or []
+    if model_type in _BIDIRECTIONAL_TYPES:
+        kind = "bidirectional"
+    elif any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        kind = "causal"
+    else:
+        return None
+    return ModelShape(name, layers + 1, width, kind, _has_weights(folder))
+
+
+def folder_shape(folder: str | Path, name: str | None = None) -> ModelShape:
+    """The shape of a checkpoint folder, from its config.json (``has_weights``: weight files are present)."""
+    folder = Path(folder)
+    shape = _plain_config_shape(folder, name or str(folder))
+    if shape is not None:
+        return shape
+    from transformers import AutoConfig
+
+    return config_shape(AutoConfig.from_pretrained(str(folder)), name or str(folder), _has_weights(folder))
+
+
+def _hub_shape(repo_id: str) -> ModelShape:
+    """A hub model's shape from its config in the local Hugging Face cache (fetched only when online)."""
+    from huggingface_hub import try_to_load_from_cache
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(repo_id, local_files_only=True)
+    except Exception:
+        if _offline():
+            raise
+        config = AutoConfig.from_pretrained(repo_id)
+        return config_shape(config, repo_id)
+    found = try_to_load_from_cache(repo_id=repo_id, filename="config.json")
+    has_weights = _has_weights(Path(found).parent) if isinstance(found, str) else True
+    return config_shape(config, repo_id, has_weights)
+
+
+def model_shape(name: str) -> ModelShape | None:
+    """A model's layers, hidden size and kind from its config or file metadata only: never its weights.
+
+    Registry names use their registered ``shape`` (else their weight-free skeleton config); .gguf files their
+    header; local folders and hub ids (local cache; the hub only when online) their config. ``has_weights`` is
+    False when a folder or hub snapshot holds only the config (enough for untrained variants only). Raises
+    ModelUnavailableError when the model cannot be found; None for a registered model that can tell its size
+    only by loading it.
+    """
+    base, _ = parse_model_name(name)
+    src = _source(base)
+    try:
+        if src.where == "registry":
+            entry = src.entry
+            if entry.shape is not None:
+                return entry.shape()
+            if entry.skeleton is None:
+                return None
+            return config_shape(entry.skeleton()[0], base)
+        if src.where == "gguf":
+            return gguf_shape(src.path, base)
+        if src.where == "dir":
+            return folder_shape(src.path, base)
+        return _hub_shape(base)
+    except LmbrainError:
+        raise
+    except Exception as error:
+        raise _not_loadable(src, error) from error
+
+
+def model_layer_count(name: str) -> int:
+    """Number of layers of a model (layer 0 = input embeddings included), read without loading weights."""
+    shape = model_shape(name)
+    if shape is None:
+        raise unavailable(name, "its registry entry gives no way to read its size without loading it")
+    return shape.n_layers
+
+
 # -- loading ----------------------------------------------------------------------------------------
 def _auto_class(kind: str) -> Any:
     from transformers import AutoModel, AutoModelForCausalLM
@@ -476,9 +651,14 @@ def register_gpt2(
         tok = model_ref(tokenizer_from).identity
         return "config-" + sha256_bytes(canonical_json({"gpt2": spec, "tokenizer": tok}).encode())[:16]
 
+    def shape() -> ModelShape:  # the borrowed tokenizer must be there; no weights are needed
+        model_shape(tokenizer_from)
+        return ModelShape(name, n_layer + 1, n_embd, "causal")
+
     register_model(
         name,
         loader,
+        shape=shape,
         family="gpt2",
         architecture="GPT2LMHeadModel",
         kind="causal",

@@ -12,8 +12,26 @@ KINDS = ("causal", "bidirectional")
 
 #: ``loader()`` returns (model, tokenizer) with pretrained weights; ``skeleton()`` returns (config, tokenizer)
 #: without reading weights (used to build untrained variants); ``weights_id()`` a cheap stable identity of
-#: the weights (file hash or revision), computed without loading the model.
+#: the weights (file hash or revision), computed without loading the model; ``shape()`` the model's
+#: :class:`ModelShape` read from its config or file metadata (no weights, nothing written).
 Loader = Callable[[], tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A model's size as read from its config or file metadata, without loading (or having) its weights;
+    ``has_weights``: its pretrained weights are there, or it needs none (config-built models)."""
+
+    name: str
+    n_layers: int
+    hidden_size: int
+    kind: str
+    has_weights: bool = True
+
+    @property
+    def layers_text(self) -> str:
+        """``"31 layers: 0..30"`` (``n_layers`` counts layer 0, the input embeddings)."""
+        return f"{self.n_layers} layers: 0..{self.n_layers - 1}"
 
 
 @dataclass(frozen=True)
@@ -54,9 +72,20 @@ class RegisteredModel:
     training: str = ""
     config_built: bool = False
     description: str = ""
+    shape: Callable[[], ModelShape] | None = None
 
 
 _REGISTRY: dict[str, RegisteredModel] = {}
+_CATALOG = "lmbrain.features.catalog"
+
+
+def _load_catalog() -> None:
+    """Register the packaged models on first use (so that importing ``lmbrain.features`` stays cheap)."""
+    import importlib
+    import sys
+
+    if _CATALOG not in sys.modules:  # also true while the catalog itself is being imported
+        importlib.import_module(_CATALOG)
 
 
 def register_model(
@@ -72,9 +101,11 @@ def register_model(
     training: str = "",
     config_built: bool = False,
     description: str = "",
+    shape: Callable[[], ModelShape] | None = None,
     replace: bool = False,
 ) -> None:
     """Register a model under ``name`` (``config_built`` models always take their weights from a seed)."""
+    _load_catalog()
     if ":" in name:
         raise ValueError(f"model name {name!r} must not contain ':' (reserved for ':untrained-SEED')")
     if kind not in KINDS:
@@ -94,21 +125,25 @@ def register_model(
         training=training,
         config_built=config_built,
         description=description,
+        shape=shape,
     )
 
 
 def list_models() -> list[str]:
     """Names of the registered models (any hub id, local folder or .gguf file works too)."""
+    _load_catalog()
     return sorted(_REGISTRY)
 
 
 def registered(name: str) -> RegisteredModel | None:
     """The registry entry of a name, or None for a hub id / path."""
+    _load_catalog()
     return _REGISTRY.get(name)
 
 
 def describe_models() -> list[dict[str, Any]]:
     """Static metadata of every registered model, for listings."""
+    _load_catalog()
     return [
         {
             "name": e.name,

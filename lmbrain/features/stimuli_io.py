@@ -31,6 +31,16 @@ def _from_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as a table ({error})") from None
     if "text" not in table.columns:
         raise DataError(f"{path}: needs a 'text' column (columns are {list(table.columns)})")
+    if "stimulus_id" in table.columns:
+        ids = table["stimulus_id"].astype(str)
+        repeated = ids[ids.duplicated(keep=False)]
+        if len(repeated):
+            first = repeated.iloc[0]
+            rows = [int(i) + 2 for i in repeated.index[repeated == first]]  # file lines: 1 is the header
+            raise DataError(
+                f"{path}: stimulus_id {first!r} appears {len(rows)} times (lines {', '.join(map(str, rows))}); "
+                f"every stimulus_id must be unique ({repeated.nunique()} repeated id(s) in all)"
+            )
     if "context_id" not in table.columns:
         table["context_id"] = range(len(table))
     return table

@@ -20,8 +20,8 @@ from lmbrain.data.dataset import Dataset
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, ShuffledSplit
 from lmbrain.encoding.timeseries import ScanFeatures, high_pass
 from lmbrain.errors import LmbrainError, StudyError
-from lmbrain.features import get_features, resolve_layers
 from lmbrain.features.controls import control_features, control_info
+from lmbrain.features.layers import resolve_layers
 from lmbrain.results import ALL_SUBJECTS, FeatureSet, layer_label
 from lmbrain.study.schema import DatasetEntry, Study
 
@@ -184,6 +184,8 @@ class StudyInputs:
 
     def llm_layers(self, name: str, model: str, seed: int | None) -> dict[int, np.ndarray]:
         """Per-layer stimulus features of one model on one dataset, from the feature cache."""
+        from lmbrain.features.cache import get_features  # torch: imported when features are needed
+
         study = self.study
         stimuli = self.dataset(name).stimuli
         features = get_features(

@@ -180,7 +180,7 @@ class Study(Strict):
     models: list[ModelEntry] = Field(default_factory=list)
     features: FeatureOptions = FeatureOptions()
     cv: CVOptions = CVOptions()
-    estimator: EstimatorOptions = EstimatorOptions()
+    estimator: EstimatorOptions = Field(default_factory=EstimatorOptions)  # built on use: imports sklearn
     timeseries: TimeseriesOptions = TimeseriesOptions()
     statistics: StatisticsOptions = StatisticsOptions()
     outputs: OutputOptions = OutputOptions()

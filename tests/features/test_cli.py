@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 from conftest import PASSAGE
 from safetensors.numpy import load_file
-from typer.testing import CliRunner
 
+from lmbrain.cli import run_cli
+from lmbrain.errors import EXIT_DATA, EXIT_USAGE
 from lmbrain.features import FeatureCache, get_features
-from lmbrain.features.cli import app
 
-runner = CliRunner()
+
+class Result(NamedTuple):
+    exit_code: int
+    output: str  # stdout then stderr
+    stderr: str
+
+
+@pytest.fixture
+def invoke(capsys: pytest.CaptureFixture[str]):
+    """Run ``lmbrain features ARGS`` in-process: the exit code and what it printed."""
+
+    def run(args: list[str]) -> Result:
+        code = run_cli(["features", *args])
+        out, err = capsys.readouterr()
+        return Result(code, out + err, err)
+
+    return run
 
 
 @pytest.fixture
@@ -23,11 +40,10 @@ def text_file(tmp_path):
     return path
 
 
-def test_extract_txt_to_safetensors_equals_the_api(tmp_path, text_file):
+def test_extract_txt_to_safetensors_equals_the_api(invoke, tmp_path, text_file):
     out = tmp_path / "f.safetensors"
     cache = tmp_path / "cache"
-    result = runner.invoke(
-        app,
+    result = invoke(
         [
             "extract",
             "gpt2-tiny",
@@ -56,12 +72,11 @@ def test_extract_txt_to_safetensors_equals_the_api(tmp_path, text_file):
     np.testing.assert_array_equal(tensors["layer_002"], api[1])
 
 
-def test_extract_csv_with_positions_to_npy_without_cache(tmp_path):
+def test_extract_csv_with_positions_to_npy_without_cache(invoke, tmp_path):
     table = tmp_path / "stim.csv"
     table.write_text('stimulus_id,text,context_id,position\ns2,"b, c",7,1\ns1,a,7,0\ns3,null,8,0\n')
     out = tmp_path / "f.npy"
-    result = runner.invoke(
-        app,
+    result = invoke(
         [
             "extract",
             "minilm-l6",
@@ -90,9 +105,9 @@ def test_extract_csv_with_positions_to_npy_without_cache(tmp_path):
     np.testing.assert_allclose(arr, api, atol=1e-6)
 
 
-def test_safetensors_metadata_records_the_request(tmp_path, text_file):
+def test_safetensors_metadata_records_the_request(invoke, tmp_path, text_file):
     out = tmp_path / "f.safetensors"
-    runner.invoke(app, ["extract", "gpt2-tiny", str(text_file), "-o", str(out), "--cache-dir", str(tmp_path)])
+    invoke(["extract", "gpt2-tiny", str(text_file), "-o", str(out), "--cache-dir", str(tmp_path)])
     from safetensors import safe_open
 
     with safe_open(out, "np") as handle:
@@ -101,17 +116,16 @@ def test_safetensors_metadata_records_the_request(tmp_path, text_file):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["no-such/model-xyz"], "not available"),
-        (["gpt2-tiny", "--pooling", "max"], "pooling"),
-        (["gpt2-tiny", "--layers", "9"], "out of range"),
+        (["no-such/model-xyz"], EXIT_DATA, "not available"),
+        (["gpt2-tiny", "--pooling", "max"], EXIT_USAGE, "pooling"),
+        (["gpt2-tiny", "--layers", "9"], EXIT_USAGE, "out of range"),
     ],
 )
-def test_bad_requests_exit_with_one_clear_error(tmp_path, text_file, args, message):
+def test_bad_requests_exit_with_one_clear_error(invoke, tmp_path, text_file, args, code, message):
     model, *rest = args
-    result = runner.invoke(
-        app,
+    result = invoke(
         [
             "extract",
             model,
@@ -123,18 +137,33 @@ def test_bad_requests_exit_with_one_clear_error(tmp_path, text_file, args, messa
             *rest,
         ],
     )
-    assert result.exit_code == 2
-    assert message in result.output
+    assert result.exit_code == code
+    last = result.stderr.splitlines()[-1]  # after the progress bar when the model had to run
+    assert message in last and last.startswith("error: ") and result.stderr.count("error") == 1
     assert not (tmp_path / "x.npy").exists()
 
 
-def test_missing_input_file_is_a_clear_error(tmp_path):
-    result = runner.invoke(
-        app, ["extract", "gpt2-tiny", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "x")]
-    )
-    assert result.exit_code == 2 and "nope.txt" in result.output
+def test_missing_input_file_is_a_clear_error(invoke, tmp_path):
+    result = invoke(["extract", "gpt2-tiny", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "x.npy")])
+    assert result.exit_code == EXIT_DATA and "nope.txt" in result.stderr
 
 
-def test_models_lists_the_registry():
-    result = runner.invoke(app, ["models"])
+def test_models_lists_the_registry(invoke):
+    result = invoke(["models"])
     assert result.exit_code == 0 and "smollm2-135m" in result.output and "minilm-l6" in result.output
+
+
+def test_duplicate_stimulus_ids_are_refused_with_their_lines(invoke, tmp_path):
+    table = tmp_path / "stim.csv"
+    table.write_text("stimulus_id,text\ns1,a\ns2,b\ns1,c\ns2,d\n")
+    result = invoke(["extract", "gpt2-tiny", str(table), "-o", str(tmp_path / "x.npy")])
+    assert result.exit_code == EXIT_DATA
+    assert "'s1' appears 2 times (lines 2, 4)" in result.stderr and "2 repeated id(s)" in result.stderr
+
+
+def test_the_cli_choices_equal_the_library_ones():
+    from lmbrain.features import cli
+    from lmbrain.features.extract import CONTEXTS, POOLINGS
+    from lmbrain.features.models import DTYPES
+
+    assert cli.CONTEXTS == CONTEXTS and cli.POOLINGS == POOLINGS and set(cli.DTYPES) == set(DTYPES)
