@@ -44,6 +44,7 @@ bench: $(STAMP)
 # long simulation runs whose results are committed in docs/statistics.md (fast versions run in make test)
 statistics: $(STAMP)
 	$(PY) benchmarks/compare_joint.py --write-docs
+	$(PY) benchmarks/compare_joint_real.py
 
 clean:
 	rm -rf $(VENV) .cache

@@ -68,5 +68,5 @@ def test_unknown_joint_estimator_is_a_validation_error(tmp_path):
 
     path = tmp_path / "s.yaml"
     path.write_text("name: x\ndatasets: [{name: d}]\nestimator: {joint: bandedd}\n")
-    with pytest.raises(StudyError, match="estimator.joint.*bandedd"):
+    with pytest.raises(StudyError, match=r"estimator\.joint.*bandedd"):
         load_study(path)

@@ -181,6 +181,37 @@ def hierarchical_reference(study, data, designs, n_llm: int, ctrl_mask, splits, 
     return pred, np.array(alphas)
 
 
+def stacked_reference(study, data, designs, n_llm: int, ctrl_mask, splits) -> tuple[np.ndarray, np.ndarray]:
+    """Stacked regressions with simplex weights (Lin et al. 2024), plainly: each band by nested sklearn ridge;
+    its inner-CV out-of-fold predictions at the chosen alpha (minus each inner fold's training mean); per target
+    the weight w in [0, 1] of the LLM band minimising ||y - w p_llm - (1 - w) p_ctrl||² (closed form for two
+    bands); each band refit on the training fold; prediction = mean + Σ weight (band prediction − mean).
+    Returns (pred, weights (n_folds, 2 bands [LLM, controls], n_targets))."""
+    Y = data.Y
+    pred, weights = np.full(Y.shape, np.nan), []
+    for (train, test), X in zip(splits, designs, strict=True):
+        inner = inner_splits(study, data, train)
+        Ytr = Y[train]
+        bands = [(X[:, :n_llm], True), (X[:, n_llm:], ctrl_mask)]
+        oof = np.full((2, len(train), Y.shape[1]), np.nan)
+        target = np.full((len(train), Y.shape[1]), np.nan)
+        tests = []
+        for b, (Xb, mask) in enumerate(bands):
+            alpha = best_alpha(inner_r2(Xb[train], Ytr, inner, mask, ALPHAS), ALPHAS)
+            for tr, va in inner:
+                mean = Ytr[tr].mean(0)
+                oof[b, va] = refit(Xb[train][tr], Ytr[tr], Xb[train][va], mask, alpha)[1] - mean
+                target[va] = Ytr[va] - mean
+            tests.append(refit(Xb[train], Ytr, Xb[test], mask, alpha)[1])
+        seen = np.isfinite(target).all(1)
+        d, e = oof[0, seen] - oof[1, seen], target[seen] - oof[1, seen]
+        w = np.clip((d * e).sum(0) / (d * d).sum(0), 0.0, 1.0)
+        y_mean = Ytr.mean(0)
+        pred[test] = y_mean + w * (tests[0] - y_mean) + (1 - w) * (tests[1] - y_mean)
+        weights.append(np.stack([w, 1 - w]))
+    return pred, np.array(weights)
+
+
 def banded_reference(data, designs, n_llm: int, mask, splits, penalties: np.ndarray) -> np.ndarray:
     """Banded ridge at given per-band penalties (n_folds, 2, n_targets): plain ridge (alpha 1) with each band's
     standardised columns divided by the square root of its penalty."""
@@ -295,6 +326,13 @@ def test_joint_unit_equals_sklearn_reimplementation(name, data_dir):
                 vanished = (alphas[:, 0] > ALPHAS[-1]).any()
                 p_short = hierarchical_reference(study, sub, designs, n_llm, controls.standardize, splits, ALPHAS)[0]
                 assert not vanished or np.abs(p_short - p).max() > TOL
+            elif study.estimator.joint == "stacked_simplex":
+                p, weights = stacked_reference(study, sub, designs, n_llm, controls.standardize, splits)
+                est = make_joint(study, data.dataset.is_timeseries, unit.scheme, (n_llm, ctrl.shape[1]), mask)
+                for k, (train, _) in enumerate(splits):  # the estimator's own weights, fold by fold
+                    fit = est.fit(designs[k][train], sub.Y[train], data.groups[train])
+                    np.testing.assert_allclose(fit.weights_.reshape(weights[k].shape), weights[k], atol=1e-6)
+                assert ((weights[:, 0] > 1e-6) & (weights[:, 0] < 1 - 1e-6)).any()  # not a corner solution only
             elif study.estimator.joint.startswith("banded"):
                 p = banded_reference(sub, designs, n_llm, mask, splits, fitted.alphas)
             else:
