@@ -519,6 +519,22 @@ def run_study(
             raise
 
 
+def log_data_problems(study: Study) -> None:
+    """Every dataset's summary in the log, and a warning for each data problem (excluded subjects, masked
+    neuroids, missing responses), so that ``run.log`` holds them even when the datasets were loaded (and
+    their warnings printed) before the log was opened, e.g. by validation."""
+    inputs = study_inputs(study)
+    for entry in study.datasets:
+        dataset = inputs.dataset(entry.name)
+        log.info("dataset %s", dataset.summary())
+        for subject, reason in sorted(dataset.excluded.items()):
+            log.warning("dataset %s: subject %s excluded: %s", entry.name, subject, reason)
+        for neuroid, reason in sorted(dataset.masked.items(), key=lambda kv: str(kv[0])):
+            log.warning("dataset %s: neuroid %s masked: %s", entry.name, neuroid, reason)
+        if dataset.missing:
+            log.warning("dataset %s: %s", entry.name, dataset.missing.describe())
+
+
 def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str | None,
          study_source: str | None) -> Path:
     digest = study.digest()
@@ -537,6 +553,7 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
     try:
         log.info("study %s (%s): start, executor=%s, n_jobs=%d", study.name, digest, executor, n_jobs,
                  extra={PROGRESS: True})
+        log_data_problems(study)
         feature_times = prepare_features(study)
         units = enumerate_units(study)
         todo = []

@@ -195,3 +195,20 @@ def test_staging_folders_of_dead_extractions_are_removed(tmp_path):
         (folder / "layer_000.npy").write_bytes(b"x")
     FeatureCache(tmp_path)
     assert not stale.exists() and live.exists()
+
+
+def test_data_problems_are_logged_at_the_start_of_a_run(caplog, data_dir):
+    """Excluded subjects, masked neuroids and missing responses reach the run's log, even when the datasets
+    were loaded (and warned about) before the log was opened."""
+    import logging
+
+    from lmbrain.study.runner import log_data_problems
+    from lmbrain.study.schema import Study
+
+    study = Study.model_validate({"name": "problems", "datasets": [
+        {"name": "brennan2016_alice", "controls": ["word_rate"]}, {"name": "frank2015_eeg", "subjects": ["1"]}]})
+    with caplog.at_level(logging.INFO, logger="lmbrain"):
+        log_data_problems(study)
+    text = caplog.text
+    assert "subject s33 excluded" in text  # all-zero time courses (Brennan2016)
+    assert "frank2015_eeg" in text and "missing" in text  # rejected trials are NaN responses
