@@ -45,6 +45,8 @@ bench: $(STAMP)
 statistics: $(STAMP)
 	$(PY) benchmarks/compare_joint.py --write-docs
 	$(PY) benchmarks/compare_joint_real.py
+	$(PY) benchmarks/calibrate_second_level.py --write-docs
+	$(PY) benchmarks/calibrate_nulls.py --write-docs
 
 clean:
 	rm -rf $(VENV) .cache

@@ -26,13 +26,45 @@ R = "r"  #: Pearson r of out-of-fold predictions, averaged over outer folds
 R2 = "r2"  #: out-of-sample R² of the pooled out-of-fold predictions against each sample's training-fold mean
 R_CI_LOW, R_CI_HIGH = "r_ci_low", "r_ci_high"
 R2_CI_LOW, R2_CI_HIGH = "r2_ci_low", "r2_ci_high"
-P_R, P_R2, NULL_R_MEAN = "p_r", "p_r2", "null_r_mean"  #: permutation p-values and the null's mean r
+#: p-values of r > 0 and of R² > 0 (statistics.permutation_method; default: r against refits on sign-flipped /
+#: circularly shifted responses, R² against block sign flips of the gains over the training mean)
+P_R, P_R2 = "p_r", "p_r2"
+NULL_R_MEAN = "null_r_mean"  #: mean fold-mean r of the null that p_r is read from
+NULL_R2_MEAN = "null_r2_mean"  #: mean R² of the null that p_r2 is read from (0 by construction for sign flips)
 P_UNIQUE = "p_unique"  #: p-value of unique LLM R² > 0 (joint vs controls alone, paired block sign flips)
 R2_LLM, R2_CONTROLS = "r2_llm", "r2_controls"  #: the parts' R² on the joint unit's own samples
 UNIQUE_LLM = "unique_llm"  #: R²(joint) − R²(controls)
 UNIQUE_CI_LOW, UNIQUE_CI_HIGH = "unique_llm_ci_low", "unique_llm_ci_high"
 OMEGA = "omega"  #: % of the LLM's R² that the controls account for
 OMEGA_CI_LOW, OMEGA_CI_HIGH = "omega_ci_low", "omega_ci_high"
+#: layer curves' shape (per-layer units): the intermediate layer chosen for each test fold on other folds that
+#: never use it in return (its test-fold predictions stitched together) against the last layer, same samples
+R2_BEST_INTERMEDIATE = "r2_best_intermediate"
+LAYER_DIFF = "layer_diff_best_vs_last"  #: R²(best intermediate, chosen without its test fold) − R²(last layer)
+LAYER_DIFF_CI_LOW, LAYER_DIFF_CI_HIGH = "layer_diff_ci_low", "layer_diff_ci_high"
+P_BEST_VS_LAST = "p_best_vs_last"  #: one-sided p of best intermediate > last layer (block sign flips)
+
+#: noise ceilings (ceiling units, per target; ``r`` is the ceiling used, docs/statistics.md "Noise ceilings")
+CEILING_CI_LOW, CEILING_CI_HIGH = "ceiling_ci_low", "ceiling_ci_high"
+CEILING_AT_BOUND = "ceiling_at_bound"  #: 1 where the target's own estimate was missing or outside (0, 1)
+CEILING_OWN = "ceiling_own"  #: the target's own attenuation-corrected r before shrinkage (NaN or outside [0, 1])
+CEILING_RHO = "ceiling_rho"  #: one source subject's reliability implied by the two pools' agreement
+CEILING_EXTRAPOLATED = "ceiling_extrapolated"  #: pool curve extrapolated with one shape for all targets
+CEILING_COMMON_RHO = "ceiling_common_rho"  #: that shared shape's reliability parameter
+CEILING_INTER_SUBJECT = "ceiling_inter_subject"  #: leave-one-subject-out, where targets correspond (same ROI)
+POOL_R_PREFIX = "pool_r_"  #: ``pool_r_K``: mean r of the target from pools of K other subjects
+
+
+def pool_r_metric(n_sources: int) -> str:
+    """The metric of a target's mean r from pools of ``n_sources`` other subjects."""
+    return f"{POOL_R_PREFIX}{int(n_sources)}"
+
+
+def pool_r_sources(metric: str) -> int | None:
+    """The number of source subjects of a ``pool_r_K`` metric; None for any other metric."""
+    rest = str(metric)[len(POOL_R_PREFIX):]
+    return int(rest) if str(metric).startswith(POOL_R_PREFIX) and rest.isdigit() else None
+
 
 # -- labels -----------------------------------------------------------------------------------------
 

@@ -1,31 +1,42 @@
-"""Permutation nulls that respect the data's structure, cheap enough for 1,000 permutations.
+"""Significance tests of cross-validated encoding scores that respect the data's structure.
 
-Two nulls for the out-of-fold scores of a cross-validated ridge:
+What each p-value tests (``statistics.permutation_method``; docs/statistics.md, "Permutation nulls and
+calibration"):
 
-- ``refit`` (:func:`permutation_test`, exact): the whole cross-validated fit is redone on permuted
-  responses. Cost per permutation ~ n² x targets (one product per fold), ~100x one fit for 1,000
-  permutations of 10,000 targets; a naive refit loop costs ~1,000x.
-- ``predictions`` (:func:`prediction_permutation_test`, the block permutation used for test-set
-  correlations in the naturalistic-fMRI literature): the out-of-fold predictions are permuted against the
-  responses, whole groups (or circular shifts) *within each outer test fold*, so that a response is only
-  paired with predictions of a model that never saw its fold (permuting across folds makes the test
-  conservative: every other fold's model was trained on the response's group). Cost per permutation
-  ~ n x targets (about 1-2x one fit for 1,000 permutations). Measured on null data with per-target
-  penalties: a false-positive rate of 0.03-0.045 at a nominal 0.05 (valid, slightly conservative).
+- ``auto`` (the default): ``p_r`` -- is the fold-mean r above chance (the feature set is associated with the
+  held-out responses)? -- against the cross-validated ridge refitted on responses flipped in sign about their
+  mean a whole sentence / passage at a time (:func:`block_sign_flips`; event data) or circularly shifted
+  within runs (:func:`circular_shifts`; time series). ``p_r2`` -- does the model predict held-out responses
+  better than the training-fold mean (out-of-sample R² > 0)? -- by block sign flips of the per-sample gains
+  over the intercept-only model (:func:`sign_flip_test`).
+- ``refit`` (the former default, for comparison): whole groups permuted among groups of the same size, each
+  keeping its internal order (event data), or circular shifts (time series), then refitted; both p-values
+  against that null. Anything locked to word or sentence position is the same in every permuted data set, so
+  it survives the permutation: the null mean r of a word-position model is its observed r.
+- ``predictions`` (cheap): the out-of-fold predictions permuted against the responses, whole groups (or
+  circular shifts) *within each outer test fold* (:func:`prediction_permutation_test`). Cost per permutation
+  ~ n x targets; it keeps position-locked structure like ``refit``.
 
-The refit null:  the cross-validated ridge on permuted responses. With the ridge penalty of every target
-fixed at the value chosen for it in each outer fold, a fold's test predictions are linear in the training
-responses: ``Ŷ_test = B_α · Y_train`` with ``B_α = A_α (I − 11ᵀ/n) + 11ᵀ/n`` and
-``A_α = X̃_test V diag(s / (s² + α)) Uᵀ`` from the SVD of the standardised training features. The
-decomposition and ``B_α`` are computed once per fold and penalty; each permutation then costs one
-matrix product per fold instead of a refit. (The penalty is not re-selected under the null: the test is
-conditional on the chosen penalties.)
+Unique variance (R²(joint) − R²(controls) > 0) is tested by :func:`paired_sign_flip_test` under every method.
 
-Permutations respect the structure that cross-validation respects:
+The refit null: with the ridge penalty of every target fixed at the value chosen for it in each outer fold, a
+fold's test predictions are linear in the training responses: ``Ŷ_test = B_α · Y_train`` with
+``B_α = A_α (I − 11ᵀ/n) + 11ᵀ/n`` and ``A_α = X̃_test V diag(s / (s² + α)) Uᵀ`` from the SVD of the
+standardised training features. The decomposition and ``B_α`` are computed once per fold and penalty; each
+resample then costs one matrix product per fold instead of a refit (~100x one fit for 1,000 resamples of
+10,000 targets; a naive refit loop costs ~1,000x). The penalty is not re-selected under the null: the test is
+conditional on the chosen penalties.
 
-- event data: whole groups (sentences, passages) are permuted among groups of the same size, each keeping
-  its internal order;
-- time series: circular shifts within each run, at least ``min_shift`` samples.
+Why refits for ``p_r`` but sign flips of out-of-fold gains for ``p_r2``: a response is used twice by
+cross-validation, as a test sample and as training data of the other folds' models, so the out-of-fold terms
+of two groups in different folds are dependent. Flipping the per-group terms of the fold-mean r after the fact
+sees only the test role and rejects 12 % of no-signal word-position targets at α = 0.05; flipping the
+responses and refitting moves both roles together (exact for symmetric, independent groups). The null of R²
+> 0 is not "no association" (a model with signal can still predict worse than the training mean), so no
+resampling of the responses reaches its boundary; the flipped gains are centred on it. Measured at α = 0.05
+(``benchmarks/calibrate_nulls.py``, docs/statistics.md): ``p_r`` 0.043-0.063 without signal; ``p_r2`` 0.024-0.034
+at its boundary for low-dimensional controls, 0.070-0.078 for 256-dimensional LLM-like features, 0.001-0.007
+without signal.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmbrain.encoding.metrics import pearson_r
+from lmbrain.encoding.metrics import mean_fold_r, pearson_r
 
 
 def group_permutations(
@@ -76,6 +87,15 @@ def circular_shifts(
             shift = int(rng.integers(low, max(n - low, low + 1)))
             order[idx] = idx[(np.arange(n) + shift) % n]
         yield order
+
+
+def block_sign_flips(blocks: np.ndarray, n_flips: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Per-sample signs (float ±1), one random sign per block (sentence, passage, consecutive scans): with
+    :func:`permutation_test`, the responses are flipped about their mean a whole block at a time."""
+    _, index = np.unique(np.asarray(blocks), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    for _ in range(n_flips):
+        yield rng.choice([-1.0, 1.0], size=int(index.max()) + 1)[index]
 
 
 def fold_operators(
@@ -159,6 +179,21 @@ class PermutationResult:
     null_r_mean: np.ndarray
     null_r_std: np.ndarray
     n_permutations: int
+    null_r2_mean: np.ndarray | None = None
+
+
+def _fold_mean_r(Y: np.ndarray, pred: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Pearson r within every test fold, averaged over the folds with a finite r (:attr:`EncodingResult.r`)."""
+    return mean_fold_r(np.stack([pearson_r(Y[test], pred[test]) for _, test in splits]))
+
+
+def resampled_responses(Y: np.ndarray, resample: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Responses under one null draw: ``Y[order]`` for a row order (integers), or the rows flipped about
+    ``center`` for per-sample signs (floats ±1, one sign per block: :func:`block_sign_flips`)."""
+    resample = np.asarray(resample)
+    if resample.dtype.kind == "f":
+        return center + resample[:, None].astype(Y.dtype) * (Y - center)
+    return Y[resample]
 
 
 def permutation_test(
@@ -170,8 +205,10 @@ def permutation_test(
     dtype=np.float32,
     standardize: bool | np.ndarray = True,
 ) -> PermutationResult:
-    """p-values of out-of-fold r and R² against refits on permuted responses (penalties fixed per fold).
+    """p-values of out-of-fold r (fold mean) and R² against refits on resampled responses (penalties fixed per fold).
 
+    ``permutations`` yields row orders (:func:`group_permutations`, :func:`circular_shifts`) or per-sample
+    signs (:func:`block_sign_flips`: the responses flipped about their mean, whole blocks at a time).
     ``alphas`` is ``(n_folds, n_targets)``: the penalty each target got in each outer fold. p-values are
     ``(1 + #{null >= observed}) / (1 + n_permutations)``. Products run in ``dtype`` (float32 by default:
     p-values need ranks, not the last digits); samples never tested (time-series gaps) are not scored.
@@ -183,29 +220,34 @@ def permutation_test(
     tested = np.zeros(len(Y), dtype=bool)
     for _, test in splits:
         tested[test] = True
+    center = Y.mean(0)
     pred, base = cv_predictions(Y, splits, operators, alphas, columns)
-    r, r2 = pearson_r(Y[tested], pred[tested]), _r2(Y[tested], pred[tested], base[tested])
+    r, r2 = _fold_mean_r(Y, pred, splits), _r2(Y[tested], pred[tested], base[tested])
     exceed_r = np.zeros(Y.shape[1])
     exceed_r2 = np.zeros(Y.shape[1])
     total = np.zeros(Y.shape[1])
     total_sq = np.zeros(Y.shape[1])
+    total_r2 = np.zeros(Y.shape[1])
     n = 0
-    for order in permutations:
-        Yp = Y[order]
+    for resample in permutations:
+        Yp = resampled_responses(Y, resample, center)
         pred_p, base_p = cv_predictions(Yp, splits, operators, alphas, columns)
-        Yt, pred_t = Yp[tested], pred_p[tested]
-        null_r = pearson_r(Yt, pred_t)
+        with np.errstate(invalid="ignore"):
+            null_r = np.nan_to_num(_fold_mean_r(Yp, pred_p, splits), nan=0.0)
+            null_r2 = _r2(Yp[tested], pred_p[tested], base_p[tested])
         exceed_r += null_r >= r
-        exceed_r2 += _r2(Yt, pred_t, base_p[tested]) >= r2
+        exceed_r2 += null_r2 >= r2
         total += null_r
         total_sq += null_r**2
+        total_r2 += null_r2
         n += 1
     mean = total / max(n, 1)
     return PermutationResult(
         r=r, r2=r2,
-        p_r=(1 + exceed_r) / (1 + n), p_r2=(1 + exceed_r2) / (1 + n),
+        p_r=np.where(np.isfinite(r), (1 + exceed_r) / (1 + n), np.nan),
+        p_r2=np.where(np.isfinite(r2), (1 + exceed_r2) / (1 + n), np.nan),
         null_r_mean=mean, null_r_std=np.sqrt(np.maximum(total_sq / max(n, 1) - mean**2, 0)),
-        n_permutations=n,
+        n_permutations=n, null_r2_mean=total_r2 / max(n, 1),
     )
 
 
@@ -242,6 +284,7 @@ def prediction_permutation_test(
     exceed_r2 = np.zeros(Y.shape[1])
     total = np.zeros(Y.shape[1])
     total_sq = np.zeros(Y.shape[1])
+    total_r2 = np.zeros(Y.shape[1])
     count = 0
     for order in permutations:
         order = np.asarray(order)
@@ -257,14 +300,107 @@ def prediction_permutation_test(
         exceed_r2 += null_r2 >= r2
         total += null_r
         total_sq += null_r**2
+        total_r2 += null_r2
         count += 1
     mean = total / max(count, 1)
     return PermutationResult(
         r=r, r2=r2, p_r=(1 + exceed_r) / (1 + count), p_r2=(1 + exceed_r2) / (1 + count),
         null_r_mean=mean, null_r_std=np.sqrt(np.maximum(total_sq / max(count, 1) - mean**2, 0)),
-        n_permutations=count,
+        n_permutations=count, null_r2_mean=total_r2 / max(count, 1),
     )
 
+
+
+# -- does a model predict held-out responses better than the training mean? (sign flips) --------------
+
+
+def fold_r_contributions(Y: np.ndarray, predictions: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Every sample's share of the fold-mean r (:attr:`EncodingResult.r`): ``(y − ȳ_k)(ŷ − ŷ̄_k) / (‖y − ȳ_k‖
+    ‖ŷ − ŷ̄_k‖ m)`` for a sample of fold k (m: the target's folds with a finite r), so that the shares of a target
+    sum to its fold-mean r. Constant-prediction folds (r = 0) contribute 0, undefined folds nothing; NaN where
+    a target has no finite fold r; samples with ``folds < 0`` contribute 0."""
+    Y = np.asarray(Y, dtype=np.float64)
+    P = np.asarray(predictions, dtype=np.float64)
+    folds = np.asarray(folds)
+    out = np.zeros_like(Y)
+    finite = np.zeros(Y.shape[1])
+    for k in np.unique(folds[folds >= 0]):
+        rows = folds == k
+        r_k = pearson_r(Y[rows], P[rows])
+        yc, pc = Y[rows] - Y[rows].mean(0), P[rows] - P[rows].mean(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = yc * pc / np.sqrt((yc**2).sum(0) * (pc**2).sum(0))
+        defined = np.isfinite(r_k)
+        out[rows] = np.where(defined & (r_k != 0), share, 0.0)
+        finite += defined
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out /= finite
+    out[:, finite == 0] = np.nan
+    return out
+
+
+def sign_flip_test(
+    Y: np.ndarray,
+    predictions: np.ndarray,
+    baseline: np.ndarray,
+    blocks: np.ndarray,
+    folds: np.ndarray,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> PermutationResult:
+    """p-values of out-of-sample R² > 0 and of fold-mean r > 0 by block sign flips of out-of-fold predictions.
+
+    R² (against the training-fold means ``baseline``) is ``Σ_i d_i / Σ_i (y_i − b_i)²`` with
+    ``d_i = (y_i − b_i)² − (y_i − ŷ_i)²``, the per-sample gain over the intercept-only model. Under the null
+    that the model predicts no better than the training mean, the sum of d over a block -- the split unit's
+    group (sentence, passage) or consecutive scans, cut at fold boundaries -- has mean ≤ 0 (0 at the boundary
+    of the null); blocks are the units that cross-validation already treats as independent, so their sums are
+    flipped in sign at random. Nothing tied to word position or to the design survives a flip, unlike a
+    permutation of whole groups among groups. ``p = (1 + #{null >= observed}) / (1 + n_permutations)``;
+    samples with ``folds < 0`` (never tested) are dropped; ``null_r2_mean`` is the mean flipped R² (0 up to
+    Monte-Carlo error).
+
+    ``p_r`` flips the blocks' shares of the fold-mean r (:func:`fold_r_contributions`) the same way. It is kept
+    as a diagnostic only: a response is also training data of the other folds' models, which flips of
+    out-of-fold terms do not see, and it rejects ~12 % of no-signal targets at α = 0.05
+    (``tests/analysis/test_null_calibration.py``); studies read ``p_r`` from :func:`permutation_test` on
+    :func:`block_sign_flips`, which refits and so moves both roles of a response together.
+    """
+    folds = np.asarray(folds)
+    keep = folds >= 0
+    Y = np.asarray(Y, dtype=np.float64)
+    Y2 = Y.reshape(len(Y), -1)[keep]
+    P = np.asarray(predictions, dtype=np.float64).reshape(len(Y), -1)[keep]
+    B = np.asarray(baseline, dtype=np.float64).reshape(len(Y), -1)[keep]
+    folds = folds[keep]
+    _, block_index = np.unique(np.asarray(blocks)[keep], return_inverse=True)
+    cells = block_index * (int(folds.max()) + 1) + folds  # a block never straddles two folds
+    ss = ((Y2 - B) ** 2).sum(0)
+    sums = np.stack([group_sums((Y2 - B) ** 2 - (Y2 - P) ** 2, cells),
+                     group_sums(fold_r_contributions(Y2, P, folds), cells)])  # (2, blocks, targets)
+    observed = sums.sum(1)
+    tolerance = observed - 1e-12 * np.abs(observed)
+    rng = np.random.default_rng(seed)
+    exceed = np.zeros_like(observed)
+    total = np.zeros_like(observed)
+    total_sq = np.zeros_like(observed)
+    for start in range(0, n_permutations, 256):  # bounded memory: 256 sign vectors at a time
+        signs = rng.choice([-1.0, 1.0], size=(min(256, n_permutations - start), sums.shape[1]))
+        null = np.einsum("fb,sbt->sft", signs, sums)
+        exceed += (null >= tolerance[:, None]).sum(1)
+        total += null.sum(1)
+        total_sq += (null**2).sum(1)
+    n = max(n_permutations, 1)
+    mean = total / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2, null_r2 = observed[0] / ss, mean[0] / ss
+    p = (1 + exceed) / (1 + n_permutations)
+    p[~np.isfinite(observed)] = np.nan
+    return PermutationResult(
+        r=observed[1], r2=r2, p_r=p[1], p_r2=p[0], null_r_mean=mean[1],
+        null_r_std=np.sqrt(np.maximum(total_sq[1] / n - mean[1] ** 2, 0)), n_permutations=n_permutations,
+        null_r2_mean=null_r2,
+    )
 
 
 # -- is a fuller model better than a reduced one? (unique variance) ----------------------------------
@@ -310,6 +446,7 @@ def paired_sign_flip_test(
     n_permutations: int = 1000,
     seed: int = 0,
     tested: np.ndarray | None = None,
+    folds: np.ndarray | None = None,
 ) -> PairedResult:
     """p-value of R²(full) − R²(reduced) > 0 from out-of-fold predictions, e.g. unique LLM variance:
     R²(LLM + controls) − R²(controls).
@@ -318,10 +455,15 @@ def paired_sign_flip_test(
     ``Σ_i d_i / SS`` with ``d_i = (y_i − reduced_i)² − (y_i − full_i)²``. Under the null that the two models
     predict equally well, swapping their predictions within a block leaves the distribution unchanged, so
     the block sums of ``d`` are flipped in sign at random (whole blocks: the dataset's split unit, or
-    contiguous scans of a time series). Cost: one (permutations x blocks) @ (blocks x targets) product.
-    ``p = (1 + #{null >= observed}) / (1 + n_permutations)``.
+    contiguous scans of a time series; with ``folds``, cut at the outer folds' boundaries). Cost: one
+    (permutations x blocks) @ (blocks x targets) product. ``p = (1 + #{null >= observed}) / (1 + n_permutations)``.
+    Calibration (``benchmarks/calibrate_nulls.py``, docs/statistics.md): 0.011-0.060 at α = 0.05 without unique
+    signal, 0.029-0.043 (event data) and 0.077 (time series) at the boundary where the expected gain is 0.
     """
     keep = np.ones(len(Y), dtype=bool) if tested is None else np.asarray(tested, dtype=bool)
+    if folds is not None:
+        _, index = np.unique(np.asarray(blocks), return_inverse=True)
+        blocks = index * (int(np.max(folds)) + 2) + np.asarray(folds) + 1
     Y = np.asarray(Y, dtype=np.float64)[keep]
     full = np.asarray(full, dtype=np.float64)[keep]
     reduced = np.asarray(reduced, dtype=np.float64)[keep]

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.weightstats import DescrStatsW
 
 from lmbrain.analysis.partition import omega, omega_defined
 from lmbrain.encoding.metrics import r2_oos
@@ -309,46 +308,58 @@ def bootstrap_partition_subjects(
 
 @dataclass(frozen=True)
 class Comparison:
-    """A paired comparison of two models across subjects (or other matched units)."""
+    """A paired comparison of two models across subjects (or other matched units): mean of a − b, t test,
+    Wilcoxon signed-rank and sign-flip tests (two-sided), Cohen's d_z and a t interval of the mean."""
 
     mean_difference: float
     t: float
     p_ttest: float
     p_wilcoxon: float
     n: int
+    p_signflip: float = np.nan
+    dz: float = np.nan
+    ci_low: float = np.nan
+    ci_high: float = np.nan
 
 
-def paired_comparison(a: np.ndarray, b: np.ndarray) -> Comparison:
-    """Paired t-test (statsmodels) and Wilcoxon signed-rank test of a − b across matched units."""
-    from scipy.stats import wilcoxon
+def paired_comparison(a: np.ndarray, b: np.ndarray, n_flips: int = 10000, seed: int = 0) -> Comparison:
+    """Paired t-test (scipy), Wilcoxon signed-rank and sign-flip tests of a − b across matched units."""
+    from lmbrain.analysis.second_level import paired_across_subjects
 
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    keep = np.isfinite(a) & np.isfinite(b)
-    diff = a[keep] - b[keep]
-    if len(diff) < 2:
-        return Comparison(float(diff.mean()) if len(diff) else np.nan, np.nan, np.nan, np.nan, len(diff))
-    t, p, _ = DescrStatsW(diff).ttest_mean(0.0)
-    p_w = float(wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
-    return Comparison(float(diff.mean()), float(t), float(p), p_w, len(diff))
+    test = paired_across_subjects(a, b, n_flips=n_flips, seed=seed)
+    return Comparison(test.mean, test.t, test.p_ttest, test.p_wilcoxon, test.n_subjects, test.p_signflip,
+                      test.dz, test.ci_low, test.ci_high)
 
 
 def mixed_model_comparison(
-    table: pd.DataFrame, value: str = "value", factor: str = "model", subject: str = "subject"
+    table: pd.DataFrame, value: str = "value", factor: str = "model", subject: str = "subject",
+    target: str | None = "neuroid_id",
 ) -> pd.DataFrame:
-    """Linear mixed model ``value ~ factor`` with a random intercept per subject (statsmodels MixedLM).
+    """Each level of ``factor`` against the first in sorted order, with the subject as the unit of inference.
 
-    ``table`` holds one row per target (e.g. electrode) x level of ``factor``; returns the fixed effects
-    (coefficient, standard error, z, p) relative to the first level in sorted order.
+    With a ``target`` column (every target scored under each level): a linear mixed model of the per-target
+    differences level − reference with a random intercept per subject, i.e. targets nested in subjects, each
+    subject with its own effect of the factor (the target's own level cancels in the difference), fitted by
+    REML (:func:`lmbrain.analysis.second_level.nested_mean`). Without one: the same on each subject's mean
+    difference (one value per subject: the paired t test). The fixed effect is tested against a t distribution
+    with n_subjects − 1 degrees of freedom, so no p-value claims more subjects than there are (the former
+    random-intercept model over targets, tested by a Wald z, treated every target as an independent replicate).
+    Returns coef, se, t, df, p, n_subjects and n_targets, indexed ``factor=level``.
     """
-    import statsmodels.formula.api as smf
+    from lmbrain.analysis.second_level import nested_mean
 
-    data = table[[value, factor, subject]].dropna().rename(columns={value: "y", factor: "f", subject: "s"})
-    data["f"] = data["f"].astype(str)
-    data["s"] = data["s"].astype(str)
-    fit = smf.mixedlm("y ~ C(f)", data, groups=data["s"]).fit(reml=True, method=["lbfgs", "powell"])
-    effects = pd.DataFrame(
-        {"coef": fit.fe_params, "se": fit.bse_fe, "z": fit.tvalues[fit.fe_params.index],
-         "p": fit.pvalues[fit.fe_params.index]}
-    )
-    effects.index = [i.replace("C(f)[T.", f"{factor}=").rstrip("]") for i in effects.index]
-    return effects
+    paired = target is not None and target in table.columns
+    columns = [value, factor, subject] + ([target] if paired else [])
+    data = table[columns].dropna().rename(columns={value: "y", factor: "f", subject: "s"})
+    data["f"], data["s"] = data["f"].astype(str), data["s"].astype(str)
+    keys = ["s", target] if paired else ["s"]
+    wide = data.groupby([*keys, "f"])["y"].mean().unstack("f")
+    levels = sorted(wide.columns)
+    rows = {}
+    for level in levels[1:]:
+        diffs = (wide[level] - wide[levels[0]]).dropna()
+        fit = nested_mean(diffs.to_numpy(), diffs.index.get_level_values("s").to_numpy())
+        rows[f"{factor}={level}"] = {"coef": fit.mean, "se": fit.se, "t": fit.t, "df": fit.df, "p": fit.p,
+                                     "n_subjects": fit.n_subjects, "n_targets": fit.n_targets}
+    return pd.DataFrame.from_dict(rows, orient="index",
+                                  columns=["coef", "se", "t", "df", "p", "n_subjects", "n_targets"])

@@ -11,9 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lmbrain.analysis.stats import bootstrap_ci
-from lmbrain.report.tables import subject_means
-from lmbrain.results import NO_MODEL, layer_index
+from lmbrain.report.tables import layer_table, subject_means
+from lmbrain.results import NO_MODEL
 
 plt.rcParams.update({"svg.hashsalt": "lmbrain", "figure.dpi": 100, "font.size": 9})
 
@@ -28,39 +27,26 @@ def save(fig: plt.Figure, stem: Path) -> list[Path]:
     return paths
 
 
-def _ci_over(values: pd.DataFrame, column: str, unit: str, seed: int, n_boot: int) -> tuple[float, float, float]:
-    interval = bootstrap_ci(values[column].to_numpy(), values[unit].to_numpy(), n_boot=n_boot, seed=seed)
-    return interval.estimate, interval.low, interval.high
-
-
 def layer_curves(results: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """Per dataset: outer-CV score per layer (relative depth) and model, with a bootstrap CI across subjects."""
-    curves = results[results["per_layer"] & (results["metric"].isin(["r", "r2"]))]
+    """Per dataset: outer-CV score per layer (relative depth) and model, with the 95 % CI band of
+    :func:`lmbrain.report.tables.layer_table` (over subjects; over the split unit's groups for one target)."""
+    table = layer_table(results, n_boot=n_boot, seed=seed)
     written: list[Path] = []
-    if curves.empty:
-        return written
-    for dataset, frame in curves.groupby("dataset"):
+    for dataset, frame in table.groupby("dataset"):
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         for metric, ax in zip(("r", "r2"), axes, strict=True):
-            part = frame[frame["metric"] == metric].copy()
-            part["layer_index"] = part["layer"].map(layer_index)
-            for model, rows in part.groupby("model"):
-                depth_max = rows["layer_index"].max() or 1
-                points = []
-                for layer, at_layer in rows.groupby("layer_index"):
-                    per_subject = at_layer.groupby("subject")["value"].mean().reset_index()
-                    unit = "subject" if per_subject["subject"].nunique() > 2 else None
-                    source = per_subject if unit else at_layer.assign(subject=at_layer["neuroid_id"])
-                    est, low, high = _ci_over(source, "value", "subject", seed, n_boot)
-                    points.append((layer / depth_max, est, low, high))
-                x, est, low, high = map(np.array, zip(*points, strict=True))
-                ax.plot(x, est, marker="o", ms=2.5, label=model)
-                ax.fill_between(x, low, high, alpha=0.2)
+            for model, rows in frame.groupby("model"):
+                rows = rows.sort_values("depth")
+                (line,) = ax.plot(rows["depth"], rows[metric], marker="o", ms=2.5, label=model)
+                ax.fill_between(rows["depth"].to_numpy(float), rows[f"{metric}_ci_low"].to_numpy(float),
+                                rows[f"{metric}_ci_high"].to_numpy(float), color=line.get_color(), alpha=0.2, lw=0)
             ax.axhline(0, color="k", lw=0.6)
             ax.set_xlabel("relative layer depth")
             ax.set_ylabel("Pearson r" if metric == "r" else "out-of-sample R²")
         axes[0].legend(fontsize=7)
-        fig.suptitle(f"{dataset}: per-layer scores (descriptive; layers are chosen inside training folds)")
+        over = ", ".join(sorted(set(frame["ci_over"]) - {""}))
+        fig.suptitle(f"{dataset}: per-layer scores, 95 % CI over {over or '-'} (descriptive; layers are chosen "
+                     "inside training folds)")
         written += save(fig, out_dir / f"layers_{dataset}")
     return written
 
@@ -129,4 +115,91 @@ def roi_bars(results: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_title(f"{dataset}: per ROI")
         ax.legend(fontsize=6)
         written += save(fig, out_dir / f"roi_{dataset}")
+    return written
+
+
+def ceiling_diagnostics(results: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per dataset with ceilings: the pool curves (mean r from pools of k other subjects; points) of the median and
+    of three example targets with the Spearman-Brown curve their two-pool agreement implies (lines) and their
+    ceiling (the asymptote, with its CI), next to every target's reported ceiling against its own estimate."""
+    from lmbrain.encoding.ceiling import pool_curve
+    from lmbrain.results import (
+        CEILING,
+        CEILING_AT_BOUND,
+        CEILING_CI_HIGH,
+        CEILING_CI_LOW,
+        CEILING_COMMON_RHO,
+        CEILING_EXTRAPOLATED,
+        CEILING_INTER_SUBJECT,
+        CEILING_OWN,
+        CEILING_RHO,
+        R,
+        pool_r_metric,
+        pool_r_sources,
+    )
+
+    written: list[Path] = []
+    for dataset, frame in results[results["feature_set"] == CEILING].groupby("dataset", sort=True):
+        wide = frame.drop_duplicates(["subject", "neuroid_id", "metric"]).set_index(
+            ["subject", "neuroid_id", "metric"])["value"].unstack("metric")
+        pools = sorted(k for k in (pool_r_sources(m) for m in wide.columns) if k is not None)
+        if not pools or CEILING_OWN not in wide.columns:
+            continue
+        k = np.asarray(pools, dtype=float)
+        grid = np.unique(np.geomspace(1, 100, 60))
+        curves = wide[[pool_r_metric(p) for p in pools]].to_numpy(float)
+        ceiling = wide[R].to_numpy(float)
+        panels = 3 if CEILING_INTER_SUBJECT in wide.columns else 2
+        fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6))
+        ax = axes[0]
+        order = np.argsort(ceiling)
+        examples = [order[int(q * (len(order) - 1))] for q in (0.1, 0.5, 0.9)]
+        for i, color in zip(examples, ("#d55e00", "#009e73", "#0072b2"), strict=True):
+            target = wide.iloc[i]
+            subject, neuroid = (str(v) for v in target.name)
+            label = neuroid if neuroid.startswith(subject) else f"subject {subject}, {neuroid}"
+            ax.plot(k, curves[i], "o", color=color, ms=3.5, label=label)
+            if np.isfinite(target[CEILING_RHO]):
+                ax.plot(grid, target[CEILING_OWN] * pool_curve(grid, target[CEILING_RHO])[0], color=color, lw=1)
+            ax.axhline(target[R], color=color, ls=":", lw=0.8)
+            ax.axhspan(target[CEILING_CI_LOW], target[CEILING_CI_HIGH], color=color, alpha=0.08, lw=0)
+        median_curve = np.nanmedian(curves, axis=0)
+        ax.plot(k, median_curve, "s", color="k", ms=3.5, label="median target")
+        rho = float(np.nanmedian(wide[CEILING_COMMON_RHO])) if CEILING_COMMON_RHO in wide.columns else np.nan
+        if np.isfinite(rho):
+            scale = float(np.nanmedian(wide[CEILING_EXTRAPOLATED]))
+            ax.plot(grid, scale * pool_curve(grid, rho)[0], color="k", ls="--", lw=1,
+                    label=f"common shape (rho={rho:.2f})")
+        ax.axhline(float(np.nanmedian(ceiling)), color="k", ls=":", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("source subjects in the pool (k)")
+        ax.set_ylabel("Pearson r (dotted: ceiling, band: 95 % CI)")
+        ax.set_title("pool curves and Spearman-Brown extrapolation", fontsize=8)
+        ax.legend(fontsize=6)
+        ax = axes[1]
+        own = np.clip(wide[CEILING_OWN].to_numpy(float), -0.3, 1.3)
+        bound = wide[CEILING_AT_BOUND].to_numpy(float) > 0 if CEILING_AT_BOUND in wide.columns else own != own
+        own = np.where(np.isfinite(own), own, -0.3)  # no own estimate: drawn at the left edge
+        errors = np.vstack([ceiling - wide[CEILING_CI_LOW].to_numpy(float), wide[CEILING_CI_HIGH].to_numpy(float)
+                            - ceiling])
+        ax.errorbar(own[~bound], ceiling[~bound], yerr=errors[:, ~bound], fmt="o", ms=2.5, lw=0.5, color="#0072b2",
+                    label="own estimate in (0, 1)")
+        ax.errorbar(own[bound], ceiling[bound], yerr=errors[:, bound], fmt="x", ms=4, lw=0.5, color="#d55e00",
+                    label="own estimate missing (left edge) or outside (0, 1)")
+        ax.plot([0, 1], [0, 1], color="k", lw=0.6)
+        ax.set_xlabel("target's own estimate (clipped to [-0.3, 1.3])")
+        ax.set_ylabel("reported ceiling (95 % CI)")
+        ax.set_ylim(0, 1)
+        ax.set_title("shrinkage toward the subject mean", fontsize=8)
+        ax.legend(fontsize=6)
+        if panels == 3:
+            ax = axes[2]
+            ax.plot(wide[CEILING_INTER_SUBJECT].to_numpy(float), ceiling, "o", ms=2.5, color="#0072b2")
+            ax.plot([0, 1], [0, 1], color="k", lw=0.6)
+            ax.set_xlabel("inter-subject ceiling (leave one subject out)")
+            ax.set_ylabel("reported ceiling")
+            ax.set_title("agreement of the two estimates", fontsize=8)
+        fig.suptitle(f"{dataset}: noise ceilings ({len(wide)} targets)")
+        fig.tight_layout()
+        written += save(fig, out_dir / f"ceiling_{dataset}")
     return written

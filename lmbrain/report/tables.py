@@ -128,20 +128,51 @@ def _natural(value: str) -> tuple:
     return (0, int(value), "") if str(value).isdigit() else (1, 0, str(value))
 
 
-def layer_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per-layer outer-CV scores (descriptive only: never used to choose a layer)."""
+#: what a layer-curve CI resamples: subjects (>= 3 of them), the split unit's groups (one target), or targets
+CI_OVER_SUBJECTS, CI_OVER_GROUPS, CI_OVER_TARGETS = "subjects", "groups", "targets"
+
+
+def _curve_interval(rows: pd.DataFrame, metric: str, seed: int, n_boot: int) -> tuple[float, float, float, str]:
+    """Mean of a layer's scores with a 95 % CI: over subjects (>= 3), the target's own (one target), or targets."""
+    from lmbrain.analysis.stats import bootstrap_ci
+
+    values = rows[rows["metric"] == metric]
+    if values["subject"].nunique() >= 3:
+        ci = bootstrap_ci(values["value"].to_numpy(), values["subject"].to_numpy(), n_boot=n_boot, seed=seed)
+        return ci.estimate, ci.low, ci.high, CI_OVER_SUBJECTS
+    if len(values) == 1:  # one target: its bootstrap CI over the split unit's groups (passages, blocks)
+        bounds = rows.set_index("metric")["value"]
+        low, high = float(bounds.get(f"{metric}_ci_low", np.nan)), float(bounds.get(f"{metric}_ci_high", np.nan))
+        return float(values["value"].iloc[0]), low, high, CI_OVER_GROUPS if np.isfinite(low) else ""
+    ci = bootstrap_ci(values["value"].to_numpy(), n_boot=n_boot, seed=seed)
+    return ci.estimate, ci.low, ci.high, CI_OVER_TARGETS
+
+
+def layer_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per-layer outer-CV scores with 95 % CIs and relative depth (descriptive only: never used to choose a layer).
+
+    r and R² are means over subjects of subject means; their CIs resample subjects (>= 3 subjects), or are the
+    target's own bootstrap CI over the split unit's groups (one target), or else resample targets (``ci_over``).
+    ``depth``: the layer over the deepest layer scored for the model.
+    """
+    columns = ["dataset", "model", "layer", "depth", "r", "r_ci_low", "r_ci_high", "r2", "r2_ci_low", "r2_ci_high",
+               "ci_over", "n_subjects", "n_targets"]
     curves = results[results["per_layer"]]
     if curves.empty:
-        return pd.DataFrame(columns=["dataset", "model", "layer", "r", "r2", "n_subjects"])
-    means = subject_means(curves)
-    means["layer_index"] = means["layer"].map(layer_index)
-    table = (
-        means.groupby(["dataset", "model", "layer_index"])
-        .agg(r=("r", "mean"), r2=("r2", "mean"), n_subjects=("subject", "nunique"))
-        .reset_index()
-        .rename(columns={"layer_index": "layer"})
-    )
-    return table
+        return pd.DataFrame(columns=columns)
+    curves = curves.assign(layer_index=curves["layer"].map(layer_index))
+    rows = []
+    for (dataset, model), frame in curves.groupby(["dataset", "model"], sort=True):
+        last = frame["layer_index"].max() or 1
+        for layer, at_layer in frame.groupby("layer_index", sort=True):
+            scores = at_layer[at_layer["metric"] == "r"]
+            row: dict = {"dataset": dataset, "model": model, "layer": int(layer), "depth": layer / last}
+            for metric in ("r", "r2"):
+                est, low, high, over = _curve_interval(at_layer, metric, seed, n_boot)
+                row.update({metric: est, f"{metric}_ci_low": low, f"{metric}_ci_high": high, "ci_over": over})
+            row.update({"n_subjects": scores["subject"].nunique(), "n_targets": len(scores)})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
@@ -269,7 +300,9 @@ def family_table(
             unique_p = joint_rows[joint_rows["metric"] == "p_unique"]["value"].to_numpy()
             row[f"significant_unique{suffix}"] = float(fdr_bh(unique_p, fdr_alpha)[0].mean()) if len(unique_p) \
                 else np.nan
-        pvalues = llm[llm["metric"] == "p_r"]
+        # significant = out-of-sample R² above the training mean (p_r2: sign flips of per-group error sums under
+        # the default null); results of the former refit null only have p_r
+        pvalues = llm[llm["metric"] == "p_r2"] if (llm["metric"] == "p_r2").any() else llm[llm["metric"] == "p_r"]
         if not pvalues.empty:
             rejected, _ = fdr_bh(pvalues["value"].to_numpy(), fdr_alpha)
             row["significant"] = float(rejected.mean())
@@ -294,44 +327,172 @@ def split_audit_table(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-MIN_SUBJECTS_MIXED = 5
+#: datasets with fewer subjects get no test across subjects (a note instead)
+MIN_SUBJECTS_SECOND_LEVEL = 3
+#: the target group of datasets whose targets have no ROI (or one ROI)
+ALL_TARGETS = "all targets"
 
 
-def comparison_table(results: pd.DataFrame, scheme: str = "grouped") -> pd.DataFrame:
-    """Every pair of models (untrained seeds included) on every dataset, LLM feature set, r and R².
+def target_groups(frame: pd.DataFrame) -> pd.Series:
+    """The ROI of every row where a dataset's targets span several ROIs, else :data:`ALL_TARGETS`."""
+    if "roi" in frame.columns and frame["roi"].notna().any() and frame["roi"].nunique() > 1:
+        return frame["roi"].astype(object).where(frame["roi"].notna(), "no ROI").astype(str)
+    return pd.Series(ALL_TARGETS, index=frame.index, dtype=object)
 
-    Paired t-test and Wilcoxon signed-rank test of the per-subject means (statsmodels / scipy); with at
-    least :data:`MIN_SUBJECTS_MIXED` subjects also a linear mixed model over targets with a random
-    intercept per subject (``value ~ model``), whose coefficient is model_b − model_a.
+
+def _subject_values(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean of ``value`` over the targets of each (ROI group, subject, model): index (roi, subject), one column
+    per model."""
+    frame = rows.assign(roi=target_groups(rows).to_numpy())
+    return frame.groupby(["roi", "subject", "model"])["value"].mean().unstack("model")
+
+
+def _second_level_quantities(data: pd.DataFrame, results: pd.DataFrame, dataset: str) -> list[tuple]:
+    """(quantity, controls, per-subject values) of a dataset: LLM r and R², and unique LLM R² per control set
+    (per target R²(joint) − R²(controls), then averaged over the subject's targets)."""
+    frame = data[data["dataset"] == dataset]
+    llm = frame[frame["feature_set"] == LLM]
+    out = [(metric, "", _subject_values(llm[llm["metric"] == metric])) for metric in ("r", "r2")]
+    r2 = frame[frame["metric"] == "r2"]
+    for control in controls_of(results, dataset):
+        ctrl = r2[(r2["model"] == NO_MODEL) & (r2["feature_set"] == control)]
+        joint = r2[(r2["model"] != NO_MODEL) & (r2["feature_set"] == FeatureSet.parse(control).joint().label)]
+        merged = joint.merge(ctrl[["subject", "neuroid_id", "value"]], on=["subject", "neuroid_id"],
+                             suffixes=("", "_controls"))
+        merged["value"] = merged["value"] - merged["value_controls"]
+        out.append(("unique_llm", control, _subject_values(merged)))
+    return out
+
+
+def _fdr_within(table: pd.DataFrame, families: list[str], p: str, alpha: float) -> pd.DataFrame:
+    """Benjamini–Hochberg q-values of column ``p`` within every family (here: across ROIs) and q <= alpha."""
+    from lmbrain.analysis.stats import fdr_bh
+
+    table["q"], table["significant"] = np.nan, False
+    for _, index in table.groupby(families, sort=False).groups.items():
+        rejected, q = fdr_bh(table.loc[index, p].to_numpy(float), alpha)
+        table.loc[index, "q"], table.loc[index, "significant"] = q, rejected
+    return table
+
+
+def _few_subjects_note(dataset: str, n_subjects: int) -> str:
+    """The note of a dataset skipped for having too few subjects."""
+    return (f"{dataset}: {n_subjects} subject(s) (< {MIN_SUBJECTS_SECOND_LEVEL}): no test across subjects "
+            "(see the per-target tests)")
+
+
+ACROSS_COLUMNS = ["dataset", "roi", "model", "quantity", "controls", "mean", "ci_low", "ci_high", "dz",
+                  "p_signflip", "p_ttest", "p_wilcoxon", "n_subjects", "q", "significant"]
+
+
+def across_subject_table(results: pd.DataFrame, scheme: str = "grouped", n_flips: int = 10000, seed: int = 0,
+                         fdr_alpha: float = 0.05, level: float = 0.95) -> pd.DataFrame:
+    """Second-level (random-effects) tests, per dataset × ROI × model × quantity, of the LLM's scores.
+
+    Quantities: ``r`` and ``r2`` of the LLM alone, ``unique_llm`` = R²(LLM + controls) − R²(controls) per
+    target (one row per control set). Each subject contributes the mean over its targets in the ROI
+    (:data:`ALL_TARGETS` where targets have no ROI); across subjects: the mean with a t interval at ``level``,
+    Cohen's d_z, one-sided (> 0) sign-flip (``p_signflip``, exact up to 13 subjects), t and Wilcoxon p-values;
+    ``q``: Benjamini–Hochberg over the ROIs of a dataset × model × quantity × controls; ``significant``:
+    q <= ``fdr_alpha``. Datasets with fewer than :data:`MIN_SUBJECTS_SECOND_LEVEL` subjects are skipped;
+    ``table.attrs["notes"]`` says which.
+    """
+    from lmbrain.analysis.second_level import across_subjects
+
+    data = results[(results["scheme"] == scheme) & (~results["per_layer"]) & results["metric"].isin(["r", "r2"])]
+    rows, notes = [], []
+    for dataset in sorted(data["dataset"].unique()):
+        n_subjects = data.loc[data["dataset"] == dataset, "subject"].nunique()
+        if n_subjects < MIN_SUBJECTS_SECOND_LEVEL:
+            notes.append(_few_subjects_note(dataset, n_subjects))
+            continue
+        for quantity, controls, values in _second_level_quantities(data, results, dataset):
+            for model in sorted(m for m in values.columns if m != NO_MODEL):
+                for roi in sorted(values.index.get_level_values("roi").unique(), key=_natural):
+                    test = across_subjects(values.xs(roi, level="roi")[model].to_numpy(float), alternative="greater",
+                                           level=level, n_flips=n_flips, seed=seed)
+                    rows.append({"dataset": dataset, "roi": roi, "model": model, "quantity": quantity,
+                                 "controls": controls, "mean": test.mean, "ci_low": test.ci_low,
+                                 "ci_high": test.ci_high, "dz": test.dz, "p_signflip": test.p_signflip,
+                                 "p_ttest": test.p_ttest, "p_wilcoxon": test.p_wilcoxon,
+                                 "n_subjects": test.n_subjects})
+    table = pd.DataFrame(rows, columns=ACROSS_COLUMNS[:-2])
+    table = _fdr_within(table, ["dataset", "model", "quantity", "controls"], "p_signflip", fdr_alpha)
+    table.attrs["notes"] = notes
+    return table[ACROSS_COLUMNS]
+
+
+def roi_summary_table(across: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """One dataset's :func:`across_subject_table` as ROI × model rows: LLM R² and unique LLM R² (mean over
+    subjects, q across ROIs)."""
+    frame = across[across["dataset"] == dataset]
+    r2 = frame[frame["quantity"] == "r2"].set_index(["roi", "model"])
+    unique = frame[frame["quantity"] == "unique_llm"].set_index(["roi", "model"])
+    table = pd.DataFrame({
+        "r2_llm": r2["mean"], "q_r2_llm": r2["q"],
+        "unique_llm": unique["mean"], "unique_llm_ci": [format_interval(lo, hi) for lo, hi in
+                                                        zip(unique["ci_low"], unique["ci_high"], strict=True)],
+        "q_unique_llm": unique["q"], "n_subjects": unique["n_subjects"],
+    }).reset_index()
+    return table
+
+
+COMPARISON_COLUMNS = ["dataset", "roi", "metric", "model_a", "model_b", "mean_a_minus_b", "ci_low", "ci_high",
+                      "dz", "t", "p_signflip", "p_ttest", "p_wilcoxon", "n_subjects", "mixed_coef_b_minus_a",
+                      "mixed_p", "q", "significant"]
+
+
+def comparison_table(results: pd.DataFrame, scheme: str = "grouped", n_flips: int = 10000, seed: int = 0,
+                     fdr_alpha: float = 0.05) -> pd.DataFrame:
+    """Every pair of models (untrained seeds included) on every dataset × ROI and LLM-alone r and R², with
+    every p-value at the subject level.
+
+    Each subject contributes its mean over the ROI's targets (:data:`ALL_TARGETS` where there is no ROI);
+    paired two-sided sign-flip (``p_signflip``, exact up to 13 subjects), t and Wilcoxon tests of a − b across
+    subjects with a t interval and Cohen's d_z; ``mixed_*``: a mixed model of the per-target differences with
+    targets nested in subjects, tested on n_subjects − 1 df
+    (:func:`lmbrain.analysis.stats.mixed_model_comparison`; its coefficient is b − a). ``q``: Benjamini–Hochberg
+    of ``p_signflip`` over the ROIs of a dataset × metric × pair; ``significant``: q <= ``fdr_alpha``. Datasets
+    with fewer than :data:`MIN_SUBJECTS_SECOND_LEVEL` subjects are skipped (``table.attrs["notes"]``).
     """
     import itertools
-    import warnings
 
-    from lmbrain.analysis.stats import mixed_model_comparison, paired_comparison
+    from lmbrain.analysis.second_level import paired_across_subjects
+    from lmbrain.analysis.stats import mixed_model_comparison
 
-    data = results[(results["scheme"] == scheme) & (~results["per_layer"]) & (results["feature_set"] == LLM)]
-    rows = []
-    for (dataset, metric), frame in data[data["metric"].isin(["r", "r2"])].groupby(["dataset", "metric"]):
-        means = frame.groupby(["model", "subject"])["value"].mean().unstack("model")
-        for a, b in itertools.combinations(sorted(means.columns), 2):
-            test = paired_comparison(means[a].to_numpy(), means[b].to_numpy())
-            row = {"dataset": dataset, "metric": metric, "model_a": a, "model_b": b,
-                   "mean_a_minus_b": test.mean_difference, "t": test.t, "p_ttest": test.p_ttest,
-                   "p_wilcoxon": test.p_wilcoxon, "n_subjects": test.n, "mixed_coef_b_minus_a": np.nan,
-                   "mixed_p": np.nan}
-            if test.n >= MIN_SUBJECTS_MIXED:
-                pair = frame[frame["model"].isin([a, b])]
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    try:
-                        effects = mixed_model_comparison(pair, value="value", factor="model")
-                    except (np.linalg.LinAlgError, ValueError):
-                        effects = None
-                if effects is not None and f"model={b}" in effects.index:
-                    row["mixed_coef_b_minus_a"] = float(effects.loc[f"model={b}", "coef"])
-                    row["mixed_p"] = float(effects.loc[f"model={b}", "p"])
-            rows.append(row)
-    return pd.DataFrame(rows)
+    data = results[(results["scheme"] == scheme) & (~results["per_layer"]) & (results["feature_set"] == LLM)
+                   & results["metric"].isin(["r", "r2"])]
+    rows, notes = [], []
+    for dataset in sorted(data["dataset"].unique()):
+        frame = data[data["dataset"] == dataset]
+        n_subjects = frame["subject"].nunique()
+        if n_subjects < MIN_SUBJECTS_SECOND_LEVEL:
+            notes.append(_few_subjects_note(dataset, n_subjects))
+            continue
+        frame = frame.assign(roi=target_groups(frame).to_numpy())
+        for metric in ("r", "r2"):
+            rows_metric = frame[frame["metric"] == metric]
+            values = _subject_values(rows_metric)
+            for a, b in itertools.combinations(sorted(values.columns), 2):
+                for roi in sorted(values.index.get_level_values("roi").unique(), key=_natural):
+                    per_subject = values.xs(roi, level="roi")
+                    test = paired_across_subjects(per_subject[a].to_numpy(float), per_subject[b].to_numpy(float),
+                                                  n_flips=n_flips, seed=seed)
+                    pair = rows_metric[(rows_metric["roi"] == roi) & rows_metric["model"].isin([a, b])]
+                    mixed = mixed_model_comparison(pair, value="value", factor="model", target="neuroid_id")
+                    effect = mixed.loc[f"model={b}"] if f"model={b}" in mixed.index else None
+                    rows.append({
+                        "dataset": dataset, "roi": roi, "metric": metric, "model_a": a, "model_b": b,
+                        "mean_a_minus_b": test.mean, "ci_low": test.ci_low, "ci_high": test.ci_high, "dz": test.dz,
+                        "t": test.t, "p_signflip": test.p_signflip, "p_ttest": test.p_ttest,
+                        "p_wilcoxon": test.p_wilcoxon, "n_subjects": test.n_subjects,
+                        "mixed_coef_b_minus_a": np.nan if effect is None else float(effect["coef"]),
+                        "mixed_p": np.nan if effect is None else float(effect["p"]),
+                    })
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS[:-2])
+    table = _fdr_within(table, ["dataset", "metric", "model_a", "model_b"], "p_signflip", fdr_alpha)
+    table.attrs["notes"] = notes
+    return table[COMPARISON_COLUMNS]
 
 
 #: a joint model within this much of its best part counts as "not below it" (R², subject means)
@@ -354,3 +515,119 @@ def joint_check_table(main: pd.DataFrame) -> pd.DataFrame:
         share_joint_ge_best=("shortfall", lambda s: float((s <= JOINT_TOLERANCE).mean())),
     ).reset_index()
     return table[columns]
+
+
+def layer_shape_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                      fdr_alpha: float = 0.05) -> pd.DataFrame:
+    """Per dataset and model: does the best intermediate layer (chosen without its test fold) beat the last one?
+
+    ``best_layer``: the subjects' most frequent choice ('18 (4/5)': 4 of 5 subjects); ``r2_best``,
+    ``r2_last`` and ``difference``: means over subjects of subject means. CI and one-sided p of difference > 0:
+    with >= 3 subjects, a bootstrap over subjects and an exact sign-flip test of the subject means; for one
+    target, its paired bootstrap CI and block sign-flip p over the split unit's groups; else a CI over targets
+    and no test. ``q``: Benjamini–Hochberg over the models of a dataset.
+    """
+    from lmbrain.analysis.second_level import sign_flip_test
+    from lmbrain.analysis.stats import Interval, bootstrap_ci, fdr_bh
+    from lmbrain.results import LAYER_DIFF, LAYER_DIFF_CI_HIGH, LAYER_DIFF_CI_LOW, P_BEST_VS_LAST, R2_BEST_INTERMEDIATE
+
+    columns = ["dataset", "model", "best_layer", "best_depth", "last_layer", "r2_best", "r2_last", "difference",
+               "difference_ci_low", "difference_ci_high", "p", "q", "significant", "test", "n_subjects", "n_targets"]
+    curves = results[results["per_layer"]]
+    metrics = [R2_BEST_INTERMEDIATE, LAYER_DIFF, LAYER_DIFF_CI_LOW, LAYER_DIFF_CI_HIGH, P_BEST_VS_LAST]
+    shape = curves[curves["metric"].isin(metrics)]
+    if shape.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (dataset, model), frame in shape.groupby(["dataset", "model"], sort=True):
+        scores = curves[(curves["dataset"] == dataset) & (curves["model"] == model) & (curves["metric"] == "r2")]
+        depth = scores["layer"].map(layer_index)
+        last = int(depth.max())
+        wide = frame.pivot_table(index=["subject", "neuroid_id"], columns="metric", values="value", aggfunc="first",
+                                 dropna=False).reindex(columns=metrics)
+        per_subject = wide.groupby(level="subject").mean()
+        chosen = frame.groupby("subject")["layer"].first()
+        modal = Counter(chosen).most_common(1)[0][0]
+        diff = per_subject[LAYER_DIFF].dropna().to_numpy(float)
+        row = {"dataset": dataset, "model": model,
+               "best_layer": describe_choices([choice_value(c) for c in chosen]),
+               "best_depth": layer_index(modal) / (last or 1), "last_layer": last,
+               "r2_best": float(per_subject[R2_BEST_INTERMEDIATE].mean()),
+               "r2_last": float(scores[depth == last].groupby("subject")["value"].mean().mean()),
+               "difference": float(np.mean(diff)) if len(diff) else np.nan, "n_subjects": len(per_subject),
+               "n_targets": len(wide)}
+        if len(diff) >= 3:
+            ci = bootstrap_ci(diff, n_boot=n_boot, seed=seed)
+            p = float(sign_flip_test(diff, seed=seed, alternative="greater"))
+            test = f"sign flip over {len(diff)} subjects"
+        elif len(wide) == 1:  # one target: its paired bootstrap and block sign flips over the split unit's groups
+            target = wide.iloc[0]
+            ci = Interval(float(target[LAYER_DIFF]), float(target[LAYER_DIFF_CI_LOW]),
+                          float(target[LAYER_DIFF_CI_HIGH]), 1)
+            p, test = float(target[P_BEST_VS_LAST]), "block sign flips over groups (one target)"
+        else:
+            ci, p, test = bootstrap_ci(wide[LAYER_DIFF].to_numpy(float), n_boot=n_boot, seed=seed), np.nan, ""
+        row.update({"difference_ci_low": ci.low, "difference_ci_high": ci.high, "p": p, "test": test})
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=columns).assign(q=np.nan, significant=False)
+    for _, index in table.groupby("dataset", sort=False).groups.items():
+        rejected, q = fdr_bh(table.loc[index, "p"].to_numpy(float), fdr_alpha)
+        table.loc[index, "q"], table.loc[index, "significant"] = q, rejected
+    return table
+
+
+CEILING_TABLE_COLUMNS = ["dataset", "method", "n_subjects", "n_targets", "median_ceiling", "share_at_0",
+                         "share_at_least_0.99", "share_at_bound", "median_ci_width", "median_own",
+                         "median_extrapolated", "median_inter_subject", "median_r_largest_pool", "largest_pool"]
+
+
+def ceiling_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: how its noise ceilings were estimated and how degenerate they are (shares at 0, at >= 0.99, of
+    targets whose own estimate was missing or outside (0, 1)), the median CI width, and the alternative estimates."""
+    from lmbrain.results import (
+        CEILING,
+        CEILING_AT_BOUND,
+        CEILING_CI_HIGH,
+        CEILING_CI_LOW,
+        CEILING_EXTRAPOLATED,
+        CEILING_INTER_SUBJECT,
+        CEILING_OWN,
+        R,
+        pool_r_sources,
+    )
+
+    rows = []
+    ceilings = results[results["feature_set"] == CEILING]
+    for dataset, frame in ceilings.groupby("dataset", sort=True):
+        wide = frame.drop_duplicates(["subject", "neuroid_id", "metric"]).set_index(
+            ["subject", "neuroid_id", "metric"])["value"].unstack("metric")
+        if R not in wide.columns:
+            continue
+        value = wide[R].to_numpy(float)
+
+        def median(metric: str, wide: pd.DataFrame = wide) -> float:
+            return float(np.nanmedian(wide[metric].to_numpy(float))) if metric in wide.columns \
+                and np.isfinite(wide[metric].to_numpy(float)).any() else np.nan
+
+        pools = sorted(k for k in (pool_r_sources(m) for m in wide.columns) if k is not None)
+        n_subjects = int(frame["subject"].nunique())
+        if CEILING_OWN in wide.columns and pools:
+            split = min(pools[-1], (n_subjects - 1) // 2)
+            method = f"two disjoint pools of {split} subjects, attenuation-corrected r, shrunk to the subject mean"
+        else:
+            method = "per-target saturation fit (legacy)"
+        at_bound = wide[CEILING_AT_BOUND].to_numpy(float) if CEILING_AT_BOUND in wide.columns else \
+            ((value <= 0) | (value >= 1)).astype(float)
+        width = (wide[CEILING_CI_HIGH] - wide[CEILING_CI_LOW]).to_numpy(float) if CEILING_CI_LOW in wide.columns \
+            else np.full(len(wide), np.nan)
+        rows.append({
+            "dataset": dataset, "method": method, "n_subjects": n_subjects, "n_targets": len(wide),
+            "median_ceiling": float(np.nanmedian(value)), "share_at_0": float(np.mean(value <= 0)),
+            "share_at_least_0.99": float(np.mean(value >= 0.99)), "share_at_bound": float(np.nanmean(at_bound)),
+            "median_ci_width": float(np.nanmedian(width)) if np.isfinite(width).any() else np.nan,
+            "median_own": median(CEILING_OWN), "median_extrapolated": median(CEILING_EXTRAPOLATED),
+            "median_inter_subject": median(CEILING_INTER_SUBJECT),
+            "median_r_largest_pool": median(f"pool_r_{pools[-1]}") if pools else np.nan,
+            "largest_pool": pools[-1] if pools else np.nan,
+        })
+    return pd.DataFrame(rows, columns=CEILING_TABLE_COLUMNS)

@@ -21,6 +21,8 @@ from lmbrain.study.inputs import StudyInputs, Targets, cv_groups, make_cv, study
 from lmbrain.study.plan import CEILING_MAX_SOURCES, Unit, llm_unit_of
 from lmbrain.study.rows import (
     interval_rows,
+    layer_interval_rows,
+    layer_shape_rows,
     metric_rows,
     partition_interval_rows,
     permutation_rows,
@@ -150,11 +152,14 @@ def compute_llm(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
 
 
 def compute_layers(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
-    """Every layer scored on its own (descriptive layer curves), refit from the selection's inner-CV scores."""
+    """Every layer scored on its own (descriptive layer curves), refit from the selection's inner-CV scores; with
+    bootstrap, per-layer CIs and the best intermediate layer (chosen without its test fold) against the last."""
     data, candidates, result = layer_selection(study, unit)
     ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme)
     each = cross_validate_each(candidates, data.Y, data.groups, data.cv, ridge, result.cv_scores_folds)
     frames = [score_rows(unit, data.neuroids, each[name], name) for name in candidates]
+    if study.statistics.bootstrap:
+        frames += [layer_interval_rows(study, unit, data, each), *layer_shape_rows(study, unit, data, candidates, each)]
     return pd.concat(frames, ignore_index=True), {"n_samples": len(data.rows), "n_targets": data.Y.shape[1],
                                                   "candidates": list(candidates)}
 
@@ -208,19 +213,72 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     return pd.concat(frames, ignore_index=True), record
 
 
+#: pools per subject and pool size (and disjoint pairs per subject) of the ceiling; bootstrap resamples of its SE
+CEILING_DRAWS, CEILING_BOOT = 20, 200
+
+
+def _corresponding(per_subject: list) -> list[np.ndarray] | None:
+    """Column order that aligns every subject's targets by ROI, where every subject has the same ROIs once each."""
+    rois = [n["roi"].astype(str).to_numpy() if "roi" in n.columns else None for _, _, n in per_subject]
+    if any(r is None or len(set(r)) != len(r) for r in rois) or len({frozenset(r) for r in rois}) != 1:
+        return None
+    order = sorted(rois[0])
+    return [np.array([list(r).index(name) for name in order]) for r in rois]
+
+
 def compute_ceiling(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
-    """Brain-Score-style pool ceiling of every subject's targets, with the models' CV and regression."""
+    """Noise ceiling of every subject's targets from disjoint pools of other subjects (:func:`pool_ceiling`, the
+    models' CV and regression), its interval and pool curves; the inter-subject ceiling where ROIs correspond."""
+    from lmbrain.analysis.permutation import contiguous_blocks
+    from lmbrain.encoding.ceiling import inter_subject_ceiling
+    from lmbrain.results import (
+        CEILING_AT_BOUND,
+        CEILING_CI_HIGH,
+        CEILING_CI_LOW,
+        CEILING_COMMON_RHO,
+        CEILING_EXTRAPOLATED,
+        CEILING_INTER_SUBJECT,
+        CEILING_OWN,
+        CEILING_RHO,
+        R,
+        pool_r_metric,
+    )
+
     dataset = study_inputs(study).dataset(unit.dataset)
     per_subject = [subject_targets(dataset, s, study) for s in dataset.subjects]
     common = functools.reduce(np.intersect1d, [rows for rows, _, _ in per_subject])
     responses = [Y[np.searchsorted(rows, common)] for rows, Y, _ in per_subject]
+    groups = cv_groups(dataset)[common]
     cv = make_cv("grouped", study.cv.n_splits, study.cv.seed, dataset.is_timeseries, study.timeseries.gap)
     ridge = make_ridge(study, dataset.is_timeseries, "grouped")
-    ceiling = pool_ceiling(responses, ridge, cv_groups(dataset)[common], cv, n_draws=3,
-                           max_sources=CEILING_MAX_SOURCES, random_state=study.statistics.seed)
-    frames = [metric_rows(unit, neuroids, "", {"r": values})
-              for (_, _, neuroids), values in zip(per_subject, ceiling.ceiling, strict=True)]
-    record = {"n_samples": len(common), "pool_sizes": ceiling.pool_sizes.tolist()}
+    blocks = (contiguous_blocks(len(common), study.statistics.timeseries_block, runs=groups)
+              if dataset.is_timeseries else groups)
+    ceiling = pool_ceiling(responses, ridge, groups, cv, n_draws=CEILING_DRAWS, max_sources=CEILING_MAX_SOURCES,
+                           random_state=study.statistics.seed, blocks=blocks, n_boot=CEILING_BOOT)
+    inter = None
+    order = _corresponding(per_subject)
+    if order is not None:
+        folds = np.full(len(common), -1)
+        for k, (_, test) in enumerate(cv.split(np.empty((len(common), 0)), None, groups)):
+            folds[test] = k
+        aligned, _ = inter_subject_ceiling(np.stack([Y[:, o] for Y, o in zip(responses, order, strict=True)]), folds)
+        inter = [np.empty_like(a) for a in aligned]
+        for values, a, o in zip(inter, aligned, order, strict=True):
+            values[o] = a
+    frames = []
+    for s, (_, _, neuroids) in enumerate(per_subject):
+        metrics = {R: ceiling.ceiling[s], CEILING_CI_LOW: ceiling.ci_low[s], CEILING_CI_HIGH: ceiling.ci_high[s],
+                   CEILING_AT_BOUND: ceiling.at_bound[s].astype(float), CEILING_OWN: ceiling.raw[s],
+                   CEILING_RHO: ceiling.rho[s], CEILING_EXTRAPOLATED: ceiling.extrapolated[s],
+                   CEILING_COMMON_RHO: np.full(len(neuroids), ceiling.theta)}
+        if inter is not None:
+            metrics[CEILING_INTER_SUBJECT] = inter[s]
+        metrics.update({pool_r_metric(k): ceiling.scores[s][i] for i, k in enumerate(ceiling.n_sources)})
+        frames.append(metric_rows(unit, neuroids, "", metrics))
+    record = {"n_samples": len(common), "n_sources": ceiling.n_sources.tolist(),
+              "split_sources": ceiling.split_sources, "pairs_per_subject": ceiling.n_pairs.tolist(),
+              "min_pools_per_subject": ceiling.n_pools.min(0).tolist(), "common_rho": ceiling.theta,
+              "prior_sd": ceiling.prior_sd}
     return pd.concat(frames, ignore_index=True), record
 
 

@@ -7,14 +7,17 @@ import numpy as np
 import pandas as pd
 
 from lmbrain.analysis.permutation import (
+    block_sign_flips,
     circular_shifts,
     contiguous_blocks,
     group_permutations,
     paired_sign_flip_test,
     permutation_test,
     prediction_permutation_test,
+    sign_flip_test,
 )
 from lmbrain.results import (
+    NULL_R2_MEAN,
     NULL_R_MEAN,
     OMEGA_CI_HIGH,
     OMEGA_CI_LOW,
@@ -70,8 +73,9 @@ def score_rows(unit: Unit, neuroids: pd.DataFrame, result, layer: str | list[str
 
 
 def resampling_blocks(study: Study, data: Targets) -> np.ndarray:
-    """What sign flips and bootstrap resamples move whole: the split unit's groups for event data,
-    ``statistics.timeseries_block`` consecutive scans (within runs) for time series."""
+    """What sign flips (of responses or of out-of-fold gains) and bootstrap resamples move whole: the split
+    unit's groups for event data, ``statistics.timeseries_block`` consecutive scans (within runs) for time
+    series."""
     if data.dataset.is_timeseries:
         return contiguous_blocks(len(data.Y), study.statistics.timeseries_block, runs=data.groups)
     return data.dataset.groups()[data.rows]
@@ -79,14 +83,22 @@ def resampling_blocks(study: Study, data: Targets) -> np.ndarray:
 
 def permutation_rows(study: Study, unit: Unit, data: Targets, per_fold: list[np.ndarray], result,
                      cols: np.ndarray, layer: str, standardize: bool | np.ndarray = True) -> pd.DataFrame:
-    """Permutation p-values of r and R² for some targets: whole groups permuted (event data) or circular
-    shifts (time series); refits per permutation, or out-of-fold predictions permuted within test folds."""
+    """p-values of r and R² for some targets (``statistics.permutation_method``, docs/statistics.md).
+
+    ``auto``: ``p_r`` against refits on responses sign-flipped by whole groups (event data) or circularly
+    shifted (time series); ``p_r2`` (R² > 0) by block sign flips of the gains over the training-fold mean.
+    ``refit``: whole groups permuted among groups of the same size (order kept) or circular shifts, refitted;
+    ``predictions``: out-of-fold predictions permuted within test folds. ``null_r_mean`` / ``null_r2_mean``: the
+    means of the nulls that ``p_r`` / ``p_r2`` are read from.
+    """
     Y = data.Y[:, cols]
     n_perm, seed = study.statistics.permutations, study.statistics.seed
-    if study.statistics.permutation_method == "predictions":
+    method = study.statistics.permutation_method
+    timeseries = data.dataset.is_timeseries
+    if method == "predictions":
         tested = result.folds >= 0
         folds = result.folds[tested]
-        if data.dataset.is_timeseries:
+        if timeseries:
             orders = circular_shifts(int(tested.sum()), n_perm, runs=folds, min_shift=10, seed=seed)
         else:
             orders = group_permutations(data.dataset.groups()[data.rows][tested], n_perm, seed=seed, strata=folds)
@@ -94,13 +106,20 @@ def permutation_rows(study: Study, unit: Unit, data: Targets, per_fold: list[np.
                                            tested=tested)
     else:
         splits = list(data.cv.split(per_fold[0], Y, data.groups))
-        if data.dataset.is_timeseries:
+        if timeseries:
             orders = circular_shifts(len(Y), n_perm, runs=data.groups, min_shift=10, seed=seed)
+        elif method == "auto":
+            orders = block_sign_flips(resampling_blocks(study, data), n_perm, seed=seed)
         else:
             orders = group_permutations(data.dataset.groups()[data.rows], n_perm, seed=seed)
         test = permutation_test(per_fold, Y, splits, result.alphas[:, cols], orders, standardize=standardize)
+        if method == "auto":  # R² > 0: sign flips of the gains over the training mean, per block
+            gains = sign_flip_test(Y, result.predictions[:, cols], result.baseline[:, cols],
+                                   resampling_blocks(study, data), result.folds, n_perm, seed=seed)
+            test.p_r2, test.null_r2_mean = gains.p_r2, gains.null_r2_mean
     neuroids = data.neuroids.iloc[cols].reset_index(drop=True)
-    return metric_rows(unit, neuroids, layer, {P_R: test.p_r, P_R2: test.p_r2, NULL_R_MEAN: test.null_r_mean})
+    return metric_rows(unit, neuroids, layer, {P_R: test.p_r, P_R2: test.p_r2, NULL_R_MEAN: test.null_r_mean,
+                                               NULL_R2_MEAN: test.null_r2_mean})
 
 
 def interval_rows(study: Study, unit: Unit, data: Targets, result, layer: str | list[str]) -> pd.DataFrame:
@@ -125,7 +144,8 @@ def unique_variance_rows(study: Study, unit: Unit, data: Targets, joint_pred: np
     n = len(data.Y)
     test = paired_sign_flip_test(data.Y, joint_pred, controls.predictions.reshape(n, -1),
                                  controls.baseline.reshape(n, -1), resampling_blocks(study, data),
-                                 study.statistics.permutations, seed=study.statistics.seed, tested=tested)
+                                 study.statistics.permutations, seed=study.statistics.seed, tested=tested,
+                                 folds=controls.folds)
     return metric_rows(unit, data.neuroids, layers, {P_UNIQUE: test.p})
 
 
@@ -143,3 +163,82 @@ def partition_interval_rows(study: Study, unit: Unit, data: Targets, llm_pred: n
                              n_boot=study.statistics.bootstrap, seed=study.statistics.seed)
     return metric_rows(unit, data.neuroids, layers, {UNIQUE_CI_LOW: ci.unique_low, UNIQUE_CI_HIGH: ci.unique_high,
                                                      OMEGA_CI_LOW: ci.omega_low, OMEGA_CI_HIGH: ci.omega_high})
+
+
+def layer_interval_rows(study: Study, unit: Unit, data: Targets, each: dict) -> pd.DataFrame:
+    """:func:`interval_rows` of every layer (the same resamples for all), in one bootstrap over the layers' columns."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    n, names = len(data.Y), list(each)
+    stacked = SimpleNamespace(predictions=np.hstack([each[k].predictions.reshape(n, -1) for k in names]),
+                              baseline=np.hstack([each[k].baseline.reshape(n, -1) for k in names]),
+                              folds=each[names[0]].folds)
+    tiled = dataclasses.replace(data, Y=np.tile(data.Y, len(names)),
+                                neuroids=pd.concat([data.neuroids] * len(names), ignore_index=True))
+    return interval_rows(study, unit, tiled, stacked, list(np.repeat(names, data.Y.shape[1])))
+
+
+def _choice_scores(study: Study, unit: Unit, data: Targets, candidates: dict[str, np.ndarray], layers: list[str],
+                   folds: np.ndarray) -> np.ndarray:
+    """(n_folds, n_layers, n_subjects) scores that choose fold k's layer on its :func:`choice_folds` alone: the
+    mean over a subject's targets of the best-alpha R² of a 2-fold grouped CV (contiguous halves with the study's
+    gap for time series, whose rows within the gap of fold k are left out)."""
+    from lmbrain.analysis.layers import choice_folds
+    from lmbrain.encoding import RidgeCV
+    from lmbrain.study.inputs import make_cv
+
+    timeseries = data.dataset.is_timeseries
+    gap = study.timeseries.gap
+    ridge = RidgeCV(alphas=np.asarray(study.estimator.alphas, dtype=float),
+                    cv=make_cv(unit.scheme, 2, study.cv.seed, timeseries, gap))
+    subjects = np.asarray(data.subjects).astype(str)
+    labels = list(dict.fromkeys(subjects.tolist()))
+    n_folds = int(folds.max()) + 1
+    scores = np.full((n_folds, len(layers), len(labels)), np.nan)
+    position = np.arange(len(folds))
+    for k, others in enumerate(choice_folds(n_folds)):
+        rows = np.flatnonzero(np.isin(folds, others))
+        if timeseries:  # no scan within the gap of fold k's test scans (same run) informs its choice
+            test = np.flatnonzero(folds == k)
+            near = np.abs(position[rows][:, None] - test[None, :]) <= gap
+            rows = rows[~(near & (data.groups[rows][:, None] == data.groups[test][None, :])).any(1)]
+        if len(np.unique(data.groups[rows])) < 2 and not timeseries:
+            continue
+        for j, name in enumerate(layers):
+            best = ridge.inner_cv_scores(candidates[name][rows], data.Y[rows], data.groups[rows]).max(0)
+            scores[k, j] = [np.nanmean(best[subjects == s]) for s in labels]
+    return scores
+
+
+def layer_shape_rows(study: Study, unit: Unit, data: Targets, candidates: dict[str, np.ndarray],
+                     each: dict) -> list[pd.DataFrame]:
+    """Best intermediate layer vs the last, per target (no rows with fewer than 3 layers or 3 folds): R² of the
+    layers chosen per test fold (:mod:`lmbrain.analysis.layers`), the difference with a paired bootstrap CI over
+    the split unit's groups, a one-sided block sign-flip p; layer column: the subject's most frequent choice."""
+    from collections import Counter
+
+    from lmbrain.analysis.layers import best_in_fold, fold_choice_predictions, intermediate_layers, r2_contrast
+    from lmbrain.encoding.metrics import r2_oos
+    from lmbrain.results import LAYER_DIFF, LAYER_DIFF_CI_HIGH, LAYER_DIFF_CI_LOW, P_BEST_VS_LAST, R2_BEST_INTERMEDIATE
+
+    middle, last = intermediate_layers(list(each))
+    folds = each[last].folds if last else np.zeros(0, dtype=int)
+    if not middle or folds.max() < 2:
+        return []
+    subjects = np.asarray(data.subjects).astype(str)
+    labels = list(dict.fromkeys(subjects.tolist()))
+    target_group = np.array([labels.index(s) for s in subjects])
+    choices = best_in_fold(_choice_scores(study, unit, data, candidates, middle, folds), middle, middle)
+    n = len(data.Y)
+    tested = folds >= 0
+    best = fold_choice_predictions({k: v.predictions.reshape(n, -1) for k, v in each.items()}, folds, choices,
+                                   target_group)
+    baseline = each[last].baseline.reshape(n, -1)
+    test = r2_contrast(data.Y, best, each[last].predictions.reshape(n, -1), baseline, resampling_blocks(study, data),
+                       folds=folds, n_boot=study.statistics.bootstrap, seed=study.statistics.seed)
+    modal = [Counter(choices[:, g].tolist()).most_common(1)[0][0] for g in range(len(labels))]
+    metrics = {R2_BEST_INTERMEDIATE: r2_oos(data.Y[tested], best[tested], baseline[tested]),
+               LAYER_DIFF: test.difference, LAYER_DIFF_CI_LOW: test.low, LAYER_DIFF_CI_HIGH: test.high,
+               P_BEST_VS_LAST: test.p}
+    return [metric_rows(unit, data.neuroids, [modal[g] for g in target_group], metrics)]

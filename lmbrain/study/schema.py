@@ -150,12 +150,16 @@ class StatisticsOptions(Strict):
     """Permutation nulls, bootstrap confidence intervals and false-discovery control."""
 
     permutations: int = Field(0, ge=0)
-    permutation_method: Literal["refit", "predictions"] = Field(
-        "refit", description="refit: the CV fit redone per permutation (exact, ~n² per target); "
-        "predictions: out-of-fold predictions permuted within test folds (~n per target, slightly conservative)"
+    permutation_method: Literal["auto", "refit", "predictions"] = Field(
+        "auto", description="auto: p_r against refits on responses sign-flipped by whole groups (event data) or "
+        "circularly shifted (time series), p_r2 (R² > 0) by block sign flips of the gains over the training mean "
+        "(calibrated: docs/statistics.md); refit (former default): whole groups permuted among groups of the same "
+        "size, order kept (keeps position-locked structure), circular shifts for time series, the CV fit redone per "
+        "permutation (~n² per target); predictions: out-of-fold predictions permuted within test folds (~n per target)"
     )
     timeseries_block: int = Field(
-        20, ge=1, description="consecutive scans flipped together in the unique-variance test of time series"
+        20, ge=1, description="consecutive scans flipped or resampled together in the sign-flip tests (R² > 0, "
+        "unique variance) and the bootstrap of time series"
     )
     bootstrap: int = Field(1000, ge=0)
     fdr_alpha: float = Field(0.05, gt=0, lt=1)

@@ -140,3 +140,66 @@ def test_paired_sign_flip_detects_unique_variance_and_respects_blocks():
     assert (flipped.p > 0.5).all()
     labels = contiguous_blocks(10, 4, runs=np.repeat([0, 1], [6, 4]))
     assert labels.tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
+
+
+def test_block_sign_flips_give_one_sign_per_block():
+    from lmbrain.analysis.permutation import block_sign_flips
+
+    blocks = np.repeat([3, 1, 2, 0], [2, 3, 1, 4])
+    signs = list(block_sign_flips(blocks, 50, seed=1))
+    assert all(s.dtype.kind == "f" and set(np.unique(s)) <= {-1.0, 1.0} for s in signs)
+    assert all(len(np.unique(s[blocks == b])) == 1 for s in signs for b in np.unique(blocks))
+    assert 0.3 < np.mean([s[0] > 0 for s in signs]) < 0.7
+
+
+def test_refit_on_flipped_responses_equals_a_fit_of_the_flipped_data():
+    from lmbrain.analysis.permutation import block_sign_flips, resampled_responses
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 6))
+    Y = rng.normal(size=(80, 3)) + 4.0
+    groups = np.repeat(np.arange(20), 4)
+    cv = GroupedKFold(5)
+    fit = cross_validate(RidgeCV(alphas=np.logspace(-1, 3, 5), cv=GroupedKFold(4)), X, Y, groups, cv)
+    splits = list(cv.split(X, Y, groups))
+    ops = fold_operators(X, splits, fit.alphas)
+    signs = next(block_sign_flips(groups, 1, seed=3))
+    flipped = resampled_responses(Y, signs, Y.mean(0))
+    np.testing.assert_allclose(flipped, Y.mean(0) + signs[:, None] * (Y - Y.mean(0)))
+    pred, _ = cv_predictions(flipped, splits, ops, fit.alphas)
+    direct = np.full_like(Y, np.nan)
+    for k, (train, test) in enumerate(splits):
+        for t in range(Y.shape[1]):
+            ridge = RidgeCV(alphas=[fit.alphas[k, t]], cv=GroupedKFold(4)).fit(X[train], flipped[train, t:t + 1],
+                                                                             groups=groups[train])
+            direct[test, t] = ridge.predict(X[test])[:, 0]
+    np.testing.assert_allclose(pred, direct, rtol=1e-6, atol=1e-8)
+
+
+def test_sign_flip_test_scores_the_reported_r_and_r2_and_matches_a_direct_loop():
+    from lmbrain.analysis.permutation import fold_r_contributions, group_sums, sign_flip_test
+
+    rng = np.random.default_rng(4)
+    n, t = 120, 30
+    groups = np.repeat(np.arange(30), 4)
+    X = rng.normal(size=(n, 5))
+    Y = X[:, :1] * 0.3 + rng.normal(size=(n, t))
+    fit = cross_validate(RidgeCV(alphas=np.logspace(-1, 4, 6), cv=GroupedKFold(4)), X, Y, groups, GroupedKFold(5))
+    result = sign_flip_test(Y, fit.predictions, fit.baseline, groups, fit.folds, n_permutations=200, seed=5)
+    np.testing.assert_allclose(result.r, fit.r, rtol=1e-10)  # the fold-mean r of EncodingResult
+    np.testing.assert_allclose(result.r2, fit.r2, rtol=1e-10)
+    np.testing.assert_allclose(fold_r_contributions(Y, fit.predictions, fit.folds).sum(0), fit.r, rtol=1e-10)
+    # the same 200 sign vectors (one per sentence), the slow way
+    signs = np.random.default_rng(5).choice([-1.0, 1.0], size=(200, 30))
+    gains = group_sums((Y - fit.baseline) ** 2 - (Y - fit.predictions) ** 2, groups)
+    shares = group_sums(fold_r_contributions(Y, fit.predictions, fit.folds), groups)
+    for t in range(3):
+        null_r2 = np.array([(s * gains[:, t]).sum() for s in signs]) / ((Y[:, t] - fit.baseline[:, t]) ** 2).sum()
+        null_r = np.array([(s * shares[:, t]).sum() for s in signs])
+        assert result.p_r2[t] == pytest.approx((1 + (null_r2 >= fit.r2[t] - 1e-12).sum()) / 201)
+        assert result.p_r[t] == pytest.approx((1 + (null_r >= fit.r[t] - 1e-12).sum()) / 201)
+        assert result.null_r2_mean[t] == pytest.approx(null_r2.mean())
+        assert result.null_r_mean[t] == pytest.approx(null_r.mean())
+    # nothing to gain over the training mean: p = 1
+    flat = sign_flip_test(Y, fit.baseline, fit.baseline, groups, fit.folds, 99)
+    assert (flat.p_r2 == 1).all() and (flat.r2 == 0).all()

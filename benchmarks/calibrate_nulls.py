@@ -1,0 +1,423 @@
+"""Calibration of the significance tests of a study on simulations shaped like the shipped datasets.
+
+Every test the report uses is run on out-of-fold predictions of cross-validated ridges fitted exactly as a
+study fits them (``RidgeCV`` with inner CV of the outer scheme; ``stacked_simplex`` joint models), on 1000
+simulated targets per cell split over 10 independent feature draws, under the null (false-positive rate at
+α = 0.05) and under effects of the size seen on the real data (power):
+
+* ``p_r`` (r > 0: the feature set is associated with the held-out responses) -- refit null: the cross-validated
+  ridge refitted on responses flipped about their mean a whole sentence / passage at a time (event data) or
+  circularly shifted (time series);
+* ``p_r2`` (out-of-sample R² > 0: the feature set predicts held-out responses better than the training mean)
+  -- block sign flips of ``d = (y − b)² − (y − ŷ)²`` (``b``: training-fold mean);
+* ``p_unique`` (unique LLM R² > 0: the joint model predicts better than the controls alone) -- block sign
+  flips of the paired squared-error differences.
+
+Next to them, the former default (``refit`` with whole groups permuted among groups of the same size, word
+order kept; circular shifts for time series), which keeps anything locked to word or sentence position.
+
+Data kinds:
+
+* ``fedorenko``: 52 sentences × 8 words (ECoG), grouped 5-fold outer and inner CV by sentence; controls =
+  one-hot word position (centred only); LLM = 256 features = a word-position embedding + word-specific
+  variation with a power-law spectrum; noise with a sentence intercept. Effects: a word-position profile shared
+  by all sentences (out-of-sample R² ≈ 0.05, as on Fedorenko2016) and LLM-specific signal.
+* ``pereira``: 627 sentences in 168 passages of 3-4 sentences (fMRI), grouped by passage; controls = sentence
+  length (z-scored) + position in the passage (one-hot); LLM = 256 features with a passage topic, a sentence
+  part and length / position information; noise with a passage intercept. Effects: R² ≈ 0.2.
+* ``brennan``: 362 scans of one run (naturalistic fMRI), contiguous 5-fold CV with a 5-scan gap; controls =
+  word rate and sound power (AR(1) series) × 4 delays; LLM = 64 AR(1) series partly driven by the controls ×
+  4 delays; HRF-weighted delays; AR(1) noise; sign flips of blocks of 20 scans. Effects: R² ≈ 0.01.
+
+Scenarios: *noise* (no signal at all), *boundary* (one signal shared by all targets of a feature draw, its size
+set per draw by pilot runs so that the expected out-of-sample R² -- or unique R² -- is 0: the edge of the null of
+an R² test), and *effect* (real-data sizes). The table reports, per cell, the mean measured statistic and the
+rejection rate at α = 0.05 ± 1.96 standard errors clustered by feature draw (targets of one draw share its
+features, so they are not independent).
+
+Run ``python benchmarks/calibrate_nulls.py`` (about 5 CPU minutes on one thread), ``--quick`` for a ~90 s
+check; ``--write-docs`` replaces the measured block of docs/statistics.md ("Permutation nulls and calibration").
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lmbrain.analysis.permutation import (
+    block_sign_flips,
+    circular_shifts,
+    contiguous_blocks,
+    group_permutations,
+    paired_sign_flip_test,
+    permutation_test,
+    sign_flip_test,
+)
+from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
+from lmbrain.encoding.joint import DEFAULT_JOINT, make_joint_estimator
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "statistics.md"
+BEGIN, END = "<!-- calibrate_nulls: begin -->", "<!-- calibrate_nulls: end -->"
+ALPHA = 0.05
+ALPHAS = np.logspace(-2, 7, 10)
+#: Response of a target to a regressor at delays 1..4 scans (an HRF-like finite impulse response).
+HRF_WEIGHTS = np.array([0.5, 1.0, 0.8, 0.4])
+
+
+@dataclass
+class Design:
+    """One data kind: features, CV, resampling blocks, the bases signals are built from, and its noise."""
+
+    name: str
+    timeseries: bool
+    groups: np.ndarray  # the CV groups (sentences, passages; the run of a time series)
+    blocks: np.ndarray  # what sign flips move whole (the split unit's groups; 20 consecutive scans)
+    outer: object
+    inner: object
+    controls: np.ndarray
+    controls_std: np.ndarray
+    llm: np.ndarray
+    control_basis: np.ndarray  # the controls' signal: control_basis @ a
+    unique_basis: np.ndarray  # the LLM-specific signal: unique_basis @ v (linear in the LLM features)
+    unique_decay: np.ndarray  # prior scale of v per basis column (the signal lies along leading directions)
+    noise: Callable[[np.random.Generator, int], np.ndarray]  # unit-variance noise (n, targets)
+    effects: dict  # real-data sized population R² of the controls and of the unique LLM signal
+
+
+def _spectrum(rng: np.random.Generator, n: int, p: int, decay: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """Latent rows Z (n, p) and the features Z S (power-law column variances, random rotation, unit mean)."""
+    s = np.arange(1, p + 1, dtype=float) ** (-decay / 2)
+    s /= np.sqrt((s**2).mean())
+    rotation = np.linalg.qr(rng.standard_normal((p, p)))[0]
+    Z = rng.standard_normal((n, p))
+    return Z, Z @ (rotation * s).T
+
+
+def _centred(a: np.ndarray) -> np.ndarray:
+    return a - a.mean(0)
+
+
+def fedorenko(rng: np.random.Generator, p: int = 256) -> Design:
+    """52 sentences × 8 words, word-position controls, sentence-intercept noise."""
+    n_sent, size = 52, 8
+    pos = np.tile(np.arange(size), n_sent)
+    groups = np.repeat(np.arange(n_sent), size)
+    C = np.eye(size)[pos]
+    Z, E = _spectrum(rng, len(pos), p)
+    llm = C @ rng.standard_normal((size, p)) * 0.7 + E
+
+    def noise(g: np.random.Generator, t: int) -> np.ndarray:
+        return np.sqrt(0.2) * g.standard_normal((n_sent, t))[groups] + np.sqrt(0.8) * g.standard_normal((len(pos), t))
+
+    return Design("fedorenko", False, groups, groups, GroupedKFold(5), GroupedKFold(5), C, np.zeros(size, bool),
+                  llm, _centred(C), _centred(Z), np.arange(1, p + 1) ** -2.0, noise,
+                  {"controls": 0.065, "unique": 0.02})
+
+
+def pereira(rng: np.random.Generator, p: int = 256, topics: int = 32) -> Design:
+    """627 sentences in 168 passages of 3-4, sentence length + position controls, passage-intercept noise."""
+    sizes = rng.permutation(np.r_[np.full(45, 3), np.full(123, 4)])
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    position = np.concatenate([np.arange(s) for s in sizes])
+    n = len(groups)
+    length = rng.poisson(12, n).astype(float)
+    C = np.column_stack([length, np.eye(4)[position]])
+    Zs, Es = _spectrum(rng, n, p)
+    Zt = rng.standard_normal((len(sizes), topics))[groups]
+    llm = (Es + Zt @ rng.standard_normal((topics, p)) / np.sqrt(topics)
+           + np.outer((length - 12) / np.sqrt(12), rng.standard_normal(p)) * 0.5
+           + np.eye(4)[position] @ rng.standard_normal((4, p)) * 0.5)
+    basis = _centred(np.column_stack([Zt, Zs]))
+    decay = np.r_[np.ones(topics), np.arange(1, p + 1) ** -2.0]
+
+    def noise(g: np.random.Generator, t: int) -> np.ndarray:
+        return np.sqrt(0.3) * g.standard_normal((len(sizes), t))[groups] + np.sqrt(0.7) * g.standard_normal((n, t))
+
+    z = _centred(C)
+    z[:, 0] /= z[:, 0].std()
+    return Design("pereira", False, groups, groups, GroupedKFold(5), GroupedKFold(5), C, np.r_[True, np.zeros(4, bool)],
+                  llm, z, basis, decay, noise, {"controls": 0.2, "unique": 0.07})
+
+
+def _ar1(rng: np.random.Generator, n: int, k: int, rho: float) -> np.ndarray:
+    """A stationary AR(1) series (n, k) with unit variance."""
+    x = np.empty((n, k))
+    x[0] = rng.standard_normal(k)
+    innovations = rng.standard_normal((n, k)) * np.sqrt(1 - rho**2)
+    for t in range(1, n):
+        x[t] = rho * x[t - 1] + innovations[t]
+    return x
+
+
+def _delayed(x: np.ndarray, lead: int = 4) -> np.ndarray:
+    """[x(t − d) for d in 1..4] side by side, from a series that starts ``lead`` scans early."""
+    return np.hstack([x[lead - d : len(x) - d] for d in (1, 2, 3, 4)])
+
+
+def brennan(rng: np.random.Generator, p: int = 64, rho: float = 0.6, rho_noise: float = 0.4) -> Design:
+    """362 scans of one run, delayed word rate / sound power controls and LLM series, AR(1) noise."""
+    n, lead = 362, 4
+    controls = _ar1(rng, n + lead, 2, rho)
+    latent = _ar1(rng, n + lead, p, rho)
+    llm = _delayed(latent + controls @ rng.standard_normal((2, p)) * 0.7)
+    C = _delayed(controls)
+    hrf = np.kron(HRF_WEIGHTS[:, None], np.eye(2))  # (8, 2): an HRF-shaped response to each control
+    unique = _delayed(latent) @ np.kron(HRF_WEIGHTS[:, None], np.eye(p))
+
+    def noise(g: np.random.Generator, t: int) -> np.ndarray:
+        return _ar1(g, n, t, rho_noise)
+
+    return Design("brennan", True, np.zeros(n, int), contiguous_blocks(n, 20), ContiguousBlockSplit(5, gap=5),
+                  ContiguousBlockSplit(5, gap=5), C, np.ones(8, bool), llm, _centred(C @ hrf), _centred(unique),
+                  np.arange(1, p + 1) ** -2.0, noise, {"controls": 0.03, "unique": 0.12})
+
+
+DESIGNS = {"fedorenko": fedorenko, "pereira": pereira, "brennan": brennan}
+
+
+def _scaled(signal: np.ndarray, r2: float) -> np.ndarray:
+    """Columns scaled to sample variance ``r2`` (zero columns stay zero)."""
+    sd = signal.std(0)
+    return signal * np.where(sd > 0, np.sqrt(r2) / np.maximum(sd, 1e-300), 0.0)
+
+
+def responses(design: Design, rng: np.random.Generator, n_targets: int, controls: float = 0.0,
+              unique: float = 0.0, shared: int | None = None) -> np.ndarray:
+    """Targets = controls signal (R² ``controls``) + LLM-specific signal (R² ``unique``) + noise. ``shared``: the
+    seed of one signal for every target (the same expected out-of-sample R² for all: a boundary null)."""
+    t = 1 if shared is not None else n_targets
+    weights = rng if shared is None else np.random.default_rng(shared)
+    signal = np.zeros((len(design.groups), n_targets))
+    a = weights.standard_normal((design.control_basis.shape[1], t))
+    v = weights.standard_normal((design.unique_basis.shape[1], t)) * np.sqrt(design.unique_decay)[:, None]
+    if controls:
+        signal += _scaled(design.control_basis @ a, controls)
+    if unique:
+        signal += _scaled(design.unique_basis @ v, unique)
+    return signal + design.noise(rng, n_targets) * np.sqrt(1 - controls - unique)
+
+
+def fit(design: Design, which: str, Y: np.ndarray):
+    """Out-of-fold predictions of the controls, the LLM or the joint model (``stacked_simplex``)."""
+    if which == "controls":
+        est, X = RidgeCV(alphas=ALPHAS, cv=design.inner, standardize=design.controls_std), design.controls
+    elif which == "llm":
+        est, X = RidgeCV(alphas=ALPHAS, cv=design.inner), design.llm
+    else:
+        q = design.llm.shape[1]
+        X = np.hstack([design.llm, design.controls])
+        est = make_joint_estimator(DEFAULT_JOINT, [slice(0, q), slice(q, X.shape[1])], ALPHAS, design.inner,
+                                   standardize=np.r_[np.ones(q, bool), design.controls_std])
+    return cross_validate(est, X, Y, design.groups, design.outer), X
+
+
+def single_tests(design: Design, which: str, Y: np.ndarray, seed: int, n_refit: int, n_flips: int,
+                 old: bool) -> dict[str, np.ndarray]:
+    """p-values of one feature set: the new defaults (and the former refit null when ``old``)."""
+    result, X = fit(design, which, Y)
+    splits = list(design.outer.split(X, Y, design.groups))
+    std = design.controls_std if which == "controls" else True
+    out = {"r": result.r, "r2": result.r2}
+    flips = sign_flip_test(Y, result.predictions, result.baseline, design.blocks, result.folds, n_flips, seed=seed)
+    out["p_r2"] = flips.p_r2
+    if design.timeseries:
+        resamples = circular_shifts(len(Y), n_refit, min_shift=10, seed=seed)
+    else:
+        resamples = block_sign_flips(design.blocks, n_refit, seed=seed)
+    refit = permutation_test(X, Y, splits, result.alphas, resamples, standardize=std)
+    out["p_r"], out["null_r_mean"] = refit.p_r, refit.null_r_mean
+    if old:
+        if design.timeseries:
+            orders = circular_shifts(len(Y), n_refit, min_shift=10, seed=seed)
+        else:
+            orders = group_permutations(design.groups, n_refit, seed=seed)
+        former = permutation_test(X, Y, splits, result.alphas, orders, standardize=std)
+        out.update(old_p_r=former.p_r, old_p_r2=former.p_r2, old_null_r_mean=former.null_r_mean)
+    return out
+
+
+def unique_test(design: Design, Y: np.ndarray, seed: int, n_flips: int) -> dict[str, np.ndarray]:
+    """Unique LLM R² (joint − controls alone) and its paired block sign-flip p-value."""
+    joint, _ = fit(design, "joint", Y)
+    ctrl, _ = fit(design, "controls", Y)
+    test = paired_sign_flip_test(Y, joint.predictions, ctrl.predictions, ctrl.baseline, design.blocks, n_flips,
+                                 seed=seed, tested=ctrl.folds >= 0, folds=ctrl.folds)
+    return {"unique": test.delta_r2, "p_unique": test.p}
+
+
+def boundary(measure: Callable[[float], float], start: float, tol: float = 2e-4, steps: int = 8) -> float:
+    """The effect size where ``measure`` (a mean out-of-sample R², increasing in the size; pilot runs on fixed
+    noise draws) crosses 0: ``start`` doubled until the measure is positive, then regula falsi from 0."""
+    low, f_low = 0.0, measure(0.0)
+    high, f_high = start, measure(start)
+    while f_high <= 0 and high < 0.5:
+        low, f_low, high = high, f_high, 2 * high
+        f_high = measure(high)
+    x = high
+    for _ in range(steps):
+        x = low - f_low * (high - low) / (f_high - f_low)
+        f = measure(x)
+        if abs(f) < tol:
+            break
+        if f < 0:
+            low, f_low = x, f
+        else:
+            high, f_high = x, f
+    return float(x)
+
+
+def rate(p: np.ndarray, design: np.ndarray) -> str:
+    """Rejection rate at α with a 95 % interval whose standard error is clustered by design (targets of one
+    design share its features, so they are not independent)."""
+    ok = np.isfinite(p)
+    reject, design = (p[ok] <= ALPHA).astype(float), design[ok]
+    value = reject.mean()
+    sums = np.array([(reject[design == d] - value).sum() for d in np.unique(design)])
+    se = np.sqrt((sums**2).sum()) / len(reject)
+    return f"{value:.3f} ± {1.96 * se:.3f}"
+
+
+def run(name: str, n_targets: int, n_designs: int, seed: int, n_refit: int, n_flips: int, n_pilot: int,
+        log: Callable[[str], None]) -> list[tuple[str, str, str, dict]]:
+    """Every cell of one data kind, each over ``n_designs`` feature draws: (feature set or test, scenario,
+    per-target outputs with the design of every target)."""
+    kind = list(DESIGNS).index(name)
+    designs = [DESIGNS[name](np.random.default_rng([seed, kind, d])) for d in range(n_designs)]
+    per = -(-n_targets // n_designs)
+    eff = designs[0].effects
+    cells: list[tuple[str, str, str, dict]] = []
+    counter = iter(range(1, 10**6))
+
+    def draw(d: int, n: int, pilot: bool = False, **kw: float | int | None) -> np.ndarray:
+        rng = np.random.default_rng([seed, kind, d, 0 if pilot else next(counter)])
+        return responses(designs[d], rng, n, **kw)
+
+    def over(test: Callable[[int, np.ndarray], dict], sizes: Callable[[int], dict] | None = None,
+             **kw: float | int | None) -> dict:
+        """A test on every design (fresh draws), per-target outputs concatenated, with the design of each."""
+        outs = [test(d, draw(d, per, **kw, **(sizes(d) if sizes else {}))) for d in range(n_designs)]
+        merged = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+        merged["design"] = np.repeat(np.arange(n_designs), per)
+        return merged
+
+    def single(which: str, old: bool) -> Callable[[int, np.ndarray], dict]:
+        return lambda d, Y: single_tests(designs[d], which, Y, seed, n_refit, n_flips, old)
+
+    def unique(d: int, Y: np.ndarray) -> dict:
+        return unique_test(designs[d], Y, seed, n_flips)
+
+    def edge(d: int, statistic: Callable[[Design, np.ndarray], np.ndarray], key: str, **kw: float | int) -> float:
+        """Design d's boundary: the size of its shared signal at which the pilot mean statistic is 0."""
+        return boundary(lambda x: float(np.mean(statistic(designs[d], draw(d, n_pilot, True, **{key: x}, **kw)))),
+                        0.01)
+
+    # no signal at all: both single-set tests, both feature sets (former null alongside)
+    for which in ("controls", "llm"):
+        cells.append((which, "noise", "FPR", over(single(which, True))))
+    log(f"{name}: noise done")
+    # real-data sized controls effect without unique LLM signal: power of both sets, FPR of the unique test
+    c = eff["controls"]
+    for which in ("controls", "llm"):
+        cells.append((which, f"controls R² {c:g}", "power", over(single(which, True), controls=c)))
+    cells.append(("unique", f"controls R² {c:g}, no unique", "FPR", over(unique, controls=c)))
+    log(f"{name}: effects done")
+    # boundary of the R² null: per design, one shared signal whose expected out-of-sample R² is 0
+    for which, key in (("controls", "controls"), ("llm", "unique")):
+        shared = seed + (1 if which == "controls" else 2)
+        sizes = [edge(d, lambda design, Y, w=which: fit(design, w, Y)[0].r2, key, shared=shared)
+                 for d in range(n_designs)]
+        cells.append((which, f"boundary: shared {key} R² {np.mean(sizes):.4f} (mean over draws)",
+                      "`p_r2`: FPR; `p_r`: power", over(single(which, False), lambda d, k=key, v=sizes: {k: v[d]},
+                                                        shared=shared)))
+    log(f"{name}: boundaries done")
+    # unique LLM variance: its boundary, and a real-data sized effect
+    sizes = [edge(d, lambda design, Y: unique_test(design, Y, seed, 10)["unique"], "unique", controls=c,
+                  shared=seed + 3) for d in range(n_designs)]
+    cells.append(("unique", f"controls R² {c:g}, boundary: shared unique R² {np.mean(sizes):.4f} (mean over draws)",
+                  "FPR", over(unique, lambda d: {"unique": sizes[d]}, controls=c, shared=seed + 3)))
+    u = eff["unique"]
+    cells.append(("unique", f"controls R² {c:g}, unique R² {u:g}", "power", over(unique, controls=c, unique=u)))
+    log(f"{name}: unique done")
+    return cells
+
+
+def table(results: dict[str, list[tuple[str, str, str, dict]]]) -> str:
+    """Markdown table: per data kind, feature set (or the unique test) and scenario, the mean measured score and
+    the rejection rates at α of the new tests and of the former null."""
+    lines = ["| data | feature set | scenario | rates are | mean measured | `p_r` (r > 0) | `p_r2` (R² > 0) "
+             "| `p_unique` | former `p_r` | former `p_r2` | null mean r: new / former |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, cells in results.items():
+        for which, scenario, reads, out in cells:
+            d = out["design"]
+            if which == "unique":
+                lines.append(f"| {name} | joint vs controls | {scenario} | {reads} | "
+                             f"ΔR² {np.mean(out['unique']):+.4f} | | | {rate(out['p_unique'], d)} | | | |")
+                continue
+            old = "old_p_r" in out
+            nulls = f"{np.mean(out['null_r_mean']):+.3f}" + (f" / {np.mean(out['old_null_r_mean']):+.3f}" if old
+                                                              else "")
+            scores = f"R² {np.mean(out['r2']):+.4f}, r {np.nanmean(out['r']):+.3f}"
+            lines.append(
+                f"| {name} | {which} | {scenario} | {reads} | {scores} | {rate(out['p_r'], d)} | "
+                f"{rate(out['p_r2'], d)} | | {rate(out['old_p_r'], d) if old else ''} | "
+                f"{rate(out['old_p_r2'], d) if old else ''} | {nulls} |")
+    return "\n".join(lines)
+
+
+def write_docs(text: str) -> None:
+    """Replace the measured block of docs/statistics.md (between the markers) with ``text``."""
+    doc = DOCS.read_text()
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} block to replace")
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    DOCS.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc, count=1))
+
+
+def main() -> None:
+    """Run the calibration, print the Markdown table, optionally write it to the docs."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="200 targets per cell over 4 draws, 99 refits")
+    parser.add_argument("--targets", type=int, default=None, help="targets per cell (full: 1000)")
+    parser.add_argument("--draws", type=int, default=None, help="feature draws per cell, the targets split among them "
+                        "(full: 10)")
+    parser.add_argument("--pilot", type=int, default=None, help="targets of the pilot runs that find a boundary "
+                        "(full: 300)")
+    parser.add_argument("--refits", type=int, default=None, help="refit-null draws per target (full: 199)")
+    parser.add_argument("--flips", type=int, default=1000, help="sign flips per target")
+    parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/statistics.md")
+    args = parser.parse_args()
+    n_targets = args.targets or (200 if args.quick else 1000)
+    n_refit = args.refits or (99 if args.quick else 199)
+    draws = args.draws or (4 if args.quick else 10)
+    pilot = args.pilot or (150 if args.quick else 300)
+    start = time.process_time()
+
+    def log(text: str) -> None:
+        print(f"  [{time.process_time() - start:6.0f} CPU s] {text}", flush=True)
+
+    results = {name: run(name, n_targets, draws, args.seed, n_refit, args.flips, pilot, log)
+               for name in args.designs}
+    total = time.process_time() - start
+    command = "python benchmarks/calibrate_nulls.py" + (" --quick" if args.quick else "")
+    text = table(results) + (
+        f"\n\nMeasured with `{command}` (seed {args.seed}; {n_targets} targets per cell over "
+        f"{draws} feature draws; {n_refit} refits per "
+        f"target for `p_r` and the former null, {args.flips} sign flips for `p_r2` and `p_unique`; rates at α = "
+        f"{ALPHA} ± 1.96 standard errors clustered by feature draw); total {total:.0f} CPU s.")
+    print(text)
+    if args.write_docs:
+        write_docs(text)
+        print(f"written to {DOCS}")
+
+
+if __name__ == "__main__":
+    main()
