@@ -42,13 +42,13 @@ check; ``--write-docs`` replaces the measured block of docs/statistics.md ("Perm
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 
 from lmbrain.analysis.permutation import (
     block_sign_flips,
@@ -373,11 +373,7 @@ def table(results: dict[str, list[tuple[str, str, str, dict]]]) -> str:
 
 def write_docs(text: str) -> None:
     """Replace the measured block of docs/statistics.md (between the markers) with ``text``."""
-    doc = DOCS.read_text()
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} block to replace")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    DOCS.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc, count=1))
+    write_block(DOCS, BEGIN, END, text)
 
 
 def main() -> None:

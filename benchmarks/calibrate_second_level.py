@@ -22,13 +22,13 @@ Run ``python benchmarks/calibrate_second_level.py`` (seeded; ~1-2 min on one cor
 from __future__ import annotations
 
 import argparse
-import re
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 
 from lmbrain.analysis.second_level import (
     NULL_DISTRIBUTIONS,
@@ -172,11 +172,7 @@ def render(fpr: pd.DataFrame, power: pd.DataFrame, comparisons: dict, power_cmp:
 
 def write_docs(text: str) -> None:
     """Replace the measured block of docs/statistics.md (between the markers) with ``text``."""
-    doc = DOCS.read_text()
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} block to replace")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    DOCS.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc, count=1))
+    write_block(DOCS, BEGIN, END, text)
 
 
 def main() -> None:

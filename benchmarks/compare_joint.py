@@ -23,12 +23,12 @@ which estimator").
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
 from lmbrain.encoding.joint import DEFAULT_JOINT, JOINT_KINDS, make_joint_estimator
@@ -250,11 +250,7 @@ def table(name: str, out: dict, kinds: tuple[str, ...]) -> str:
 
 def write_docs(text: str) -> None:
     """Replace the measured block of docs/statistics.md (between the markers) with ``text``."""
-    doc = DOCS.read_text()
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} block to replace")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    DOCS.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc, count=1))
+    write_block(DOCS, BEGIN, END, text)
 
 
 def main() -> None:
