@@ -160,9 +160,10 @@ def write_report(
                        "target); r is the mean over outer folds of the per-fold Pearson r, R² the pooled "
                        "out-of-sample R²; r_ceiled unclipped; unique LLM R² and omega with bootstrap CIs (over "
                        "subjects, or the split unit's groups for one target); omega not defined where the LLM's "
-                       "R² CI does not lie above 0; significant: fraction of targets with permutation "
-                       "p < FDR threshold; significant_unique: the same for the unique LLM variance "
-                       "(LLM + controls better than controls alone)."))
+                       "R² CI does not lie above 0; significant: fraction of targets whose out-of-sample R² is "
+                       "above the training mean (p_r2: sign flips of per-group error sums) after Benjamini–"
+                       "Hochberg FDR; significant_unique: the same for the unique LLM variance (LLM + controls "
+                       "better than controls alone, p_unique)."))
     seeds = seed_summary_table(family) if not family.empty else pd.DataFrame()
     if not seeds.empty and (seeds["n_untrained_seeds"] > 0).any():
         title = "Trained vs untrained seeds"
