@@ -32,10 +32,7 @@ P_R, P_R2 = "p_r", "p_r2"
 NULL_R_MEAN = "null_r_mean"  #: mean fold-mean r of the null that p_r is read from
 NULL_R2_MEAN = "null_r2_mean"  #: mean R² of the null that p_r2 is read from (0 by construction for sign flips)
 P_UNIQUE = "p_unique"  #: p-value of unique LLM R² > 0 (joint vs controls alone, paired block sign flips)
-R2_LLM, R2_CONTROLS = "r2_llm", "r2_controls"  #: the parts' R² on the joint unit's own samples
-UNIQUE_LLM = "unique_llm"  #: R²(joint) − R²(controls)
 UNIQUE_CI_LOW, UNIQUE_CI_HIGH = "unique_llm_ci_low", "unique_llm_ci_high"
-OMEGA = "omega"  #: % of the LLM's R² that the controls account for
 OMEGA_CI_LOW, OMEGA_CI_HIGH = "omega_ci_low", "omega_ci_high"
 #: layer curves' shape (per-layer units): the intermediate layer chosen for each test fold on other folds that
 #: never use it in return (its test-fold predictions stitched together) against the last layer, same samples
@@ -159,11 +156,6 @@ class FeatureSet:
     def is_joint(self) -> bool:
         """The LLM together with controls (a banded / stacked joint model)."""
         return self.llm and bool(self.controls)
-
-    @property
-    def is_llm(self) -> bool:
-        """The LLM alone."""
-        return self.llm and not self.controls
 
     @property
     def is_controls(self) -> bool:

@@ -24,7 +24,6 @@ from lmbrain.study.inputs import StudyInputs, study_inputs, subject_targets
 from lmbrain.study.schema import Study
 
 CEILING_MAX_SOURCES = 8
-KINDS = ("controls", "llm", "joint", "layers", "ceiling")
 
 
 @dataclass(frozen=True)
