@@ -114,10 +114,15 @@ def run(
         return
     run_study(spec, out, executor=executor, n_jobs=n_jobs, scheduler=scheduler, study_source=study.read_text())
     if report:
-        from lmbrain.report.build import write_report
+        import time
 
+        from lmbrain.report.build import write_report
+        from lmbrain.study.runner import record_report_time
+
+        start = time.perf_counter()
         with writing_under(out):
             written = write_report(out, formats=list(spec.outputs.formats))
+            record_report_time(out, time.perf_counter() - start)
         for path in written:
             echo(f"wrote {path}")
 

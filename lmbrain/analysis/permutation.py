@@ -112,14 +112,17 @@ def fold_operators(
     training-fold standardisation and decomposition (:mod:`lmbrain.encoding.ridge`, the one ridge core) are used here.
     """
     from lmbrain.encoding.backend import get_backend
-    from lmbrain.encoding.ridge import decompose, prediction_operator, standardize_rows
+    from lmbrain.encoding.ridge import prediction_operator, standardized_decomposition
 
     backend = get_backend("numpy")
     operators = []
     for fold, (train, test) in enumerate(splits):
-        Xf = np.asarray(X[fold] if isinstance(X, list | tuple) else X, dtype=np.float64)
-        Xtr, Xte, _, _ = standardize_rows(Xf, backend.index(train), backend.index(test), True, standardize)
-        dec = decompose(Xtr, "auto", backend)
+        Xf = np.asarray(X[fold] if isinstance(X, list | tuple) else X)
+        # the training fold's decomposition (float64): the one the refit of the score used (memoised by content)
+        mean, scale, dec = standardized_decomposition(Xf[train], True, standardize, "auto", backend)
+        Xte = np.asarray(Xf[test], dtype=np.float64) - mean
+        if scale is not None:
+            Xte = Xte / scale
         n = len(train)
         ops = {}
         for alpha in np.unique(alphas[fold]):

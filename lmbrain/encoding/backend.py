@@ -36,6 +36,18 @@ class NumpyBackend:
         """Eigen-decomposition of a symmetric matrix, eigenvalues increasing."""
         return np.linalg.eigh(x)
 
+    def solve(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Solution of ``a @ x = b`` (batched over leading axes)."""
+        return np.linalg.solve(a, b)
+
+    def stack(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """Arrays of one shape stacked along a new first axis."""
+        return np.stack(arrays)
+
+    def eye(self, n: int, like: np.ndarray) -> np.ndarray:
+        """Identity matrix (n, n) with the dtype of ``like``."""
+        return np.eye(n, dtype=like.dtype)
+
     def index(self, idx: np.ndarray) -> np.ndarray:
         """An index array usable on this backend's arrays."""
         return np.asarray(idx)
@@ -87,6 +99,18 @@ class TorchBackend:
     def eigh(self, x: Any) -> tuple[Any, Any]:
         """Eigen-decomposition of a symmetric matrix, eigenvalues increasing."""
         return self.torch.linalg.eigh(x)
+
+    def solve(self, a: Any, b: Any) -> Any:
+        """Solution of ``a @ x = b`` (batched over leading axes)."""
+        return self.torch.linalg.solve(a, b)
+
+    def stack(self, arrays: list[Any]) -> Any:
+        """Tensors of one shape stacked along a new first axis."""
+        return self.torch.stack(arrays)
+
+    def eye(self, n: int, like: Any) -> Any:
+        """Identity matrix (n, n) with the dtype and device of ``like``."""
+        return self.torch.eye(n, dtype=like.dtype, device=like.device)
 
     def index(self, idx: np.ndarray) -> Any:
         """An index tensor on this backend's device."""

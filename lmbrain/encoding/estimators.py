@@ -84,12 +84,15 @@ def _check_groups(groups: Any, n_samples: int) -> np.ndarray | None:
 class RidgeCV(RegressorMixin, BaseEstimator):
     """Ridge regression with one alpha per target chosen by (grouped) inner cross-validation.
 
-    All alphas and targets are solved from one decomposition per inner fold (SVD when
-    n_samples >= n_features, the kernel form otherwise; see :mod:`lmbrain.encoding.ridge`), then the
-    model is refit on all training samples with each target's alpha. ``scoring`` ("r2", "pearson",
-    "neg_mse") is averaged over inner folds; ties choose the larger alpha. ``standardize`` is a bool or a
-    per-feature boolean mask (True: z-score the column on the training rows; False: centre only, for
-    one-hot, indicator and identity-like features), fitted on each inner training fold.
+    All alphas, targets and inner folds are solved from one decomposition of the training samples
+    (``cv_method="leave_out"``: each inner fold's predictions are those of the ridge refitted without its
+    held-out rows, by the exact deletion formula; ``"refit"``: one decomposition per inner fold; see
+    :mod:`lmbrain.encoding.ridge`), then the model is refit on all training samples with each target's
+    alpha (the same decomposition). ``scoring`` ("r2", "pearson", "neg_mse") is averaged over inner folds;
+    ties choose the larger alpha. ``standardize`` is a bool or a per-feature boolean mask (True: z-score the
+    column; False: centre only, for one-hot, indicator and identity-like features), fitted on the training
+    samples given to ``fit`` (with ``"refit"``: on each inner training fold). The intercept is refitted
+    without the held-out rows either way.
 
     Fitted attributes: ``alpha_`` (n_targets,), ``coef_`` (n_features, n_targets), ``intercept_``
     (n_targets,), ``cv_scores_`` (n_alphas, n_targets) mean inner-CV scores. With 1-D ``Y`` these drop
@@ -107,6 +110,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         dtype: Any = None,
         n_targets_batch: int | None = None,
         scoring: str = "r2",
+        cv_method: str = "leave_out",
     ) -> None:
         self.alphas = alphas
         self.cv = cv
@@ -117,6 +121,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.dtype = dtype
         self.n_targets_batch = n_targets_batch
         self.scoring = scoring
+        self.cv_method = cv_method
 
     def _solver_kwargs(self) -> dict[str, Any]:
         return dict(fit_intercept=self.fit_intercept, standardize=self.standardize, solver=self.solver,
@@ -128,7 +133,8 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         groups = _check_groups(groups, X.shape[0])
         splits = check_splits(self.cv, X, Y, groups)
         _check_alphas(self.alphas)
-        scores = ridge_cv_scores(X, Y, self.alphas, splits, scoring=self.scoring, **self._solver_kwargs())
+        scores = ridge_cv_scores(X, Y, self.alphas, splits, scoring=self.scoring, method=self.cv_method,
+                                 **self._solver_kwargs())
         return scores.mean(0)
 
     def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:

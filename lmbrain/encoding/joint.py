@@ -346,7 +346,8 @@ class StackedRidgeCV(_JointRidge):
             scores = ridge.inner_cv_scores(X[:, cols], Y)
             index = select_alphas(scores, alphas)
             pred, baseline = ridge_cv_predictions(X[:, cols], Y, alphas, index, splits,
-                                                  standardize=band_mask(standardize, cols), backend=self.backend)
+                                                  standardize=band_mask(standardize, cols), backend=self.backend,
+                                                  method=ridge.cv_method)
             oof[:, b] = pred - baseline
             ridge.fit_from_cv_scores(X[:, cols], Y, scores)
             coef[cols] = ridge.factors_.coef()
@@ -454,7 +455,7 @@ class HierarchicalRidgeCV(_JointRidge):
             if stage and self.rule == "1se":
                 ridge.fit_from_cv_scores(Xb, residual, one_se_choice(
                     ridge_cv_scores(Xb, residual, grid, splits, standardize=band_mask(standardize, cols),
-                                    backend=self.backend), grid))
+                                    backend=self.backend, method=ridge.cv_method), grid))
             elif self.rule in ("best", "1se"):
                 ridge.fit(Xb, residual)
             else:

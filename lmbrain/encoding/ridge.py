@@ -20,12 +20,32 @@ Directions with ``ev`` below the numerical rank tolerance are dropped (as a pseu
 The validation predictions of all alphas are one matrix product, in whichever order is cheaper:
 ``stack_alpha(Xtest R diag(w_alpha) B.T) @ Ytrain`` (cost ~ n_alphas n_test n_train per target) or
 ``stack_alpha(Xtest R diag(w_alpha)) @ (B.T Ytrain)`` (cost ~ (n_train + n_alphas n_test) rank).
-Targets are processed in batches to bound memory. Standardisation (and centering for the intercept)
-is fitted on each training fold only, inner folds included.
+Targets are processed in batches to bound memory.
+
+Two ways to score the splits of :func:`ridge_cv_scores` (``method``):
+
+* ``"refit"``: each split is standardised (and centred) on its own training rows and decomposed anew --
+  the right choice when the splits are outer folds, whose test rows must not touch any statistic.
+* ``"leave_out"`` (inner CV, the default of :class:`~lmbrain.encoding.RidgeCV`): ``X`` holds training rows
+  only; it is standardised once on all of them and decomposed once, and each split's validation predictions
+  are those of the ridge refitted without the split's held-out rows ``E`` (everything not in its training
+  rows), from the exact deletion formula ``y_E - (I - H_EE)^-1 ((I - H) y)_E`` with the hat matrix
+  ``H = 11ᵀ/n + B diag(ev/(ev+alpha)) Bᵀ`` (the intercept refitted without ``E`` as well). The only
+  difference to ``"refit"`` is the scaling of the columns, which uses X (never Y) of the validation rows,
+  as a scikit-learn ``Pipeline(StandardScaler(), RidgeCV())`` or himalaya's pipelines do. Cost per split and
+  alpha ``|E|² rank`` instead of one decomposition per split (about 5x fewer flops at 1,100 x 576, 5 folds).
+
+Decompositions of numpy matrices are memoised by content within a process
+(:func:`standardized_decomposition`; budget ``LMBRAIN_DECOMPOSITION_CACHE_MB``, default 512), so that
+the inner CV, the refit, the joint model's band of the same layer, the per-layer curves and the permutation
+nulls of one training fold decompose it once.
 """
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +57,8 @@ from lmbrain.errors import LmbrainError
 
 SOLVERS = ("auto", "gram", "svd", "kernel")
 SCORINGS = ("r2", "neg_mse", "pearson")
+#: How the splits of an inner CV are scored (see the module docstring).
+CV_METHODS = ("refit", "leave_out")
 #: Bytes that one batch of validation predictions may take.
 _PREDICTION_BUDGET = 64 * 2**20
 #: Bytes that the stacked per-alpha resolution matrix may take.
@@ -175,6 +197,149 @@ def prediction_operator(dec: Decomposition, Xte: Any, alpha: float, backend: Bac
     return ((Xte @ dec.R) * w[None, :]) @ dec.B.T
 
 
+class _DecompositionCache:
+    """A small LRU of standardised decompositions keyed by the content of the matrix (numpy only)."""
+
+    def __init__(self) -> None:
+        self.items: collections.OrderedDict = collections.OrderedDict()
+        self.nbytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def budget() -> int:
+        """Bytes the cache may hold (``LMBRAIN_DECOMPOSITION_CACHE_MB``, default 512; 0 disables it)."""
+        return int(float(os.environ.get("LMBRAIN_DECOMPOSITION_CACHE_MB", "512")) * 2**20)
+
+    def get(self, key: tuple) -> Any:
+        """The entry for ``key`` (marked recently used), or None."""
+        value = self.items.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.items.move_to_end(key)
+        return value[0]
+
+    def put(self, key: tuple, value: Any, nbytes: int) -> None:
+        """Keep ``value`` unless it alone exceeds the budget; drop the least recently used beyond it."""
+        budget = self.budget()
+        if nbytes > budget:
+            return
+        self.items[key] = (value, nbytes)
+        self.nbytes += nbytes
+        while self.nbytes > budget:
+            _, (_, size) = self.items.popitem(last=False)
+            self.nbytes -= size
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self.items.clear()
+        self.nbytes = 0
+
+
+DECOMPOSITIONS = _DecompositionCache()
+
+
+def _cache_key(X: np.ndarray, fit_intercept: bool, standardize: bool | np.ndarray, solver: str) -> tuple:
+    digest = hashlib.blake2b(np.ascontiguousarray(X).view(np.uint8), digest_size=20).hexdigest()
+    flags = standardize if isinstance(standardize, bool) else np.asarray(standardize).tobytes()
+    return digest, X.shape, X.dtype.str, bool(fit_intercept), flags, solver
+
+
+def standardized_decomposition(
+    X: Any, fit_intercept: bool, standardize: bool | np.ndarray, solver: str, backend: Backend,
+) -> tuple[Any, Any, Decomposition]:
+    """``X`` standardised (and centred) on all its rows and decomposed: (mean, scale, decomposition), all in
+    float64 whatever the dtype of ``X`` (the deletion formula subtracts nearly equal quantities).
+
+    Memoised by content for numpy arrays (:data:`DECOMPOSITIONS`); the cached arrays are read-only.
+    """
+    standardize = check_standardize(standardize, X.shape[1])
+    key = None
+    X = backend.asarray(X, dtype=np.float64)  # exact for float32: the same values share one entry
+    if backend.name == "numpy" and DECOMPOSITIONS.budget() > 0:
+        key = _cache_key(X, fit_intercept, standardize, solver)
+        hit = DECOMPOSITIONS.get(key)
+        if hit is not None:
+            return hit
+    rows = backend.index(np.arange(X.shape[0]))
+    Xs, _, mean, scale = standardize_rows(X, rows, None, fit_intercept, standardize, backend)
+    dec = decompose(Xs, solver, backend)
+    value = (mean, scale, dec)
+    if key is not None:
+        arrays = [a for a in (mean, scale, dec.B, dec.R, dec.ev) if a is not None]
+        for a in arrays:
+            a.setflags(write=False)
+        DECOMPOSITIONS.put(key, value, sum(a.nbytes for a in arrays))
+    return value
+
+
+def _held_out(train: np.ndarray, test: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a split leaves out of its training set (E) and the positions of its test rows in E."""
+    out = np.setdiff1d(np.arange(n), np.asarray(train))
+    pos = np.searchsorted(out, np.asarray(test))
+    if len(test) and (pos.max() >= len(out) or not np.array_equal(out[np.minimum(pos, len(out) - 1)], test)):
+        raise LmbrainError("a split's test rows overlap its training rows")
+    return out, pos
+
+
+def _deletion_matrices(dec: Decomposition, out: np.ndarray, n: int, alphas: Any, fit_intercept: bool,
+                       backend: Backend) -> tuple[Any, Any]:
+    """``(I - H)_EE`` for every alpha (n_alphas, |E|, |E|) and the rows ``B_E`` of the basis."""
+    BE = dec.B[backend.index(out)]
+    base = backend.eye(len(out), BE) - BE @ BE.T
+    if fit_intercept:
+        base = base - 1.0 / n
+    root = (alphas[:, None] / (dec.ev[None, :] + alphas[:, None])) ** 0.5  # sqrt(1 - ev / (ev + alpha))
+    scaled = [BE * root[a] for a in range(len(alphas))]
+    return backend.stack([base + W @ W.T for W in scaled]), BE  # W Wᵀ: a symmetric rank-k update (syrk)
+
+
+def _deletion_predictions(dec: Decomposition, M: Any, BE: Any, BtY: Any, Yc_out: Any, Y_test: Any, pos: Any,
+                          shrink: Any, backend: Backend) -> Any:
+    """Predictions (n_alphas, n_test, n_targets) of the test rows by the ridge refitted without E."""
+    resid = Yc_out[None] - (BE[None] * shrink[:, None, :]) @ BtY[None]  # ((I - H) Y)_E per alpha
+    e = backend.solve(M, resid)
+    return Y_test[None] - e[:, pos]
+
+
+def _leave_out_scores(X: Any, Y: Any, alphas: np.ndarray, splits: Sequence[Split], fit_intercept: bool,
+                      standardize: bool | np.ndarray, scoring: str, solver: str, bk: Backend,
+                      n_targets_batch: int | None) -> np.ndarray:
+    """:func:`ridge_cv_scores` with ``method="leave_out"``: one decomposition, exact deletion per split."""
+    n, n_targets = Y.shape
+    dtype = np.dtype(np.float64)
+    _, _, dec = standardized_decomposition(X, fit_intercept, standardize, solver, bk)
+    Y = bk.asarray(Y, dtype=dtype)
+    alphas_b = bk.asarray(alphas, dtype=dtype)
+    shrink = dec.ev[None, :] / (dec.ev[None, :] + alphas_b[:, None])
+    held = []
+    for train, test in splits:
+        out, pos = _held_out(train, test, n)
+        M, BE = _deletion_matrices(dec, out, n, alphas_b, fit_intercept, bk)
+        held.append((bk.index(out), bk.index(pos), bk.index(np.asarray(train)), bk.index(np.asarray(test)), M, BE))
+    ymean = Y.mean(0) if fit_intercept else None
+    scores = np.empty((len(splits), len(alphas), n_targets), dtype=np.float64)
+    width = max(len(h[0]) for h in held) if held else 1
+    batch = _target_batch(n_targets, width * len(alphas), dtype.itemsize, n_targets_batch)
+    for t0 in range(0, n_targets, batch):
+        t1 = min(n_targets, t0 + batch)
+        Yb = Y[:, t0:t1]
+        Yc = Yb - ymean[t0:t1] if fit_intercept else Yb
+        BtY = dec.B.T @ Yc
+        for f, (out, pos, train, test, M, BE) in enumerate(held):
+            Yte = Yb[test]
+            pred = _deletion_predictions(dec, M, BE, BtY, Yc[out], Yte, pos, shrink, bk)
+            ymean_tr = Yb[train].mean(0) if fit_intercept else 0.0 * Yte[0]
+            Yte_c = Yte - ymean_tr
+            d = Yte - Yte.mean(0)
+            with np.errstate(invalid="ignore", divide="ignore"):  # constant targets: handled below
+                s = _fold_scores(pred - ymean_tr, Yte_c, (d * d).sum(0), scoring, bk)
+            scores[f, :, t0:t1] = bk.to_numpy(s).astype(np.float64)
+    return scores
+
+
 def _target_batch(n_targets: int, rows: int, itemsize: int, n_targets_batch: int | None) -> int:
     """Number of targets per batch: the user's choice, else what fits the prediction budget."""
     if n_targets_batch is not None:
@@ -223,14 +388,26 @@ def ridge_cv_scores(
     solver: str = "auto",
     backend: str | Backend = "numpy",
     n_targets_batch: int | None = None,
+    method: str = "refit",
 ) -> np.ndarray:
-    """Validation scores (n_splits, n_alphas, n_targets) of ridge for every alpha, fold and target."""
+    """Validation scores (n_splits, n_alphas, n_targets) of ridge for every alpha, fold and target.
+
+    ``method`` is ``"refit"`` (each split standardised and decomposed on its training rows) or
+    ``"leave_out"`` (for inner CV on training rows: one decomposition, exact deletion; module docstring).
+    """
     bk = get_backend(backend)
     if scoring not in SCORINGS:
         raise LmbrainError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
+    _check_method(method)
     X = bk.asarray(X)
     Y = bk.asarray(Y, dtype=_np_dtype(X, bk))
     alphas_np = _check_alphas(alphas)
+    if method == "leave_out":
+        scores = _leave_out_scores(X, Y, alphas_np, splits, fit_intercept, standardize, scoring, solver, bk,
+                                   n_targets_batch)
+        if scoring in ("r2", "pearson"):
+            scores[~np.isfinite(scores)] = 0.0
+        return scores
     n_targets = Y.shape[1]
     scores = np.empty((len(splits), len(alphas_np), n_targets), dtype=np.float64)
     alphas_b = bk.asarray(alphas_np, dtype=_np_dtype(X, bk))
@@ -295,14 +472,17 @@ def ridge_cv_predictions(
     standardize: bool | np.ndarray = True,
     solver: str = "auto",
     backend: str | Backend = "numpy",
+    method: str = "refit",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions over ``splits`` at each target's alpha ``alphas[alpha_index]``, and baselines.
 
     Returns ``(pred, baseline)``, both (n_samples, n_targets): a row's validation prediction and the mean
     of its fold's training targets (NaN for rows in no validation fold; a row validated twice keeps the
-    last fold). Each fold is standardised and centred on its own training rows, as in :func:`ridge_cv_scores`.
+    last fold). With ``method="refit"`` each fold is standardised and centred on its own training rows;
+    with ``"leave_out"`` once on all rows (inner CV), as in :func:`ridge_cv_scores`.
     """
     bk = get_backend(backend)
+    _check_method(method)
     X = bk.asarray(X)
     dtype = _np_dtype(X, bk)
     Y = bk.asarray(Y, dtype=dtype)
@@ -313,6 +493,28 @@ def ridge_cv_predictions(
         raise LmbrainError(f"alpha_index must have one entry per target ({n_targets}), got {alpha_index.shape}")
     pred = np.full((n_samples, n_targets), np.nan, dtype=dtype)
     baseline = np.full((n_samples, n_targets), np.nan, dtype=dtype)
+    if method == "leave_out":
+        _, _, dec = standardized_decomposition(X, fit_intercept, standardize, solver, bk)
+        Y = bk.asarray(Y, dtype=np.float64)
+        ymean = Y.mean(0) if fit_intercept else None
+        Yc = Y - ymean if fit_intercept else Y
+        BtY = dec.B.T @ Yc
+        used = np.unique(alpha_index)
+        alphas_b = bk.asarray(alphas_np[used], dtype=np.float64)
+        shrink = dec.ev[None, :] / (dec.ev[None, :] + alphas_b[:, None])
+        for train, test in splits:
+            out, pos = _held_out(train, test, n_samples)
+            M, BE = _deletion_matrices(dec, out, n_samples, alphas_b, fit_intercept, bk)
+            out_b, pos_b, test_b = bk.index(out), bk.index(pos), bk.index(np.asarray(test))
+            for a, ai in enumerate(used):
+                cols = np.flatnonzero(alpha_index == ai)
+                cols_b = bk.index(cols)
+                p = _deletion_predictions(dec, M[a : a + 1], BE, BtY[:, cols_b], Yc[out_b][:, cols_b],
+                                          Y[test_b][:, cols_b], pos_b, shrink[a : a + 1], bk)[0]
+                pred[np.ix_(test, cols)] = bk.to_numpy(p)
+            ymean_tr = Y[bk.index(np.asarray(train))].mean(0) if fit_intercept else Y[0] * 0.0
+            baseline[test] = bk.to_numpy(ymean_tr)[None, :]
+        return pred, baseline
     index = bk.index(alpha_index)
     alphas_b = bk.asarray(alphas_np, dtype=dtype)
     for train, test in splits:
@@ -394,7 +596,7 @@ def ridge_fit(
     bk = get_backend(backend)
     X = bk.asarray(X)
     Y = bk.asarray(Y, dtype=_np_dtype(X, bk))
-    n_samples, n_targets = Y.shape
+    n_targets = Y.shape[1]
     alphas_np = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     if alpha_index is None:
         if len(alphas_np) == 1:
@@ -407,10 +609,12 @@ def ridge_fit(
                 "target, or a grid with alpha_index"
             )
     _check_alphas(alphas_np)
-    rows = bk.index(np.arange(n_samples))
-    Xs, _, mean, scale = standardize_rows(X, rows, None, fit_intercept, standardize, bk)
-    dec = decompose(Xs, solver, bk)
+    mean, scale, dec = standardized_decomposition(X, fit_intercept, standardize, solver, bk)
     dtype = _np_dtype(X, bk)
+    if dtype != np.float64:  # the factors in the working precision (the decomposition is float64)
+        mean, scale = (None if a is None else bk.asarray(a, dtype=dtype) for a in (mean, scale))
+        dec = Decomposition(B=bk.asarray(dec.B, dtype=dtype), R=bk.asarray(dec.R, dtype=dtype),
+                            ev=bk.asarray(dec.ev, dtype=dtype), solver=dec.solver)
     weights = 1.0 / (dec.ev[:, None] + bk.asarray(alphas_np, dtype=dtype)[None, :])  # (rank, n_alphas)
     C = dec.B.T @ Y
     y_mean = None
@@ -437,18 +641,25 @@ def solve_ridge_cv(
     solver: str = "auto",
     backend: str | Backend = "numpy",
     n_targets_batch: int | None = None,
+    method: str = "refit",
 ) -> RidgeCVSolution:
-    """Per-target alpha by CV over ``splits``, then a refit on all rows with each target's alpha."""
+    """Per-target alpha by CV over ``splits`` (``method`` as in :func:`ridge_cv_scores`), then a refit on all
+    rows with each target's alpha."""
     bk = get_backend(backend)
     common = dict(fit_intercept=fit_intercept, standardize=standardize, solver=solver, backend=bk,
                   n_targets_batch=n_targets_batch)
-    fold_scores = ridge_cv_scores(X, Y, alphas, splits, scoring=scoring, **common)
+    fold_scores = ridge_cv_scores(X, Y, alphas, splits, scoring=scoring, method=method, **common)
     cv_scores = fold_scores.mean(0)
     index = select_alphas(cv_scores, alphas)
     alphas_np = np.asarray(alphas, dtype=np.float64)
     factors = ridge_fit(X, Y, alphas_np, index, **common)
     return RidgeCVSolution(alphas=alphas_np[index], alpha_index=index, factors=factors,
                            cv_scores=cv_scores, fold_scores=fold_scores)
+
+
+def _check_method(method: str) -> None:
+    if method not in CV_METHODS:
+        raise LmbrainError(f"unknown CV method {method!r}; expected one of {CV_METHODS}")
 
 
 def _check_alphas(alphas: Sequence[float] | np.ndarray) -> np.ndarray:

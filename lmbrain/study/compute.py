@@ -30,6 +30,7 @@ from lmbrain.study.rows import (
     unique_variance_rows,
 )
 from lmbrain.study.schema import Study
+from lmbrain.study.stages import stage, unit_stages
 
 
 def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | np.ndarray = True) -> RidgeCV:
@@ -47,8 +48,11 @@ def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int
 
 
 def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
-    """Fit and score one unit; returns its tidy rows and a record of the in-fold choices."""
-    return KIND_FUNCTIONS[unit.kind](study, unit)
+    """Fit and score one unit; returns its tidy rows and a record of the in-fold choices (and, under
+    ``stage_seconds``, where its time went)."""
+    with unit_stages() as seconds:
+        table, record = KIND_FUNCTIONS[unit.kind](study, unit)
+    return table, {**record, "stage_seconds": seconds}
 
 
 def _per_subject(result, subjects: np.ndarray) -> dict[str, list[str]]:
@@ -78,8 +82,9 @@ def _permutations(study: Study, unit: Unit, data: Targets, candidates: dict[str,
     frames = []
     for choices, members in same_choices(chosen).items():
         cols = np.flatnonzero(np.isin(data.subjects, members))
-        frames.append(permutation_rows(study, unit, data, [candidates[c] for c in choices], result, cols,
-                                       Counter(choices).most_common(1)[0][0], standardize))
+        with stage("nulls"):
+            frames.append(permutation_rows(study, unit, data, [candidates[c] for c in choices], result, cols,
+                                           Counter(choices).most_common(1)[0][0], standardize))
     return frames
 
 
@@ -90,12 +95,14 @@ def compute_controls(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     controls = inputs.controls(unit.dataset, unit.features, unit.subject)
     candidates = controls.rows(data.rows)
     ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, controls.standardize)
-    result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge, target_groups=data.subjects)
+    with stage("controls"):
+        result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge, target_groups=data.subjects)
     chosen = _per_subject(result, data.subjects)
     layers = _most_common(chosen, data.subjects)
     frames = [score_rows(unit, data.neuroids, result, layers)]
     if study.statistics.bootstrap:
-        frames.append(interval_rows(study, unit, data, result, layers))
+        with stage("bootstrap"):
+            frames.append(interval_rows(study, unit, data, result, layers))
     frames += _permutations(study, unit, data, candidates, result, chosen, controls.standardize)
     record = {"n_samples": len(data.rows), "n_targets": data.Y.shape[1], "candidates": list(candidates),
               "n_features": controls.n_features}
@@ -123,11 +130,13 @@ def layer_selection(study: Study, unit: Unit) -> tuple[Targets, dict[str, np.nda
     key = (study.digest(), llm_unit.key)
     if key not in _SELECTIONS:
         data = inputs.targets(llm_unit.dataset, llm_unit.subject, llm_unit.scheme)
-        layers = inputs.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
+        with stage("features"):
+            layers = inputs.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
         candidates = {k: X[data.rows] for k, X in layers.items()}
         ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme)
-        result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
-                                       target_groups=data.subjects, keep_cv_scores=True)
+        with stage("selection"):
+            result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
+                                           target_groups=data.subjects, keep_cv_scores=True)
         _SELECTIONS[key] = (data, candidates, result)
         while len(_SELECTIONS) > _SELECTIONS_KEPT:
             _SELECTIONS.popitem(last=False)
@@ -146,7 +155,8 @@ def compute_llm(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     layers = _most_common(chosen, data.subjects)
     frames = [score_rows(unit, data.neuroids, result, layers)]
     if study.statistics.bootstrap:
-        frames.append(interval_rows(study, unit, data, result, layers))
+        with stage("bootstrap"):
+            frames.append(interval_rows(study, unit, data, result, layers))
     frames += _permutations(study, unit, data, candidates, result, chosen)
     return pd.concat(frames, ignore_index=True), _record(data, candidates, chosen, result)
 
@@ -156,10 +166,13 @@ def compute_layers(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     bootstrap, per-layer CIs and the best intermediate layer (chosen without its test fold) against the last."""
     data, candidates, result = layer_selection(study, unit)
     ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme)
-    each = cross_validate_each(candidates, data.Y, data.groups, data.cv, ridge, result.cv_scores_folds)
+    with stage("layer curves"):
+        each = cross_validate_each(candidates, data.Y, data.groups, data.cv, ridge, result.cv_scores_folds)
     frames = [score_rows(unit, data.neuroids, each[name], name) for name in candidates]
     if study.statistics.bootstrap:
-        frames += [layer_interval_rows(study, unit, data, each), *layer_shape_rows(study, unit, data, candidates, each)]
+        with stage("bootstrap"):
+            frames += [layer_interval_rows(study, unit, data, each),
+                       *layer_shape_rows(study, unit, data, candidates, each)]
     return pd.concat(frames, ignore_index=True), {"n_samples": len(data.rows), "n_targets": data.Y.shape[1],
                                                   "candidates": list(candidates)}
 
@@ -186,7 +199,8 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     timeseries = data.dataset.is_timeseries
     ridge = make_ridge(study, timeseries, unit.scheme, controls.standardize)
     # the controls alone on these targets (σ chosen in-fold for OASM), the joint model's reference
-    alone = cross_validate_select(ctrl, data.Y, data.groups, data.cv, ridge, target_groups=data.subjects)
+    with stage("controls"):
+        alone = cross_validate_select(ctrl, data.Y, data.groups, data.cv, ridge, target_groups=data.subjects)
     ctrl_chosen = _per_subject(alone, data.subjects)
     record = _record(data, candidates, chosen, selection)
     if len(ctrl) > 1:
@@ -200,16 +214,19 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     for pairs, members in same_choices(both).items():  # subjects with the same in-fold choices share a fit
         subset = np.isin(data.subjects, members)
         per_fold = [np.hstack([candidates[a], ctrl[b]]) for a, b in (p.split("|") for p in pairs)]
-        result = cross_validate(joint, per_fold, data.Y[:, subset], data.groups, data.cv)
+        with stage("joint"):
+            result = cross_validate(joint, per_fold, data.Y[:, subset], data.groups, data.cv)
         r[subset], r2[subset] = result.r, result.r2
         joint_pred[:, subset] = result.predictions.reshape(len(data.Y), -1)
     layers = _most_common(chosen, data.subjects)
     frames = [score_rows(unit, data.neuroids, (r, r2), layers)]
     llm_pred = selection.predictions.reshape(len(data.Y), -1)[:, cols]
     if study.statistics.bootstrap:
-        frames.append(partition_interval_rows(study, unit, data, llm_pred, alone, joint_pred, layers))
+        with stage("bootstrap"):
+            frames.append(partition_interval_rows(study, unit, data, llm_pred, alone, joint_pred, layers))
     if study.statistics.permutations:  # is the unique LLM variance above zero? (paired sign flips)
-        frames.append(unique_variance_rows(study, unit, data, joint_pred, alone, layers))
+        with stage("nulls"):
+            frames.append(unique_variance_rows(study, unit, data, joint_pred, alone, layers))
     return pd.concat(frames, ignore_index=True), record
 
 
@@ -253,8 +270,9 @@ def compute_ceiling(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     ridge = make_ridge(study, dataset.is_timeseries, "grouped")
     blocks = (contiguous_blocks(len(common), study.statistics.timeseries_block, runs=groups)
               if dataset.is_timeseries else groups)
-    ceiling = pool_ceiling(responses, ridge, groups, cv, n_draws=CEILING_DRAWS, max_sources=CEILING_MAX_SOURCES,
-                           random_state=study.statistics.seed, blocks=blocks, n_boot=CEILING_BOOT)
+    with stage("ceiling"):
+        ceiling = pool_ceiling(responses, ridge, groups, cv, n_draws=CEILING_DRAWS, max_sources=CEILING_MAX_SOURCES,
+                               random_state=study.statistics.seed, blocks=blocks, n_boot=CEILING_BOOT)
     inter = None
     order = _corresponding(per_subject)
     if order is not None:

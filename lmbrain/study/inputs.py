@@ -8,6 +8,7 @@ study (:func:`study_inputs`), so that the units of a chain reuse what the first 
 
 from __future__ import annotations
 
+import collections
 import functools
 from dataclasses import dataclass
 
@@ -124,6 +125,9 @@ class StudyInputs:
         self.study = study
         self._datasets: dict[str, Dataset] = {}
         self._row_groups: dict[str, list[str]] = {}
+        #: the last models' layer candidates: the units of one model variant (every subject, every kind) follow
+        #: one another in a worker, so the feature cache is read (and hashed) once per model, not per unit
+        self._candidates: collections.OrderedDict = collections.OrderedDict()
 
     def entry(self, name: str) -> DatasetEntry:
         """The study's entry of a dataset."""
@@ -204,10 +208,16 @@ class StudyInputs:
         return {layer: features[layer] for layer in layers}
 
     def layer_candidates(self, name: str, model: str, seed: int | None) -> dict[str, np.ndarray]:
-        """One candidate per LLM layer, one row per response sample."""
-        dataset = self.dataset(name)
-        return {layer_label(layer): self.sample_features(dataset, X)
-                for layer, X in self.llm_layers(name, model, seed).items()}
+        """One candidate per LLM layer, one row per response sample (the last two models' kept in memory)."""
+        key = (name, model, seed)
+        if key not in self._candidates:
+            dataset = self.dataset(name)
+            self._candidates[key] = {layer_label(layer): self.sample_features(dataset, X)
+                                     for layer, X in self.llm_layers(name, model, seed).items()}
+            while len(self._candidates) > 2:
+                self._candidates.popitem(last=False)
+        self._candidates.move_to_end(key)
+        return self._candidates[key]
 
     def control_options(self, name: str, control: str) -> dict:
         """Keyword options of one control; random features get the LLM layer's dimension (the hidden size of

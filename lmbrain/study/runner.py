@@ -53,12 +53,13 @@ from lmbrain.study.executors import check_executor, run_tasks, worker_threads
 from lmbrain.study.inputs import study_inputs
 from lmbrain.study.plan import Unit, enumerate_units, model_variants, unit_chains
 from lmbrain.study.schema import Study
+from lmbrain.study.stages import stage_table, sum_stages
 
 log = logging.getLogger("lmbrain")
 
 PACKAGES = ("lmbrain", "numpy", "scipy", "scikit-learn", "himalaya", "torch", "transformers", "pandas", "xarray")
 #: Keys of a unit's record that describe how and when it was computed, not what (kept out of units.parquet).
-BOOKKEEPING = ("seconds", "sha256", "bytes", "study_hash", "run", "finished_at")
+BOOKKEEPING = ("seconds", "sha256", "bytes", "study_hash", "run", "finished_at", "stage_seconds")
 DONE = "done"
 TODO = "todo"
 #: ``extra`` flags of log records: written to run.log only / shown on a terminal that has no progress bar.
@@ -519,6 +520,19 @@ def run_study(
             raise
 
 
+def record_report_time(out_dir: Path, seconds: float) -> None:
+    """Add the report's build time to the manifest's timings (and the run log)."""
+    path = Path(out_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    manifest.setdefault("timings_seconds", {})["report"] = seconds
+    atomic_write_text(path, json.dumps(manifest, indent=2, default=str))
+    with run_logging(Path(out_dir)):
+        log.info("report written in %.1f s", seconds, extra={FILE_ONLY: True})
+
+
 def log_data_problems(study: Study) -> None:
     """Every dataset's summary in the log, and a warning for each data problem (excluded subjects, masked
     neuroids, missing responses), so that ``run.log`` holds them even when the datasets were loaded (and
@@ -580,6 +594,10 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
         run.update(status="done", units_computed=len(unit_times), seconds=total)
         record_run(out_dir, run)
         records = [read_record(unit_files(units_dir, u)[0]) for u in units]
+        stages = sum_stages([r.get("stage_seconds") or {} for r in records if r.get("run") == run["run"]])
+        if stages:
+            log.info("where this run's unit time went (summed over units and workers):\n%s",
+                     stage_table(stages, sum(feature_times.values())), extra={FILE_ONLY: True})
         manifest = {
             "study": study.name,
             "study_hash": digest,
@@ -595,6 +613,7 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
                 "total_this_run": total,
                 "features": feature_times,
                 "units_this_run": sum(unit_times.values()),
+                "stages_this_run": stages,
             },
             "runs": run_history(out_dir, digest, records),
             "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},

@@ -37,7 +37,7 @@ def test_inner_cv_is_grouped_by_the_given_groups(data):
     X, Y, groups = data
     model = RidgeCV(alphas=ALPHAS, cv=4).fit(X, Y, groups)
     splits = list(GroupedKFold(4).split(X, Y, groups))
-    expected = ridge_cv_scores(X, Y, ALPHAS, splits).mean(0)
+    expected = ridge_cv_scores(X, Y, ALPHAS, splits, method="leave_out").mean(0)
     np.testing.assert_allclose(model.cv_scores_, expected, rtol=1e-12)
     np.testing.assert_array_equal(model.alpha_, ALPHAS[np.argmax(expected, axis=0)])
     # a splitter object is called with the groups too
@@ -146,19 +146,22 @@ def test_standardize_mask_centres_only_the_unflagged_columns():
                                ridge_fit(X, Y, 3.0, standardize=False).predict(X), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("cv_method", ["refit", "leave_out"])
 @pytest.mark.parametrize("p_extra", [0, 200], ids=["gram", "kernel"])
-def test_ridgecv_standardize_mask_equals_sklearn_per_fold(p_extra):
-    """Inner-CV scores and the refit equal scikit-learn's Ridge on per-fold manually transformed data."""
+def test_ridgecv_standardize_mask_equals_sklearn_per_fold(p_extra, cv_method):
+    """Inner-CV scores and the refit equal scikit-learn's Ridge refitted on each inner training fold of manually
+    transformed data: scaled per inner fold ("refit") or once on all training rows ("leave_out")."""
     X, Y, groups = _onehot_data(seed=6)
     X = np.hstack([np.random.default_rng(0).normal(size=(96, p_extra)) * 4 + 2, X])
     p = X.shape[1]
     mask = np.r_[np.ones(p - 4, bool), np.zeros(4, bool)]
     alphas = np.array([0.5, 20.0])
-    model = RidgeCV(alphas=alphas, cv=4, standardize=mask).fit(X, Y, groups)
+    model = RidgeCV(alphas=alphas, cv=4, standardize=mask, cv_method=cv_method).fit(X, Y, groups)
     splits = list(GroupedKFold(4).split(X, Y, groups))
     expected = np.zeros((2, Y.shape[1]))
+    once = _manual(X, X, mask)[0]
     for train, val in splits:
-        Xtr, Xval = _manual(X[train], X[val], mask)
+        Xtr, Xval = _manual(X[train], X[val], mask) if cv_method == "refit" else (once[train], once[val])
         for j, alpha in enumerate(alphas):
             pred = Ridge(alpha=alpha).fit(Xtr, Y[train]).predict(Xval)
             yv = Y[val]

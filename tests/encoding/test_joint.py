@@ -118,14 +118,16 @@ def test_penalty_candidates_choose_by_inner_cv_and_refit_exactly(p_llm):
 
 
 def _stacked_by_hand(X, Y, groups, mask, alphas, constraint):
-    """Stacking with scikit-learn's Ridge: out-of-fold predictions, weights, refits."""
+    """Stacking with scikit-learn's Ridge: out-of-fold predictions (features scaled once on the training rows,
+    the RidgeCV default ``cv_method="leave_out"``; each inner fold refitted), weights, refits."""
     bands = [np.arange(P_LLM), np.arange(P_LLM, P_LLM + P_CTRL)]
     splits = list(GroupedKFold(4).split(X, Y, groups))
     oof = np.zeros((len(Y), 2, Y.shape[1]))
     base = np.zeros_like(Y)
     for b, cols in enumerate(bands):
+        Xb = scaled(X[:, cols], X[:, cols], mask[cols])[0]
         for train, val in splits:
-            oof[val, b] = ridge_pred(X[train][:, cols], Y[train], X[val][:, cols], alphas[b], mask[cols])
+            oof[val, b] = Ridge(alpha=alphas[b]).fit(Xb[train], Y[train]).predict(Xb[val])
             oof[val, b] -= Y[train].mean(0)
             base[val] = Y[train].mean(0)
     z = np.zeros((2, Y.shape[1]))

@@ -199,3 +199,93 @@ def test_float32_accurate_on_ill_conditioned_design(solver):
         f32 = ridge_fit(X.astype(np.float32), Y.astype(np.float32), alpha, solver=solver,
                         standardize=False).predict(X)
         assert np.max(np.abs(f32 - f64)) / np.max(np.abs(f64)) < 1e-4
+
+
+def _gapped_splits(n, n_folds=5, gap=3):
+    """Contiguous validation blocks whose training rows leave a gap on both sides (time-series inner CV)."""
+    idx = np.arange(n)
+    return [(np.setdiff1d(idx, np.arange(max(0, f[0] - gap), min(n, f[-1] + gap + 1))), f)
+            for f in np.array_split(idx, n_folds)]
+
+
+def _sklearn_once_scaled(X, Y, alphas, splits, fit_intercept=True):
+    """Columns z-scored once on all rows, then scikit-learn's Ridge refitted on every split's training rows."""
+    from sklearn.linear_model import Ridge
+
+    Xs = ((X - X.mean(0)) if fit_intercept else X) / X.std(0)  # without intercept: scaled, not centred
+    scores = np.empty((len(splits), len(alphas), Y.shape[1]))
+    preds = []
+    for f, (train, test) in enumerate(splits):
+        for a, alpha in enumerate(alphas):
+            p = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(Xs[train], Y[train]).predict(Xs[test])
+            d = Y[test] - Y[test].mean(0)
+            scores[f, a] = 1 - ((p - Y[test]) ** 2).sum(0) / (d * d).sum(0)
+            preds.append(p)
+    return scores, preds
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("shape", [(240, 30), (90, 160)], ids=["gram", "kernel"])
+def test_leave_out_equals_refitting_each_split(shape, fit_intercept):
+    """The deletion formula gives the predictions of ridge refitted without each split's held-out rows (gaps
+    included), for every alpha; the reference is scikit-learn on once-scaled features."""
+    rng = np.random.default_rng(3)
+    n, p = shape
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
+    Y = X[:, :4] @ rng.normal(size=(4, 3)) + 2 * rng.normal(size=(n, 3)) + 5.0
+    alphas = 10.0 ** np.arange(-1, 6)
+    for splits in (_gapped_splits(n), list(GroupKFold(4).split(X, Y, np.arange(n) // 6))):
+        expected, _ = _sklearn_once_scaled(X, Y, alphas, splits, fit_intercept)
+        got = ridge_cv_scores(X, Y, alphas, splits, method="leave_out", fit_intercept=fit_intercept)
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-9)
+        got_b = ridge_cv_scores(X, Y, alphas, splits, method="leave_out", fit_intercept=fit_intercept,
+                                n_targets_batch=1)
+        np.testing.assert_allclose(got_b, got, rtol=1e-10, atol=1e-10)
+
+
+def test_leave_out_predictions_equal_refits_and_torch():
+    from sklearn.linear_model import Ridge
+
+    from lmbrain.encoding.ridge import ridge_cv_predictions
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(150, 20)) * 3 + 1
+    Y = X[:, :3] @ rng.normal(size=(3, 4)) + rng.normal(size=(150, 4))
+    alphas = np.array([0.1, 10.0, 1000.0])
+    index = np.array([0, 2, 1, 2])
+    splits = _gapped_splits(150, 5, 2)
+    pred, base = ridge_cv_predictions(X, Y, alphas, index, splits, method="leave_out")
+    Xs = (X - X.mean(0)) / X.std(0)
+    for train, test in splits:
+        for t in range(4):
+            ref = Ridge(alpha=alphas[index[t]]).fit(Xs[train], Y[train, t]).predict(Xs[test])
+            np.testing.assert_allclose(pred[test, t], ref, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(base[test], np.broadcast_to(Y[train].mean(0), (len(test), 4)))
+    torch_pred, _ = ridge_cv_predictions(X, Y, alphas, index, splits, method="leave_out", backend="torch_cpu")
+    np.testing.assert_allclose(torch_pred, pred, rtol=1e-9, atol=1e-9)
+    torch_scores = ridge_cv_scores(X, Y, alphas, splits, method="leave_out", backend="torch_cpu")
+    np.testing.assert_allclose(torch_scores, ridge_cv_scores(X, Y, alphas, splits, method="leave_out"),
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_decomposition_cache_is_by_content_and_read_only(monkeypatch):
+    from lmbrain.encoding.backend import get_backend
+    from lmbrain.encoding.ridge import DECOMPOSITIONS, ridge_fit, standardized_decomposition
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 8))
+    Y = rng.normal(size=(60, 2))
+    DECOMPOSITIONS.clear()
+    first = standardized_decomposition(X, True, True, "auto", get_backend("numpy"))
+    again = standardized_decomposition(X.copy(), True, True, "auto", get_backend("numpy"))
+    assert again[2] is first[2]  # the same content hits the cache
+    assert not first[2].B.flags.writeable
+    other = standardized_decomposition(X + 1e-9, True, True, "auto", get_backend("numpy"))
+    assert other[2] is not first[2]  # any change of content misses
+    cached = ridge_fit(X, Y, 2.0).predict(X)
+    monkeypatch.setenv("LMBRAIN_DECOMPOSITION_CACHE_MB", "0")
+    DECOMPOSITIONS.clear()
+    np.testing.assert_array_equal(ridge_fit(X, Y, 2.0).predict(X), cached)
+    assert not DECOMPOSITIONS.items
+    with pytest.raises(LmbrainError, match="unknown CV method"):
+        ridge_cv_scores(X, Y, [1.0], _gapped_splits(60), method="gcv")

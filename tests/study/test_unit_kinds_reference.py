@@ -87,10 +87,13 @@ def scaled(Xtr: np.ndarray, Xte: np.ndarray, mask) -> tuple[np.ndarray, np.ndarr
 
 
 def inner_r2(X: np.ndarray, Y: np.ndarray, splits, mask, alphas: np.ndarray) -> np.ndarray:
-    """Mean over inner folds of each validation fold's R² (against its own mean): (n_alphas, n_targets)."""
+    """Mean over inner folds of each validation fold's R² (against its own mean): (n_alphas, n_targets). ``X``
+    holds the outer training rows: scaled once on all of them (RidgeCV's ``cv_method="leave_out"``), then
+    Ridge refitted on every inner training fold."""
     scores = np.zeros((len(alphas), Y.shape[1]))
+    Xs = scaled(X, X, mask)[0]
     for tr, va in splits:
-        Xtr, Xva = scaled(X[tr], X[va], mask)
+        Xtr, Xva = Xs[tr], Xs[va]
         for i, alpha in enumerate(alphas):
             pred = Ridge(alpha=alpha).fit(Xtr, Y[tr]).predict(Xva)
             scores[i] += r2_score(Y[va], pred, multioutput="raw_values")
@@ -198,9 +201,10 @@ def stacked_reference(study, data, designs, n_llm: int, ctrl_mask, splits) -> tu
         tests = []
         for b, (Xb, mask) in enumerate(bands):
             alpha = best_alpha(inner_r2(Xb[train], Ytr, inner, mask, ALPHAS), ALPHAS)
+            Xs = scaled(Xb[train], Xb[train], mask)[0]  # inner folds: scaled once on the training rows
             for tr, va in inner:
                 mean = Ytr[tr].mean(0)
-                oof[b, va] = refit(Xb[train][tr], Ytr[tr], Xb[train][va], mask, alpha)[1] - mean
+                oof[b, va] = refit(Xs[tr], Ytr[tr], Xs[va], False, alpha)[1] - mean
                 target[va] = Ytr[va] - mean
             tests.append(refit(Xb[train], Ytr, Xb[test], mask, alpha)[1])
         seen = np.isfinite(target).all(1)
