@@ -146,7 +146,7 @@ HEADLINE_CAPTION = (
     "subjects of their mean unique R² (uncorrected); with one target, block sign flips over the split unit's "
     "groups. Ω: % of the LLM's R² the controls account for, not defined where the LLM's R² CI does not lie above "
     "0. r / ceiling: Pearson r over the noise ceiling (unclipped). Untrained rows with several seeds: mean over "
-    "seeds and {min, max} over seeds (a range, not a CI)."
+    "seeds and {min, max} over seeds (a range, not a CI; 'k/n def.': defined for k of n seeds)."
 )
 FAMILY_CAPTION = (
     "r and R²: mean over subjects with a bootstrap CI over subjects (over targets when fewer than 3 subjects; over "
@@ -241,7 +241,7 @@ def write_report(
                    "more), else the target's own CI over the split unit's groups.")
         written += write_table(layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)", caption)
         bundle.append(("Per-layer scores (descriptive)", layers, caption))
-    literature = literature_table(sorted(results["dataset"].unique()))
+    literature = literature_table(sorted(results["dataset"].unique()), rows=rows)
     pictures: list[tuple[str, Path, str]] = []
     if figures:
         pictures, figure_files = _figures(results, rows, family, results_dir / "figures", n_boot, seed, alpha)

@@ -230,8 +230,8 @@ def scaling(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: dic
             ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
             ax.axhline(0, color="k", lw=0.5)
             ax.set_ylabel(label)
-            ax.set_title(f"{dataset} vs {controls.replace('+', ' + ')}", fontsize=8)
-        row_axes[0].legend(fontsize=6, frameon=False)
+            ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
+    axes[0][0].legend(fontsize=6, frameon=False)
     for ax in axes[-1]:
         ax.set_xlabel("parameters (log scale)")
     fig.suptitle("Score, unique variance and omega against model size (one line per family)", fontsize=9)
@@ -249,12 +249,18 @@ def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:
         frame = frame.assign(label=np.where(frame["model"] == NO_MODEL, frame["feature_set"],
                                             frame["model"] + " " + frame["feature_set"]))
         table = frame.groupby(["label", "scheme"])["r2"].mean().unstack("scheme")
-        fig, ax = plt.subplots(figsize=(1.5 + 0.8 * len(table), 3.4))
-        table.plot.bar(ax=ax)
-        ax.axhline(0, color="k", lw=0.6)
-        ax.set_ylabel("out-of-sample R²")
-        ax.set_title(f"{dataset}: grouped vs shuffled (leaky) splits")
-        ax.tick_params(axis="x", rotation=30)
+        fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.45 * len(table)))
+        y = np.arange(len(table))
+        for k, (scheme, color) in enumerate((("grouped", PALETTE[0]), ("shuffled", PALETTE[5]))):
+            if scheme in table.columns:
+                ax.barh(y + (0.2 if k else -0.2), table[scheme], 0.38, color=color,
+                        label=scheme + (" (leaky)" if scheme == "shuffled" else ""))
+        ax.set_yticks(y, [label.replace("+", " + ") for label in table.index], fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.6)
+        ax.set_xlabel("out-of-sample R² (mean over subjects)")
+        ax.set_title(f"{dataset}: grouped vs shuffled (leaky) outer CV", fontsize=9)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
         written += save(fig, out_dir / f"split_audit_{dataset}")
     return written
 

@@ -135,7 +135,7 @@ def _seed_text(values: pd.Series, digits: int = 3, undefined: str = "not defined
     if not len(finite):
         return undefined if len(values) else ""
     text = f"{finite.mean():.{digits}f} {{{finite.min():.{digits}f}, {finite.max():.{digits}f}}}"
-    return text if len(finite) == len(values) else f"{text} ({len(finite)}/{len(values)} defined)"
+    return text if len(finite) == len(values) else f"{text} {len(finite)}/{len(values)} def."
 
 
 def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -214,8 +214,9 @@ def _seed_clause(group: pd.DataFrame) -> str:
     seeds = "its untrained seed" if n == 1 else f"its {n} untrained seeds"
     if not len(defined):
         return f"{seeds}: R² not above chance, omega not defined"
+    low, high = f"{defined.min():.0f}", f"{defined.max():.0f}"
     spread = f"{defined.mean():.0f}%" if len(defined) == 1 else \
-        f"{defined.mean():.0f}% (range {defined.min():.0f}–{defined.max():.0f}%)"
+        f"{low}% in each" if low == high else f"{defined.mean():.0f}% (range {low}–{high}%)"
     return f"{seeds}: omega {spread}" + (f", defined for {len(defined)} of {n}" if len(defined) < n else "")
 
 

@@ -36,7 +36,8 @@ def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: d
         question=QUESTION,
         description=str(study.get("description", "") or "").strip(),
         manifest_json=json.dumps(manifest, indent=2, default=str),
-        headline=table_html(headline, "headline-table") if not headline.empty else "",
+        # '+' in control labels may break the line there (the headline must fit the first screen)
+        headline=table_html(headline, "headline-table").replace("+", "+<wbr>") if not headline.empty else "",
         headline_caption=headline_caption,
         findings=[sentence for dataset in sorted(findings) for sentence in findings[dataset]],
         trust=trust,

@@ -80,5 +80,5 @@ def test_several_untrained_seeds_are_one_row_with_mean_and_range():
     assert list(table.index) == ["m", "m untrained (3 seeds)"]
     seeds = table.loc["m untrained (3 seeds)"]
     assert seeds["R² LLM [CI]"] == "0.020 {0.010, 0.030}"
-    assert seeds["Ω % [CI]"] == "99.0 {98.0, 100.0} (2/3 defined)"
+    assert seeds["Ω % [CI]"] == "99.0 {98.0, 100.0} 2/3 def."
     assert seeds["p (unique)"] == "1/3 seeds ≤ 0.05"

@@ -10,10 +10,12 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from lmbrain.report.build import write_report
-from lmbrain.report.literature import load_literature
+from lmbrain.report.literature import LiteratureValue, literature_table, load_literature, this_study
 from lmbrain.report.trust import summary_parts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,12 +108,18 @@ window.addEventListener("load", function () {
     if (box.getBoundingClientRect().right > window.innerWidth + 1) { bad.push("container of " + t.id); }
   });
   document.body.setAttribute("data-too-wide", bad.join(","));
+  var headline = document.getElementById("headline-table").getBoundingClientRect();
+  var question = document.querySelector(".question").getBoundingClientRect();
+  var first = document.querySelector(".findings li").getBoundingClientRect();
+  var fits = question.bottom <= window.innerHeight && first.bottom <= window.innerHeight
+             && headline.bottom <= window.innerHeight && headline.right <= window.innerWidth;
+  document.body.setAttribute("data-first-screen", fits ? "fits" : "no");
   document.body.setAttribute("data-checked", "yes");
 });
 </script></body>"""
 
 
-def test_no_table_wider_than_the_viewport_in_chromium(report):
+def test_first_screen_holds_the_headline_and_no_table_overflows_in_chromium(report):
     browser = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
     if browser is None:
         pytest.skip("chromium not installed (Debian: apt-get install chromium)")
@@ -122,6 +130,8 @@ def test_no_table_wider_than_the_viewport_in_chromium(report):
                           probe.as_uri()], capture_output=True, text=True, timeout=120)
     assert 'data-checked="yes"' in run.stdout, run.stderr[-2000:]
     assert 'data-too-wide=""' in run.stdout, run.stdout.split("data-too-wide=")[1][:300]
+    # the question, the findings and the whole headline table are on the first screen (1400 x 900)
+    assert 'data-first-screen="fits"' in run.stdout
 
 
 def test_literature_values_carry_a_citation_and_a_source():
@@ -129,6 +139,19 @@ def test_literature_values_carry_a_citation_and_a_source():
     assert values and all(v.citation and v.source and v.metric for v in values)
     with pytest.raises(Exception, match="entry 0"):
         load_literature("entries:\n  - {dataset: d, model: m}\n")
+
+
+def test_published_values_are_shown_next_to_this_studys_comparable_numbers():
+    value = LiteratureValue(dataset="d", published_dataset="D", model="gpt (untrained)", quantity="omega",
+                            value=90.0, controls="c", metric="omega", citation="x", source="y")
+    rows = pd.DataFrame({"dataset": ["d"] * 4, "controls": ["c", "c", "c", "other"],
+                         "model": ["m", "m:untrained-0", "m:untrained-1", "m:untrained-0"], "base": ["m"] * 4,
+                         "untrained": [False, True, True, True], "omega": [50.0, 100.0, np.nan, 10.0],
+                         "r_ceiled": [np.nan] * 4})
+    assert this_study(value, rows) == "m: Ω 100 (mean of 1/2 seeds)"  # untrained, same controls only
+    table = literature_table(["d"], [value], rows)
+    assert table.loc[0, "this study"] == "m: Ω 100 (mean of 1/2 seeds)"
+    assert literature_table(["other"], [value], rows).empty
 
 
 def test_dataset_summaries_split_only_outside_parentheses():
