@@ -81,8 +81,8 @@ def literature_table(datasets: list[str], values: list[LiteratureValue] | None =
     out = [{"dataset": v.dataset, "published on": v.published_dataset, "model": v.model,
             "quantity": v.quantity, "published value": v.value if v.spread is None else f"{v.value:g} ± {v.spread:g}",
             "controls": v.controls or "", "this study": this_study(v, rows), "what (published)": v.metric,
-            "citation": v.citation, "read from": v.source}
+            "citation": v.citation, "read from": v.source, "note": v.note}
            for v in values if v.dataset in set(datasets)]
     columns = ["dataset", "published on", "model", "quantity", "published value", "controls", "this study",
-               "what (published)", "citation", "read from"]
+               "what (published)", "citation", "read from", "note"]
     return pd.DataFrame(out, columns=columns)
