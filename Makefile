@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install report test lint bench statistics clean
+.PHONY: install report screenshots test lint bench statistics clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ install: $(STAMP)
 
 report: $(STAMP)
 	$(VENV)/bin/lmbrain run analyses/default.yaml --out reports/default --executor processes --n-jobs 2
+
+# first screen (1400 x 900) of each shipped report, rendered by headless Chromium (Debian: apt-get install chromium)
+screenshots: $(STAMP)
+	$(PY) scripts/screenshot_reports.py reports/default reports/family_comparison reports/split_audit
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup

@@ -8,7 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from lmbrain.report import figures as figs
+from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
+from lmbrain.report.latex import latex_table
+from lmbrain.report.literature import literature_table
 from lmbrain.report.seeds import seed_summary_table
 from lmbrain.report.tables import (
     ALL_TARGETS,
@@ -24,6 +27,8 @@ from lmbrain.report.tables import (
     split_audit_table,
     to_markdown,
 )
+from lmbrain.report.trust import read_study, trust_panel
+from lmbrain.results import NO_MODEL
 from lmbrain.study.runner import atomic_write_text
 
 MAIN_COLUMNS = {
@@ -63,8 +68,7 @@ def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str,
                           + to_markdown(table))
         written.append(stem.with_suffix(".md"))
     if "tex" in formats:
-        latex = table.to_latex(index=False, float_format="%.3f", na_rep="", escape=True,
-                               caption=latex_escape(f"{title}. {caption}" if caption else title))
+        latex = latex_table(table, f"{title}. {caption}" if caption else title, f"tab:{stem.name}")
         atomic_write_text(stem.with_suffix(".tex"), latex)
         written.append(stem.with_suffix(".tex"))
     return written
@@ -134,6 +138,31 @@ def _across_subject_tables(results: pd.DataFrame, stats: dict, tables_dir: Path,
     return written
 
 
+HEADLINE_CAPTION = (
+    "Per dataset × control set × model. R² (out-of-sample, pooled over outer folds) of the LLM alone (layer chosen "
+    "inside each training fold), of the controls alone and of both (joint); mean over subjects of subject means "
+    "(each subject's mean over its targets), 95% bootstrap CI over subjects ([a, b]; over the split unit's groups "
+    "for one target). Unique LLM R² = R²(joint) − R²(controls). p (unique): one-sided sign-flip test across "
+    "subjects of their mean unique R² (uncorrected); with one target, block sign flips over the split unit's "
+    "groups. Ω: % of the LLM's R² the controls account for, not defined where the LLM's R² CI does not lie above "
+    "0. r / ceiling: Pearson r over the noise ceiling (unclipped). Untrained rows with several seeds: mean over "
+    "seeds and {min, max} over seeds (a range, not a CI; 'k/n def.': defined for k of n seeds)."
+)
+FAMILY_CAPTION = (
+    "r and R²: mean over subjects with a bootstrap CI over subjects (over targets when fewer than 3 subjects; over "
+    "the split unit's groups for one target); r is the mean over outer folds of the per-fold Pearson r, R² the "
+    "pooled out-of-sample R²; r_ceiled unclipped; unique LLM R² and omega with bootstrap CIs (over subjects, or the "
+    "split unit's groups for one target); omega not defined where the LLM's R² CI does not lie above 0; "
+    "significant: fraction of targets whose out-of-sample R² is above the training mean (p_r2: sign flips of "
+    "per-group error sums) after Benjamini–Hochberg FDR; significant_unique: the same for the unique LLM variance "
+    "(LLM + controls better than controls alone, p_unique)."
+)
+
+
+def _table(key: str, title: str, table: pd.DataFrame, caption: str, collapsed: bool = True) -> dict:
+    return {"key": key, "title": title, "table": table, "caption": caption, "collapsed": collapsed}
+
+
 def write_report(
     results_dir: str | Path, formats: list[str] | None = None, figures: bool = True, html: bool = True
 ) -> list[Path]:
@@ -141,84 +170,121 @@ def write_report(
     results_dir = Path(results_dir)
     formats = formats or ["md", "csv", "tex"]
     results, units, manifest = load_results(results_dir)
+    study = read_study(results_dir)
     tables_dir = results_dir / "tables"
     written: list[Path] = []
-    bundle: list[tuple[str, pd.DataFrame, str]] = []
-    main = main_table(results, units)
-    title = f"{manifest['study']}: encoding scores with controls"
-    shown = main.rename(columns=MAIN_COLUMNS)
-    written += write_table(shown, tables_dir / "scores", formats, title)
-    bundle.append((title, shown, "Mean over targets per subject; 'all' averages the subject means."))
+    bundle: list[tuple[str, pd.DataFrame, str]] = []  # detailed tables, in page order
     stats = manifest.get("statistics", {})
-    family = family_table(results, units, n_boot=int(stats.get("bootstrap", 1000)), seed=int(stats.get("seed", 0)),
-                          fdr_alpha=float(stats.get("fdr_alpha", 0.05)))
+    seed, n_boot = int(stats.get("seed", 0)), int(stats.get("bootstrap", 1000))
+    alpha = float(stats.get("fdr_alpha", 0.05))
+    main = main_table(results, units)
+    family = family_table(results, units, n_boot=n_boot, seed=seed, fdr_alpha=alpha)
+    rows = headline_rows(results, main, family, n_boot=n_boot, seed=seed)
+    headline = headline_table(rows, alpha)
+    sentences = findings(rows, alpha)
+    if not headline.empty:
+        written += write_table(headline, tables_dir / "headline", formats, "Headline: what the controls explain",
+                               HEADLINE_CAPTION)
     if not family.empty:
         title = "Family comparison"
-        written += write_table(family, tables_dir / "family_comparison", formats, title)
-        bundle.append((title, family, "r and R²: mean over subjects with a bootstrap CI over subjects "
-                       "(over targets when fewer than 3 subjects; over the split unit's groups for one "
-                       "target); r is the mean over outer folds of the per-fold Pearson r, R² the pooled "
-                       "out-of-sample R²; r_ceiled unclipped; unique LLM R² and omega with bootstrap CIs (over "
-                       "subjects, or the split unit's groups for one target); omega not defined where the LLM's "
-                       "R² CI does not lie above 0; significant: fraction of targets whose out-of-sample R² is "
-                       "above the training mean (p_r2: sign flips of per-group error sums) after Benjamini–"
-                       "Hochberg FDR; significant_unique: the same for the unique LLM variance (LLM + controls "
-                       "better than controls alone, p_unique)."))
+        written += write_table(family, tables_dir / "family_comparison", formats, title, FAMILY_CAPTION)
+        bundle.append((title, family, FAMILY_CAPTION))
     seeds = seed_summary_table(family) if not family.empty else pd.DataFrame()
     if not seeds.empty and (seeds["n_untrained_seeds"] > 0).any():
-        title = "Trained vs untrained seeds"
-        written += write_table(seeds, tables_dir / "untrained_seeds", formats, title)
-        bundle.append((title, seeds, "Per dataset and model: the trained model's value next to the mean and range "
-                       "(min, max) over its untrained (re-initialised) seeds, from the family comparison; 'defined' "
-                       "counts the seeds whose value is defined (omega needs the LLM above chance)."))
+        title, caption = "Trained vs untrained seeds", (
+            "Per dataset and model: the trained model's value next to the mean and range (min, max) over its "
+            "untrained (re-initialised) seeds, from the family comparison; 'defined' counts the seeds whose value "
+            "is defined (omega needs the LLM above chance).")
+        written += write_table(seeds, tables_dir / "untrained_seeds", formats, title, caption)
+        bundle.append((title, seeds, caption))
     check = joint_check_table(main)
     if not check.empty:
-        title = "Joint model vs its parts"
-        written += write_table(check, tables_dir / "joint_check", formats, title)
-        bundle.append((title, check, "Shortfall = max(R² LLM, R² controls) − R² joint per (model, subject) "
-                       "row (subject means); a joint model that never lost to its parts would have shortfall <= 0. "
-                       "share_joint_ge_best: rows within 0.002 of their best part."))
+        title, caption = "Joint model vs its parts", (
+            "Shortfall = max(R² LLM, R² controls) − R² joint per (model, subject) row (subject means over targets); "
+            "a joint model that never lost to its parts would have shortfall <= 0. share_joint_ge_best: rows within "
+            "0.002 of their best part.")
+        written += write_table(check, tables_dir / "joint_check", formats, title, caption)
+        bundle.append((title, check, caption))
     written += _across_subject_tables(results, stats, tables_dir, formats, bundle)
     audit = split_audit_table(results)
     if not audit.empty:
         title = "Split audit: grouped vs shuffled (leaky) outer CV"
-        written += write_table(audit, tables_dir / "split_audit", formats, title)
-        bundle.append((title, audit, "; ".join(leakage_warnings(audit)) or "No leakage warning."))
-    layers = layer_table(results)
-    if not layers.empty:
-        written += write_table(layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)")
-        bundle.append(("Per-layer scores (descriptive)", layers, "Never used to choose a layer; CIs over subjects "
-                       "(3 or more), else the target's own CI over the split unit's groups."))
-    shape = layer_shape_table(results, n_boot=int(stats.get("bootstrap", 1000)), seed=int(stats.get("seed", 0)),
-                              fdr_alpha=float(stats.get("fdr_alpha", 0.05)))
+        caption = ("Mean over subjects of subject means (over targets). "
+                   + ("; ".join(leakage_warnings(audit)) or "No leakage warning."))
+        written += write_table(audit, tables_dir / "split_audit", formats, title, caption)
+        bundle.append((title, audit, caption))
+    shape = layer_shape_table(results, n_boot=n_boot, seed=seed, fdr_alpha=alpha)
     if not shape.empty:
-        title = "Best intermediate layer vs last layer"
-        written += write_table(shape, tables_dir / "layer_shape", formats, title)
-        bundle.append((title, shape, "The intermediate layer of each test fold is chosen without that fold (on "
-                       "other folds only); difference of R² with a paired bootstrap CI; p one-sided (sign flips "
-                       "across subjects with 3 or more, else over the split unit's groups), BH-FDR over the models "
-                       "of a dataset."))
+        title, caption = "Best intermediate layer vs last layer", (
+            "The intermediate layer of each test fold is chosen without that fold (on other folds only); "
+            "difference of R² with a paired bootstrap CI; p one-sided (sign flips across subjects with 3 or more, "
+            "else over the split unit's groups), BH-FDR over the models of a dataset.")
+        written += write_table(shape, tables_dir / "layer_shape", formats, title, caption)
+        bundle.append((title, shape, caption))
     ceilings = ceiling_table(results)
     if not ceilings.empty:
-        title = "Noise ceilings"
-        written += write_table(ceilings, tables_dir / "ceilings", formats, title)
-        bundle.append((title, ceilings, "Per dataset: the ceiling method, its median, the share of ceilings at 0 "
-                       "or >= 0.99 and of per-target estimates at a bound, the median CI width, and the "
-                       "alternative estimates (docs/statistics.md, 'Noise ceilings')."))
-    pictures: list[tuple[str, Path]] = []
+        title, caption = "Noise ceilings", (
+            "Per dataset: the ceiling method, its median over targets, the share of ceilings at 0 or >= 0.99 and of "
+            "per-target estimates at a bound, the median CI width, and the alternative estimates "
+            "(docs/statistics.md, 'Noise ceilings').")
+        written += write_table(ceilings, tables_dir / "ceilings", formats, title, caption)
+        bundle.append((title, ceilings, caption))
+    title = f"{manifest['study']}: encoding scores with controls, per subject"
+    shown = main.rename(columns=MAIN_COLUMNS)
+    caption = ("Per subject: mean over its targets; 'all' averages the subject means. Layer: the in-fold choice "
+               "most often made (how often).")
+    written += write_table(shown, tables_dir / "scores", formats, title, caption)
+    bundle.append((title, shown, caption))
+    layers = layer_table(results, n_boot=n_boot, seed=seed)
+    if not layers.empty:
+        caption = ("Never used to choose a layer; mean over subjects of subject means, CIs over subjects (3 or "
+                   "more), else the target's own CI over the split unit's groups.")
+        written += write_table(layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)", caption)
+        bundle.append(("Per-layer scores (descriptive)", layers, caption))
+    literature = literature_table(sorted(results["dataset"].unique()), rows=rows)
+    pictures: list[tuple[str, Path, str]] = []
     if figures:
-        fig_dir = results_dir / "figures"
-        for title, paths in (
-            ("Layer curves", figs.layer_curves(results, fig_dir)),
-            ("Variance partitions", figs.partition_bars(main, fig_dir) if not main.empty else []),
-            ("Grouped vs shuffled splits", figs.split_audit(results, fig_dir)),
-            ("Per-ROI scores", figs.roi_bars(results, fig_dir)),
-            ("Noise ceilings", figs.ceiling_diagnostics(results, fig_dir)),
-        ):
-            written += paths
-            pictures += [(f"{title}: {p.stem}", p) for p in paths if p.suffix == ".png"]
+        pictures, figure_files = _figures(results, rows, family, results_dir / "figures", n_boot, seed, alpha)
+        written += figure_files
     if html:
-        page = render_html(manifest, bundle, pictures, results_dir)
+        page = render_html(manifest, study, headline, sentences, trust_panel(results, units, manifest, main, study),
+                           pictures, literature, bundle, results_dir, HEADLINE_CAPTION)
         atomic_write_text(results_dir / "index.html", page)
         written.append(results_dir / "index.html")
     return written
+
+
+def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fig_dir: Path, n_boot: int,
+             seed: int, alpha: float) -> tuple[list[tuple[str, Path, str]], list[Path]]:
+    """Every figure of the report: (title, PNG path, one-line caption) for the page, and the files written."""
+    from lmbrain.report.models import model_info
+
+    models = sorted(m for m in results["model"].unique() if m != NO_MODEL)
+    colors = figs.model_colors(models)
+    info = {base: model_info(base) for base in colors}
+    family_of = {base: i["family"] for base, i in info.items()}
+    across = across_subject_table(results, seed=seed, fdr_alpha=alpha)
+    entries = [
+        ("Omega per dataset and model", figs.omega_overview(rows, fig_dir, colors),
+         "Ω with its 95% CI for each trained model (filled) and each untrained seed (open; bar: mean over seeds); "
+         "n.d.: the LLM's R² is not above chance."),
+        ("Variance partitions", figs.partition_bars(rows, fig_dir, colors),
+         "R² of the controls, the LLM, both, and the LLM's unique R² (with 95% CI) side by side from 0: negative "
+         "values are bars below 0."),
+        ("Per-ROI scores", figs.roi_panels(across, results, fig_dir, colors),
+         "One panel per ROI: LLM R² and unique LLM R², mean over subjects with 95% t intervals; dashed: controls."),
+        ("Layer curves", figs.layer_curves(results, fig_dir, colors, family_of, n_boot=n_boot, seed=seed),
+         "R² per relative depth, one panel per family; trained: line with 95% CI band; untrained seeds: dashed mean "
+         "with min–max band."),
+        ("Size and family", figs.scaling(rows, fig_dir, colors, info) if rows["base"].nunique() > 1 else [],
+         "LLM R², unique LLM R² and Ω against parameter count (catalog metadata), one line per family."),
+        ("Grouped vs shuffled splits", figs.split_audit(results, fig_dir),
+         "Mean R² under grouped and shuffled (leaky) outer CV per feature set."),
+        ("Noise ceilings", figs.ceiling_diagnostics(results, fig_dir),
+         "Pool curves, shrinkage and agreement of the ceiling estimates."),
+    ]
+    pictures, written = [], []
+    for title, paths, caption in entries:
+        written += paths
+        pictures += [(f"{title}: {p.stem}", p, caption) for p in paths if p.suffix == ".png"]
+    return pictures, written

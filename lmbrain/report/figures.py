@@ -2,79 +2,241 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
+from lmbrain.report.seeds import base_model
 from lmbrain.report.tables import layer_table, subject_means
-from lmbrain.results import NO_MODEL
+from lmbrain.results import NO_MODEL, is_untrained
+from lmbrain.study.runner import atomic_write_bytes
 
 plt.rcParams.update({"svg.hashsalt": "lmbrain", "figure.dpi": 100, "font.size": 9})
 
 
+#: Okabe–Ito colour-blind-safe palette; a report gives each base model one of them, the same in every figure
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+CONTROLS_COLOR, JOINT_COLOR = "#999999", "#444444"
+
+
+def model_colors(models: list[str]) -> dict[str, str]:
+    """One palette colour per base model (untrained seeds take their model's colour), in sorted order."""
+    bases = sorted({base_model(m) for m in models if m != NO_MODEL})
+    return {base: PALETTE[i % len(PALETTE)] for i, base in enumerate(bases)}
+
+
 def save(fig: plt.Figure, stem: Path) -> list[Path]:
-    """Save a figure as PNG and SVG (deterministic SVG ids); returns both paths."""
+    """Save a figure as PNG and SVG (deterministic SVG ids), each through a temporary name and a rename, readable
+    by others (the umask's mode); returns both paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], bbox_inches="tight", dpi=150, metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    paths = []
+    for suffix, kwargs in ((".png", {"dpi": 150, "metadata": {"Software": None}}),
+                           (".svg", {"metadata": {"Date": None, "Creator": None}})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix[1:], bbox_inches="tight", **kwargs)
+        atomic_write_bytes(stem.with_suffix(suffix), buffer.getvalue())
+        paths.append(stem.with_suffix(suffix))
     plt.close(fig)
     return paths
 
 
-def layer_curves(results: pd.DataFrame, out_dir: Path, n_boot: int = 1000, seed: int = 0) -> list[Path]:
-    """Per dataset: outer-CV score per layer (relative depth) and model, with the 95 % CI band of
-    :func:`lmbrain.report.tables.layer_table` (over subjects; over the split unit's groups for one target)."""
+def _facets(n: int, max_cols: int = 4, width: float = 3.2, height: float = 2.8,
+            sharey: bool = False) -> tuple[plt.Figure, np.ndarray]:
+    cols = min(n, max_cols)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, sharey=sharey)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def omega_overview(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) -> list[Path]:
+    """Omega with its 95 % CI per dataset (panels) and model: trained models as filled points with error bars,
+    untrained seeds as open points (each seed) around their mean (a bar); 'n.d.' where omega is not defined."""
+    if rows.empty:
+        return []
+    keys = sorted(rows[["dataset", "controls"]].drop_duplicates().itertuples(index=False, name=None))
+    fig, axes = _facets(len(keys), width=3.4, height=3.0)
+    bases = sorted(rows["base"].unique())
+    for ax, (dataset, controls) in zip(axes, keys, strict=False):
+        frame = rows[(rows["dataset"] == dataset) & (rows["controls"] == controls)]
+        for i, base in enumerate(bases):
+            color = colors.get(base, "k")
+            trained = frame[(frame["base"] == base) & ~frame["untrained"]]
+            seeds = frame[(frame["base"] == base) & frame["untrained"]]
+            for r in trained.itertuples():
+                if np.isfinite(r.omega):
+                    low, high = (r.omega_low, r.omega_high) if np.isfinite(r.omega_low) else (r.omega, r.omega)
+                    ax.errorbar(i - 0.15, r.omega, yerr=[[max(r.omega - low, 0)], [max(high - r.omega, 0)]], fmt="o",
+                                color=color,
+                                ms=6, capsize=3, lw=1.2)
+                else:
+                    ax.text(i - 0.15, 50, "n.d.", color=color, ha="center", va="center", fontsize=7)
+            values = seeds["omega"].to_numpy(float)
+            finite = values[np.isfinite(values)]
+            if len(seeds):
+                jitter = np.linspace(-0.06, 0.06, len(finite)) if len(finite) > 1 else np.zeros(len(finite))
+                ax.scatter(i + 0.2 + jitter, finite, facecolors="none", edgecolors=color, s=22, lw=1)
+                if len(finite):
+                    ax.hlines(finite.mean(), i + 0.08, i + 0.32, color=color, lw=2)
+                if len(finite) < len(values):
+                    ax.text(i + 0.2, 42, f"{len(values) - len(finite)}\nn.d.", color=color, ha="center", va="center",
+                            fontsize=6)
+        ax.set_xticks(range(len(bases)), bases, rotation=15, ha="right")
+        ax.set_xlim(-0.5, len(bases) - 0.5)
+        ax.set_ylim(-5, 108)
+        ax.axhline(100, color="k", lw=0.5, ls=":")
+        ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
+        ax.set_ylabel("Ω (% of the LLM R² the controls explain)", fontsize=7)
+    handles = [plt.Line2D([], [], marker="o", color="k", ls="", label="trained (95 % CI)"),
+               plt.Line2D([], [], marker="o", mfc="none", color="k", ls="", label="untrained seeds (bar: mean)")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.04), frameon=False)
+    fig.suptitle("Omega: how much of each model's brain score the controls explain (n.d.: the LLM's R² is not "
+                 "above chance)", fontsize=9)
+    fig.tight_layout()
+    return save(fig, out_dir / "omega")
+
+
+def partition_bars(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) -> list[Path]:
+    """Per dataset and control set: R² of the controls, of the LLM and of both, and the LLM's unique R² (with its
+    95 % CI), side by side from 0 — a negative value is a bar below 0, never a segment stacked on others."""
+    written: list[Path] = []
+    for (dataset, controls), frame in rows.groupby(["dataset", "controls"], sort=True):
+        frame = frame.sort_values(["base", "untrained", "model"])
+        fig, ax = plt.subplots(figsize=(1.6 + 1.05 * len(frame), 3.6))
+        x = np.arange(len(frame))
+        width = 0.2
+        quantities = (("r2_controls", CONTROLS_COLOR, None), ("r2_llm", None, None), ("r2_joint", JOINT_COLOR, None),
+                      ("unique_llm", None, "//"))
+        for k, (column, fixed, hatch) in enumerate(quantities):
+            values = frame[column].to_numpy(float)
+            face = [fixed or colors.get(b, "k") for b in frame["base"]]
+            alpha = [0.45 if u else 1.0 for u in frame["untrained"]]
+            for xi, v, f, a in zip(x + (k - 1.5) * width, values, face, alpha, strict=True):
+                ax.bar(xi, v, width, color=f, alpha=a, hatch=hatch, edgecolor="white" if hatch else f, lw=0)
+            if column == "unique_llm":
+                low = np.maximum(values - frame["unique_low"].to_numpy(float), 0)
+                high = np.maximum(frame["unique_high"].to_numpy(float) - values, 0)
+                ax.errorbar(x + (k - 1.5) * width, values, yerr=[low, high], fmt="none", color="k", lw=0.8, capsize=2)
+        ax.axhline(0, color="k", lw=0.8)
+        labels = [m.replace(":untrained-", "\nuntrained ") for m in frame["model"]]
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_ylabel("out-of-sample R² (mean over subjects)")
+        ax.set_title(f"{dataset}: variance partition vs {controls.replace('+', ' + ')}", fontsize=9)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=CONTROLS_COLOR, label="controls alone"),
+                   plt.Rectangle((0, 0), 1, 1, color="#777777", label="LLM alone (model colour)"),
+                   plt.Rectangle((0, 0), 1, 1, color=JOINT_COLOR, label="LLM + controls"),
+                   plt.Rectangle((0, 0), 1, 1, facecolor="#777777", hatch="//", edgecolor="white",
+                                 label="unique LLM (may be < 0), 95 % CI"),
+                   plt.Rectangle((0, 0), 1, 1, color="#777777", alpha=0.45, label="pale: untrained")]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        written += save(fig, out_dir / f"partition_{dataset}_{controls.replace('+', '-')}")
+    return written
+
+
+def layer_curves(results: pd.DataFrame, out_dir: Path, colors: dict[str, str] | None = None,
+                 family_of: dict[str, str] | None = None, n_boot: int = 1000, seed: int = 0) -> list[Path]:
+    """Per dataset: R² per relative layer depth, one panel per model family; the trained model a line with its
+    95 % CI band (:func:`lmbrain.report.tables.layer_table`), its untrained seeds one band (min–max over seeds)
+    around their mean (dashed)."""
     table = layer_table(results, n_boot=n_boot, seed=seed)
     written: list[Path] = []
+    if table.empty:
+        return written
+    colors = colors or model_colors(list(table["model"].unique()))
+    family_of = family_of or {}
+    table = table.assign(base=table["model"].map(base_model), untrained=table["model"].map(is_untrained))
+    table = table.assign(family=table["base"].map(lambda b: family_of.get(b, b)))
     for dataset, frame in table.groupby("dataset"):
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-        for metric, ax in zip(("r", "r2"), axes, strict=True):
-            for model, rows in frame.groupby("model"):
-                rows = rows.sort_values("depth")
-                (line,) = ax.plot(rows["depth"], rows[metric], marker="o", ms=2.5, label=model)
-                ax.fill_between(rows["depth"].to_numpy(float), rows[f"{metric}_ci_low"].to_numpy(float),
-                                rows[f"{metric}_ci_high"].to_numpy(float), color=line.get_color(), alpha=0.2, lw=0)
+        families = sorted(frame["family"].unique())
+        fig, axes = _facets(len(families), max_cols=3, width=4.0, height=3.1, sharey=True)
+        for ax, family in zip(axes, families, strict=False):
+            part = frame[frame["family"] == family]
+            for base, rows in part.groupby("base"):
+                color = colors.get(base, "k")
+                trained = rows[~rows["untrained"]].sort_values("depth")
+                if not trained.empty:
+                    ax.plot(trained["depth"], trained["r2"], marker="o", ms=3, color=color, label=base)
+                    ax.fill_between(trained["depth"].to_numpy(float), trained["r2_ci_low"].to_numpy(float),
+                                    trained["r2_ci_high"].to_numpy(float), color=color, alpha=0.18, lw=0)
+                seeds = rows[rows["untrained"]]
+                if not seeds.empty:
+                    spread = seeds.groupby("depth")["r2"].agg(["mean", "min", "max"]).reset_index()
+                    n = seeds["model"].nunique()
+                    ax.plot(spread["depth"], spread["mean"], ls="--", color=color, lw=1,
+                            label=f"{base} untrained ({n} seed{'s' if n > 1 else ''}{', min–max' if n > 1 else ''})")
+                    if n > 1:
+                        ax.fill_between(spread["depth"], spread["min"], spread["max"], color=color, alpha=0.12,
+                                        hatch="..", lw=0)
             ax.axhline(0, color="k", lw=0.6)
             ax.set_xlabel("relative layer depth")
-            ax.set_ylabel("Pearson r" if metric == "r" else "out-of-sample R²")
-        axes[0].legend(fontsize=7)
+            ax.set_title(f"family: {family}", fontsize=8)
+            ax.legend(fontsize=6, loc="best", frameon=False)
+        axes[0].set_ylabel("out-of-sample R² (band: 95 % CI)")
         over = ", ".join(sorted(set(frame["ci_over"]) - {""}))
-        fig.suptitle(f"{dataset}: per-layer scores, 95 % CI over {over or '-'} (descriptive; layers are chosen "
-                     "inside training folds)")
+        fig.suptitle(f"{dataset}: R² per layer, CI over {over or '-'} (descriptive; layers are chosen inside "
+                     "training folds)", fontsize=9)
+        fig.tight_layout()
         written += save(fig, out_dir / f"layers_{dataset}")
     return written
 
 
-def partition_bars(main: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Stacked bars of shared and unique R² (LLM, controls) per dataset, control set and model (overall rows)."""
-    written: list[Path] = []
-    for (dataset, controls), frame in main.groupby(["dataset", "controls"]):
-        if (frame["subject"] == "all").any():  # the overall row where a dataset has several subjects
-            frame = frame[frame["subject"] == "all"]
-        fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(frame), 3.4))
-        x = np.arange(len(frame))
-        shared = (frame["r2_llm"] + frame["r2_controls"] - frame["r2_joint"]).to_numpy()
-        unique_llm = (frame["r2_joint"] - frame["r2_controls"]).to_numpy()
-        unique_ctrl = (frame["r2_joint"] - frame["r2_llm"]).to_numpy()
-        bottom = np.zeros(len(frame))
-        for values, label, color in ((shared, "shared", "#999999"), (unique_ctrl, f"unique {controls}", "#e69f00"),
-                                     (unique_llm, "unique LLM", "#0072b2")):
-            ax.bar(x, values, bottom=bottom, label=label, color=color)
-            bottom = bottom + values
-        ax.scatter(x, frame["r2_joint"], color="k", marker="_", s=200, label="R² joint", zorder=3)
-        ax.set_xticks(x, frame["model"], rotation=30, ha="right")
-        ax.axhline(0, color="k", lw=0.6)
-        ax.set_ylabel("out-of-sample R²")
-        ax.set_title(f"{dataset}: variance partition vs {controls}")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
-        written += save(fig, out_dir / f"partition_{dataset}_{controls.replace('+', '-')}")
-    return written
+def scaling(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: dict[str, dict]) -> list[Path]:
+    """LLM R², unique LLM R² and omega against parameter count (log axis), one panel row per dataset × control
+    set, one line per model family (trained: solid with 95 % CIs; untrained seeds: a band min–max, dashed mean)."""
+    known = {b for b, i in info.items() if np.isfinite(i.get("n_params", np.nan))}
+    rows = rows[rows["base"].isin(known)]
+    if rows.empty:
+        return []
+    rows = rows.assign(n_params=rows["base"].map(lambda b: info[b]["n_params"]),
+                       family=rows["base"].map(lambda b: info[b].get("family", b)))
+    keys = sorted(rows[["dataset", "controls"]].drop_duplicates().itertuples(index=False, name=None))
+    quantities = (("r2_llm", "r2_llm_low", "r2_llm_high", "R² LLM alone"),
+                  ("unique_llm", "unique_low", "unique_high", "unique LLM R²"),
+                  ("omega", "omega_low", "omega_high", "Ω (%)"))
+    fig, axes = plt.subplots(len(keys), 3, figsize=(11, 2.7 * len(keys)), squeeze=False)
+    for row_axes, (dataset, controls) in zip(axes, keys, strict=True):
+        frame = rows[(rows["dataset"] == dataset) & (rows["controls"] == controls)]
+        for ax, (value, low, high, label) in zip(row_axes, quantities, strict=True):
+            for family, part in frame.groupby("family"):
+                color = colors.get(sorted(part["base"])[0], "k")
+                trained = part[~part["untrained"]].sort_values("n_params")
+                if not trained.empty:
+                    err = [np.maximum(trained[value] - trained[low].fillna(trained[value]), 0),
+                           np.maximum(trained[high].fillna(trained[value]) - trained[value], 0)]
+                    ax.errorbar(trained["n_params"], trained[value], yerr=err, color=color, marker="o", ms=4,
+                                capsize=2, label=f"{family} trained")
+                seeds = part[part["untrained"]]
+                if not seeds.empty:  # drawn just right of the trained point (x 1.08) so that both stay visible
+                    spread = seeds.groupby("n_params")[value].agg(["mean", "min", "max"]).reset_index()
+                    spread["n_params"] = spread["n_params"] * 1.08
+                    ax.plot(spread["n_params"], spread["mean"], ls="--", marker="s", mfc="none", color=color,
+                            ms=4, label=f"{family} untrained (seeds)")
+                    ax.fill_between(spread["n_params"], spread["min"], spread["max"], color=color, alpha=0.15,
+                                    lw=0)
+                    for x, lo, hi in spread[["n_params", "min", "max"]].itertuples(index=False):
+                        ax.vlines(x, lo, hi, color=color, alpha=0.5, lw=3)
+            ax.set_xscale("log")
+            sizes = sorted(frame["n_params"].unique())
+            ax.set_xticks(sizes, [f"{v / 1e6:.0f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" for v in sizes])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
+            ax.axhline(0, color="k", lw=0.5)
+            ax.set_ylabel(label)
+            ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
+    axes[0][0].legend(fontsize=6, frameon=False)
+    for ax in axes[-1]:
+        ax.set_xlabel("parameters (log scale)")
+    fig.suptitle("Score, unique variance and omega against model size (one line per family)", fontsize=9)
+    fig.tight_layout()
+    return save(fig, out_dir / "scaling")
 
 
 def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -87,33 +249,71 @@ def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:
         frame = frame.assign(label=np.where(frame["model"] == NO_MODEL, frame["feature_set"],
                                             frame["model"] + " " + frame["feature_set"]))
         table = frame.groupby(["label", "scheme"])["r2"].mean().unstack("scheme")
-        fig, ax = plt.subplots(figsize=(1.5 + 0.8 * len(table), 3.4))
-        table.plot.bar(ax=ax)
-        ax.axhline(0, color="k", lw=0.6)
-        ax.set_ylabel("out-of-sample R²")
-        ax.set_title(f"{dataset}: grouped vs shuffled (leaky) splits")
-        ax.tick_params(axis="x", rotation=30)
+        fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.45 * len(table)))
+        y = np.arange(len(table))
+        for k, (scheme, color) in enumerate((("grouped", PALETTE[0]), ("shuffled", PALETTE[5]))):
+            if scheme in table.columns:
+                ax.barh(y + (0.2 if k else -0.2), table[scheme], 0.38, color=color,
+                        label=scheme + (" (leaky)" if scheme == "shuffled" else ""))
+        ax.set_yticks(y, [label.replace("+", " + ") for label in table.index], fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.6)
+        ax.set_xlabel("out-of-sample R² (mean over subjects)")
+        ax.set_title(f"{dataset}: grouped vs shuffled (leaky) outer CV", fontsize=9)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
         written += save(fig, out_dir / f"split_audit_{dataset}")
     return written
 
 
-def roi_bars(results: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Per-ROI R² of every feature set, for datasets whose targets are ROIs (fMRI)."""
-    if "roi" not in results.columns:
-        return []
-    rows = results[(~results["per_layer"]) & results["roi"].notna() & (results["metric"] == "r2")
-                   & (results["scheme"] == "grouped")]
+def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, colors: dict[str, str]) -> list[Path]:
+    """Per dataset with several ROIs: one panel per ROI (rows: R² of the LLM alone, unique LLM R²), one bar per
+    model (pale: untrained) with the 95 % t interval across subjects; the controls' R² a dashed line."""
     written: list[Path] = []
-    for dataset, frame in rows.groupby("dataset"):
-        frame = frame.assign(label=np.where(frame["model"] == NO_MODEL, frame["feature_set"],
-                                            frame["model"] + " " + frame["feature_set"]))
-        table = frame.groupby(["roi", "label"])["value"].mean().unstack("label")
-        fig, ax = plt.subplots(figsize=(2 + 0.9 * len(table), 3.4))
-        table.plot.bar(ax=ax)
-        ax.axhline(0, color="k", lw=0.6)
-        ax.set_ylabel("out-of-sample R² (mean over subjects)")
-        ax.set_title(f"{dataset}: per ROI")
-        ax.legend(fontsize=6)
+    if across.empty:
+        return written
+    data = results[(~results["per_layer"]) & (results["scheme"] == "grouped") & (results["metric"] == "r2")
+                   & (results["model"] == NO_MODEL)]
+    for dataset, frame in across.groupby("dataset"):
+        rois = sorted(frame["roi"].unique())
+        if len(rois) < 2:
+            continue
+        models = sorted(frame["model"].unique(), key=lambda m: (base_model(m), is_untrained(m), m))
+        fig, axes = plt.subplots(2, len(rois), figsize=(1.0 + 0.42 * len(models) * len(rois), 5.2),
+                                 squeeze=False, sharey="row")
+        controls = data[data["dataset"] == dataset]
+        for j, roi in enumerate(rois):
+            for i, quantity in enumerate(("r2", "unique_llm")):
+                ax = axes[i, j]
+                part = frame[(frame["roi"] == roi) & (frame["quantity"] == quantity)].set_index("model")
+                for k, model in enumerate(models):
+                    if model not in part.index:
+                        continue
+                    r = part.loc[model]
+                    if isinstance(r, pd.DataFrame):
+                        r = r.iloc[0]
+                    color = colors.get(base_model(model), "k")
+                    ax.bar(k, r["mean"], color=color, alpha=0.45 if is_untrained(model) else 1.0)
+                    ax.errorbar(k, r["mean"], yerr=[[max(r["mean"] - r["ci_low"], 0)],
+                                                    [max(r["ci_high"] - r["mean"], 0)]],
+                                color="k", lw=0.8, capsize=2)
+                if quantity == "r2" and not controls.empty and "roi" in controls.columns:
+                    at_roi = controls[controls["roi"] == roi]
+                    if not at_roi.empty:
+                        ax.axhline(at_roi.groupby("subject")["value"].mean().mean(), color=CONTROLS_COLOR, ls="--",
+                                   lw=1)
+                ax.axhline(0, color="k", lw=0.6)
+                ax.set_xticks([])
+                if i == 0:
+                    ax.set_title(roi, fontsize=8)
+            axes[0, 0].set_ylabel("R² LLM alone")
+            axes[1, 0].set_ylabel("unique LLM R²")
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colors.get(base_model(m), "k"),
+                                 alpha=0.45 if is_untrained(m) else 1.0, label=m) for m in models]
+        handles.append(plt.Line2D([], [], color=CONTROLS_COLOR, ls="--", label="controls alone"))
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False,
+                   bbox_to_anchor=(0.5, -0.06))
+        fig.suptitle(f"{dataset}: per ROI, mean over subjects with 95 % t interval across subjects", fontsize=9)
+        fig.tight_layout()
         written += save(fig, out_dir / f"roi_{dataset}")
     return written
 

@@ -100,4 +100,21 @@ def test_layer_curves_draw_a_band_for_every_curve(results, tmp_path, monkeypatch
     paths = layer_curves(results, tmp_path, n_boot=200)
     assert sorted(p.name for p in paths) == ["layers_multi.png", "layers_multi.svg", "layers_single.png",
                                              "layers_single.svg"]
-    assert len(bands) == 2 * 3 and all(bands)  # r and R² panels x (1 + 2) curves, single-target ones included
+    assert len(bands) == 3 and all(bands)  # one R² band per trained curve (1 + 2), single-target ones included
+
+
+def test_layer_curves_draw_untrained_seeds_as_one_band(results, tmp_path, monkeypatch):
+    bands = []
+    original = matplotlib.axes.Axes.fill_between
+
+    def counting(self, x, low, high, **kwargs):
+        bands.append(np.asarray(high, float) - np.asarray(low, float))
+        return original(self, x, low, high, **kwargs)
+
+    multi = results[results["dataset"] == "multi"]
+    seeds = [multi.assign(model=f"{model}:untrained-{seed}", value=multi["value"] * (1 + 0.1 * seed))
+             for model in multi["model"].unique() for seed in range(5)]
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", counting)
+    layer_curves(pd.concat([multi, *seeds]), tmp_path, n_boot=100)
+    assert len(bands) == 2  # the trained model's CI band and one band for its 5 seeds, not 5 more
+    assert (bands[1] >= 0).all()  # the seeds' min-max

@@ -1,0 +1,160 @@
+"""The report page: headline before any per-subject table, every image and link resolves, tables scroll, files
+readable by others; laid out by a real browser where Chromium is installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmbrain.report.build import write_report
+from lmbrain.report.literature import LiteratureValue, literature_table, load_literature, this_study
+from lmbrain.report.trust import summary_parts
+
+REPO = Path(__file__).resolve().parents[2]
+INPUTS = ("results.parquet", "units.parquet", "manifest.json", "study.yaml")
+
+
+class _Page(HTMLParser):
+    """Tables (their id and whether a scroll container holds them), images, links and section order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, dict]] = []
+        self.tables: list[tuple[str, bool]] = []
+        self.sources: list[str] = []
+        self.links: list[str] = []
+        self.ids: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        if attributes.get("id"):
+            self.ids.append(attributes["id"])
+        if tag == "table":
+            scrolled = any("scroll" in (a.get("class") or "").split() for _, a in self.stack)
+            self.tables.append((attributes.get("id", ""), scrolled))
+        if tag == "img":
+            self.sources.append(attributes["src"])
+        if tag == "a" and attributes.get("href"):
+            self.links.append(attributes["href"])
+        if tag not in ("img", "br", "meta", "link", "input"):
+            self.stack.append((tag, attributes))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("report")
+    for name in INPUTS:
+        shutil.copy(REPO / "reports" / "split_audit" / name, folder / name)
+    old = os.umask(0o022)
+    try:
+        write_report(folder)
+    finally:
+        os.umask(old)
+    return folder
+
+
+def test_headline_first_and_every_table_in_a_scroll_container(report):
+    page = _Page()
+    page.feed((report / "index.html").read_text())
+    ids = [table_id for table_id, _ in page.tables]
+    assert ids[0] == "headline-table"
+    per_subject = [i for i, table_id in enumerate(ids) if "per-subject" in table_id]
+    assert per_subject and per_subject[0] > 0
+    assert all(scrolled for _, scrolled in page.tables)
+    order = [page.ids.index(section) for section in ("headline", "trust", "figures", "literature", "details",
+                                                    "manifest")]
+    assert order == sorted(order)
+
+
+def test_every_image_and_link_resolves(report):
+    page = _Page()
+    page.feed((report / "index.html").read_text())
+    assert any(src.endswith("omega.png") for src in page.sources)
+    for target in page.sources + page.links:
+        if target.startswith("#"):
+            assert target[1:] in page.ids, target
+        else:
+            assert (report / target).is_file(), target
+
+
+def test_report_files_are_readable_by_others(report):
+    files = [p for p in report.rglob("*") if p.is_file() and p.name not in INPUTS]
+    assert len(files) > 20
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in files), \
+        [(p.name, oct(p.stat().st_mode)) for p in files if stat.S_IMODE(p.stat().st_mode) != 0o644][:5]
+
+
+MEASURE = """<script>
+window.addEventListener("load", function () {
+  var bad = [];
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+  document.querySelectorAll("table").forEach(function (t) {
+    var box = t.parentElement, style = getComputedStyle(box);
+    var scrolls = style.overflowX === "auto" || style.overflowX === "scroll";
+    if (t.getBoundingClientRect().width > window.innerWidth && !scrolls) { bad.push(t.id); }
+    if (box.getBoundingClientRect().right > window.innerWidth + 1) { bad.push("container of " + t.id); }
+  });
+  document.body.setAttribute("data-too-wide", bad.join(","));
+  var headline = document.getElementById("headline-table").getBoundingClientRect();
+  var question = document.querySelector(".question").getBoundingClientRect();
+  var first = document.querySelector(".findings li").getBoundingClientRect();
+  var fits = question.bottom <= window.innerHeight && first.bottom <= window.innerHeight
+             && headline.bottom <= window.innerHeight && headline.right <= window.innerWidth;
+  document.body.setAttribute("data-first-screen", fits ? "fits" : "no");
+  document.body.setAttribute("data-checked", "yes");
+});
+</script></body>"""
+
+
+def test_first_screen_holds_the_headline_and_no_table_overflows_in_chromium(report):
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+    if browser is None:
+        pytest.skip("chromium not installed (Debian: apt-get install chromium)")
+    probe = report / "probe.html"
+    probe.write_text((report / "index.html").read_text().replace("</body>", MEASURE))
+    run = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+                          f"--user-data-dir={report / '.chromium'}", "--virtual-time-budget=5000", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=120)
+    assert 'data-checked="yes"' in run.stdout, run.stderr[-2000:]
+    assert 'data-too-wide=""' in run.stdout, run.stdout.split("data-too-wide=")[1][:300]
+    # the question, the findings and the whole headline table are on the first screen (1400 x 900)
+    assert 'data-first-screen="fits"' in run.stdout
+
+
+def test_literature_values_carry_a_citation_and_a_source():
+    values = load_literature()
+    assert values and all(v.citation and v.source and v.metric for v in values)
+    with pytest.raises(Exception, match="entry 0"):
+        load_literature("entries:\n  - {dataset: d, model: m}\n")
+
+
+def test_published_values_are_shown_next_to_this_studys_comparable_numbers():
+    value = LiteratureValue(dataset="d", published_dataset="D", model="gpt (untrained)", quantity="omega",
+                            value=90.0, controls="c", metric="omega", citation="x", source="y")
+    rows = pd.DataFrame({"dataset": ["d"] * 4, "controls": ["c", "c", "c", "other"],
+                         "model": ["m", "m:untrained-0", "m:untrained-1", "m:untrained-0"], "base": ["m"] * 4,
+                         "untrained": [False, True, True, True], "omega": [50.0, 100.0, np.nan, 10.0],
+                         "r_ceiled": [np.nan] * 4})
+    assert this_study(value, rows) == "m: Ω 100 (mean of 1/2 seeds)"  # untrained, same controls only
+    table = literature_table(["d"], [value], rows)
+    assert table.loc[0, "this study"] == "m: Ω 100 (mean of 1/2 seeds)"
+    assert literature_table(["other"], [value], rows).empty
+
+
+def test_dataset_summaries_split_only_outside_parentheses():
+    text = "d (x): 3 subjects; 10 missing (NaN) value(s) (subject 1: 5; subject 2: 5); excluded ['s3']"
+    assert summary_parts(text) == ["d (x): 3 subjects", "10 missing (NaN) value(s) (subject 1: 5; subject 2: 5)",
+                                   "excluded ['s3']"]

@@ -1,0 +1,42 @@
+"""The trust panel: read from a shipped study's results, units and manifest; optional manifest keys shown only
+when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lmbrain.report.build import load_results
+from lmbrain.report.tables import main_table
+from lmbrain.report.trust import read_study, trust_panel
+
+REPORT = Path(__file__).resolve().parents[2] / "reports" / "split_audit"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    results, units, manifest = load_results(REPORT)
+    return results, units, manifest, main_table(results, units), read_study(REPORT)
+
+
+def test_leakage_check_reports_oasm_under_both_splits(shipped):
+    results, units, manifest, main, study = shipped
+    panel = dict(trust_panel(results, units, manifest, main, study)["pereira2018_langnet"])
+    oasm = results[(results["dataset"] == "pereira2018_langnet") & (results["feature_set"] == "oasm")
+                   & (results["metric"] == "r2") & (~results["per_layer"])]
+    grouped, shuffled = (oasm.loc[oasm["scheme"] == s, "value"].mean() for s in ("grouped", "shuffled"))
+    assert f"OASM R² {grouped:.3f} grouped vs {shuffled:.3f} shuffled" in panel["leakage check"]
+    assert "split by passage_id" in panel["data"] and "168 of them" in panel["cross-validation"]
+    assert "no permutation tests" in panel["statistics"]  # the study ran none
+
+
+def test_context_policies_appear_only_when_the_manifest_has_them(shipped):
+    results, units, manifest, main, study = shipped
+    assert all("context policy" not in dict(items) for items in
+               trust_panel(results, units, manifest, main, study).values())
+    with_policies = {**manifest, "context_policies": {"minilm-l6": {"fedorenko2016": "full",
+                                                                     "pereira2018_langnet": "left-only"}}}
+    panel = trust_panel(results, units, with_policies, main, study)
+    assert dict(panel["fedorenko2016"])["context policy"] == "minilm-l6: full"
+    assert dict(panel["pereira2018_langnet"])["context policy"] == "minilm-l6: left-only"
