@@ -299,7 +299,7 @@ def _deletion_matrices(dec: Decomposition, out: np.ndarray, n: int, alphas: Any,
 def _deletion_predictions(dec: Decomposition, M: Any, BE: Any, BtY: Any, Yc_out: Any, Y_test: Any, pos: Any,
                           shrink: Any, backend: Backend) -> Any:
     """Predictions (n_alphas, n_test, n_targets) of the test rows by the ridge refitted without E."""
-    resid = Yc_out[None] - (BE[None] * shrink[:, None, :]) @ BtY[None]  # ((I - H) Y)_E per alpha
+    resid = Yc_out[None] - BE @ (shrink[:, :, None] * BtY[None])  # ((I - H) Y)_E per alpha
     e = backend.solve(M, resid)
     return Y_test[None] - e[:, pos]
 
@@ -321,7 +321,7 @@ def _leave_out_scores(X: Any, Y: Any, alphas: np.ndarray, splits: Sequence[Split
         held.append((bk.index(out), bk.index(pos), bk.index(np.asarray(train)), bk.index(np.asarray(test)), M, BE))
     ymean = Y.mean(0) if fit_intercept else None
     scores = np.empty((len(splits), len(alphas), n_targets), dtype=np.float64)
-    width = max(len(h[0]) for h in held) if held else 1
+    width = max([dec.B.shape[1], *(len(h[0]) for h in held)])  # (n_alphas, width, batch) temporaries
     batch = _target_batch(n_targets, width * len(alphas), dtype.itemsize, n_targets_batch)
     for t0 in range(0, n_targets, batch):
         t1 = min(n_targets, t0 + batch)
