@@ -85,7 +85,8 @@ class NpyTargets:
         if not self.widths:
             shapes = [np.load(f, mmap_mode="r").shape for f in self.files]  # header only
             if len({s[0] for s in shapes}) != 1 or any(len(s) != 2 for s in shapes):
-                raise LmbrainError(f"target files must be 2-D with the same rows: {dict(zip(self.files, shapes))}")
+                found = dict(zip(self.files, shapes, strict=True))
+                raise LmbrainError(f"target files must be 2-D with the same number of rows: {found}")
             self.widths = [s[1] for s in shapes]
             self.n_samples = shapes[0][0]
         self._starts = np.concatenate([[0], np.cumsum(self.widths)])
@@ -136,7 +137,8 @@ class ControlProblem:
         if not hasattr(self.targets, "read"):
             self.targets = ArrayTargets(np.asarray(self.targets))
         if self.ridge.scoring != "r2":
-            raise LmbrainError(f"the chunked analysis selects by inner-CV R²; the ridge has scoring={self.ridge.scoring!r}")
+            raise LmbrainError("the chunked analysis selects by inner-CV R²; the ridge has "
+                               f"scoring={self.ridge.scoring!r}")
         if self.chunk_size < 1:
             raise LmbrainError(f"chunk_size must be >= 1, got {self.chunk_size}")
         self.target_groups = np.asarray(self.target_groups)

@@ -29,7 +29,9 @@ def small_problem(seed: int = 0, n_per_subject: int = 9, chunk_size: int = 4) ->
     latent = rng.normal(size=(n, 6))
     layers = {f"layer={j}": make_delays(latent * (j + 1) / 3 + rng.normal(size=(n, 6)), (1, 2), runs) for j in range(3)}
     controls = make_delays(np.column_stack([rng.poisson(3, n), rng.gamma(2, 1, n)]).astype(float), (1, 2), runs)
-    signal, _, _ = mix_features({"llm": layers["layer=1"], "ctrl": controls}, None, 2 * n_per_subject, rng)
+    # subject 1 follows layer 1, subject 2 layer 2 (so that the groups choose different layers)
+    signal = np.hstack([mix_features({"llm": layers[f"layer={j}"], "ctrl": controls}, None, n_per_subject, rng)[0]
+                        for j in (1, 2)])
     Y = signal + rng.normal(size=signal.shape) * 1.5
     Y[:, 3] *= 40.0  # scales differ between targets
     subjects = np.repeat(["s1", "s2"], n_per_subject)
@@ -71,8 +73,10 @@ def test_chunked_equals_unchunked(chunk_size: int) -> None:
     expected = unchunked(problem)
     got = chunked_control_analysis(problem, keep_predictions=True)
     assert got.selection.selected == expected["selected"]
+    assert {fold["s1"] for fold in got.selection.selected} != {fold["s2"] for fold in got.selection.selected}
     for key in ("llm", "controls", "joint"):
-        np.testing.assert_allclose(got.predictions[key], expected[key], rtol=0, atol=1e-10 * np.abs(expected[key]).max())
+        scale = np.abs(expected[key]).max()
+        np.testing.assert_allclose(got.predictions[key], expected[key], rtol=0, atol=1e-10 * scale)
     for key in ("llm_r", "llm_r2", "controls_r", "controls_r2", "joint_r", "joint_r2", "unique_r2"):
         np.testing.assert_allclose(getattr(got, key), expected[key], rtol=0, atol=1e-10)
     np.testing.assert_array_equal(got.p_unique, expected["p_unique"])
