@@ -250,12 +250,16 @@ class _Ops:
         return Ytr - ymean, ymean.reshape(-1)
 
     def scores(self, Ytr: Any, Yte: Any) -> np.ndarray:
-        """Validation R² (n_alphas, n_targets) of every alpha (as :func:`lmbrain.encoding.ridge_cv_scores`)."""
+        """Validation R² (n_alphas, n_targets) of every alpha (as :func:`lmbrain.encoding.ridge_cv_scores`, in
+        the cheaper of its two contraction orders; the stacked per-alpha operator is built on first use)."""
         bk = self.bk
         Yc, ymean = self._centre(Ytr)
-        rhs = self.B.T @ Yc
-        n_alphas, n_test = self.weights.shape[0], self.A.shape[0]
-        P = ((self.A[None] * self.weights[:, None, :]).reshape(-1, self.A.shape[1]) @ rhs)
+        n_alphas, (n_test, rank), n_train = self.weights.shape[0], self.A.shape, self.B.shape[0]
+        if not hasattr(self, "_op"):
+            self._project_first = n_train * rank + n_alphas * n_test * rank < n_alphas * n_test * n_train
+            stacked = (self.A[None] * self.weights[:, None, :]).reshape(-1, rank)
+            self._op = stacked if self._project_first else stacked @ self.B.T
+        P = self._op @ (self.B.T @ Yc if self._project_first else Yc)
         P = P.reshape(n_alphas, n_test, -1) - (Yte - ymean)[None]
         d = Yte - Yte.mean(0)
         sst = (d * d).sum(0)

@@ -9,7 +9,9 @@ from lmbrain.analysis.permutation import paired_sign_flip_test
 from lmbrain.data.simulate import mix_features
 from lmbrain.encoding import ContiguousBlockSplit, RidgeCV, cross_validate, cross_validate_select
 from lmbrain.encoding.chunked import (
+    ChunkedResult,
     ControlProblem,
+    InnerScores,
     NpyTargets,
     block_inner_scores,
     block_results,
@@ -95,10 +97,26 @@ def test_blocks_files_and_spill_give_the_same_results(tmp_path) -> None:
     problem.targets, problem.spill_dir = NpyTargets(files), str(tmp_path)
     # blocks of targets computed separately (as on two workers), the selection from all of them
     parts = [block_inner_scores(problem, 0, 11), block_inner_scores(problem, 11, 18)]
-    from lmbrain.encoding.chunked import ChunkedResult, InnerScores
-
     selection = select_layers(problem, InnerScores.concat(parts))
     blocks = ChunkedResult.concat([block_results(problem, selection, 0, 6), block_results(problem, selection, 6, 18)])
     for key in ChunkedResult._PER_TARGET:
         np.testing.assert_allclose(getattr(blocks, key), getattr(whole, key), rtol=0, atol=1e-12)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"Y{j}.npy" for j in range(4))  # spill removed
+
+
+@pytest.mark.parametrize("executor", ["sequential", "processes", "dask"])
+def test_blocks_on_workers_equal_one_process(executor: str, tmp_path) -> None:
+    """One unit's targets split into blocks on 2 workers (loky processes, a Dask LocalCluster of 2 worker
+    processes): the same results as the single-process analysis."""
+    from lmbrain.study.executors import run_chunked, target_blocks
+
+    problem = small_problem(chunk_size=4)
+    problem.spill_dir = str(tmp_path)
+    single = chunked_control_analysis(problem)
+    assert target_blocks(problem.n_targets, 2, 4) == [(0, 8), (8, 18)]
+    got = run_chunked(problem, n_blocks=3, executor=executor, n_jobs=2)
+    assert got.selection.selected == single.selection.selected
+    for key in ChunkedResult._PER_TARGET:
+        np.testing.assert_allclose(getattr(got, key), getattr(single, key), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got.joint_weights, single.joint_weights, rtol=0, atol=1e-10)
+    assert list(tmp_path.iterdir()) == []
