@@ -126,6 +126,7 @@ def run(voxels: int, subjects: int, scans: int, stories: int, layers: int, featu
             f"(resident {status('VmRSS') / 2**30:.2f} GiB)", flush=True)
         base = status("VmRSS")
         reset_peak()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         scores = block_inner_scores(problem)
         t1 = time.perf_counter()
@@ -140,6 +141,7 @@ def run(voxels: int, subjects: int, scans: int, stories: int, layers: int, featu
         second = {"unique_r2": across_subjects(np.array(unique_means), alternative="greater").__dict__,
                   "llm_r": across_subjects(np.array(r_means), alternative="greater").__dict__}
         t3 = time.perf_counter()
+        cpu = time.process_time() - c0
         peak = status("VmHWM")
     expected = truth["snr"] / (1 + truth["snr"])
     chosen = [layer for fold in selection.selected for layer in fold.values()]
@@ -148,7 +150,7 @@ def run(voxels: int, subjects: int, scans: int, stories: int, layers: int, featu
                       stories=stories, layers=layers, features=features, delays=delays, chunk=chunk),
         "backend": backend, "threads": _threads(),
         "seconds": {"generate": generate, "pass1": t1 - t0, "pass2": t2 - t1, "second_level": t3 - t2,
-                    "analysis": t3 - t0},
+                    "analysis": t3 - t0, "analysis_cpu": cpu},
         "memory_gib": {"resident_before": base / 2**30, "peak": peak / 2**30, "analysis_peak_above_before":
                        (peak - base) / 2**30},
         "truth": {"true_layer_chosen": float(np.mean([c == truth["true_layer"] for c in chosen])),

@@ -9,8 +9,8 @@ processes exit when their nanny's pipe closes.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import ctypes
+import itertools
 import os
 import signal
 import sys
@@ -144,7 +144,7 @@ def task_map(executor: str = "sequential", n_jobs: int = 2,
         client = Client(scheduler)
 
     def dask_map(fn: Callable, items: Sequence, **shared: object) -> list:
-        sent = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
+        sent = {k: client.scatter(v, broadcast=True, hash=False) for k, v in shared.items()}  # unique keys
         futures = client.map(_limited, list(items), fn=fn, threads=threads, pure=False, **sent)
         return client.gather(futures)
 

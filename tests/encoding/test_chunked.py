@@ -120,3 +120,14 @@ def test_blocks_on_workers_equal_one_process(executor: str, tmp_path) -> None:
         np.testing.assert_allclose(getattr(got, key), getattr(single, key), rtol=0, atol=1e-10)
     np.testing.assert_allclose(got.joint_weights, single.joint_weights, rtol=0, atol=1e-10)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_torch_backend_equals_numpy() -> None:
+    """The GPU path's code (torch backend, here on the CPU) gives the numpy results."""
+    reference = chunked_control_analysis(small_problem())
+    problem = small_problem()
+    problem.ridge.set_params(backend="torch_cpu")
+    got = chunked_control_analysis(problem)
+    assert got.selection.selected == reference.selection.selected
+    for key in ChunkedResult._PER_TARGET:
+        np.testing.assert_allclose(getattr(got, key), getattr(reference, key), rtol=0, atol=1e-10)
