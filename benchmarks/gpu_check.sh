@@ -20,7 +20,7 @@ VPY=.venv-gpu/bin/python
 $VPY -m pip install -q --upgrade pip
 stamp "installing torch (CUDA wheel from PyPI) and lmbrain"
 $VPY -m pip install -q torch
-$VPY -m pip install -q -e .
+$VPY -m pip install -q -e . pytest  # pytest: the equality check imports the test problem
 stamp "installed"
 $VPY - <<'EOF' | tee "$OUT/gpu_env.txt"
 import torch, numpy
@@ -53,5 +53,7 @@ EOF
 stamp "quick benchmark on CUDA (warm-up)"
 $VPY benchmarks/bench_scale.py --quick --backend torch --device cuda --json "$OUT/gpu_quick.json"
 stamp "full-size benchmark on CUDA"
-$VPY benchmarks/bench_scale.py --backend torch --device cuda --workdir "${TMPDIR:-/tmp}" --json "$OUT/gpu_full.json"
+# chunks of 8,192 voxels (GPU memory is plentiful); stopped after FULL_TIMEOUT seconds (default 420)
+timeout "${FULL_TIMEOUT:-420}" $VPY benchmarks/bench_scale.py --backend torch --device cuda --chunk 8192 \
+    --workdir "${TMPDIR:-/tmp}" --json "$OUT/gpu_full.json"
 stamp "done; results in $OUT"
