@@ -44,6 +44,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_banded.py
 	$(PY) benchmarks/bench_permutation.py
 	$(PY) benchmarks/bench_extract.py
+	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/compare_himalaya_scale.py
+	$(PY) benchmarks/cost_model.py
+	# on a machine with a CUDA GPU: OUT=gpu-results bash benchmarks/gpu_check.sh (bench_scale.py --backend torch --device cuda)
 
 # long simulation runs whose results are committed in docs/statistics.md (fast versions run in make test)
 statistics: $(STAMP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import signal
 import sys
@@ -108,3 +109,90 @@ def _dask(fn: Callable[[T], R], items: Sequence[T], n_jobs: int, scheduler: str 
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+# -- one unit's targets in blocks, on any executor ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def task_map(executor: str = "sequential", n_jobs: int = 2,
+             scheduler: str | None = None) -> Iterator[Callable[..., list]]:
+    """A ``map(fn, items, **shared)`` that runs on ``executor`` and returns results in the order of ``items``;
+    ``shared`` arguments (e.g. a large problem) go to every call, sent once to a Dask cluster. One pool or
+    cluster serves every map inside the ``with`` block."""
+    check_executor(executor, n_jobs)
+    threads = worker_threads(n_jobs)
+    if executor == "sequential":
+        yield lambda fn, items, **shared: [fn(item, **shared) for item in items]
+        return
+    if executor == "processes":
+        from joblib import Parallel, delayed, parallel_config
+
+        with parallel_config(backend="loky", inner_max_num_threads=threads, initializer=die_with_parent,
+                             initargs=(os.getpid(),)):
+            parallel = Parallel(n_jobs=n_jobs)
+            yield lambda fn, items, **shared: parallel(delayed(fn)(item, **shared) for item in items)
+        return
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+
+    def dask_map(fn: Callable, items: Sequence, **shared: object) -> list:
+        sent = {k: client.scatter(v, broadcast=True, hash=False) for k, v in shared.items()}  # unique keys
+        futures = client.map(_limited, list(items), fn=fn, threads=threads, pure=False, **sent)
+        return client.gather(futures)
+
+    try:
+        yield dask_map
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _limited(item: object, fn: Callable, threads: int, **shared: object) -> object:
+    """``fn(item, **shared)`` with BLAS/torch capped at ``threads`` (Dask workers do not inherit loky's caps)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):
+        return fn(item, **shared)
+
+
+def target_blocks(n_targets: int, n_blocks: int, align: int = 1) -> list[tuple[int, int]]:
+    """``n_blocks`` contiguous target ranges of near-equal size, cut at multiples of ``align`` (a chunk size)."""
+    units = -(-n_targets // align)
+    cuts = sorted({min(n_targets, round(units * b / max(1, n_blocks)) * align) for b in range(n_blocks + 1)})
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def _inner_block(block: tuple[int, int], problem: object) -> object:
+    from lmbrain.encoding.chunked import block_inner_scores
+
+    return block_inner_scores(problem, *block)
+
+
+def _result_block(block: tuple[int, int], problem: object, selection: object) -> object:
+    from lmbrain.encoding.chunked import block_results
+
+    return block_results(problem, selection, *block)
+
+
+def run_chunked(problem: object, n_blocks: int | None = None, executor: str = "sequential", n_jobs: int = 2,
+                scheduler: str | None = None) -> object:
+    """One unit's chunked control analysis (:mod:`lmbrain.encoding.chunked`) with its targets split into
+    ``n_blocks`` blocks (default ``n_jobs``) that run on the executor's workers: every block's inner scores,
+    the layer selection from all of them (here), then every block's refits and tests. Equal to
+    :func:`lmbrain.encoding.chunked.chunked_control_analysis` in one process."""
+    from lmbrain.encoding.chunked import ChunkedResult, InnerScores, select_layers
+
+    blocks = target_blocks(problem.n_targets, n_blocks or n_jobs, problem.chunk_size)
+    with task_map(executor, n_jobs, scheduler) as pmap:
+        selection = select_layers(problem, InnerScores.concat(pmap(_inner_block, blocks, problem=problem)))
+        parts = pmap(_result_block, blocks, problem=problem, selection=selection)
+    return ChunkedResult.concat(parts, selection)
