@@ -98,7 +98,7 @@ def make_problem(voxels: int, subjects: int, scans: int, stories: int, layers: i
             np.save(files[-1], Y.astype(dtype))
             snrs.append(snr)
             target_groups += [f"sub{s + 1:02d}"] * width
-    ridge = RidgeCV(alphas=ALPHAS, cv=ContiguousBlockSplit(5, gap=5), backend=backend)
+    ridge = RidgeCV(alphas=ALPHAS, cv=ContiguousBlockSplit(5, gap=5), backend=backend, cv_method="refit")
     problem = ControlProblem(
         candidates=candidates, controls=controls, targets=NpyTargets(files), target_groups=np.array(target_groups),
         groups=runs, cv=ContiguousBlockSplit(5, gap=5), ridge=ridge, blocks=contiguous_blocks(scans, 20, runs=runs),

@@ -136,6 +136,9 @@ class ControlProblem:
     def __post_init__(self) -> None:
         if not hasattr(self.targets, "read"):
             self.targets = ArrayTargets(np.asarray(self.targets))
+        if self.ridge.cv_method != "refit":
+            raise LmbrainError("the chunked analysis scores inner folds by refitting each (RidgeCV(cv_method='refit'));"
+                               f" the ridge has cv_method={self.ridge.cv_method!r}")
         if self.ridge.scoring != "r2":
             raise LmbrainError("the chunked analysis selects by inner-CV R²; the ridge has "
                                f"scoring={self.ridge.scoring!r}")

@@ -100,7 +100,7 @@ class _JointRidge(RegressorMixin, BaseEstimator):
 
     def _band_ridge(self, alphas: np.ndarray, splits: list, standardize: Any, columns: np.ndarray) -> RidgeCV:
         return RidgeCV(alphas=alphas, cv=splits, standardize=band_mask(standardize, columns),
-                       backend=self.backend)
+                       backend=self.backend, cv_method=getattr(self, "cv_method", "leave_out"))
 
     def _store(self, X: np.ndarray, coef: np.ndarray, intercept: np.ndarray, ravel: bool) -> None:
         self.coef_ = (coef[:, 0] if ravel else coef).astype(X.dtype)
@@ -324,6 +324,7 @@ class StackedRidgeCV(_JointRidge):
         constraint: str = "simplex",
         backend: str = "numpy",
         dtype: Any = None,
+        cv_method: str = "leave_out",
     ) -> None:
         self.feature_slices = feature_slices
         self.alphas = alphas
@@ -332,6 +333,7 @@ class StackedRidgeCV(_JointRidge):
         self.constraint = constraint
         self.backend = backend
         self.dtype = dtype
+        self.cv_method = cv_method
 
     def fit(self, X: Any, Y: Any, groups: Any = None) -> StackedRidgeCV:
         """Per-band alphas and out-of-fold predictions by inner CV, stacking weights, per-band refits."""
@@ -418,6 +420,7 @@ class HierarchicalRidgeCV(_JointRidge):
         rule: str = "best",
         backend: str = "numpy",
         dtype: Any = None,
+        cv_method: str = "leave_out",
     ) -> None:
         self.feature_slices = feature_slices
         self.alphas = alphas
@@ -427,6 +430,7 @@ class HierarchicalRidgeCV(_JointRidge):
         self.order = order
         self.residualize = residualize
         self.rule = rule
+        self.cv_method = cv_method
         self.backend = backend
         self.dtype = dtype
 
@@ -485,8 +489,10 @@ def make_joint_estimator(
     standardize: bool | np.ndarray = True,
     random_state: int = 0,
     backend: str = "numpy",
+    cv_method: str = "leave_out",
 ) -> Any:
-    """The joint estimator ``kind`` (one of :data:`JOINT_KINDS`; :data:`DEFAULT_JOINT` is the default)."""
+    """The joint estimator ``kind`` (one of :data:`JOINT_KINDS`; :data:`DEFAULT_JOINT` is the default);
+    ``cv_method`` (:class:`RidgeCV`'s) applies to the stacked and hierarchical kinds, whose bands are RidgeCVs."""
     common = dict(feature_slices=feature_slices, alphas=alphas, cv=cv, standardize=standardize, backend=backend)
     if kind == "banded":
         return BandedRidgeCV(n_iter=band_weight_grid(len(feature_slices)), random_state=random_state, **common)
@@ -497,8 +503,9 @@ def make_joint_estimator(
     if kind == "banded_conditional":
         return ConditionalBandedRidge(**common)
     if kind in ("stacked_simplex", "stacked_nnls"):
-        return StackedRidgeCV(constraint="simplex" if kind == "stacked_simplex" else "nonneg", **common)
+        return StackedRidgeCV(constraint="simplex" if kind == "stacked_simplex" else "nonneg", cv_method=cv_method,
+                              **common)
     if kind in ("hierarchical", "hierarchical_1se", "hierarchical_orth"):
-        return HierarchicalRidgeCV(residualize=kind == "hierarchical_orth",
+        return HierarchicalRidgeCV(residualize=kind == "hierarchical_orth", cv_method=cv_method,
                                    rule="1se" if kind == "hierarchical_1se" else "best", **common)
     raise LmbrainError(f"unknown joint estimator {kind!r}; expected one of {JOINT_KINDS}")

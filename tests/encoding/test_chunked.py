@@ -37,7 +37,7 @@ def small_problem(seed: int = 0, n_per_subject: int = 9, chunk_size: int = 4) ->
     Y = signal + rng.normal(size=signal.shape) * 1.5
     Y[:, 3] *= 40.0  # scales differ between targets
     subjects = np.repeat(["s1", "s2"], n_per_subject)
-    ridge = RidgeCV(alphas=ALPHAS, cv=ContiguousBlockSplit(3, gap=2))
+    ridge = RidgeCV(alphas=ALPHAS, cv=ContiguousBlockSplit(3, gap=2), cv_method="refit")
     mask = np.array([True, False, True, False])  # standardise word rate, only centre the other control
     return ControlProblem(candidates=layers, controls=controls, targets=Y, target_groups=subjects, groups=runs,
                           cv=ContiguousBlockSplit(3, gap=2), ridge=ridge, control_standardize=mask,
@@ -48,12 +48,13 @@ def unchunked(problem: ControlProblem) -> dict[str, np.ndarray]:
     """The analysis as compute.py composes it: cross_validate_select, StackedRidgeCV, paired sign flips."""
     Y, groups, cv = problem.targets.Y, problem.groups, problem.cv
     llm = cross_validate_select(problem.candidates, Y, groups, cv, problem.ridge, target_groups=problem.target_groups)
-    ctrl_ridge = RidgeCV(alphas=ALPHAS, cv=problem.ridge.cv, standardize=problem.control_standardize)
+    ctrl_ridge = RidgeCV(alphas=ALPHAS, cv=problem.ridge.cv, standardize=problem.control_standardize,
+                         cv_method="refit")
     ctrl = cross_validate_select({"c": problem.controls}, Y, groups, cv, ctrl_ridge)
     dims = (next(iter(problem.candidates.values())).shape[1], problem.controls.shape[1])
     mask = np.concatenate([np.ones(dims[0], dtype=bool), problem.control_standardize])
     joint = make_joint_estimator("stacked_simplex", [slice(0, dims[0]), slice(dims[0], sum(dims))], ALPHAS,
-                                 problem.ridge.cv, standardize=mask)
+                                 problem.ridge.cv, standardize=mask, cv_method="refit")
     joint_pred = np.full_like(Y, np.nan)
     joint_r, joint_r2 = np.full(Y.shape[1], np.nan), np.full(Y.shape[1], np.nan)
     for subject in np.unique(problem.target_groups):
