@@ -2,8 +2,7 @@
 # The whole-brain scale benchmark on a CUDA GPU (docs/benchmarks.md, "Whole-brain scale").
 # Run from the repository root on a fresh machine with a GPU and Python >= 3.11:
 #     OUT=/some/folder bash benchmarks/gpu_check.sh
-# Creates .venv-gpu, installs lmbrain with torch from PyPI (its default wheel is the CUDA build on Linux),
-# checks that the chunked analysis on CUDA equals the numpy one on a small problem, then runs the full-size
+# Uses the machine's Python (torch with CUDA already installed; nothing is downloaded), checks that the chunked analysis on CUDA equals the numpy one on a small problem, then runs the full-size
 # benchmark (3 subjects x 50,000 voxels, 3,000 scans, 6 layers x 576 features x 4 delays) on CUDA.
 # Writes $OUT/gpu_env.txt, $OUT/gpu_quick.json, $OUT/gpu_full.json and $OUT/gpu_check.log; prints timings.
 set -euo pipefail
@@ -14,14 +13,17 @@ start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 
 PY=${PYTHON:-python3}
-stamp "creating .venv-gpu with $($PY --version)"
-$PY -m venv .venv-gpu
-VPY=.venv-gpu/bin/python
-$VPY -m pip install -q --upgrade pip
-stamp "installing torch (CUDA wheel from PyPI) and lmbrain"
-$VPY -m pip install -q torch
-$VPY -m pip install -q -e . pytest  # pytest: the equality check imports the test problem
-stamp "installed"
+# No network is assumed: the machine's own Python must hold torch (with CUDA), numpy, scipy, scikit-learn, pandas,
+# xarray and pyarrow. Wheels of anything else lmbrain imports (pydantic, nibabel, ...) can be put in .whl/ beside
+# this repository (see docs/benchmarks.md): they are installed into a private folder, nothing else is touched.
+if compgen -G ".whl/*.whl" > /dev/null; then
+    stamp "installing the carried wheels of .whl/ into /tmp/lmbrain-site"
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/lmbrain-site .whl/*.whl
+    export PYTHONPATH=/tmp/lmbrain-site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:$PWD/tests/encoding:${PYTHONPATH:-}
+export PYTHONUNBUFFERED=1
+VPY=$PY
 $VPY - <<'EOF' | tee "$OUT/gpu_env.txt"
 import torch, numpy
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
@@ -33,7 +35,6 @@ EOF
 stamp "equality check: chunked analysis on CUDA vs numpy (small problem, float64)"
 $VPY - <<'EOF'
 import sys, numpy as np, torch
-sys.path.insert(0, "tests/encoding")
 from test_chunked import small_problem
 from lmbrain.encoding.chunked import chunked_control_analysis
 if not torch.cuda.is_available():
