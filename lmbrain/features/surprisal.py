@@ -73,13 +73,13 @@ def _token_scores(model: LanguageModel, ids: list[int]) -> tuple[np.ndarray, np.
     """Per position ``j >= 1`` of ``ids``: surprisal of ``ids[j]`` and entropy of the distribution before it."""
     with torch.inference_mode():
         tensor = torch.tensor([ids], device=model.device)
-        logits = model.model(input_ids=tensor, use_cache=False).logits[0].to(torch.float64)
+        logits = model.model(input_ids=tensor, use_cache=False).logits[0, :-1].to(torch.float32)
         logp = torch.log_softmax(logits, dim=-1)
-        target = tensor[0, 1:]
-        surprisal = -logp[:-1].gather(1, target[:, None])[:, 0] / _LN2
-        entropy = -(logp[:-1].exp() * logp[:-1]).sum(dim=-1) / _LN2
+        del logits
+        surprisal = -logp.gather(1, tensor[0, 1:, None])[:, 0] / _LN2
+        entropy = -(logp.exp() * logp).sum(dim=-1) / _LN2
     zero = np.zeros(1)
-    return np.r_[zero, surprisal.cpu().numpy()], np.r_[zero, entropy.cpu().numpy()]
+    return (np.r_[zero, surprisal.cpu().double().numpy()], np.r_[zero, entropy.cpu().double().numpy()])
 
 
 def compute_surprisal(model: LanguageModel, units: Units, max_length: int | None = None) -> np.ndarray:

@@ -159,3 +159,19 @@ def test_init_refuses_to_overwrite_and_checksums_write_roles(tmp_path, capsys) -
     assert run_cli(["data", "checksums", str(path.parent)]) == 0
     block = yaml.safe_load(capsys.readouterr().out)
     assert block["files"][0]["role"] == "data"
+
+
+def test_parquet_and_tsv_load_like_the_csv(table_csv, tmp_path, capsys, monkeypatch) -> None:
+    path, table = table_csv
+    _init_and_load(path, tmp_path, capsys, monkeypatch)
+    reference = load_dataset("mine")
+    for suffix in (".parquet", ".tsv"):
+        other = path.with_suffix(suffix)
+        table.to_parquet(other, index=False) if suffix == ".parquet" else table.to_csv(other, sep="\t", index=False)
+        spec = yaml.safe_load((tmp_path / "specs" / "mine.yaml").read_text())
+        spec["files"] = [{"path": other.name, "role": "data"}]
+        spec_path = tmp_path / f"mine{suffix.replace('.', '_')}.yaml"
+        spec_path.write_text(yaml.safe_dump(spec))
+        dataset = load_dataset(spec_path)
+        pd.testing.assert_frame_equal(dataset.stimuli, reference.stimuli, check_dtype=False)
+        np.testing.assert_array_equal(dataset.responses.values, reference.responses.values)

@@ -82,6 +82,16 @@ def numeric(table: pd.DataFrame, column: str, path: Path, na_values: list[str], 
     return values
 
 
+def _typed(values: pd.Series) -> pd.Series:
+    """A column read as text, as numbers when every cell is one (story 3 read from CSV or parquet alike)."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    try:
+        return pd.to_numeric(values)
+    except (ValueError, TypeError):
+        return values
+
+
 def _ranks(keys: pd.Series, order: pd.Series) -> np.ndarray:
     """0-based rank of ``order`` within each value of ``keys`` (row order: already sorted)."""
     return keys.groupby(keys, sort=False).cumcount().to_numpy() if order is None else (
@@ -178,7 +188,7 @@ def read_table_dataset(ctx: ReadContext) -> Dataset:
     split_col = named["split"] or context_col
     for column in (context_col, named["sentence"], split_col, named["item"], named["position"]):
         if column is not None and column not in stimuli.columns:
-            stimuli[column] = items[column].to_numpy()
+            stimuli[column] = _typed(items[column]).to_numpy()
     if spec.split_unit not in stimuli.columns:
         raise DataError(f"dataset {spec.name}: split_unit {spec.split_unit!r} is not a column of the stimulus "
                         f"table (columns: {list(stimuli.columns)}); with the table reader it is usually the "
