@@ -253,12 +253,15 @@ def report_cmd(
 
 
 def _register_subapps() -> None:
-    """Add ``data`` and ``features`` (and ``extract`` as a top-level command); their modules import lazily."""
+    """Add ``data``, ``features`` and ``models`` (and ``extract`` as a top-level command); their modules import
+    lazily."""
     from lmbrain.data.cli import app as data_app
     from lmbrain.features.cli import app as features_app
+    from lmbrain.features.cli import models_app
 
     app.add_typer(data_app, name="data", help="List, describe, verify and fetch datasets.")
     app.add_typer(features_app, name="features", help="Extract and cache language-model features.")
+    app.add_typer(models_app, name="models", help="The models lmbrain knows by name (training, quantisation).")
     for command in features_app.registered_commands:  # `lmbrain extract` as a top-level command too
         if command.name == "extract" or (command.callback and command.callback.__name__ == "extract"):
             app.command("extract", help=command.help)(command.callback)

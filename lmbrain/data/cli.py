@@ -1,4 +1,4 @@
-"""``lmbrain data`` commands: list, info, verify, fetch, checksums (a typer sub-app named ``app``).
+"""``lmbrain data`` commands: list, info, verify, fetch, checksums, init, check (a typer sub-app named ``app``).
 
 Errors propagate as :class:`lmbrain.errors.LmbrainError` to :func:`lmbrain.cli.main`, which prints one line and
 exits with the code of the scheme in :mod:`lmbrain.errors`; modules are imported inside the commands.
@@ -135,8 +135,11 @@ def fetch_command(
 @app.command("checksums")
 def checksums_command(
     folder: Annotated[Path, typer.Argument(help="Dataset folder whose files a new spec should list.")],
+    role: Annotated[
+        str, typer.Option(help="Role written on every entry (what the reader expects; edit per file after).")
+    ] = "data",
 ) -> None:
-    """Print a spec's ``files:`` block (path, sha256, size) for every file under a folder."""
+    """Print a spec's ``files:`` block (path, sha256, size, role) for every file under a folder."""
     import hashlib
 
     import yaml
@@ -146,5 +149,80 @@ def checksums_command(
     entries = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        entries.append({"path": str(path.relative_to(folder)), "sha256": digest, "size": path.stat().st_size})
+        entries.append(
+            {"path": str(path.relative_to(folder)), "sha256": digest, "size": path.stat().st_size, "role": role}
+        )
+    echo("# role: what each file is to the reader (data_specs/README.md lists each reader's roles)")
     echo(yaml.safe_dump({"files": entries}, sort_keys=False, width=110), nl=False)
+
+
+@app.command("init")
+def init_command(
+    table: Annotated[Path, typer.Argument(help="The table (CSV, TSV or parquet) to write a spec for.")],
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Spec file to write (default: NAME.yaml in the current folder).")
+    ] = None,
+    modality: Annotated[str, typer.Option(help="reading_times, eeg_words, ecog_words or fmri_sentences.")]
+    = "reading_times",
+    unit: Annotated[str | None, typer.Option(help="word or sentence (default: guessed from the text).")] = None,
+    text: Annotated[str | None, typer.Option(help="Column with the word / sentence.")] = None,
+    context: Annotated[str | None, typer.Option(help="Column naming the text each unit is read in.")] = None,
+    position: Annotated[str | None, typer.Option(help="Column with the order inside the context.")] = None,
+    sentence: Annotated[str | None, typer.Option(help="Column naming each word's sentence.")] = None,
+    split: Annotated[str | None, typer.Option(help="Column of cross-validation groups (default: context).")]
+    = None,
+    subject: Annotated[str | None, typer.Option(help="Column naming the subject (long format).")] = None,
+    response: Annotated[
+        list[str] | None, typer.Option(help="Response column (repeat for several; default: guessed).")
+    ] = None,
+    citation: Annotated[str, typer.Option(help="How to cite the corpus.")] = "TODO: cite the corpus",
+    licence: Annotated[str, typer.Option(help="The corpus licence.")] = "TODO: the corpus licence",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing spec file.")] = False,
+) -> None:
+    """Write a ``table``-reader spec for a table: columns guessed (or named), file checksummed with its role."""
+    import re
+
+    import yaml
+
+    from lmbrain.clitools import check_writable
+    from lmbrain.data.scaffold import scaffold_spec
+    from lmbrain.data.specs import MODALITIES, parse_spec
+    from lmbrain.features.files import atomic_write_text
+
+    if modality not in MODALITIES or modality == "fmri_timeseries":
+        raise DataError(f"--modality {modality!r}: the table reader takes {[m for m in MODALITIES if 'time' not in m]}")
+    if unit not in (None, "word", "sentence"):
+        raise DataError(f"--unit {unit!r}: choose word or sentence")
+    name = name or re.sub(r"[^A-Za-z0-9_]+", "_", table.stem).strip("_").lower()
+    out = out or Path(f"{name}.yaml")
+    if out.exists() and not force:
+        raise DataError(f"{out} exists; pass --force to overwrite it")
+    check_writable(out, "--out")
+    given = {"text": text, "context": context, "position": position, "sentence": sentence, "split": split,
+             "subject": subject, "responses": response}
+    spec, notes = scaffold_spec(table, name=name, modality=modality, unit=unit, given=given, citation=citation,
+                                licence=licence)
+    parse_spec(spec, source=str(out))  # what is written is a valid spec
+    atomic_write_text(out, yaml.safe_dump(spec, sort_keys=False, width=110, allow_unicode=True))
+    for note in notes:
+        echo(f"assumed {note}")
+    echo(f"wrote {out}; check the assumptions above (edit the options or rerun with --text/--context/...), then:")
+    folder = out.resolve().parent
+    echo(f"  export LMBRAIN_SPECS_DIR={folder}   # so that the name {name!r} is found")
+    echo(f"  lmbrain data check {name}")
+
+
+@app.command("check")
+def check_command(
+    name: NameArg,
+    data_dir: DataDirOption = None,
+    rows: Annotated[int, typer.Option(help="How many stimulus rows to show with their responses.")] = 5,
+) -> None:
+    """Load a dataset and print what to eyeball: counts, groups, missing values, the first rows aligned."""
+    from lmbrain.data.registry import load_dataset
+    from lmbrain.data.scaffold import check_summary
+
+    _check_data_dir(data_dir)
+    dataset = load_dataset(name, data_dir=data_dir)
+    echo(check_summary(dataset, rows))

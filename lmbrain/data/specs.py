@@ -19,6 +19,9 @@ BUILTIN_SPECS_DIR = Path(__file__).resolve().parents[2] / "data_specs"
 Modality = Literal["fmri_sentences", "fmri_timeseries", "ecog_words", "eeg_words", "reading_times"]
 MODALITIES: tuple[str, ...] = get_args(Modality)  # == lmbrain.data.dataset.MODALITIES, without importing xarray
 StimulusUnit = Literal["word", "sentence", "passage", "story"]
+#: modalities recorded while the text unfolds word by word (reading, RSVP, listening): at each word the brain has
+#: seen only the words before it, so language-model features must use left context only
+INCREMENTAL_MODALITIES: tuple[str, ...] = ("reading_times", "eeg_words", "ecog_words", "fmri_timeseries")
 
 
 class _Strict(BaseModel):

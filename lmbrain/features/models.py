@@ -665,6 +665,8 @@ def register_gpt2(
         weights_id=weights_id,
         skeleton=skeleton,
         training="untrained: built from a config, weights from GPT-2's initialiser",
+        quantisation="none",
+        size=f"{n_layer} layers x {n_embd}",
         config_built=True,
         description=description
         or f"GPT-2 architecture, {n_layer} layers x {n_embd}, tokenizer of {tokenizer_from}",

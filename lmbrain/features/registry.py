@@ -73,6 +73,8 @@ class RegisteredModel:
     config_built: bool = False
     description: str = ""
     shape: Callable[[], ModelShape] | None = None
+    quantisation: str = "none"
+    size: str = ""
 
 
 _REGISTRY: dict[str, RegisteredModel] = {}
@@ -102,9 +104,16 @@ def register_model(
     config_built: bool = False,
     description: str = "",
     shape: Callable[[], ModelShape] | None = None,
+    quantisation: str = "none",
+    size: str = "",
     replace: bool = False,
 ) -> None:
-    """Register a model under ``name`` (``config_built`` models always take their weights from a seed)."""
+    """Register a model under ``name`` (``config_built`` models always take their weights from a seed).
+
+    ``training``: how its weights were obtained (base pretraining, instruction tuning, contrastive fine-tuning,
+    untrained); ``quantisation``: how the shipped weights were stored ("none" for full precision); ``size``:
+    parameters and shape in words. All three are shown by ``lmbrain models`` and recorded in study manifests.
+    """
     _load_catalog()
     if ":" in name:
         raise ValueError(f"model name {name!r} must not contain ':' (reserved for ':untrained-SEED')")
@@ -126,6 +135,8 @@ def register_model(
         config_built=config_built,
         description=description,
         shape=shape,
+        quantisation=quantisation,
+        size=size,
     )
 
 
@@ -151,10 +162,28 @@ def describe_models() -> list[dict[str, Any]]:
             "architecture": e.architecture,
             "kind": e.kind,
             "training": e.training,
+            "quantisation": e.quantisation,
+            "size": e.size,
             "description": e.description,
         }
         for _, e in sorted(_REGISTRY.items())
     ]
+
+
+def describe_model(name: str, untrained_seed: int | None = None) -> dict[str, Any]:
+    """What a model of a study is: a registry entry's metadata (training replaced by the initialiser's for an
+    untrained variant), or, for a hub id / path, its name only."""
+    _load_catalog()
+    base = name.split(":")[0]
+    entry = _REGISTRY.get(base)
+    if entry is None:
+        return {"name": name, "family": "", "kind": "", "training": "not in the registry", "quantisation": "",
+                "size": "", "description": ""}
+    out = next(d for d in describe_models() if d["name"] == base)
+    if untrained_seed is not None or ":untrained" in name:
+        out = {**out, "training": f"untrained: weights from the architecture's initialiser, seed {untrained_seed}",
+               "quantisation": "none"}
+    return {**out, "name": name}
 
 
 def unavailable(name: str, why: str, cause: BaseException | None = None) -> ModelUnavailableError:

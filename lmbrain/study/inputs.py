@@ -21,6 +21,7 @@ from lmbrain.data.dataset import Dataset
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, ShuffledSplit
 from lmbrain.encoding.timeseries import ScanFeatures, high_pass
 from lmbrain.errors import LmbrainError, StudyError
+from lmbrain.features.context import ContextPolicy, context_policy
 from lmbrain.features.controls import control_features, control_info
 from lmbrain.features.layers import resolve_layers
 from lmbrain.results import ALL_SUBJECTS, FeatureSet, layer_label
@@ -198,7 +199,7 @@ class StudyInputs:
             stimuli["context_id"].tolist(),
             stimuli["position"].tolist(),
             untrained_seed=seed,
-            context=study.features.context,
+            context=self.context_policy(name, model, seed).policy,
             pooling=study.features.pooling,
             layers="all",
             batch_size=study.features.batch_size,
@@ -206,6 +207,13 @@ class StudyInputs:
         )
         layers = resolve_layers(study.features.layers, features.shape[0])
         return {layer: features[layer] for layer in layers}
+
+    def context_policy(self, name: str, model: str, seed: int | None) -> ContextPolicy:
+        """The context policy of a model on a dataset: left context only on incremental data, for every model."""
+        from lmbrain.features.models import model_ref
+
+        kind = model_ref(model, seed).kind
+        return context_policy(self.study.features.context, kind, self.dataset(name).modality)
 
     def layer_candidates(self, name: str, model: str, seed: int | None) -> dict[str, np.ndarray]:
         """One candidate per LLM layer, one row per response sample (the last two models' kept in memory)."""

@@ -227,7 +227,41 @@ def prepare_features(study: Study) -> dict[str, float]:
         log.info("features: %s on %s", label, entry.name)
         study_inputs(study).llm_layers(entry.name, model, seed)
         timings[f"{entry.name}/{label}"] = time.perf_counter() - start
+    timings.update(prepare_model_controls(study))
     return timings
+
+
+def prepare_model_controls(study: Study) -> dict[str, float]:
+    """Compute (or find in the cache) every control built by a language model (surprisal, entropy) in this
+    process, so that workers only read it from the cache."""
+    from lmbrain.features.controls import control_features, control_info
+
+    inputs = study_inputs(study)
+    timings: dict[str, float] = {}
+    for entry in study.datasets:
+        names = dict.fromkeys(c for fs in entry.control_sets for c in fs.controls if control_info(c).model_kind)
+        for name in names:
+            start = time.perf_counter()
+            log.info("control %s on %s", name, entry.name)
+            control_features(inputs.dataset(entry.name), name, {name: inputs.control_options(entry.name, name)})
+            timings[f"{entry.name}/control:{name}"] = time.perf_counter() - start
+    return timings
+
+
+def context_policies(study: Study) -> dict[str, dict[str, dict[str, str]]]:
+    """Per dataset and model label: the context policy requested, the one run, and why (manifest
+    ``context_policies``)."""
+    inputs = study_inputs(study)
+    return {entry.name: {model_label(model, seed): inputs.context_policy(entry.name, model, seed).as_dict()
+                         for model, seed in model_variants(study)}
+            for entry in study.datasets}
+
+
+def model_catalog(study: Study) -> dict[str, dict[str, Any]]:
+    """What each model of the study is (manifest ``models``): family, kind, training, quantisation, source."""
+    from lmbrain.features.registry import describe_model
+
+    return {model_label(model, seed): describe_model(model, seed) for model, seed in model_variants(study)}
 
 
 def collect(units: list[Unit], units_dir: Path, study_hash: str
@@ -617,6 +651,8 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
             },
             "runs": run_history(out_dir, digest, records),
             "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},
+            "context_policies": context_policies(study),
+            "models": model_catalog(study),
         }
         atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
         log.info("study %s: done in %.1f s (%d units computed)", study.name, total, len(unit_times),

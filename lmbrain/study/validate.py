@@ -212,8 +212,24 @@ def _dataset_problems(study: Study, i: int, entry: DatasetEntry, shapes: dict[st
             problems.append(f"{field}.rois: no ROI {unknown} in dataset {spec.name} (ROIs: {_all_rois(entry)})")
     if dataset.responses.sizes["neuroid"] == 0:
         return problems or [f"{field}: no neuroid left after the subject / ROI selection"]
+    problems += _context_problems(study, field, dataset, shapes)
     problems += _control_problems(study, field, entry, dataset, shapes)
     problems += _fold_problems(study, dataset, field, None if loaded_alone else entry.name)
+    return problems
+
+
+def _context_problems(study: Study, field: str, dataset: Dataset, shapes: dict[str, Any]) -> list[str]:
+    """A context policy that would show a model the words to the right on incremental data."""
+    from lmbrain.features.context import context_policy
+
+    problems = []
+    for name, shape in shapes.items():
+        if shape is None:
+            continue
+        try:
+            context_policy(study.features.context, shape.kind, dataset.modality)
+        except LmbrainError as error:
+            problems.append(f"features.context: model {name} on dataset {dataset.name} ({field}): {error}")
     return problems
 
 
@@ -286,9 +302,11 @@ def _control_problem(dataset: Dataset, name: str, options: dict[str, Any]) -> st
         from lmbrain.features.models import model_shape
 
         try:
-            model_shape(str(model))
+            shape = model_shape(str(model))
         except LmbrainError as error:
             return f"control {name!r}: option model: {_model_problem(str(model), error)}"
+        if info.model_kind and shape is not None and shape.kind != info.model_kind:
+            return f"control {name!r}: option model: {model} is {shape.kind}; {name} needs a {info.model_kind} model"
         return None
     if info.level == "sample":  # built from the number of samples alone (OASM, random): always possible
         return None

@@ -196,6 +196,18 @@ def test_stacking_weights_are_the_constrained_least_squares_optimum():
         assert (grad[~on] >= lam - 1e-6 * np.abs(grad).max()).all()
 
 
+
+@pytest.mark.parametrize("constraint", ["simplex", "nonneg"])
+def test_stacking_weights_do_not_depend_on_the_responses_units(constraint):
+    """Reading times in ms (variance ~1e3-1e4) and in s give the same weights: no tolerance in absolute units."""
+    rng = np.random.default_rng(7)
+    P = rng.normal(size=(400, 2, 3))
+    y = 0.7 * P[:, 0] + 0.3 * P[:, 1] + rng.normal(size=(400, 3))
+    z = stacking_weights(P, y, constraint)
+    assert (z.sum(0) > 0.5).all()
+    for scale in (1e-3, 50.0, 1e4):
+        np.testing.assert_allclose(stacking_weights(P * scale, y * scale, constraint), z, rtol=1e-8, atol=1e-10)
+
 # -- contract ---------------------------------------------------------------------------------------
 
 

@@ -148,9 +148,18 @@ def test_missing_input_file_is_a_clear_error(invoke, tmp_path):
     assert result.exit_code == EXIT_DATA and "nope.txt" in result.stderr
 
 
-def test_models_lists_the_registry(invoke):
+def test_models_lists_the_registry(invoke, capsys):
     result = invoke(["models"])
     assert result.exit_code == 0 and "smollm2-135m" in result.output and "minilm-l6" in result.output
+    from lmbrain.features.registry import describe_models
+
+    assert run_cli(["models", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed == result.output  # `lmbrain models list` is `lmbrain features models`
+    for entry in describe_models():  # every model states its training and quantisation
+        assert entry["training"] and entry["quantisation"]
+        assert f"training: {entry['training']}" in listed and f"quantisation: {entry['quantisation']}" in listed
+    assert "instruction-tuned" in listed and "4-bit" in listed
 
 
 def test_duplicate_stimulus_ids_are_refused_with_their_lines(invoke, tmp_path):

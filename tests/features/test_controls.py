@@ -103,6 +103,8 @@ EXPECTED_INFO = {
     "sentence_length_tokens": ("sentence", True, False, True, False),
     "word_length": ("word", True, False, True, False),
     "word_frequency": ("word", True, False, True, False),
+    "surprisal": ("word", True, False, True, False),
+    "entropy": ("word", True, False, True, False),
     "passage_identity": ("sentence", True, False, False, False),
     "oasm": ("sample", False, False, False, True),
     "random": ("sample", False, False, True, False),
@@ -120,6 +122,9 @@ def test_every_registered_control_has_the_expected_metadata():
         got = (info.level, info.delayed, info.subject_specific, info.standardize, info.candidates)
         assert got == expected, name
     assert control_info("word_rate").delayed and not control_info("sound_power").delayed
+    # only the controls a language model computes name the kind of model they need
+    assert {n for n, i in controls.REGISTRY.items() if i.model_kind} == {"surprisal", "entropy"}
+    assert control_info("surprisal").model_kind == "causal"
     assert not any(control_info(n).standardize for n in ("word_position", "sentence_position", "passage_identity",
                                                           "oasm"))
 

@@ -92,6 +92,14 @@ def test_minilm_on_fedorenko_scores_are_finite_and_word_position_explains_varian
 
     chosen = json.loads(llm["selected"])
     assert set(chosen) == {"1", "2", "3", "4", "5"} and all(len(v) == 4 for v in chosen.values())
+    # ECoG words are incremental: the bidirectional model read left context only, and the manifest says so
+    manifest = json.loads((first / "manifest.json").read_text())
+    for label in ("minilm-l6", "minilm-l6:untrained-0"):
+        policy = manifest["context_policies"]["fedorenko2016"][label]
+        assert policy["requested"] == "auto" and policy["policy"] == "passage-so-far"
+        assert "left context only" in policy["reason"] and "bidirectional" in policy["reason"]
+    assert manifest["models"]["minilm-l6"]["kind"] == "bidirectional"
+    assert manifest["models"]["minilm-l6:untrained-0"]["training"].startswith("untrained")
 
 
 def test_two_runs_give_identical_tables(minilm_runs):

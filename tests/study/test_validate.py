@@ -222,3 +222,25 @@ def test_a_hub_id_is_sized_from_its_config_in_the_offline_cache(tmp_path):
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["4", "8", "causal", "False", "True"]
+
+
+def test_right_context_on_incremental_data_is_refused(cache):
+    """A bidirectional model with context 'full' on a time series (incremental) is refused; 'auto' is not."""
+    minilm = {"models": [{"name": "minilm-l6"}], "datasets": [{"name": BRENNAN, "controls": ["word_rate"]}]}
+    with pytest.raises(StudyError, match=r"features\.context: model minilm-l6 on dataset fixture_brennan .*"
+                                         r"incremental.*use context 'auto' or 'passage-so-far'"):
+        validate_study(_study(**minilm, features={"layers": [0, -1], "context": "full"}))
+    assert not any("features.context" in p for p in study_problems(_study(**minilm, features={"layers": [0, -1]})))
+    # a causal model reads left to right whatever is asked: 'full' is accepted (the same computation)
+    causal = {**minilm, "models": [{"name": "gpt2-tiny", "untrained_seeds": [1]}]}
+    assert not any("features.context" in p
+                   for p in study_problems(_study(**causal, features={"layers": [0], "context": "full"})))
+    assert _untouched(cache)
+
+
+def test_surprisal_needs_a_causal_model(cache):
+    study = _study(datasets=[{"name": BRENNAN, "controls": ["surprisal"],
+                              "control_options": {"surprisal": {"model": "minilm-l6"}}}])
+    with pytest.raises(StudyError, match=r"control 'surprisal': option model: minilm-l6 is bidirectional; "
+                                         r"surprisal needs a causal model"):
+        validate_study(study)

@@ -9,6 +9,7 @@ from lmbrain.data.readers import (
     naturalstories,
     pereira_langnet,
     pereira_mat,
+    table,
     tuckute,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "naturalstories",
     "pereira_langnet",
     "pereira_mat",
+    "table",
     "tuckute",
 ]
