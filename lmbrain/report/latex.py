@@ -60,11 +60,19 @@ def header(column: str) -> str:
         return _HEADERS[name]
     suffix = re.match(r"^(?P<base>.+?) \[(?P<controls>.+)\]$", name)  # 'omega [controls]'
     if suffix:
-        return f"{header(suffix['base'])} ({escape(suffix['controls'])})"
+        controls = escape(suffix["controls"]).replace("+", "+\\allowbreak{}").replace("\\_", "\\_\\allowbreak{}")
+        return f"{header(suffix['base'])} ({controls})"
     for unit in (" trained", " untrained mean", " untrained range", " untrained defined"):
         if name.endswith(unit):
             return f"{header(name[: -len(unit)])} {unit.strip()}"
     return escape(name.replace("_", " "))
+
+
+def _head_cell(column: str) -> str:
+    """A column's header, set in a 2.6 cm paragraph when it is longer than a wrapped cell (so it can break)."""
+    text = header(column)
+    plain = re.sub(r"\\[a-z]+\{\}|[\\{}$^]", "", text)
+    return rf"\parbox[b]{{2.6cm}}{{\raggedright {text}}}" if len(plain) > WRAP_CHARS else text
 
 
 def _cell(value: object) -> str:
@@ -91,7 +99,7 @@ def _width(table: pd.DataFrame, column: str) -> float:
     """A column's estimated typeset width in points (footnotesize: ~4 pt per character, wrapped columns 2.6 cm),
     padding included."""
     cells = table[column].map(_cell).str.replace(r"\\[a-z]+\{\}|[\\{}$^]", "", regex=True)
-    chars = max([len(re.sub(r"[\\{}$^]", "", header(column))), *cells.str.len().tolist()])
+    chars = max([len(re.sub(r"\\[a-z]+\{\}|[\\{}$^]", "", header(column))), *cells.str.len().tolist()])
     return chars * 4.0 + 6.0 if chars <= WRAP_CHARS else 74.0 + 6.0
 
 
@@ -127,7 +135,7 @@ def latex_table(table: pd.DataFrame, caption: str, label: str,
     for i, columns in enumerate(parts, start=1):
         part = table[columns]
         spec = "".join(_column_spec(part, c) for c in columns)
-        head = " & ".join(header(c) for c in columns) + r" \\"
+        head = " & ".join(_head_cell(c) for c in columns) + r" \\"
         body = "\n".join(" & ".join(_cell(v) for v in row) + r" \\" for row in part.itertuples(index=False))
         text = escape(caption) + (f" (Part {i} of {len(parts)}.)" if len(parts) > 1 else "")
         tag = f"{label}-{i}" if len(parts) > 1 else label
