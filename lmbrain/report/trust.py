@@ -128,8 +128,13 @@ def _context_text(manifest: dict, dataset: str) -> str:
     for key, value in policies.items():
         if isinstance(value, dict) and dataset in value:  # {model: {dataset: policy}}
             items.append(f"{key}: {value[dataset]}")
-        elif isinstance(value, dict) and key == dataset:  # {dataset: {model: policy}}
-            items.extend(f"{model}: {policy}" for model, policy in value.items())
+        elif isinstance(value, dict) and key == dataset:  # {dataset: {model: policy or {policy, reason}}}
+            groups: dict[str, list[str]] = {}
+            for model, policy in value.items():
+                if isinstance(policy, dict):  # the runner's record: what was run and why
+                    policy = f"{policy.get('policy', '?')} ({policy.get('reason', '')})"
+                groups.setdefault(str(policy), []).append(model)
+            items.extend(f"{', '.join(models)}: {policy}" for policy, models in groups.items())
         elif isinstance(value, str) and dataset in key:  # {"dataset/model": policy}
             items.append(f"{key.replace(dataset, '').strip('/|: ')}: {value}")
     return "; ".join(items)

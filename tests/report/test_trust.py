@@ -33,8 +33,14 @@ def test_leakage_check_reports_oasm_under_both_splits(shipped):
 
 def test_context_policies_appear_only_when_the_manifest_has_them(shipped):
     results, units, manifest, main, study = shipped
+    manifest = {k: v for k, v in manifest.items() if k != "context_policies"}
     assert all("context policy" not in dict(items) for items in
                trust_panel(results, units, manifest, main, study).values())
+    # the runner's format: {dataset: {model: {requested, policy, reason}}}, models with one policy grouped
+    record = {"requested": "auto", "policy": "passage-so-far", "reason": "left context only"}
+    runner = {**manifest, "context_policies": {"fedorenko2016": {"a": record, "b": record}}}
+    panel = trust_panel(results, units, runner, main, study)
+    assert dict(panel["fedorenko2016"])["context policy"] == "a, b: passage-so-far (left context only)"
     with_policies = {**manifest, "context_policies": {"minilm-l6": {"fedorenko2016": "full",
                                                                      "pereira2018_langnet": "left-only"}}}
     panel = trust_panel(results, units, with_policies, main, study)
