@@ -296,7 +296,7 @@ def _deletion_matrices(dec: Decomposition, out: np.ndarray, n: int, alphas: Any,
     return backend.stack([base + W @ W.T for W in scaled]), BE  # W Wᵀ: a symmetric rank-k update (syrk)
 
 
-def _deletion_predictions(dec: Decomposition, M: Any, BE: Any, BtY: Any, Yc_out: Any, Y_test: Any, pos: Any,
+def _deletion_predictions(M: Any, BE: Any, BtY: Any, Yc_out: Any, Y_test: Any, pos: Any,
                           shrink: Any, backend: Backend) -> Any:
     """Predictions (n_alphas, n_test, n_targets) of the test rows by the ridge refitted without E."""
     resid = Yc_out[None] - BE @ (shrink[:, :, None] * BtY[None])  # ((I - H) Y)_E per alpha
@@ -330,7 +330,7 @@ def _leave_out_scores(X: Any, Y: Any, alphas: np.ndarray, splits: Sequence[Split
         BtY = dec.B.T @ Yc
         for f, (out, pos, train, test, M, BE) in enumerate(held):
             Yte = Yb[test]
-            pred = _deletion_predictions(dec, M, BE, BtY, Yc[out], Yte, pos, shrink, bk)
+            pred = _deletion_predictions(M, BE, BtY, Yc[out], Yte, pos, shrink, bk)
             ymean_tr = Yb[train].mean(0) if fit_intercept else 0.0 * Yte[0]
             Yte_c = Yte - ymean_tr
             d = Yte - Yte.mean(0)
@@ -509,7 +509,7 @@ def ridge_cv_predictions(
             for a, ai in enumerate(used):
                 cols = np.flatnonzero(alpha_index == ai)
                 cols_b = bk.index(cols)
-                p = _deletion_predictions(dec, M[a : a + 1], BE, BtY[:, cols_b], Yc[out_b][:, cols_b],
+                p = _deletion_predictions(M[a : a + 1], BE, BtY[:, cols_b], Yc[out_b][:, cols_b],
                                           Y[test_b][:, cols_b], pos_b, shrink[a : a + 1], bk)[0]
                 pred[np.ix_(test, cols)] = bk.to_numpy(p)
             ymean_tr = Y[bk.index(np.asarray(train))].mean(0) if fit_intercept else Y[0] * 0.0
