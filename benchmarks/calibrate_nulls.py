@@ -51,9 +51,13 @@ import numpy as np
 from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 
 from lmbrain.analysis.permutation import (
+    INFLATION_RESAMPLES,
+    FoldSmoother,
+    StackedSmoother,
     block_sign_flips,
     circular_shifts,
     contiguous_blocks,
+    gain_inflation,
     group_permutations,
     paired_sign_flip_test,
     permutation_test,
@@ -224,14 +228,12 @@ def single_tests(design: Design, which: str, Y: np.ndarray, seed: int, n_refit: 
     splits = list(design.outer.split(X, Y, design.groups))
     std = design.controls_std if which == "controls" else True
     out = {"r": result.r, "r2": result.r2}
-    flips = sign_flip_test(Y, result.predictions, result.baseline, design.blocks, result.folds, n_flips, seed=seed)
-    out["p_r2"] = flips.p_r2
-    if design.timeseries:
-        resamples = circular_shifts(len(Y), n_refit, min_shift=10, seed=seed)
-    else:
-        resamples = block_sign_flips(design.blocks, n_refit, seed=seed)
-    refit = permutation_test(X, Y, splits, result.alphas, resamples, standardize=std)
-    out["p_r"], out["null_r_mean"] = refit.p_r, refit.null_r_mean
+    refit = permutation_test(X, Y, splits, result.alphas, resamples(design, len(Y), n_refit, seed), standardize=std,
+                             blocks=design.blocks)
+    out["p_r"], out["null_r_mean"], out["kappa"] = refit.p_r, refit.null_r_mean, refit.gain_inflation
+    for key, inflation in (("p_r2", refit.gain_inflation), ("raw_p_r2", None)):
+        out[key] = sign_flip_test(Y, result.predictions, result.baseline, design.blocks, result.folds, n_flips,
+                                  seed=seed, inflation=inflation).p_r2
     if old:
         if design.timeseries:
             orders = circular_shifts(len(Y), n_refit, min_shift=10, seed=seed)
@@ -242,13 +244,35 @@ def single_tests(design: Design, which: str, Y: np.ndarray, seed: int, n_refit: 
     return out
 
 
-def unique_test(design: Design, Y: np.ndarray, seed: int, n_flips: int) -> dict[str, np.ndarray]:
-    """Unique LLM R² (joint − controls alone) and its paired block sign-flip p-value."""
+def resamples(design: Design, n: int, count: int, seed: int):
+    """The refit null's resampled data sets: circular shifts (time series) or block sign flips."""
+    if design.timeseries:
+        return circular_shifts(n, count, min_shift=10, seed=seed)
+    return block_sign_flips(design.blocks, count, seed=seed)
+
+
+def unique_test(design: Design, Y: np.ndarray, seed: int, n_flips: int, inflate: bool = True) -> dict[str, np.ndarray]:
+    """Unique LLM R² (joint − controls alone) and its paired block sign-flip p-value, with the two-role
+    inflation of the study (``inflate``; its refits are skipped in the boundary pilots) and without."""
     joint, _ = fit(design, "joint", Y)
     ctrl, _ = fit(design, "controls", Y)
+    out = {}
+    kappa = None
+    if inflate:
+        splits = list(design.outer.split(design.llm, Y, design.groups))
+        full = StackedSmoother([FoldSmoother.ridge(design.llm, splits, joint.alphas[:, 0]),
+                                FoldSmoother.ridge(design.controls, splits, joint.alphas[:, 1], design.controls_std)],
+                               joint.weights)
+        reduced = FoldSmoother.ridge(design.controls, splits, ctrl.alphas, design.controls_std)
+        kappa = gain_inflation(Y, full, reduced, design.blocks,
+                               resamples(design, len(Y), INFLATION_RESAMPLES, seed))
+        out["kappa"] = kappa
+        out["raw_p_unique"] = paired_sign_flip_test(Y, joint.predictions, ctrl.predictions, ctrl.baseline,
+                                                    design.blocks, n_flips, seed=seed, tested=ctrl.folds >= 0,
+                                                    folds=ctrl.folds).p
     test = paired_sign_flip_test(Y, joint.predictions, ctrl.predictions, ctrl.baseline, design.blocks, n_flips,
-                                 seed=seed, tested=ctrl.folds >= 0, folds=ctrl.folds)
-    return {"unique": test.delta_r2, "p_unique": test.p}
+                                 seed=seed, tested=ctrl.folds >= 0, folds=ctrl.folds, inflation=kappa)
+    return {"unique": test.delta_r2, "p_unique": test.p, **out}
 
 
 def boundary(measure: Callable[[float], float], start: float, tol: float = 2e-4, steps: int = 8) -> float:
@@ -337,7 +361,7 @@ def run(name: str, n_targets: int, n_designs: int, seed: int, n_refit: int, n_fl
                                                         shared=shared)))
     log(f"{name}: boundaries done")
     # unique LLM variance: its boundary, and a real-data sized effect
-    sizes = [edge(d, lambda design, Y: unique_test(design, Y, seed, 10)["unique"], "unique", controls=c,
+    sizes = [edge(d, lambda design, Y: unique_test(design, Y, seed, 10, inflate=False)["unique"], "unique", controls=c,
                   shared=seed + 3) for d in range(n_designs)]
     cells.append(("unique", f"controls R² {c:g}, boundary: shared unique R² {np.mean(sizes):.4f} (mean over draws)",
                   "FPR", over(unique, lambda d: {"unique": sizes[d]}, controls=c, shared=seed + 3)))
@@ -347,18 +371,24 @@ def run(name: str, n_targets: int, n_designs: int, seed: int, n_refit: int, n_fl
     return cells
 
 
+def kappa(out: dict) -> str:
+    """Median two-role inflation κ (floored at 1 where the tests use it) over a cell's targets."""
+    return f"{np.nanmedian(np.maximum(out['kappa'], 1.0)):.2f}"
+
+
 def table(results: dict[str, list[tuple[str, str, str, dict]]]) -> str:
     """Markdown table: per data kind, feature set (or the unique test) and scenario, the mean measured score and
     the rejection rates at α of the new tests and of the former null."""
     lines = ["| data | feature set | scenario | rates are | mean measured | `p_r` (r > 0) | `p_r2` (R² > 0) "
-             "| `p_unique` | former `p_r` | former `p_r2` | null mean r: new / former |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| `p_unique` | flips without κ | κ median | former `p_r` | former `p_r2` | null mean r: new / former |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, cells in results.items():
         for which, scenario, reads, out in cells:
             d = out["design"]
             if which == "unique":
                 lines.append(f"| {name} | joint vs controls | {scenario} | {reads} | "
-                             f"ΔR² {np.mean(out['unique']):+.4f} | | | {rate(out['p_unique'], d)} | | | |")
+                             f"ΔR² {np.mean(out['unique']):+.4f} | | | {rate(out['p_unique'], d)} | "
+                             f"{rate(out['raw_p_unique'], d)} | {kappa(out)} | | | |")
                 continue
             old = "old_p_r" in out
             nulls = f"{np.mean(out['null_r_mean']):+.3f}" + (f" / {np.mean(out['old_null_r_mean']):+.3f}" if old
@@ -366,7 +396,8 @@ def table(results: dict[str, list[tuple[str, str, str, dict]]]) -> str:
             scores = f"R² {np.mean(out['r2']):+.4f}, r {np.nanmean(out['r']):+.3f}"
             lines.append(
                 f"| {name} | {which} | {scenario} | {reads} | {scores} | {rate(out['p_r'], d)} | "
-                f"{rate(out['p_r2'], d)} | | {rate(out['old_p_r'], d) if old else ''} | "
+                f"{rate(out['p_r2'], d)} | | {rate(out['raw_p_r2'], d)} | {kappa(out)} | "
+                f"{rate(out['old_p_r'], d) if old else ''} | "
                 f"{rate(out['old_p_r2'], d) if old else ''} | {nulls} |")
     return "\n".join(lines)
 

@@ -33,10 +33,12 @@ of two groups in different folds are dependent. Flipping the per-group terms of 
 sees only the test role and rejects 12 % of no-signal word-position targets at α = 0.05; flipping the
 responses and refitting moves both roles together (exact for symmetric, independent groups). The null of R²
 > 0 is not "no association" (a model with signal can still predict worse than the training mean), so no
-resampling of the responses reaches its boundary; the flipped gains are centred on it. Measured at α = 0.05
-(``benchmarks/calibrate_nulls.py``, docs/statistics.md): ``p_r`` 0.043-0.063 without signal; ``p_r2`` 0.024-0.034
-at its boundary for low-dimensional controls, 0.070-0.078 for 256-dimensional LLM-like features, 0.001-0.007
-without signal.
+resampling of the responses reaches its boundary; the flipped gains are centred on it. The flips of gains still
+see only the test role of a response, so they understate the variance of the summed gain -- most for
+high-dimensional models that lean on every training group, and for time series with few blocks per fold. The
+refits of the null measure by how much (:func:`gain_inflation`: κ = the variance of the summed gain across
+refits over the variance the flips assume), and ``p_r2`` / ``p_unique`` widen their flips by √max(κ, 1).
+Calibration at α = 0.05: docs/statistics.md (``benchmarks/calibrate_nulls.py``).
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ class PermutationResult:
     null_r_std: np.ndarray
     n_permutations: int
     null_r2_mean: np.ndarray | None = None
+    gain_inflation: np.ndarray | None = None
 
 
 def _fold_mean_r(Y: np.ndarray, pred: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -207,6 +210,7 @@ def permutation_test(
     permutations: Iterator[np.ndarray] | Sequence[np.ndarray],
     dtype=np.float32,
     standardize: bool | np.ndarray = True,
+    blocks: np.ndarray | None = None,
 ) -> PermutationResult:
     """p-values of out-of-fold r (fold mean) and R² against refits on resampled responses (penalties fixed per fold).
 
@@ -231,10 +235,13 @@ def permutation_test(
     total = np.zeros(Y.shape[1])
     total_sq = np.zeros(Y.shape[1])
     total_r2 = np.zeros(Y.shape[1])
+    gains = None if blocks is None else _GainMoments(blocks, _folds_of(splits, len(Y)))
     n = 0
     for resample in permutations:
         Yp = resampled_responses(Y, resample, center)
         pred_p, base_p = cv_predictions(Yp, splits, operators, alphas, columns)
+        if gains is not None:
+            gains.add(Yp, pred_p, base_p)
         with np.errstate(invalid="ignore"):
             null_r = np.nan_to_num(_fold_mean_r(Yp, pred_p, splits), nan=0.0)
             null_r2 = _r2(Yp[tested], pred_p[tested], base_p[tested])
@@ -251,6 +258,7 @@ def permutation_test(
         p_r2=np.where(np.isfinite(r2), (1 + exceed_r2) / (1 + n), np.nan),
         null_r_mean=mean, null_r_std=np.sqrt(np.maximum(total_sq / max(n, 1) - mean**2, 0)),
         n_permutations=n, null_r2_mean=total_r2 / max(n, 1),
+        gain_inflation=None if gains is None else gains.inflation(),
     )
 
 
@@ -350,6 +358,7 @@ def sign_flip_test(
     folds: np.ndarray,
     n_permutations: int = 1000,
     seed: int = 0,
+    inflation: np.ndarray | None = None,
 ) -> PermutationResult:
     """p-values of out-of-sample R² > 0 and of fold-mean r > 0 by block sign flips of out-of-fold predictions.
 
@@ -361,7 +370,8 @@ def sign_flip_test(
     flipped in sign at random. Nothing tied to word position or to the design survives a flip, unlike a
     permutation of whole groups among groups. ``p = (1 + #{null >= observed}) / (1 + n_permutations)``;
     samples with ``folds < 0`` (never tested) are dropped; ``null_r2_mean`` is the mean flipped R² (0 up to
-    Monte-Carlo error).
+    Monte-Carlo error). ``inflation`` (per target, >= 1; :func:`gain_inflation`) widens the R² null by its
+    square root: the flips see only the test role of a response, not its role as training data of other folds.
 
     ``p_r`` flips the blocks' shares of the fold-mean r (:func:`fold_r_contributions`) the same way. It is kept
     as a diagnostic only: a response is also training data of the other folds' models, which flips of
@@ -383,6 +393,8 @@ def sign_flip_test(
                      group_sums(fold_r_contributions(Y2, P, folds), cells)])  # (2, blocks, targets)
     observed = sums.sum(1)
     tolerance = observed - 1e-12 * np.abs(observed)
+    if inflation is not None:  # observed / √κ against the flips = the flips widened by √κ
+        tolerance[0] = tolerance[0] / np.sqrt(_at_least_one(inflation))
     rng = np.random.default_rng(seed)
     exceed = np.zeros_like(observed)
     total = np.zeros_like(observed)
@@ -450,6 +462,7 @@ def paired_sign_flip_test(
     seed: int = 0,
     tested: np.ndarray | None = None,
     folds: np.ndarray | None = None,
+    inflation: np.ndarray | None = None,
 ) -> PairedResult:
     """p-value of R²(full) − R²(reduced) > 0 from out-of-fold predictions, e.g. unique LLM variance:
     R²(LLM + controls) − R²(controls).
@@ -460,8 +473,8 @@ def paired_sign_flip_test(
     the block sums of ``d`` are flipped in sign at random (whole blocks: the dataset's split unit, or
     contiguous scans of a time series; with ``folds``, cut at the outer folds' boundaries). Cost: one
     (permutations x blocks) @ (blocks x targets) product. ``p = (1 + #{null >= observed}) / (1 + n_permutations)``.
-    Calibration (``benchmarks/calibrate_nulls.py``, docs/statistics.md): 0.011-0.060 at α = 0.05 without unique
-    signal, 0.029-0.043 (event data) and 0.077 (time series) at the boundary where the expected gain is 0.
+    ``inflation`` (per target, >= 1; :func:`gain_inflation` of the joint and reduced models' refits) widens
+    the null by its square root. Calibration: docs/statistics.md (``benchmarks/calibrate_nulls.py``).
     """
     keep = np.ones(len(Y), dtype=bool) if tested is None else np.asarray(tested, dtype=bool)
     if folds is not None:
@@ -474,11 +487,130 @@ def paired_sign_flip_test(
     d = (Y - reduced) ** 2 - (Y - full) ** 2
     sums = group_sums(d, np.asarray(blocks)[keep])
     observed = sums.sum(0)
+    threshold = observed - 1e-12 * np.abs(observed)
+    if inflation is not None:
+        threshold = threshold / np.sqrt(_at_least_one(inflation))
     rng = np.random.default_rng(seed)
     exceed = np.zeros(Y.shape[1])
     for start in range(0, n_permutations, 256):  # bounded memory: 256 sign vectors at a time
         signs = rng.choice([-1.0, 1.0], size=(min(256, n_permutations - start), len(sums)))
-        exceed += (signs @ sums >= observed - 1e-12 * np.abs(observed)).sum(0)
+        exceed += (signs @ sums >= threshold).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = observed / ss
     return PairedResult(delta, (1 + exceed) / (1 + n_permutations), n_permutations, len(sums))
+
+
+# -- the two roles of a response: how much do flips of out-of-fold gains understate their variance? ----------
+
+#: refits on resampled responses that estimate the unique-variance test's inflation (its relative SE ≈ √(2/n))
+INFLATION_RESAMPLES = 200
+
+
+def _at_least_one(inflation: np.ndarray) -> np.ndarray:
+    """The inflation factors used: finite values >= 1, 1 elsewhere (the flips are never narrowed)."""
+    kappa = np.asarray(inflation, dtype=np.float64)
+    return np.where(np.isfinite(kappa) & (kappa > 1.0), kappa, 1.0)
+
+
+def _folds_of(splits: Sequence[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """Test-fold index of every sample (-1: never tested)."""
+    folds = np.full(n, -1, dtype=np.intp)
+    for k, (_, test) in enumerate(splits):
+        folds[test] = k
+    return folds
+
+
+class _GainMoments:
+    """Per target, the sum of block gains T = Σ_b D_b and its flip variance V = Σ_b D_b² over resampled data
+    sets (blocks cut at fold boundaries, as the flip tests cut them)."""
+
+    def __init__(self, blocks: np.ndarray, folds: np.ndarray) -> None:
+        self.tested = np.asarray(folds) >= 0
+        _, index = np.unique(np.asarray(blocks)[self.tested], return_inverse=True)
+        self.cells = index * (int(np.max(folds)) + 1) + np.asarray(folds)[self.tested]
+        self.sums: list[np.ndarray] = []
+        self.squares: list[np.ndarray] = []
+
+    def add(self, Y: np.ndarray, full: np.ndarray, reduced: np.ndarray) -> None:
+        """One resampled data set: ``full`` and ``reduced`` out-of-fold predictions of its responses ``Y``."""
+        Y, F, R = (np.asarray(a, dtype=np.float64)[self.tested] for a in (Y, full, reduced))
+        D = group_sums((Y - R) ** 2 - (Y - F) ** 2, self.cells)
+        self.sums.append(D.sum(0))
+        self.squares.append((D**2).sum(0))
+
+    def inflation(self) -> np.ndarray:
+        """κ = Var(T) / mean(V) over the data sets (NaN with fewer than 2, or where V is 0)."""
+        if len(self.sums) < 2:
+            return np.full(len(self.sums[0]) if self.sums else 0, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.var(self.sums, axis=0, ddof=1) / np.mean(self.squares, axis=0)
+
+
+@dataclass
+class FoldSmoother:
+    """Out-of-fold predictions that are linear in the responses: a cross-validated ridge with its penalties
+    fixed at the values chosen per fold and target (:func:`fold_operators`)."""
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    operators: list[dict[float, np.ndarray]]
+    alphas: np.ndarray
+
+    @classmethod
+    def ridge(cls, X: np.ndarray | Sequence[np.ndarray], splits: Sequence[tuple[np.ndarray, np.ndarray]],
+              alphas: np.ndarray, standardize: bool | np.ndarray = True, dtype=np.float64) -> FoldSmoother:
+        """The ridge of features ``X`` (or one matrix per fold) with penalties ``alphas`` (n_folds, n_targets)."""
+        alphas = np.asarray(alphas, dtype=np.float64)
+        splits = list(splits)
+        return cls(splits, fold_operators(X, splits, alphas, dtype=dtype, standardize=standardize), alphas)
+
+    def predict(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold predictions and training-fold means of responses ``Y``."""
+        return cv_predictions(Y, self.splits, self.operators, self.alphas)
+
+
+@dataclass
+class StackedSmoother:
+    """A stacked joint model with its weights fixed per fold: ``mean + Σ_b z_b (band_b − mean)``
+    (:class:`lmbrain.encoding.joint.StackedRidgeCV`, each band a :class:`FoldSmoother`)."""
+
+    bands: list[FoldSmoother]
+    weights: np.ndarray  # (n_folds, n_bands, n_targets)
+
+    def predict(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold predictions and training-fold means of responses ``Y``."""
+        parts = [band.predict(Y) for band in self.bands]
+        base = parts[0][1]
+        pred = base.copy()
+        for k, (_, test) in enumerate(self.bands[0].splits):
+            for b, (band_pred, _) in enumerate(parts):
+                pred[test] += self.weights[k, b] * (band_pred[test] - base[test])
+        return pred, base
+
+
+def gain_inflation(
+    Y: np.ndarray,
+    full: FoldSmoother | StackedSmoother,
+    reduced: FoldSmoother | StackedSmoother | None,
+    blocks: np.ndarray,
+    resamples: Iterator[np.ndarray] | Sequence[np.ndarray],
+) -> np.ndarray:
+    """κ per target: by how much block flips of out-of-fold gains understate the variance of their sum.
+
+    Cross-validation uses every response twice -- as a test sample, and as training data of the other folds'
+    models -- so the gains ``d = (y − reduced)² − (y − full)²`` of blocks in different folds are dependent, and
+    flipping their block sums (:func:`sign_flip_test`, :func:`paired_sign_flip_test`) sees the test role only.
+    On data sets with the pairing broken (``resamples``: :func:`block_sign_flips` or :func:`circular_shifts`,
+    as the refit null of ``p_r`` draws them), both models are refitted with their penalties (and stacking
+    weights) fixed, and κ = Var(Σ_b D_b) / mean(Σ_b D_b²) compares the true spread of the summed gain with the
+    one the flips assume. ``reduced=None``: the training-fold mean (the R² test). Returns raw κ (NaN where
+    undefined); the tests use max(κ, 1).
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    moments = _GainMoments(blocks, _folds_of(full.bands[0].splits if isinstance(full, StackedSmoother)
+                                             else full.splits, len(Y)))
+    center = Y.mean(0)
+    for resample in resamples:
+        Yp = resampled_responses(Y, resample, center)
+        pred, base = full.predict(Yp)
+        moments.add(Yp, pred, base if reduced is None else reduced.predict(Yp)[0])
+    return moments.inflation()

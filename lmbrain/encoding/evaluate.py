@@ -53,7 +53,7 @@ class EncodingResult:
     (n_folds, n_bands, n_targets) for BandedRidgeCV; None without ``alpha_``). ``selected``: chosen
     candidate per fold (``cross_validate_select``), ``inner_scores``: candidate -> inner-CV score averaged
     over outer folds (for reporting only), ``inner_scores_folds``: (n_folds, n_candidates) in the order of
-    ``candidates``.
+    ``candidates``. ``weights``: per-fold ``weights_`` of a stacked joint model, (n_folds, n_bands, n_targets).
     """
 
     predictions: np.ndarray
@@ -69,6 +69,7 @@ class EncodingResult:
     candidates: list[str] | None = None
     cv_scores_folds: list[dict[str, np.ndarray]] | None = None
     r_pooled: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
     @property
     def n_folds(self) -> int:
@@ -134,7 +135,7 @@ def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> 
     pred = np.full(Y.shape, np.nan, dtype=Y.dtype)
     base = np.full(Y.shape, np.nan, dtype=Y.dtype)
     folds = np.full(n, -1, dtype=np.intp)
-    alphas = []
+    alphas, weights = [], []
     for k, (train, test) in enumerate(splits):
         Xk = matrices[k] if per_fold else X
         est = _fit(clone(estimator), Xk[train], Y[train], None if groups is None else groups[train])
@@ -143,7 +144,11 @@ def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> 
         base[test] = Y[train].mean(0)
         folds[test] = k
         alphas.append(getattr(est, "alpha_", None))
-    return _result(Y, pred, base, folds, alphas, ravel)
+        weights.append(getattr(est, "weights_", None))
+    result = _result(Y, pred, base, folds, alphas, ravel)
+    if weights and all(w is not None for w in weights):
+        result.weights = np.stack([np.asarray(w, dtype=np.float64).reshape(len(w), -1) for w in weights])
+    return result
 
 
 def cross_validate_select(

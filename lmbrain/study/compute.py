@@ -27,6 +27,7 @@ from lmbrain.study.rows import (
     partition_interval_rows,
     permutation_rows,
     score_rows,
+    unique_inflation,
     unique_variance_rows,
 )
 from lmbrain.study.schema import Study
@@ -211,13 +212,19 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     mask = np.concatenate([np.ones(dims[0], dtype=bool), controls.standardize])
     joint = make_joint(study, timeseries, unit.scheme, dims, mask)
     both = {s: [f"{a}|{b}" for a, b in zip(chosen[s], ctrl_chosen[s], strict=True)] for s in chosen}
+    inflation = np.ones(len(cols))
     for pairs, members in same_choices(both).items():  # subjects with the same in-fold choices share a fit
         subset = np.isin(data.subjects, members)
-        per_fold = [np.hstack([candidates[a], ctrl[b]]) for a, b in (p.split("|") for p in pairs)]
+        bands = [(candidates[a], ctrl[b]) for a, b in (p.split("|") for p in pairs)]
         with stage("joint"):
-            result = cross_validate(joint, per_fold, data.Y[:, subset], data.groups, data.cv)
+            result = cross_validate(joint, [np.hstack(x) for x in bands], data.Y[:, subset], data.groups, data.cv)
         r[subset], r2[subset] = result.r, result.r2
         joint_pred[:, subset] = result.predictions.reshape(len(data.Y), -1)
+        with stage("nulls"):
+            kappa = unique_inflation(study, data, data.Y[:, subset], [x for x, _ in bands], [c for _, c in bands],
+                                     controls.standardize, result, alone.alphas[:, subset])
+        if kappa is not None:
+            inflation[subset] = kappa
     layers = _most_common(chosen, data.subjects)
     frames = [score_rows(unit, data.neuroids, (r, r2), layers)]
     llm_pred = selection.predictions.reshape(len(data.Y), -1)[:, cols]
@@ -226,7 +233,7 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
             frames.append(partition_interval_rows(study, unit, data, llm_pred, alone, joint_pred, layers))
     if study.statistics.permutations:  # is the unique LLM variance above zero? (paired sign flips)
         with stage("nulls"):
-            frames.append(unique_variance_rows(study, unit, data, joint_pred, alone, layers))
+            frames.append(unique_variance_rows(study, unit, data, joint_pred, alone, layers, inflation))
     return pd.concat(frames, ignore_index=True), record
 
 

@@ -7,9 +7,13 @@ import numpy as np
 import pandas as pd
 
 from lmbrain.analysis.permutation import (
+    INFLATION_RESAMPLES,
+    FoldSmoother,
+    StackedSmoother,
     block_sign_flips,
     circular_shifts,
     contiguous_blocks,
+    gain_inflation,
     group_permutations,
     paired_sign_flip_test,
     permutation_test,
@@ -112,10 +116,13 @@ def permutation_rows(study: Study, unit: Unit, data: Targets, per_fold: list[np.
             orders = block_sign_flips(resampling_blocks(study, data), n_perm, seed=seed)
         else:
             orders = group_permutations(data.dataset.groups()[data.rows], n_perm, seed=seed)
-        test = permutation_test(per_fold, Y, splits, result.alphas[:, cols], orders, standardize=standardize)
-        if method == "auto":  # R² > 0: sign flips of the gains over the training mean, per block
-            gains = sign_flip_test(Y, result.predictions[:, cols], result.baseline[:, cols],
-                                   resampling_blocks(study, data), result.folds, n_perm, seed=seed)
+        blocks = resampling_blocks(study, data) if method == "auto" else None
+        test = permutation_test(per_fold, Y, splits, result.alphas[:, cols], orders, standardize=standardize,
+                                blocks=blocks)
+        if method == "auto":  # R² > 0: sign flips of the gains over the training mean, per block, widened by
+            # the refits' two-role inflation
+            gains = sign_flip_test(Y, result.predictions[:, cols], result.baseline[:, cols], blocks, result.folds,
+                                   n_perm, seed=seed, inflation=test.gain_inflation)
             test.p_r2, test.null_r2_mean = gains.p_r2, gains.null_r2_mean
     neuroids = data.neuroids.iloc[cols].reset_index(drop=True)
     return metric_rows(unit, neuroids, layer, {P_R: test.p_r, P_R2: test.p_r2, NULL_R_MEAN: test.null_r_mean,
@@ -136,16 +143,42 @@ def interval_rows(study: Study, unit: Unit, data: Targets, result, layer: str | 
                                                     R2_CI_LOW: ci.r2_low, R2_CI_HIGH: ci.r2_high})
 
 
+def unique_inflation(study: Study, data: Targets, Y: np.ndarray, llm: list[np.ndarray], controls: list[np.ndarray],
+                     controls_standardize: bool | np.ndarray, joint, controls_alphas: np.ndarray) -> np.ndarray | None:
+    """Two-role inflation of the unique-variance test (:func:`lmbrain.analysis.permutation.gain_inflation`): the
+    stacked joint model (per-fold penalties and weights fixed; bands ``llm`` and ``controls``, one matrix per
+    fold) and the controls alone refitted on the refit null's resamples (at most ``INFLATION_RESAMPLES``). None
+    (no widening) unless ``permutation_method`` is ``auto`` and the joint model is stacked."""
+    stats = study.statistics
+    if stats.permutation_method != "auto" or not stats.permutations or joint.weights is None:
+        return None
+    splits = list(data.cv.split(llm[0], Y, data.groups))
+    n = min(stats.permutations, INFLATION_RESAMPLES)
+    blocks = resampling_blocks(study, data)
+    if data.dataset.is_timeseries:
+        resamples = circular_shifts(len(Y), n, runs=data.groups, min_shift=10, seed=stats.seed)
+    else:
+        resamples = block_sign_flips(blocks, n, seed=stats.seed)
+    alphas = np.asarray(joint.alphas).reshape(len(splits), 2, -1)
+    full = StackedSmoother([FoldSmoother.ridge(llm, splits, alphas[:, 0]),
+                            FoldSmoother.ridge(controls, splits, alphas[:, 1], controls_standardize)],
+                           joint.weights)
+    reduced = FoldSmoother.ridge(controls, splits, np.asarray(controls_alphas).reshape(len(splits), -1),
+                                 controls_standardize)
+    return gain_inflation(Y, full, reduced, blocks, resamples)
+
+
 def unique_variance_rows(study: Study, unit: Unit, data: Targets, joint_pred: np.ndarray, controls,
-                         layers: list[str]) -> pd.DataFrame:
+                         layers: list[str], inflation: np.ndarray | None = None) -> pd.DataFrame:
     """p-value per target that the joint model beats the controls alone (unique LLM R² > 0): block sign
-    flips of the paired squared-error differences of their out-of-fold predictions."""
+    flips of the paired squared-error differences of their out-of-fold predictions, widened by the two-role
+    ``inflation`` (:func:`unique_inflation`)."""
     tested = controls.folds >= 0
     n = len(data.Y)
     test = paired_sign_flip_test(data.Y, joint_pred, controls.predictions.reshape(n, -1),
                                  controls.baseline.reshape(n, -1), resampling_blocks(study, data),
                                  study.statistics.permutations, seed=study.statistics.seed, tested=tested,
-                                 folds=controls.folds)
+                                 folds=controls.folds, inflation=inflation)
     return metric_rows(unit, data.neuroids, layers, {P_UNIQUE: test.p})
 
 
