@@ -74,6 +74,18 @@ def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str,
     return written
 
 
+#: a detailed table on the page: title, table, caption and its files under tables/
+Detail = tuple[str, pd.DataFrame, str, list[Path]]
+
+
+def _detail(bundle: list[Detail], table: pd.DataFrame, stem: Path, formats: list[str], title: str,
+            caption: str) -> list[Path]:
+    """Write a detailed table (:func:`write_table`) and queue it for the page; returns the files written."""
+    files = write_table(table, stem, formats, title, caption)
+    bundle.append((title, table, caption, files))
+    return files
+
+
 def leakage_warnings(audit: pd.DataFrame) -> list[str]:
     """Warnings for autocorrelation-only features (OASM) that score above zero under grouped splits."""
     if "r2_grouped" not in audit.columns:
@@ -106,7 +118,7 @@ COMPARISON_CAPTION = (
 
 
 def _across_subject_tables(results: pd.DataFrame, stats: dict, tables_dir: Path, formats: list[str],
-                           bundle: list[tuple[str, pd.DataFrame, str]]) -> list[Path]:
+                           bundle: list[Detail]) -> list[Path]:
     """The second-level tables (across subjects per ROI, per-ROI summaries, model comparisons); returns the
     files written and appends them to ``bundle``."""
     seed, alpha = int(stats.get("seed", 0)), float(stats.get("fdr_alpha", 0.05))
@@ -116,8 +128,7 @@ def _across_subject_tables(results: pd.DataFrame, stats: dict, tables_dir: Path,
     if not across.empty:
         title = "Across subjects (random effects): LLM and unique LLM per ROI"
         caption = f"{ACROSS_CAPTION} {notes}".strip()
-        written += write_table(across, tables_dir / "across_subjects", formats, title, caption)
-        bundle.append((title, across, caption))
+        written += _detail(bundle, across, tables_dir / "across_subjects", formats, title, caption)
         for dataset in sorted(across["dataset"].unique()):
             if set(across.loc[across["dataset"] == dataset, "roi"]) == {ALL_TARGETS}:
                 continue
@@ -126,15 +137,13 @@ def _across_subject_tables(results: pd.DataFrame, stats: dict, tables_dir: Path,
             caption = ("R² of the LLM alone and unique LLM R² (mean over subjects; CI: 95% t interval), q: "
                        "one-sided sign-flip p across subjects after Benjamini–Hochberg across ROIs (per model "
                        "and quantity).")
-            written += write_table(summary, tables_dir / f"across_subjects_rois_{dataset}", formats, title, caption)
-            bundle.append((title, summary, caption))
+            written += _detail(bundle, summary, tables_dir / f"across_subjects_rois_{dataset}", formats, title, caption)
     comparisons = comparison_table(results, seed=seed, fdr_alpha=alpha)
     if not comparisons.empty:
         title = "Model comparisons (LLM alone, across subjects)"
         notes = " ".join(f"Skipped: {note}." for note in comparisons.attrs.get("notes", []))
         caption = f"{COMPARISON_CAPTION} {notes}".strip()
-        written += write_table(comparisons, tables_dir / "model_comparisons", formats, title, caption)
-        bundle.append((title, comparisons, caption))
+        written += _detail(bundle, comparisons, tables_dir / "model_comparisons", formats, title, caption)
     return written
 
 
@@ -173,7 +182,7 @@ def write_report(
     study = read_study(results_dir)
     tables_dir = results_dir / "tables"
     written: list[Path] = []
-    bundle: list[tuple[str, pd.DataFrame, str]] = []  # detailed tables, in page order
+    bundle: list[Detail] = []  # detailed tables, in page order
     stats = manifest.get("statistics", {})
     seed, n_boot = int(stats.get("seed", 0)), int(stats.get("bootstrap", 1000))
     alpha = float(stats.get("fdr_alpha", 0.05))
@@ -187,60 +196,52 @@ def write_report(
                                HEADLINE_CAPTION)
     if not family.empty:
         title = "Family comparison"
-        written += write_table(family, tables_dir / "family_comparison", formats, title, FAMILY_CAPTION)
-        bundle.append((title, family, FAMILY_CAPTION))
+        written += _detail(bundle, family, tables_dir / "family_comparison", formats, title, FAMILY_CAPTION)
     seeds = seed_summary_table(family) if not family.empty else pd.DataFrame()
     if not seeds.empty and (seeds["n_untrained_seeds"] > 0).any():
         title, caption = "Trained vs untrained seeds", (
             "Per dataset and model: the trained model's value next to the mean and range (min, max) over its "
             "untrained (re-initialised) seeds, from the family comparison; 'defined' counts the seeds whose value "
             "is defined (omega needs the LLM above chance).")
-        written += write_table(seeds, tables_dir / "untrained_seeds", formats, title, caption)
-        bundle.append((title, seeds, caption))
+        written += _detail(bundle, seeds, tables_dir / "untrained_seeds", formats, title, caption)
     check = joint_check_table(main)
     if not check.empty:
         title, caption = "Joint model vs its parts", (
             "Shortfall = max(R² LLM, R² controls) − R² joint per (model, subject) row (subject means over targets); "
             "a joint model that never lost to its parts would have shortfall <= 0. share_joint_ge_best: rows within "
             "0.002 of their best part.")
-        written += write_table(check, tables_dir / "joint_check", formats, title, caption)
-        bundle.append((title, check, caption))
+        written += _detail(bundle, check, tables_dir / "joint_check", formats, title, caption)
     written += _across_subject_tables(results, stats, tables_dir, formats, bundle)
     audit = split_audit_table(results)
     if not audit.empty:
         title = "Split audit: grouped vs shuffled (leaky) outer CV"
         caption = ("Mean over subjects of subject means (over targets). "
                    + ("; ".join(leakage_warnings(audit)) or "No leakage warning."))
-        written += write_table(audit, tables_dir / "split_audit", formats, title, caption)
-        bundle.append((title, audit, caption))
+        written += _detail(bundle, audit, tables_dir / "split_audit", formats, title, caption)
     shape = layer_shape_table(results, n_boot=n_boot, seed=seed, fdr_alpha=alpha)
     if not shape.empty:
         title, caption = "Best intermediate layer vs last layer", (
             "The intermediate layer of each test fold is chosen without that fold (on other folds only); "
             "difference of R² with a paired bootstrap CI; p one-sided (sign flips across subjects with 3 or more, "
             "else over the split unit's groups), BH-FDR over the models of a dataset.")
-        written += write_table(shape, tables_dir / "layer_shape", formats, title, caption)
-        bundle.append((title, shape, caption))
+        written += _detail(bundle, shape, tables_dir / "layer_shape", formats, title, caption)
     ceilings = ceiling_table(results)
     if not ceilings.empty:
         title, caption = "Noise ceilings", (
             "Per dataset: the ceiling method, its median over targets, the share of ceilings at 0 or >= 0.99 and of "
             "per-target estimates at a bound, the median CI width, and the alternative estimates "
             "(docs/statistics.md, 'Noise ceilings').")
-        written += write_table(ceilings, tables_dir / "ceilings", formats, title, caption)
-        bundle.append((title, ceilings, caption))
+        written += _detail(bundle, ceilings, tables_dir / "ceilings", formats, title, caption)
     title = f"{manifest['study']}: encoding scores with controls, per subject"
     shown = main.rename(columns=MAIN_COLUMNS)
     caption = ("Per subject: mean over its targets; 'all' averages the subject means. Layer: the in-fold choice "
                "most often made (how often).")
-    written += write_table(shown, tables_dir / "scores", formats, title, caption)
-    bundle.append((title, shown, caption))
+    written += _detail(bundle, shown, tables_dir / "scores", formats, title, caption)
     layers = layer_table(results, n_boot=n_boot, seed=seed)
     if not layers.empty:
         caption = ("Never used to choose a layer; mean over subjects of subject means, CIs over subjects (3 or "
                    "more), else the target's own CI over the split unit's groups.")
-        written += write_table(layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)", caption)
-        bundle.append(("Per-layer scores (descriptive)", layers, caption))
+        written += _detail(bundle, layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)", caption)
     literature = literature_table(sorted(results["dataset"].unique()), rows=rows)
     pictures: list[tuple[str, Path, str]] = []
     if figures:

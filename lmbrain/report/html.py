@@ -1,5 +1,6 @@
 """One static HTML page (jinja2, no external resources): the question and headline first, the trust panel,
-figures, literature context, then every detailed table collapsed, and the manifest last."""
+figures, literature context, then every detailed table collapsed (long ones as a preview linked to their CSV,
+Markdown and LaTeX files, so the page stays small), and the manifest last."""
 
 from __future__ import annotations
 
@@ -24,11 +25,41 @@ def table_html(table: pd.DataFrame, table_id: str) -> str:
                          classes="sortable", table_id=table_id)
 
 
+#: a detailed table with more rows than this is previewed on the page and read in full from its files
+INLINE_ROWS = 100
+#: the rows a previewed table shows when it has no 'all' (mean over subjects) rows to show instead
+PREVIEW_ROWS = 10
+#: how the page names a table file, by suffix
+FILE_KINDS = {".csv": "CSV", ".md": "Markdown", ".tex": "LaTeX"}
+
+
+def preview(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows of a detailed table shown on the page and a note saying which (empty when all are shown):
+    a long per-subject table shows its 'all' rows (means over subjects), any other long table its first rows."""
+    if len(table) <= INLINE_ROWS:
+        return table, ""
+    if "subject" in table.columns:
+        overall = table[table["subject"] == "all"]
+        if 0 < len(overall) <= INLINE_ROWS:
+            return overall, f"Shown: the {len(overall)} 'all' rows (means over subjects) of {len(table):,} rows."
+    first = table.head(min(PREVIEW_ROWS, INLINE_ROWS))
+    return first, f"Shown: the first {len(first)} of {len(table):,} rows."
+
+
+def _detail_entry(title: str, table: pd.DataFrame, note: str, files: list[Path], out_dir: Path) -> dict:
+    shown, shown_note = preview(table)
+    return {"title": title, "note": note, "id": _slug(title), "html": table_html(shown, f"t-{_slug(title)}"),
+            "shown": shown_note, "n_rows": len(table),
+            "files": [{"kind": FILE_KINDS.get(path.suffix, path.suffix), "href": path.relative_to(out_dir).as_posix()}
+                      for path in files]}
+
+
 def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: dict[str, list[str]],
                 trust: dict[str, list[tuple[str, str]]], figures: list[tuple[str, Path, str]],
-                literature: pd.DataFrame, tables: list[tuple[str, pd.DataFrame, str]], out_dir: Path,
+                literature: pd.DataFrame, tables: list[tuple[str, pd.DataFrame, str, list[Path]]], out_dir: Path,
                 headline_caption: str) -> str:
-    """Render the report page; figure paths are made relative to ``out_dir``."""
+    """Render the report page; figure and table-file paths are made relative to ``out_dir``; long detailed
+    tables are previewed (:func:`preview`) and linked to their files."""
     env = Environment(loader=PackageLoader("lmbrain.report", "templates"), autoescape=select_autoescape())
     template = env.get_template("report.html.j2")
     return template.render(
@@ -42,8 +73,7 @@ def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: d
         findings=[sentence for dataset in sorted(findings) for sentence in findings[dataset]],
         trust=trust,
         literature=table_html(literature, "literature-table") if not literature.empty else "",
-        tables=[{"title": title, "note": note, "id": _slug(title), "html": table_html(table, f"t-{_slug(title)}")}
-                for title, table, note in tables],
+        tables=[_detail_entry(title, table, note, files, out_dir) for title, table, note, files in tables],
         figures=[{"title": title, "caption": caption, "src": path.relative_to(out_dir).as_posix(),
                   "svg": path.with_suffix(".svg").relative_to(out_dir).as_posix()}
                  for title, path, caption in figures],

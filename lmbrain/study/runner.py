@@ -83,9 +83,32 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+#: zstd level of the study's parquet files: 19 compresses results.parquet (200k rows) in about 0.3 s; higher
+#: levels gain nothing measurable
+PARQUET_ZSTD_LEVEL = 19
+
+
+def parquet_bytes(table: pd.DataFrame) -> bytes:
+    """A DataFrame as compact, lossless parquet: float columns byte-stream-split (their exponent and mantissa bytes
+    compress apart; the values stay bit-exact), every other column dictionary-encoded, all zstd-compressed.
+
+    pandas reads it back as the same frame (same dtypes, no categoricals): nothing downstream changes.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    floats = [f.name for f in arrow.schema if pa.types.is_floating(f.type)]
+    buffer = io.BytesIO()
+    pq.write_table(arrow, buffer, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL,
+                   use_dictionary=[name for name in arrow.column_names if name not in floats],
+                   column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"))
+    return buffer.getvalue()
+
+
 def atomic_write_parquet(path: Path, table: pd.DataFrame) -> None:
-    """Write a DataFrame as parquet atomically."""
-    atomic_write_bytes(path, table.to_parquet(index=False))
+    """Write a DataFrame as parquet (:func:`parquet_bytes`) atomically."""
+    atomic_write_bytes(path, parquet_bytes(table))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lmbrain.report import html
 from lmbrain.report.build import write_report
 from lmbrain.report.literature import LiteratureValue, literature_table, load_literature, this_study
 from lmbrain.report.trust import summary_parts
@@ -88,6 +89,74 @@ def test_every_image_and_link_resolves(report):
             assert target[1:] in page.ids, target
         else:
             assert (report / target).is_file(), target
+
+
+class _Details(HTMLParser):
+    """Per ``<details>`` of the page: the links in it and the body rows of its table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks: list[dict] = []
+        self.open = False
+        self.in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "details":
+            self.blocks.append({"links": [], "rows": 0})
+            self.open = True
+        elif self.open and tag == "a":
+            self.blocks[-1]["links"].append(dict(attrs)["href"])
+        elif self.open and tag == "tbody":
+            self.in_body = True
+        elif self.in_body and tag == "tr":
+            self.blocks[-1]["rows"] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "details":
+            self.open = False
+        elif tag == "tbody":
+            self.in_body = False
+
+
+@pytest.fixture(scope="module")
+def long_tables(report, tmp_path_factory) -> tuple[Path, int]:
+    """The same report with a row limit below the per-subject table's length (a row per subject, model and control
+    set; the shipped default has 1,020), so that table and every longer one must be previewed, not inlined."""
+    scores = pd.read_csv(report / "tables" / "scores.csv")
+    limit = int((scores["subject"] == "all").sum())
+    assert len(scores) > limit
+    folder = tmp_path_factory.mktemp("long")
+    for name in INPUTS:
+        shutil.copy(report / name, folder / name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(html, "INLINE_ROWS", limit)
+        write_report(folder)
+    return folder, limit
+
+
+def test_long_tables_are_previewed_and_linked_to_their_files(long_tables):
+    folder, limit = long_tables
+    page = _Details()
+    page.feed((folder / "index.html").read_text())
+    tables = [block for block in page.blocks if any(link.endswith(".csv") for link in block["links"])]
+    assert len(tables) == len(list((folder / "tables").glob("*.csv"))) - 1  # all but the headline (shown above)
+    previewed = 0
+    for block in tables:
+        files = [link for link in block["links"] if link.startswith("tables/")]
+        assert {Path(f).suffix for f in files} == {".csv", ".md", ".tex"}
+        assert all((folder / f).is_file() for f in files)
+        full = pd.read_csv(folder / next(f for f in files if f.endswith(".csv")))
+        if len(full) <= limit:
+            assert block["rows"] == len(full)
+        elif "subject" in full.columns:  # the per-subject table shows its means over subjects
+            assert block["rows"] == (full["subject"] == "all").sum()
+            previewed += 1
+        else:
+            assert block["rows"] == min(html.PREVIEW_ROWS, limit) < len(full)
+            previewed += 1
+    assert previewed >= 2
+    # whatever the number of subjects and targets, no detailed table puts more than `limit` rows on the page
+    assert all(block["rows"] <= limit for block in tables)
 
 
 def test_report_files_are_readable_by_others(report):
