@@ -252,8 +252,8 @@ def resamples(design: Design, n: int, count: int, seed: int):
 
 
 def unique_test(design: Design, Y: np.ndarray, seed: int, n_flips: int, inflate: bool = True) -> dict[str, np.ndarray]:
-    """Unique LLM R² (joint − controls alone) and its paired block sign-flip p-value, with the two-role
-    inflation of the study (``inflate``; its refits are skipped in the boundary pilots) and without."""
+    """Unique LLM R² (joint − controls alone) and its paired block sign-flip p-value as the study computes it
+    (κ-widened for time series only), and without κ; ``inflate=False`` skips κ's refits (boundary pilots)."""
     joint, _ = fit(design, "joint", Y)
     ctrl, _ = fit(design, "controls", Y)
     out = {}
@@ -271,7 +271,8 @@ def unique_test(design: Design, Y: np.ndarray, seed: int, n_flips: int, inflate:
                                                     design.blocks, n_flips, seed=seed, tested=ctrl.folds >= 0,
                                                     folds=ctrl.folds).p
     test = paired_sign_flip_test(Y, joint.predictions, ctrl.predictions, ctrl.baseline, design.blocks, n_flips,
-                                 seed=seed, tested=ctrl.folds >= 0, folds=ctrl.folds, inflation=kappa)
+                                 seed=seed, tested=ctrl.folds >= 0, folds=ctrl.folds,
+                                 inflation=kappa if design.timeseries else None)  # the study's rule
     return {"unique": test.delta_r2, "p_unique": test.p, **out}
 
 

@@ -147,10 +147,13 @@ def unique_inflation(study: Study, data: Targets, Y: np.ndarray, llm: list[np.nd
                      controls_standardize: bool | np.ndarray, joint, controls_alphas: np.ndarray) -> np.ndarray | None:
     """Two-role inflation of the unique-variance test (:func:`lmbrain.analysis.permutation.gain_inflation`): the
     stacked joint model (per-fold penalties and weights fixed; bands ``llm`` and ``controls``, one matrix per
-    fold) and the controls alone refitted on the refit null's resamples (at most ``INFLATION_RESAMPLES``). None
-    (no widening) unless ``permutation_method`` is ``auto`` and the joint model is stacked."""
+    fold) and the controls alone refitted on the refit null's resamples (at most ``INFLATION_RESAMPLES``). Time
+    series only: with a few blocks per fold their plain flips are liberal at the boundary, while on event data
+    (tens of groups per fold) they are calibrated and κ would halve their power (docs/statistics.md). None (no
+    widening) for event data, unless ``permutation_method`` is ``auto``, or where the joint model is not stacked."""
     stats = study.statistics
-    if stats.permutation_method != "auto" or not stats.permutations or joint.weights is None:
+    if (not data.dataset.is_timeseries or stats.permutation_method != "auto" or not stats.permutations
+            or joint.weights is None):
         return None
     splits = list(data.cv.split(llm[0], Y, data.groups))
     n = min(stats.permutations, INFLATION_RESAMPLES)
