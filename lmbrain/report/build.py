@@ -153,8 +153,8 @@ HEADLINE_CAPTION = (
     "(each subject's mean over its targets), 95% bootstrap CI over subjects ([a, b]; over the split unit's groups "
     "for one target). Unique LLM R² = R²(joint) − R²(controls). p (unique): one-sided sign-flip test across "
     "subjects of their mean unique R² (uncorrected); with one target, block sign flips over the split unit's "
-    "groups, widened by the refits' two-role inflation κ. Ω: % of the LLM's R² the controls account for, not "
-    "defined where the LLM's R² CI does not lie above 0. r / ceiling: Pearson r over the noise ceiling "
+    "groups (widened by the refits' two-role inflation κ for time series). Ω: % of the LLM's R² the controls "
+    "account for, not defined where the LLM's R² CI does not lie above 0. r / ceiling: Pearson r over the noise ceiling "
     "(unclipped). Untrained rows with several seeds: mean over "
     "seeds and {min, max} over seeds (a range, not a CI; 'k/n def.': defined for k of n seeds)."
 )

@@ -71,7 +71,7 @@ def _unique_test(data: pd.DataFrame, main: pd.DataFrame, dataset: str, controls:
     target = data[(data["dataset"] == dataset) & (data["model"] == model) & (data["feature_set"] == joint)
                   & (data["metric"] == P_UNIQUE)]
     if len(target) == 1:
-        how = "one target: block sign flips over the split unit's groups (κ-widened)"
+        how = "one target: block sign flips over the split unit's groups"
         return float(target["value"].iloc[0]), how, n_subjects
     return np.nan, "", n_subjects
 
