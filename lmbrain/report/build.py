@@ -154,9 +154,9 @@ HEADLINE_CAPTION = (
     "for one target). Unique LLM R² = R²(joint) − R²(controls). p (unique): one-sided sign-flip test across "
     "subjects of their mean unique R² (uncorrected); with one target, block sign flips over the split unit's "
     "groups (widened by the refits' two-role inflation κ for time series). Ω: % of the LLM's R² the controls "
-    "account for, not defined where the LLM's R² CI does not lie above 0. r / ceiling: Pearson r over the noise ceiling "
-    "(unclipped). Untrained rows with several seeds: mean over "
-    "seeds and {min, max} over seeds (a range, not a CI; 'k/n def.': defined for k of n seeds)."
+    "account for, not defined where the LLM's R² CI does not lie above 0. r / ceiling: Pearson r over the noise "
+    "ceiling (unclipped). Untrained rows with several seeds: mean over seeds and {min, max} over seeds (a range, "
+    "not a CI; 'k/n def.': defined for k of n seeds)."
 )
 FAMILY_CAPTION = (
     "r and R²: mean over subjects with a bootstrap CI over subjects (over targets when fewer than 3 subjects; over "
