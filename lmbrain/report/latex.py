@@ -24,7 +24,7 @@ WRAP_CHARS = 28
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _UNICODE = {"²": r"\textsuperscript{2}", "Ω": r"$\Omega$", "−": "--", "–": "--", "≤": r"$\le$", "≥": r"$\ge$",
-            "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$"}
+            "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$", "κ": r"$\kappa$"}
 
 _HEADERS = {
     "r": "$r$", "r2": "$R^2$", "r_ci": "$r$ 95\\% CI", "r2_ci": "$R^2$ 95\\% CI", "r_ceiled": "$r$/ceiling",
