@@ -576,12 +576,17 @@ class StackedSmoother:
     bands: list[FoldSmoother]
     weights: np.ndarray  # (n_folds, n_bands, n_targets)
 
+    @property
+    def splits(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The outer folds (its bands')."""
+        return self.bands[0].splits
+
     def predict(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Out-of-fold predictions and training-fold means of responses ``Y``."""
         parts = [band.predict(Y) for band in self.bands]
         base = parts[0][1]
         pred = base.copy()
-        for k, (_, test) in enumerate(self.bands[0].splits):
+        for k, (_, test) in enumerate(self.splits):
             for b, (band_pred, _) in enumerate(parts):
                 pred[test] += self.weights[k, b] * (band_pred[test] - base[test])
         return pred, base
@@ -606,8 +611,7 @@ def gain_inflation(
     undefined); the tests use max(κ, 1).
     """
     Y = np.asarray(Y, dtype=np.float64)
-    moments = _GainMoments(blocks, _folds_of(full.bands[0].splits if isinstance(full, StackedSmoother)
-                                             else full.splits, len(Y)))
+    moments = _GainMoments(blocks, _folds_of(full.splits, len(Y)))
     center = Y.mean(0)
     for resample in resamples:
         Yp = resampled_responses(Y, resample, center)
