@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.linear_model import Ridge
 
 from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate_select
-from lmbrain.encoding.ridge import DECOMPOSITIONS, ridge_cv_scores
+from lmbrain.encoding.ridge import clear_memos, ridge_cv_scores
 
 
 def workload(n: int, p: int, n_layers: int, t: int, group: int, seed: int = 0):
@@ -49,7 +49,7 @@ def run(name: str, n: int, p: int, n_layers: int, t: int, group: int, alphas: np
     layers, Y, groups = workload(n, p, n_layers, t, group)
     times = {}
     for method in ("refit", "leave_out"):
-        DECOMPOSITIONS.clear()
+        clear_memos()
         ridge = RidgeCV(alphas=alphas, cv=GroupedKFold(5), cv_method=method)
         start = time.perf_counter()
         cross_validate_select(layers, Y, groups, GroupedKFold(5), ridge)

@@ -125,8 +125,11 @@ CLOCK = "wall"
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any, float, float]:
     """(best time on CLOCK, result, wall s, CPU s of that best run) over ``repeat`` calls."""
+    from lmbrain.encoding.ridge import clear_memos
+
     best: tuple[float, Any, float, float] = (np.inf, None, np.inf, np.inf)
     for _ in range(repeat):
+        clear_memos()  # every repeat from scratch (lmbrain memoises decompositions and inner-CV scores)
         w0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0

@@ -202,6 +202,22 @@ def resampled_responses(Y: np.ndarray, resample: np.ndarray, center: np.ndarray)
     return Y[resample]
 
 
+#: columns (targets x resamples) that :func:`permutation_test` refits in one product
+RESAMPLE_COLUMNS = 2048
+
+
+def _batches(items: Iterator[np.ndarray] | Sequence[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Consecutive lists of ``size`` items (the last one shorter)."""
+    batch: list[np.ndarray] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def permutation_test(
     X: np.ndarray | Sequence[np.ndarray],
     Y: np.ndarray,
@@ -237,20 +253,27 @@ def permutation_test(
     total_r2 = np.zeros(Y.shape[1])
     gains = None if blocks is None else _GainMoments(blocks, _folds_of(splits, len(Y)))
     n = 0
-    for resample in permutations:
-        Yp = resampled_responses(Y, resample, center)
-        pred_p, base_p = cv_predictions(Yp, splits, operators, alphas, columns)
+    n_targets = Y.shape[1]
+    batched: dict[int, tuple[np.ndarray, FoldColumns]] = {}
+    # resamples side by side as extra columns: one product per fold and penalty for a whole batch of resamples
+    for batch in _batches(permutations, max(1, RESAMPLE_COLUMNS // max(n_targets, 1))):
+        k = len(batch)
+        if k not in batched:
+            tiled = np.tile(alphas, (1, k))
+            batched[k] = (tiled, alpha_columns(tiled, operators))
+        Yp = np.hstack([resampled_responses(Y, resample, center) for resample in batch])
+        pred_p, base_p = cv_predictions(Yp, splits, operators, *batched[k])
         if gains is not None:
-            gains.add(Yp, pred_p, base_p)
+            gains.add(Yp, pred_p, base_p, copies=k)
         with np.errstate(invalid="ignore"):
-            null_r = np.nan_to_num(_fold_mean_r(Yp, pred_p, splits), nan=0.0)
-            null_r2 = _r2(Yp[tested], pred_p[tested], base_p[tested])
-        exceed_r += null_r >= r
-        exceed_r2 += null_r2 >= r2
-        total += null_r
-        total_sq += null_r**2
-        total_r2 += null_r2
-        n += 1
+            null_r = np.nan_to_num(_fold_mean_r(Yp, pred_p, splits), nan=0.0).reshape(k, n_targets)
+            null_r2 = _r2(Yp[tested], pred_p[tested], base_p[tested]).reshape(k, n_targets)
+        exceed_r += (null_r >= r).sum(0)
+        exceed_r2 += (null_r2 >= r2).sum(0)
+        total += null_r.sum(0)
+        total_sq += (null_r**2).sum(0)
+        total_r2 += null_r2.sum(0)
+        n += k
     mean = total / max(n, 1)
     return PermutationResult(
         r=r, r2=r2,
@@ -531,12 +554,13 @@ class _GainMoments:
         self.sums: list[np.ndarray] = []
         self.squares: list[np.ndarray] = []
 
-    def add(self, Y: np.ndarray, full: np.ndarray, reduced: np.ndarray) -> None:
-        """One resampled data set: ``full`` and ``reduced`` out-of-fold predictions of its responses ``Y``."""
+    def add(self, Y: np.ndarray, full: np.ndarray, reduced: np.ndarray, copies: int = 1) -> None:
+        """One resampled data set (or ``copies`` of them side by side as columns): ``full`` and ``reduced``
+        out-of-fold predictions of its responses ``Y``."""
         Y, F, R = (np.asarray(a, dtype=np.float64)[self.tested] for a in (Y, full, reduced))
         D = group_sums((Y - R) ** 2 - (Y - F) ** 2, self.cells)
-        self.sums.append(D.sum(0))
-        self.squares.append((D**2).sum(0))
+        self.sums.extend(D.sum(0).reshape(copies, -1))
+        self.squares.extend((D**2).sum(0).reshape(copies, -1))
 
     def inflation(self) -> np.ndarray:
         """κ = Var(T) / mean(V) over the data sets (NaN with fewer than 2, or where V is 0)."""
@@ -567,6 +591,10 @@ class FoldSmoother:
         """Out-of-fold predictions and training-fold means of responses ``Y``."""
         return cv_predictions(Y, self.splits, self.operators, self.alphas)
 
+    def tile(self, copies: int) -> FoldSmoother:
+        """The same smoother for ``copies`` response matrices side by side (columns ``c * n_targets + j``)."""
+        return FoldSmoother(self.splits, self.operators, np.tile(self.alphas, (1, copies)))
+
 
 @dataclass
 class StackedSmoother:
@@ -591,6 +619,10 @@ class StackedSmoother:
                 pred[test] += self.weights[k, b] * (band_pred[test] - base[test])
         return pred, base
 
+    def tile(self, copies: int) -> StackedSmoother:
+        """The same smoother for ``copies`` response matrices side by side (columns ``c * n_targets + j``)."""
+        return StackedSmoother([band.tile(copies) for band in self.bands], np.tile(self.weights, (1, 1, copies)))
+
 
 def gain_inflation(
     Y: np.ndarray,
@@ -613,8 +645,13 @@ def gain_inflation(
     Y = np.asarray(Y, dtype=np.float64)
     moments = _GainMoments(blocks, _folds_of(full.splits, len(Y)))
     center = Y.mean(0)
-    for resample in resamples:
-        Yp = resampled_responses(Y, resample, center)
-        pred, base = full.predict(Yp)
-        moments.add(Yp, pred, base if reduced is None else reduced.predict(Yp)[0])
+    tiled: dict[int, tuple] = {}
+    for batch in _batches(resamples, max(1, RESAMPLE_COLUMNS // max(Y.shape[1], 1))):  # resamples side by side
+        k = len(batch)
+        if k not in tiled:
+            tiled[k] = (full.tile(k), None if reduced is None else reduced.tile(k))
+        full_k, reduced_k = tiled[k]
+        Yp = np.hstack([resampled_responses(Y, resample, center) for resample in batch])
+        pred, base = full_k.predict(Yp)
+        moments.add(Yp, pred, base if reduced_k is None else reduced_k.predict(Yp)[0], copies=k)
     return moments.inflation()

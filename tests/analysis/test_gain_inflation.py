@@ -127,3 +127,24 @@ def test_the_flips_are_widened_by_the_square_root_of_kappa_and_never_narrowed():
     D = group_sums((Y - alone.predictions) ** 2 - (Y - fit.predictions) ** 2, groups * 10 + fit.folds)
     z = D.sum(0) / np.sqrt((D**2).sum(0))
     np.testing.assert_allclose(paired.p, norm.sf(z / np.sqrt(np.maximum(kappa, 1))), atol=0.03)
+
+
+def test_kappa_of_the_stacked_joint_model_is_the_same_with_resamples_side_by_side(monkeypatch):
+    """gain_inflation refits batches of resamples as extra columns (tiled penalties and stacking weights); a
+    ragged batching and one resample at a time give the same κ."""
+    import lmbrain.analysis.permutation as perm
+
+    groups, llm, controls, Y = design(2)
+    cv = GroupedKFold(5)
+    splits = list(cv.split(llm, Y, groups))
+    alone = cross_validate(RidgeCV(alphas=ALPHAS, cv=GroupedKFold(4)), controls, Y, groups, cv)
+    joint = make_joint_estimator("stacked_simplex", [slice(0, 24), slice(24, 26)], ALPHAS, GroupedKFold(4))
+    both = cross_validate(joint, np.hstack([llm, controls]), Y, groups, cv)
+    full = StackedSmoother([FoldSmoother.ridge(llm, splits, both.alphas[:, 0]),
+                            FoldSmoother.ridge(controls, splits, both.alphas[:, 1])], both.weights)
+    reduced = FoldSmoother.ridge(controls, splits, alone.alphas)
+    flips = list(block_sign_flips(groups, 23, seed=9))
+    monkeypatch.setattr(perm, "RESAMPLE_COLUMNS", 1)
+    one = gain_inflation(Y, full, reduced, groups, flips)
+    monkeypatch.setattr(perm, "RESAMPLE_COLUMNS", 4 * Y.shape[1])  # batches of 4, the last of 3
+    np.testing.assert_allclose(gain_inflation(Y, full, reduced, groups, iter(flips)), one, rtol=1e-10)

@@ -243,6 +243,31 @@ def test_leave_out_equals_refitting_each_split(shape, fit_intercept):
         np.testing.assert_allclose(got_b, got, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("shape", [(240, 30), (90, 160), (300, 280)], ids=["gram", "kernel", "square"])
+def test_leave_out_routes_each_split_to_the_cheaper_exact_path(shape, fit_intercept, monkeypatch):
+    """With half the rows held out (2 folds) the splits are refitted on the once-scaled rows instead of using
+    the deletion formula; either route gives the same scores (and scikit-learn's), including mixed routes."""
+    import lmbrain.encoding.ridge as ridge
+
+    rng = np.random.default_rng(8)
+    n, p = shape
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
+    Y = X[:, :4] @ rng.normal(size=(4, 3)) + 2 * rng.normal(size=(n, 3)) + 5.0
+    alphas = 10.0 ** np.arange(-1, 6)
+    two = list(GroupKFold(2).split(X, Y, np.arange(n) // 6))
+    five = list(GroupKFold(5).split(np.zeros((300, 1)), None, np.arange(300) // 6))
+    assert ridge._deletion_splits(n, p, two, len(alphas), 3, memoised=False) == [False, False]
+    assert all(ridge._deletion_splits(300, 280, five, len(alphas), 3, memoised=True))
+    expected, _ = _sklearn_once_scaled(X, Y, alphas, two, fit_intercept)
+    hybrid = ridge_cv_scores(X, Y, alphas, two, method="leave_out", fit_intercept=fit_intercept)
+    np.testing.assert_allclose(hybrid, expected, rtol=1e-8, atol=1e-9)
+    for route in ([True, True], [True, False], [False, True]):
+        monkeypatch.setattr(ridge, "_deletion_splits", lambda *a, route=route, **k: list(route))
+        got = ridge_cv_scores(X, Y, alphas, two, method="leave_out", fit_intercept=fit_intercept)
+        np.testing.assert_allclose(got, hybrid, rtol=1e-8, atol=1e-9)
+
+
 def test_leave_out_predictions_equal_refits_and_torch():
     from sklearn.linear_model import Ridge
 
@@ -282,6 +307,10 @@ def test_decomposition_cache_is_by_content_and_read_only(monkeypatch):
     assert not first[2].B.flags.writeable
     other = standardized_decomposition(X + 1e-9, True, True, "auto", get_backend("numpy"))
     assert other[2] is not first[2]  # any change of content misses
+    X32 = X.astype(np.float32)  # float32 features and their float64 upcast (e.g. next to controls) share one entry
+    narrow = standardized_decomposition(X32, True, True, "auto", get_backend("numpy"))
+    assert standardized_decomposition(X32.astype(np.float64), True, True, "auto", get_backend("numpy"))[2] is narrow[2]
+    assert narrow[2] is not first[2] and narrow[2].B.dtype == np.float64
     cached = ridge_fit(X, Y, 2.0).predict(X)
     monkeypatch.setenv("LMBRAIN_DECOMPOSITION_CACHE_MB", "0")
     DECOMPOSITIONS.clear()
@@ -289,3 +318,34 @@ def test_decomposition_cache_is_by_content_and_read_only(monkeypatch):
     assert not DECOMPOSITIONS.items
     with pytest.raises(LmbrainError, match="unknown CV method"):
         ridge_cv_scores(X, Y, [1.0], _gapped_splits(60), method="gcv")
+
+
+def test_leave_out_scores_are_memoised_by_content_per_target(monkeypatch):
+    """A second scoring of the same rows, splits and target columns (e.g. the joint model's LLM band after the
+    layer selection) is read from the memo, also for a subset of the targets; any change of content recomputes."""
+    import lmbrain.encoding.ridge as ridge
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(80, 12))
+    Y = X[:, :2] @ rng.normal(size=(2, 4)) + rng.normal(size=(80, 4))
+    alphas = 10.0 ** np.arange(-1, 4)
+    splits = _gapped_splits(80)
+    ridge.clear_memos()
+    full = ridge_cv_scores(X, Y, alphas, splits, method="leave_out")
+    computed = []
+    real = ridge._leave_out_compute
+    monkeypatch.setattr(ridge, "_leave_out_compute", lambda *a, **k: computed.append(1) or real(*a, **k))
+    np.testing.assert_array_equal(ridge_cv_scores(X.copy(), Y[:, [2, 0]].copy(), alphas, splits,
+                                                  method="leave_out"), full[:, :, [2, 0]])
+    assert not computed
+    Y2 = Y.copy()
+    Y2[0, 1] += 1e-9
+    changed = ridge_cv_scores(X, Y2, alphas, splits, method="leave_out")
+    assert computed and not np.array_equal(changed[:, :, 1], full[:, :, 1])
+    ridge_cv_scores(X, Y, alphas[:3], splits, method="leave_out")  # other alphas: recomputed
+    ridge_cv_scores(X, Y, alphas, splits[:4], method="leave_out")  # other splits: recomputed
+    assert len(computed) == 3
+    monkeypatch.setenv("LMBRAIN_DECOMPOSITION_CACHE_MB", "0")
+    ridge.clear_memos()
+    np.testing.assert_allclose(ridge_cv_scores(X, Y, alphas, splits, method="leave_out"), full, rtol=1e-12)
+    assert not ridge.CV_SCORES.items
