@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/compare_himalaya_scale.py
 	$(PY) benchmarks/cost_model.py
+	$(PY) benchmarks/bench_study_chains.py --reference 336e9a0
 	# on a machine with a CUDA GPU: OUT=gpu-results bash benchmarks/gpu_check.sh (bench_scale.py --backend torch --device cuda)
 
 # long simulation runs whose results are committed in docs/statistics.md (fast versions run in make test)

@@ -236,7 +236,10 @@ def permutation_test(
     ``(1 + #{null >= observed}) / (1 + n_permutations)``. Products run in ``dtype`` (float32 by default:
     p-values need ranks, not the last digits); samples never tested (time-series gaps) are not scored.
     """
-    Y = np.asarray(Y, dtype=dtype)
+    # centred in float64 first: the refits reproduce a constant exactly (every operator's rows sum to 1), so r and R²
+    # are unchanged, while float32 products of responses far from zero (raw BOLD) would lose the signal's digits
+    Y = np.asarray(Y, dtype=np.float64)
+    Y = (Y - Y.mean(0)).astype(dtype)
     alphas = np.asarray(alphas, dtype=float)
     operators = fold_operators(X, splits, alphas, dtype=dtype, standardize=standardize)
     columns = alpha_columns(alphas, operators)

@@ -230,3 +230,22 @@ def test_resamples_refitted_side_by_side_equal_one_at_a_time(n_targets, monkeypa
         np.testing.assert_array_equal(getattr(batched, name), getattr(single, name))
     for name in ("null_r_mean", "null_r_std", "null_r2_mean", "gain_inflation"):
         np.testing.assert_allclose(getattr(batched, name), getattr(single, name), rtol=1e-10, atol=1e-12)
+
+
+def test_refit_null_in_float32_does_not_depend_on_the_responses_offset():
+    """Responses far from zero (raw BOLD: mean ~100, SD ~1) give the same null as centred ones: the products run in
+    float32 on centred responses, so the offset cannot eat the signal's digits (it did, by up to 0.014 in p)."""
+    from lmbrain.analysis.permutation import circular_shifts
+    from lmbrain.encoding.splits import ContiguousBlockSplit
+
+    rng = np.random.default_rng(12)
+    n, p, t = 300, 40, 6
+    X = rng.normal(size=(n, p))
+    Y = X[:, :3] @ rng.normal(size=(3, t)) * 0.1 + rng.normal(size=(n, t))
+    splits = list(ContiguousBlockSplit(5, gap=3).split(X))
+    alphas = np.full((5, t), 30.0)
+    results = [permutation_test(X, Y + offset, splits, alphas, circular_shifts(n, 199, min_shift=10, seed=1),
+                                dtype=dtype) for offset, dtype in ((0.0, np.float64), (150.0, np.float32))]
+    np.testing.assert_array_equal(results[1].p_r, results[0].p_r)
+    np.testing.assert_allclose(results[1].null_r_mean, results[0].null_r_mean, atol=1e-6)
+    np.testing.assert_allclose(results[1].r, results[0].r, atol=1e-6)
