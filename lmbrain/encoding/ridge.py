@@ -211,6 +211,9 @@ class _DecompositionCache:
         """Bytes the cache may hold (``LMBRAIN_DECOMPOSITION_CACHE_MB``, default 512; 0 disables it)."""
         return int(float(os.environ.get("LMBRAIN_DECOMPOSITION_CACHE_MB", "512")) * 2**20)
 
+    def __contains__(self, key: tuple) -> bool:
+        return key in self.items
+
     def get(self, key: tuple) -> Any:
         """The entry for ``key`` (marked recently used), or None."""
         value = self.items.get(key)
@@ -377,7 +380,7 @@ def _leave_out_compute(X: Any, Y: Any, alphas: np.ndarray, splits: Sequence[Spli
     n, n_targets = Y.shape
     dtype = np.dtype(np.float64)
     scores = np.empty((len(splits), len(alphas), n_targets), dtype=np.float64)
-    memoised = key is not None and key in DECOMPOSITIONS.items
+    memoised = key is not None and key in DECOMPOSITIONS
     deletion = _deletion_splits(n, X.shape[1], splits, len(alphas), n_targets, memoised)
     if not all(deletion):  # the same models refitted on the once-scaled training rows (cheaper for large |E|)
         X64 = bk.asarray(X, dtype=dtype)
