@@ -206,16 +206,19 @@ def resampled_responses(Y: np.ndarray, resample: np.ndarray, center: np.ndarray)
 RESAMPLE_COLUMNS = 2048
 
 
-def _batches(items: Iterator[np.ndarray] | Sequence[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
-    """Consecutive lists of ``size`` items (the last one shorter)."""
+def _resampled_batches(Y: np.ndarray, resamples: Iterator[np.ndarray] | Sequence[np.ndarray], center: np.ndarray
+                       ) -> Iterator[tuple[int, np.ndarray]]:
+    """The responses under the null draws, ``RESAMPLE_COLUMNS // n_targets`` draws at a time side by side as
+    columns (draw c, target j: column ``c * n_targets + j``): (number of draws, matrix)."""
+    size = max(1, RESAMPLE_COLUMNS // max(Y.shape[1], 1))
     batch: list[np.ndarray] = []
-    for item in items:
-        batch.append(item)
+    for resample in resamples:
+        batch.append(resampled_responses(Y, resample, center))
         if len(batch) == size:
-            yield batch
+            yield len(batch), np.hstack(batch)
             batch = []
     if batch:
-        yield batch
+        yield len(batch), np.hstack(batch)
 
 
 def permutation_test(
@@ -258,13 +261,11 @@ def permutation_test(
     n = 0
     n_targets = Y.shape[1]
     batched: dict[int, tuple[np.ndarray, FoldColumns]] = {}
-    # resamples side by side as extra columns: one product per fold and penalty for a whole batch of resamples
-    for batch in _batches(permutations, max(1, RESAMPLE_COLUMNS // max(n_targets, 1))):
-        k = len(batch)
+    # draws side by side as extra columns: one product per fold and penalty for a whole batch of them
+    for k, Yp in _resampled_batches(Y, permutations, center):
         if k not in batched:
             tiled = np.tile(alphas, (1, k))
             batched[k] = (tiled, alpha_columns(tiled, operators))
-        Yp = np.hstack([resampled_responses(Y, resample, center) for resample in batch])
         pred_p, base_p = cv_predictions(Yp, splits, operators, *batched[k])
         if gains is not None:
             gains.add(Yp, pred_p, base_p, copies=k)
@@ -649,12 +650,10 @@ def gain_inflation(
     moments = _GainMoments(blocks, _folds_of(full.splits, len(Y)))
     center = Y.mean(0)
     tiled: dict[int, tuple] = {}
-    for batch in _batches(resamples, max(1, RESAMPLE_COLUMNS // max(Y.shape[1], 1))):  # resamples side by side
-        k = len(batch)
+    for k, Yp in _resampled_batches(Y, resamples, center):
         if k not in tiled:
             tiled[k] = (full.tile(k), None if reduced is None else reduced.tile(k))
         full_k, reduced_k = tiled[k]
-        Yp = np.hstack([resampled_responses(Y, resample, center) for resample in batch])
         pred, base = full_k.predict(Yp)
         moments.add(Yp, pred, base if reduced_k is None else reduced_k.predict(Yp)[0], copies=k)
     return moments.inflation()

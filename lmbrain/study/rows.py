@@ -150,25 +150,22 @@ def unique_inflation(study: Study, data: Targets, Y: np.ndarray, llm: list[np.nd
     fold) and the controls alone refitted on the refit null's resamples (at most ``INFLATION_RESAMPLES``). Time
     series only: with a few blocks per fold their plain flips are liberal at the boundary, while on event data
     (tens of groups per fold) they are calibrated and κ would halve their power (docs/statistics.md). None (no
-    widening) for event data, unless ``permutation_method`` is ``auto``, or where the joint model is not stacked."""
+    widening) for event data, for a ``permutation_method`` other than ``auto``, without permutations, or where the
+    joint model is not stacked."""
     stats = study.statistics
     if (not data.dataset.is_timeseries or stats.permutation_method != "auto" or not stats.permutations
             or joint.weights is None):
         return None
     splits = list(data.cv.split(llm[0], Y, data.groups))
     n = min(stats.permutations, INFLATION_RESAMPLES)
-    blocks = resampling_blocks(study, data)
-    if data.dataset.is_timeseries:
-        resamples = circular_shifts(len(Y), n, runs=data.groups, min_shift=10, seed=stats.seed)
-    else:
-        resamples = block_sign_flips(blocks, n, seed=stats.seed)
+    resamples = circular_shifts(len(Y), n, runs=data.groups, min_shift=10, seed=stats.seed)  # as p_r draws them
     alphas = np.asarray(joint.alphas).reshape(len(splits), 2, -1)
     full = StackedSmoother([FoldSmoother.ridge(llm, splits, alphas[:, 0]),
                             FoldSmoother.ridge(controls, splits, alphas[:, 1], controls_standardize)],
                            joint.weights)
     reduced = FoldSmoother.ridge(controls, splits, np.asarray(controls_alphas).reshape(len(splits), -1),
                                  controls_standardize)
-    return gain_inflation(Y, full, reduced, blocks, resamples)
+    return gain_inflation(Y, full, reduced, resampling_blocks(study, data), resamples)
 
 
 def unique_variance_rows(study: Study, unit: Unit, data: Targets, joint_pred: np.ndarray, controls,
