@@ -110,15 +110,16 @@ def permutation_rows(study: Study, unit: Unit, data: Targets, per_fold: list[np.
                                            tested=tested)
     else:
         splits = list(data.cv.split(per_fold[0], Y, data.groups))
+        blocks = resampling_blocks(study, data) if method == "auto" else None
+        flip_blocks = None
         if timeseries:
             orders = circular_shifts(len(Y), n_perm, runs=data.groups, min_shift=10, seed=seed)
-        elif method == "auto":
-            orders = block_sign_flips(resampling_blocks(study, data), n_perm, seed=seed)
+        elif method == "auto":  # flipped whole blocks: the refits sum each training block once
+            orders, flip_blocks = block_sign_flips(blocks, n_perm, seed=seed), blocks
         else:
             orders = group_permutations(data.dataset.groups()[data.rows], n_perm, seed=seed)
-        blocks = resampling_blocks(study, data) if method == "auto" else None
         test = permutation_test(per_fold, Y, splits, result.alphas[:, cols], orders, standardize=standardize,
-                                blocks=blocks)
+                                blocks=blocks, flip_blocks=flip_blocks)
         if method == "auto":  # R² > 0: sign flips of the gains over the training mean, per block, widened by
             # the refits' two-role inflation
             gains = sign_flip_test(Y, result.predictions[:, cols], result.baseline[:, cols], blocks, result.folds,

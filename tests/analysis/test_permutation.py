@@ -249,3 +249,52 @@ def test_refit_null_in_float32_does_not_depend_on_the_responses_offset():
     np.testing.assert_array_equal(results[1].p_r, results[0].p_r)
     np.testing.assert_allclose(results[1].null_r_mean, results[0].null_r_mean, atol=1e-6)
     np.testing.assert_allclose(results[1].r, results[0].r, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_targets", [1, 9])
+def test_block_sum_refits_equal_refits_of_the_flipped_rows(n_targets, monkeypatch):
+    """``flip_blocks``: each training block's contribution summed once, then one (test rows x blocks) product per
+    draw, gives the null of refitting the flipped rows: float64 p-values identical, null moments and κ to 1e-10;
+    blocks that straddle folds, several penalties per fold, targets in chunks and a ragged last batch of draws."""
+    import lmbrain.analysis.permutation as perm
+    from lmbrain.analysis.permutation import block_sign_flips
+
+    rng = np.random.default_rng(13)
+    n, p = 123, 8
+    groups = np.repeat(np.arange(41), 3)
+    blocks = groups // 2  # pairs of groups: some pairs are cut by the folds' boundaries
+    X = rng.normal(size=(n, p))
+    Y = X[:, :2] @ rng.normal(size=(2, n_targets)) * 0.4 + rng.normal(size=(n, n_targets)) + 7.0
+    splits = list(GroupedKFold(5).split(X, Y, groups))
+    assert any(len(np.intersect1d(blocks[tr], blocks[te])) for tr, te in splits)
+    alphas = rng.choice([0.5, 5.0, 50.0], size=(5, n_targets))
+    flips = list(block_sign_flips(blocks, 61, seed=4))
+    rows = permutation_test(X, Y, splits, alphas, flips, dtype=np.float64, blocks=groups)
+    monkeypatch.setattr(perm, "RESAMPLE_COLUMNS", 8)  # chunks of 1 target (8 // FLIP_DRAWS), 8 draws a batch
+    monkeypatch.setattr(perm, "FLIP_PRODUCT_ELEMENTS", 50)  # the tensors' products in pieces too
+    sums = permutation_test(X, Y, splits, alphas, iter(flips), dtype=np.float64, blocks=groups, flip_blocks=blocks)
+    assert sums.n_permutations == rows.n_permutations == 61
+    for name in ("r", "r2", "p_r", "p_r2"):
+        np.testing.assert_array_equal(getattr(sums, name), getattr(rows, name))
+    for name in ("null_r_mean", "null_r_std", "null_r2_mean", "gain_inflation"):
+        np.testing.assert_allclose(getattr(sums, name), getattr(rows, name), rtol=1e-10, atol=1e-12)
+    assert np.isfinite(sums.gain_inflation).all() and (sums.null_r_std > 0).all()
+    # float32 products, the study's default: the same null to float32 rounding
+    low = permutation_test(X, Y, splits, alphas, flips, blocks=groups, flip_blocks=blocks)
+    np.testing.assert_allclose(low.null_r_mean, rows.null_r_mean, atol=1e-6)
+    np.testing.assert_allclose(low.gain_inflation, rows.gain_inflation, rtol=1e-5)
+
+
+def test_block_sum_refits_refuse_draws_that_are_not_constant_on_the_blocks():
+    from lmbrain.analysis.permutation import block_sign_flips
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    groups = np.repeat(np.arange(10), 4)
+    splits = list(GroupedKFold(5).split(X, Y, groups))
+    alphas = np.ones((5, 2))
+    by_pairs = block_sign_flips(np.arange(40) // 2, 5, seed=0)  # finer than the blocks claimed
+    with pytest.raises(ValueError, match="not constant within the flip blocks"):
+        permutation_test(X, Y, splits, alphas, by_pairs, flip_blocks=groups)
+    with pytest.raises(ValueError, match="per-sample signs"):
+        permutation_test(X, Y, splits, alphas, group_permutations(groups, 3), flip_blocks=groups)
