@@ -673,8 +673,9 @@ class _GainMoments:
     def add(self, Y: np.ndarray, full: np.ndarray, reduced: np.ndarray, copies: int = 1) -> None:
         """One resampled data set (or ``copies`` of them side by side as columns): ``full`` and ``reduced``
         out-of-fold predictions of its responses ``Y``."""
-        Y, F, R = (np.asarray(a, dtype=np.float64)[self.tested] for a in (Y, full, reduced))
-        D = group_sums((Y - R) ** 2 - (Y - F) ** 2, self.cells)
+        rows = slice(None) if self.tested.all() else self.tested
+        Y, F, R = (np.asarray(a)[rows].astype(np.float64) for a in (Y, full, reduced))
+        D = group_sums((F - R) * (2 * Y - F - R), self.cells)  # (y - r)² - (y - f)²
         self.sums.extend(D.sum(0).reshape(copies, -1))
         self.squares.extend((D**2).sum(0).reshape(copies, -1))
 
