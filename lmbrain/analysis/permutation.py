@@ -463,6 +463,22 @@ def prediction_permutation_test(
 
 # -- does a model predict held-out responses better than the training mean? (sign flips) --------------
 
+#: two predictions of a sample closer than this, relative to their size and the target's, are the same prediction
+#: built in another order (a stacked joint model that gave the LLM no weight, a model that predicts the training mean):
+#: their squared-error difference is then 0, not float64 rounding noise for the sign flips to rank
+SAME_PREDICTION_RTOL = 1e-10
+
+
+def squared_error_gain(Y: np.ndarray, full: np.ndarray, reduced: np.ndarray) -> np.ndarray:
+    """Per sample ``(y − reduced)² − (y − full)²``, computed as ``(full − reduced)(2y − full − reduced)`` and exactly
+    0 where the two predictions agree to rounding (:data:`SAME_PREDICTION_RTOL`)."""
+    Y, full, reduced = (np.asarray(a, dtype=np.float64) for a in (Y, full, reduced))
+    diff = full - reduced
+    scale = np.abs(full) + np.abs(reduced) + np.nanmax(np.abs(Y), axis=0, initial=0.0)
+    diff[np.abs(diff) <= SAME_PREDICTION_RTOL * scale] = 0.0
+    return diff * (2 * Y - full - reduced)
+
+
 
 def fold_r_contributions(Y: np.ndarray, predictions: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Every sample's share of the fold-mean r (:attr:`EncodingResult.r`): ``(y − ȳ_k)(ŷ − ŷ̄_k) / (‖y − ȳ_k‖
@@ -528,7 +544,7 @@ def sign_flip_test(
     _, block_index = np.unique(np.asarray(blocks)[keep], return_inverse=True)
     cells = block_index * (int(folds.max()) + 1) + folds  # a block never straddles two folds
     ss = ((Y2 - B) ** 2).sum(0)
-    sums = np.stack([group_sums((Y2 - B) ** 2 - (Y2 - P) ** 2, cells),
+    sums = np.stack([group_sums(squared_error_gain(Y2, P, B), cells),
                      group_sums(fold_r_contributions(Y2, P, folds), cells)])  # (2, blocks, targets)
     observed = sums.sum(1)
     tolerance = observed - 1e-12 * np.abs(observed)
@@ -623,7 +639,7 @@ def paired_sign_flip_test(
     full = np.asarray(full, dtype=np.float64)[keep]
     reduced = np.asarray(reduced, dtype=np.float64)[keep]
     ss = ((Y - np.asarray(baseline, dtype=np.float64)[keep]) ** 2).sum(0)
-    d = (Y - reduced) ** 2 - (Y - full) ** 2
+    d = squared_error_gain(Y, full, reduced)
     sums = group_sums(d, np.asarray(blocks)[keep])
     observed = sums.sum(0)
     threshold = observed - 1e-12 * np.abs(observed)
@@ -674,8 +690,7 @@ class _GainMoments:
         """One resampled data set (or ``copies`` of them side by side as columns): ``full`` and ``reduced``
         out-of-fold predictions of its responses ``Y``."""
         rows = slice(None) if self.tested.all() else self.tested
-        Y, F, R = (np.asarray(a)[rows].astype(np.float64) for a in (Y, full, reduced))
-        D = group_sums((F - R) * (2 * Y - F - R), self.cells)  # (y - r)² - (y - f)²
+        D = group_sums(squared_error_gain(*(np.asarray(a)[rows] for a in (Y, full, reduced))), self.cells)
         self.sums.extend(D.sum(0).reshape(copies, -1))
         self.squares.extend((D**2).sum(0).reshape(copies, -1))
 

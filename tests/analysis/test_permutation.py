@@ -298,3 +298,33 @@ def test_block_sum_refits_refuse_draws_that_are_not_constant_on_the_blocks():
         permutation_test(X, Y, splits, alphas, by_pairs, flip_blocks=groups)
     with pytest.raises(ValueError, match="per-sample signs"):
         permutation_test(X, Y, splits, alphas, group_permutations(groups, 3), flip_blocks=groups)
+
+
+def test_predictions_equal_to_rounding_gain_nothing_and_get_p_1():
+    """A joint model that gave the LLM no weight reproduces the controls' predictions only to float64 rounding
+    (a few units in their last place); its squared-error gains are then 0, not noise for the flips to rank (on the
+    real data such targets got p_unique anywhere in 0.003-0.998, some below 0.05). A genuine gain a million times
+    smaller than the signal is still found."""
+    from lmbrain.analysis.permutation import paired_sign_flip_test, sign_flip_test, squared_error_gain
+
+    rng = np.random.default_rng(5)
+    n, t = 200, 40
+    groups = np.repeat(np.arange(50), 4)
+    folds = groups % 5
+    signal = rng.normal(size=(n, t))
+    Y = 120.0 + signal + rng.normal(size=(n, t))  # raw-BOLD-like offset: rounding noise of ~1e-14
+    base = np.zeros_like(Y)
+    for k in range(5):
+        base[folds == k] = Y[folds != k].mean(0)
+    controls = base + 0.5 * signal
+    joint = controls * (1 + 2.2e-16 * rng.choice([-2, -1, 1, 2], size=(n, t)))  # = controls but for the last bits
+    assert (joint != controls).mean() > 0.5  # rounding noise is there
+    np.testing.assert_array_equal(squared_error_gain(Y, joint, controls), 0.0)
+    same = paired_sign_flip_test(Y, joint, controls, base, groups, 999, seed=1, folds=folds)
+    assert (same.p == 1).all() and (same.delta_r2 == 0).all()
+    flat = sign_flip_test(Y, base * (1 - 2.2e-16 * rng.choice([-1, 1], size=(n, t))), base, groups, folds, 999, seed=1)
+    assert (flat.p_r2 == 1).all()
+    tiny = paired_sign_flip_test(Y, controls + 1e-6 * signal, controls, base, groups, 999, seed=1, folds=folds)
+    assert (tiny.p < 0.01).all() and (tiny.delta_r2 > 0).all()
+    np.testing.assert_allclose(squared_error_gain(Y, joint + 0.1, controls),
+                               (Y - controls) ** 2 - (Y - joint - 0.1) ** 2, rtol=1e-9, atol=1e-9)
