@@ -72,6 +72,24 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), name="lmbrain-parent-watch", daemon=True).start()
 
 
+#: growth of a loky worker's resident memory (bytes over its size after the first task) taken for a leak. loky's own
+#: threshold (300 MB) recycled the study's workers every ~15 s: their memos (decompositions, inner-CV scores: each at
+#: most LMBRAIN_DECOMPOSITION_CACHE_MB) and loaded datasets are bounded and meant to live, and every new worker
+#: re-imports torch and re-reads its data (~15 % of the default study's worker time)
+WORKER_MEMORY_GROWTH = 6 * 2**30
+
+
+def init_worker(parent: int) -> None:
+    """Worker initializer: die with ``parent`` (:func:`die_with_parent`) and let the worker keep its bounded memos
+    (loky's leak check allows :data:`WORKER_MEMORY_GROWTH`; a real leak beyond it still recycles the worker)."""
+    die_with_parent(parent)
+    with contextlib.suppress(ImportError):
+        from joblib.externals.loky import process_executor
+
+        if hasattr(process_executor, "_MAX_MEMORY_LEAK_SIZE"):  # a private knob: absent, workers are only recycled
+            process_executor._MAX_MEMORY_LEAK_SIZE = max(process_executor._MAX_MEMORY_LEAK_SIZE, WORKER_MEMORY_GROWTH)
+
+
 def _watch_parent(parent: int) -> None:
     """Exit the process when it is re-parented (its parent died)."""
     while os.getppid() == parent:
@@ -83,7 +101,7 @@ def _joblib(fn: Callable[[T], R], items: Iterable[T], n_jobs: int) -> Iterator[R
     from joblib import Parallel, delayed, parallel_config
 
     with parallel_config(backend="loky", inner_max_num_threads=worker_threads(n_jobs),
-                         initializer=die_with_parent, initargs=(os.getpid(),)):
+                         initializer=init_worker, initargs=(os.getpid(),)):
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         yield from parallel(delayed(fn)(item) for item in items)
 
@@ -128,7 +146,7 @@ def task_map(executor: str = "sequential", n_jobs: int = 2,
     if executor == "processes":
         from joblib import Parallel, delayed, parallel_config
 
-        with parallel_config(backend="loky", inner_max_num_threads=threads, initializer=die_with_parent,
+        with parallel_config(backend="loky", inner_max_num_threads=threads, initializer=init_worker,
                              initargs=(os.getpid(),)):
             parallel = Parallel(n_jobs=n_jobs)
             yield lambda fn, items, **shared: parallel(delayed(fn)(item, **shared) for item in items)
