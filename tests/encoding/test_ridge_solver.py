@@ -349,3 +349,39 @@ def test_leave_out_scores_are_memoised_by_content_per_target(monkeypatch):
     ridge.clear_memos()
     np.testing.assert_allclose(ridge_cv_scores(X, Y, alphas, splits, method="leave_out"), full, rtol=1e-12)
     assert not ridge.CV_SCORES.items
+
+
+@pytest.mark.parametrize("shape", [(120, 30), (90, 160)], ids=["gram", "kernel"])
+def test_leave_out_with_more_targets_than_held_out_rows_equals_sklearn(shape, monkeypatch):
+    """With at least as many targets as held-out rows the deletion matrices are inverted once per split and the
+    alphas' scaled bases stacked into one product: scores and predictions still equal scikit-learn's refits (and
+    the few-targets path, target by target; torch too). The router then refits where the shared projection B'Y of
+    thousands of targets costs more than the deletion saves."""
+    import lmbrain.encoding.ridge as ridge
+    from lmbrain.encoding.ridge import ridge_cv_predictions
+
+    rng = np.random.default_rng(21)
+    n, p = shape
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
+    Y = X[:, :4] @ rng.normal(size=(4, 40)) + 2 * rng.normal(size=(n, 40)) + 5.0
+    alphas = 10.0 ** np.arange(-1, 6)
+    splits = list(GroupKFold(5).split(X, Y, np.arange(n) // 6))
+    assert Y.shape[1] >= max(len(test) for _, test in splits)
+    monkeypatch.setattr(ridge, "_deletion_splits", lambda *a, **k: [True] * len(a[2]))
+    expected, _ = _sklearn_once_scaled(X, Y, alphas, splits)
+    many = ridge_cv_scores(X, Y, alphas, splits, method="leave_out")
+    np.testing.assert_allclose(many, expected, rtol=1e-8, atol=1e-9)
+    one_by_one = np.concatenate([ridge_cv_scores(X, Y[:, [t]], alphas, splits, method="leave_out")
+                                 for t in range(Y.shape[1])], axis=-1)
+    np.testing.assert_allclose(many, one_by_one, rtol=1e-10, atol=1e-10)
+    index = rng.integers(0, len(alphas), size=Y.shape[1])
+    pred, _ = ridge_cv_predictions(X, Y, alphas, index, splits, method="leave_out")
+    single = np.column_stack([ridge_cv_predictions(X, Y[:, [t]], alphas, index[[t]], splits, method="leave_out")[0]
+                              for t in range(Y.shape[1])])
+    np.testing.assert_allclose(pred, single, rtol=1e-10, atol=1e-10)
+    torch_scores = ridge_cv_scores(X, Y, alphas, splits, method="leave_out", backend="torch_cpu")
+    np.testing.assert_allclose(torch_scores, many, rtol=1e-9, atol=1e-9)
+    monkeypatch.undo()
+    five = list(GroupKFold(5).split(np.zeros((500, 1)), None, np.arange(500) // 4))
+    assert all(ridge._deletion_splits(500, 768, five, 9, 1, memoised=False))
+    assert not any(ridge._deletion_splits(500, 768, five, 9, 10_000, memoised=False))
