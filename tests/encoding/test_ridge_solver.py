@@ -224,15 +224,22 @@ def _sklearn_once_scaled(X, Y, alphas, splits, fit_intercept=True):
     return scores, preds
 
 
+def _scaled_problem(seed: int, shape: tuple[int, int], n_targets: int):
+    """Features of mixed scales and offsets, targets from four of them plus noise (and the generator, for more)."""
+    rng = np.random.default_rng(seed)
+    n, p = shape
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
+    Y = X[:, :4] @ rng.normal(size=(4, n_targets)) + 2 * rng.normal(size=(n, n_targets)) + 5.0
+    return X, Y, rng
+
+
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("shape", [(240, 30), (90, 160)], ids=["gram", "kernel"])
 def test_leave_out_equals_refitting_each_split(shape, fit_intercept):
     """The deletion formula gives the predictions of ridge refitted without each split's held-out rows (gaps
     included), for every alpha; the reference is scikit-learn on once-scaled features."""
-    rng = np.random.default_rng(3)
-    n, p = shape
-    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
-    Y = X[:, :4] @ rng.normal(size=(4, 3)) + 2 * rng.normal(size=(n, 3)) + 5.0
+    X, Y, _ = _scaled_problem(3, shape, 3)
+    n = shape[0]
     alphas = 10.0 ** np.arange(-1, 6)
     for splits in (_gapped_splits(n), list(GroupKFold(4).split(X, Y, np.arange(n) // 6))):
         expected, _ = _sklearn_once_scaled(X, Y, alphas, splits, fit_intercept)
@@ -250,10 +257,8 @@ def test_leave_out_routes_each_split_to_the_cheaper_exact_path(shape, fit_interc
     the deletion formula; either route gives the same scores (and scikit-learn's), including mixed routes."""
     import lmbrain.encoding.ridge as ridge
 
-    rng = np.random.default_rng(8)
+    X, Y, _ = _scaled_problem(8, shape, 3)
     n, p = shape
-    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
-    Y = X[:, :4] @ rng.normal(size=(4, 3)) + 2 * rng.normal(size=(n, 3)) + 5.0
     alphas = 10.0 ** np.arange(-1, 6)
     two = list(GroupKFold(2).split(X, Y, np.arange(n) // 6))
     five = list(GroupKFold(5).split(np.zeros((300, 1)), None, np.arange(300) // 6))
@@ -360,10 +365,8 @@ def test_leave_out_with_more_targets_than_held_out_rows_equals_sklearn(shape, mo
     import lmbrain.encoding.ridge as ridge
     from lmbrain.encoding.ridge import ridge_cv_predictions
 
-    rng = np.random.default_rng(21)
-    n, p = shape
-    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
-    Y = X[:, :4] @ rng.normal(size=(4, 40)) + 2 * rng.normal(size=(n, 40)) + 5.0
+    X, Y, rng = _scaled_problem(21, shape, 40)
+    n = shape[0]
     alphas = 10.0 ** np.arange(-1, 6)
     splits = list(GroupKFold(5).split(X, Y, np.arange(n) // 6))
     assert Y.shape[1] >= max(len(test) for _, test in splits)
