@@ -370,9 +370,9 @@ def permutation_test(
                 gains.add(Yp, pred_p, base_p, copies=k)
             tally.add(slice(None), k, Yp, pred_p, base_p, splits, tested)
         return tally.result(None if gains is None else gains.inflation())
+    if len(flip_blocks) != len(Y):
+        raise ValueError(f"flip_blocks has {len(flip_blocks)} entries for {len(Y)} samples")
     signs, index = block_signs(permutations, flip_blocks)
-    if len(index) != len(Y):
-        raise ValueError(f"flip_blocks has {len(index)} entries for {len(Y)} samples")
     # targets in chunks small enough that FLIP_DRAWS draws of all of them fit in one batch of columns
     chunk = max(1, min(n_targets, RESAMPLE_COLUMNS // FLIP_DRAWS))
     per_batch = max(1, RESAMPLE_COLUMNS // chunk)
