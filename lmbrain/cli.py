@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lmbrain.clitools import check_suffix, check_writable, echo, parse_layers, writing_to, writing_under
+from lmbrain.clitools import (
+    PATH,
+    check_suffix,
+    check_writable,
+    echo,
+    nonempty_path,
+    parse_layers,
+    writing_to,
+    writing_under,
+)
 from lmbrain.errors import (
     EXIT_CODES,
     EXIT_INTERNAL,
@@ -75,8 +84,10 @@ def show_table(table: pd.DataFrame) -> str:
 
 @app.command()
 def run(
-    study: Annotated[Path, typer.Argument(help="Study YAML file (see analyses/).")],
-    out: Annotated[Path | None, typer.Option(help="Results directory (default: reports/<study name>).")] = None,
+    study: Annotated[Path, typer.Argument(help="Study YAML file (see analyses/).",
+                                          parser=nonempty_path, metavar="STUDY")],
+    out: Annotated[Path | None, typer.Option(help="Results directory (default: reports/<study name>).",
+                                             **PATH)] = None,
     executor: Annotated[str, typer.Option(help="sequential | processes | dask")] = "sequential",
     n_jobs: Annotated[
         int, typer.Option(min=1, help="Worker processes for 'processes' or a local Dask cluster.")
@@ -102,6 +113,10 @@ def run(
         raise UsageError(f"--out {out} is a file, not a folder")
     if not dry_run:
         check_writable(out, "--out")
+        from lmbrain.study.runner import check_folder, check_lock
+
+        check_folder(spec, out)  # another study's results there: refused before any work, the folder untouched
+        check_lock(out)
     from lmbrain.study.validate import validate_study
 
     validate_study(spec, executor, n_jobs)
@@ -239,7 +254,8 @@ def check_results_dir(results_dir: Path) -> None:
 
 @app.command("report")
 def report_cmd(
-    results_dir: Annotated[Path, typer.Argument(help="A study's results directory (holds results.parquet).")],
+    results_dir: Annotated[Path, typer.Argument(help="A study's results directory (holds results.parquet).",
+                                                parser=nonempty_path, metavar="RESULTS_DIR")],
 ) -> None:
     """Regenerate tables (and figures) from a results directory's parquet files alone."""
     check_results_dir(results_dir)

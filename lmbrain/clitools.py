@@ -26,6 +26,18 @@ def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
         raise
 
 
+def nonempty_path(value: str | Path) -> Path:
+    """Parser of a path argument or option: an empty value (``--out ''``) is refused, not read as the current
+    folder."""
+    if not str(value).strip():
+        raise typer.BadParameter("the path is empty (an empty path would mean the current folder); give one")
+    return Path(value)
+
+
+#: ``typer.Option`` / ``typer.Argument`` keywords of a path that may not be empty
+PATH = {"parser": nonempty_path, "metavar": "<path>"}
+
+
 def check_suffix(path: Path, allowed: tuple[str, ...], option: str) -> None:
     """Refuse an output path whose suffix is not one of ``allowed`` (a .txt must not hold safetensors)."""
     if path.suffix.lower() not in allowed:

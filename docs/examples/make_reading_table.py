@@ -5,9 +5,10 @@ from sentence-final punctuation), ``word_nr`` (1-based position in the story), `
 columns, ``rt_mean`` and ``rt_geomean`` (mean and geometric-mean self-paced reading time over readers, ms). As in
 many reading-time corpora, the first word of each story has no reading time: it is left empty.
 
-    python docs/examples/make_reading_table.py /tmp/byo/reading_times.csv
+    python docs/examples/make_reading_table.py $LMBRAIN_DATA_DIR/ns_reading/reading_times.csv
 
-The data stay outside the repository (they are read from ``$LMBRAIN_DATA_DIR/naturalstories``, CC BY-NC-SA 4.0).
+The CSV goes in a folder of its own under the data directory (a spec's files lie there), outside the repository
+(the source is read from ``$LMBRAIN_DATA_DIR/naturalstories``, CC BY-NC-SA 4.0).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from lmbrain.clitools import echo
-from lmbrain.errors import DataError, LmbrainError
+from lmbrain.clitools import PATH, echo, nonempty_path
+from lmbrain.errors import DataError, LmbrainError, UsageError
 
 app = typer.Typer(
     help="Datasets: list, describe, verify and fetch the datasets lmbrain knows.", no_args_is_help=True
@@ -122,12 +122,16 @@ def verify_command(
 def fetch_command(
     name: NameArg,
     data_dir: DataDirOption = None,
+    allow_file_urls: Annotated[bool, typer.Option(
+        "--allow-file-urls", help="Also copy file:// URLs (each with its sha256; also: LMBRAIN_ALLOW_FILE_URLS=1)."
+    )] = False,
 ) -> None:
-    """Download the dataset's missing files (resuming partial downloads), verifying each sha256."""
+    """Download the dataset's missing files into its folder under the data directory (resuming partial
+    downloads), verifying each sha256 (required); http(s) URLs only, file:// with --allow-file-urls."""
     from lmbrain.data.fetch import fetch_dataset
 
     _check_data_dir(data_dir)
-    results = fetch_dataset(name, data_dir=data_dir)
+    results = fetch_dataset(name, data_dir=data_dir, allow_file_urls=allow_file_urls)
     for result in results:
         echo(f"{result.action:10s} {result.path}")
 
@@ -158,11 +162,15 @@ def checksums_command(
 
 @app.command("init")
 def init_command(
-    table: Annotated[Path, typer.Argument(help="The table (CSV, TSV or parquet) to write a spec for.")],
-    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
+    table: Annotated[Path, typer.Argument(
+        help="The table (CSV, TSV or parquet) to write a spec for, in a folder under the data directory.",
+        parser=nonempty_path, metavar="TABLE")],
+    name: Annotated[str | None, typer.Option(
+        help="Dataset name (default: the file name): letters, digits, '_', '-', '.' (not first).")] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Spec file to write (default: NAME.yaml in the current folder).")
+        Path | None, typer.Option(help="Spec file to write (default: NAME.yaml in the current folder).", **PATH)
     ] = None,
+    data_dir: DataDirOption = None,
     modality: Annotated[str, typer.Option(help="reading_times, eeg_words, ecog_words or fmri_sentences.")]
     = "reading_times",
     unit: Annotated[str | None, typer.Option(help="word or sentence (default: guessed from the text).")] = None,
@@ -180,7 +188,8 @@ def init_command(
     licence: Annotated[str, typer.Option(help="The corpus licence.")] = "TODO: the corpus licence",
     force: Annotated[bool, typer.Option(help="Overwrite an existing spec file.")] = False,
 ) -> None:
-    """Write a ``table``-reader spec for a table: columns guessed (or named), file checksummed with its role."""
+    """Write a ``table``-reader spec for a table in a folder under the data directory: columns guessed (or
+    named), file checksummed with its role, ``root`` relative to the data directory."""
     import re
 
     import yaml
@@ -189,12 +198,19 @@ def init_command(
     from lmbrain.data.scaffold import scaffold_spec
     from lmbrain.data.specs import MODALITIES, parse_spec
     from lmbrain.features.files import atomic_write_text
+    from lmbrain.paths import slug_problem
 
     if modality not in MODALITIES or modality == "fmri_timeseries":
         raise DataError(f"--modality {modality!r}: the table reader takes {[m for m in MODALITIES if 'time' not in m]}")
     if unit not in (None, "word", "sentence"):
         raise DataError(f"--unit {unit!r}: choose word or sentence")
-    name = name or re.sub(r"[^A-Za-z0-9_]+", "_", table.stem).strip("_").lower()
+    _check_data_dir(data_dir)
+    given_name = name is not None
+    name = name if given_name else re.sub(r"[^A-Za-z0-9_]+", "_", table.stem).strip("_").lower()
+    problem = slug_problem(name)
+    if problem:
+        how = "" if given_name else f" (made from the file name {table.name!r}; give --name)"
+        raise UsageError(f"--name: {problem}{how}")
     out = out or Path(f"{name}.yaml")
     if out.exists() and not force:
         raise DataError(f"{out} exists; pass --force to overwrite it")
@@ -202,7 +218,7 @@ def init_command(
     given = {"text": text, "context": context, "position": position, "sentence": sentence, "split": split,
              "subject": subject, "responses": response}
     spec, notes = scaffold_spec(table, name=name, modality=modality, unit=unit, given=given, citation=citation,
-                                licence=licence)
+                                licence=licence, data_dir=data_dir)
     parse_spec(spec, source=str(out))  # what is written is a valid spec
     atomic_write_text(out, yaml.safe_dump(spec, sort_keys=False, width=110, allow_unicode=True))
     for note in notes:

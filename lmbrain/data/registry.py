@@ -17,6 +17,7 @@ from lmbrain.data.checks import mask_bad_neuroids, verify_files
 from lmbrain.data.dataset import Dataset
 from lmbrain.data.specs import DataSpec, find_spec, list_specs
 from lmbrain.errors import DataError
+from lmbrain.paths import inside
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,11 @@ class ReadContext:
     options: dict[str, Any]
 
     def path(self, relative: str | Path) -> Path:
-        """A file under the dataset folder; a DataError naming it when it is missing."""
-        path = self.root / relative
+        """A file under the dataset folder (never outside it); a DataError naming it when it is missing."""
+        try:
+            path = inside(self.root, relative, "path")
+        except ValueError as err:
+            raise DataError(f"dataset {self.spec.name}: {err}") from None
         if not path.exists():
             raise DataError(f"dataset {self.spec.name}: missing data file {path}")
         return path

@@ -8,6 +8,7 @@ a loaded dataset: counts, groups, missing values per target and a few rows with 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lmbrain import config
 from lmbrain.data.checks import sha256_file
 from lmbrain.data.dataset import Dataset
 from lmbrain.data.readers.table import DEFAULT_NA, read_any
@@ -97,6 +99,24 @@ def guess_columns(table: pd.DataFrame, given: dict[str, Any]) -> Guess:
     return Guess(out, notes)
 
 
+def spec_root(path: Path, data_dir: Path | None = None) -> str:
+    """The ``root`` of a spec for a file: its folder relative to the data directory; a DataError when the file is
+    not in a folder under it."""
+    base = Path(data_dir) if data_dir is not None else config.data_dir()
+    base = Path(os.path.normpath(base.expanduser().absolute()))
+    folder = Path(os.path.normpath(Path(path).expanduser().absolute())).parent
+    where = f"the data directory {base} ({'--data-dir' if data_dir is not None else config.DATA_DIR_VAR})"
+    try:
+        root = folder.relative_to(base)
+    except ValueError:
+        raise DataError(f"{path} is not under {where}: a spec's files lie in a folder under the data directory; "
+                        f"move the table to {base}/<name>/ (or give --data-dir)") from None
+    if not root.parts:
+        raise DataError(f"{path} lies directly in {where}: put it in a folder of its own, e.g. "
+                        f"{base}/{path.stem}/{path.name}")
+    return root.as_posix()
+
+
 def scaffold_spec(
     path: Path,
     *,
@@ -106,11 +126,16 @@ def scaffold_spec(
     given: dict[str, Any] | None = None,
     citation: str = "TODO: cite the corpus",
     licence: str = "TODO: the corpus licence",
+    data_dir: Path | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """A ``table``-reader spec for one file (checksummed, role ``data``) and the assumptions made."""
-    path = Path(path).resolve()
+    """A ``table``-reader spec for one file (checksummed, role ``data``) and the assumptions made.
+
+    The file must lie in a folder under ``data_dir`` (default ``$LMBRAIN_DATA_DIR``): the spec's ``root`` is that
+    folder, relative to the data directory (a spec never points outside it)."""
+    path = Path(os.path.normpath(Path(path).expanduser().absolute()))
     if not path.is_file():
         raise DataError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    root = spec_root(path, data_dir)
     table = read_any(path)
     if table.empty:
         raise DataError(f"{path}: the table has no rows")
@@ -137,7 +162,7 @@ def scaffold_spec(
         "stimulus_unit": unit,
         "split_unit": split,
         "split_description": f"whole {split!r} groups held out together",
-        "root": str(path.parent),
+        "root": root,
         "files": [{"path": path.name, "sha256": sha256_file(path), "size": path.stat().st_size, "role": "data"}],
         "options": {k: v for k, v in options.items() if v is not None},
     }

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lmbrain.errors import DataError
+from lmbrain.paths import inside, relative_problem, slug_problem
 
 #: Environment variable naming extra folders (``:``-separated) searched for ``NAME.yaml`` specs.
 SPECS_DIR_VAR = "LMBRAIN_SPECS_DIR"
@@ -47,8 +48,9 @@ class FileSpec(_Strict):
     @field_validator("path")
     @classmethod
     def _relative(cls, value: str) -> str:
-        if Path(value).is_absolute() or ".." in Path(value).parts:
-            raise ValueError(f"file path {value!r} must be relative to the dataset root, without '..'")
+        problem = relative_problem(value, "file path")
+        if problem:
+            raise ValueError(f"{problem} (files are given relative to the dataset root)")
         return value
 
 
@@ -107,6 +109,22 @@ class DataSpec(_Strict):
             return [str(v) for v in value]
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        problem = slug_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("root")
+    @classmethod
+    def _inside_data_dir(cls, value: str) -> str:
+        problem = relative_problem(value, "root")
+        if problem:
+            raise ValueError(f"{problem}: a dataset's folder lies under the data directory ($LMBRAIN_DATA_DIR)")
+        return value
+
     def file(self, role: str) -> FileSpec:
         """The file with this role; a DataError if the spec has none."""
         for entry in self.files:
@@ -117,9 +135,19 @@ class DataSpec(_Strict):
         )
 
     def root_dir(self, data_dir: Path) -> Path:
-        """The dataset's folder: ``root`` under the data directory (or ``root`` itself when absolute)."""
-        root = Path(os.path.expanduser(self.root))
-        return root if root.is_absolute() else data_dir / root
+        """The dataset's folder: ``root`` under the data directory (never outside it)."""
+        try:
+            return inside(Path(data_dir), self.root, "root")
+        except ValueError as err:
+            raise DataError(f"spec {self.name}: {err}") from None
+
+    def file_path(self, data_dir: Path, entry: FileSpec) -> Path:
+        """Where one of the spec's files lies: under the dataset's folder (never outside it)."""
+        root = self.root_dir(data_dir)
+        try:
+            return inside(root, entry.path, "file path")
+        except ValueError as err:
+            raise DataError(f"spec {self.name}: {err}") from None
 
 
 def parse_spec(raw: Any, *, source: str) -> DataSpec:

@@ -428,12 +428,12 @@ def _folder_study(path: Path) -> str | None:
         return "?"
 
 
-def claim_folder(study: Study, out_dir: Path, text: str) -> None:
-    """Write ``study.yaml`` into ``out_dir`` unless the folder holds finished units or results of another
-    study (StudyError); the study.yaml of a study that finished nothing there is replaced (and logged)."""
+def check_folder(study: Study, out_dir: Path) -> str | None:
+    """Refuse (StudyError) a results folder holding finished units or results of another study, reading only:
+    nothing is written there, so a refused folder is left as it was. Returns the hash of the folder's own
+    study.yaml (None when it has none)."""
     digest = study.digest()
-    previous = out_dir / "study.yaml"
-    old = _folder_study(previous)
+    old = _folder_study(out_dir / "study.yaml")
     foreign = 0
     for path in sorted((out_dir / "_work" / "units").glob("*.json")):
         try:
@@ -452,6 +452,38 @@ def claim_folder(study: Study, out_dir: Path, text: str) -> None:
             f"{out_dir} holds {what} of a different study (hash {other} != {digest}); choose another --out or "
             "delete it"
         )
+    return old
+
+
+def check_lock(out_dir: Path) -> None:
+    """Refuse (UsageError) a results folder whose lock another live run holds, without writing to it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return
+    path = out_dir / "_work" / "lock"
+    try:
+        handle = open(path, encoding="utf-8")  # read-only: the lock file is not rewritten
+    except OSError:
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.read().strip() or "?"
+            raise UsageError(
+                f"{out_dir} is being written by another lmbrain run ({holder}); wait for it to end or choose "
+                "another --out"
+            ) from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def claim_folder(study: Study, out_dir: Path, text: str) -> None:
+    """Write ``study.yaml`` into ``out_dir`` unless the folder holds finished units or results of another
+    study (StudyError); the study.yaml of a study that finished nothing there is replaced (and logged)."""
+    digest = study.digest()
+    previous = out_dir / "study.yaml"
+    old = check_folder(study, out_dir)
     if old is not None and old != digest:
         log.warning("%s: replacing its study.yaml (study %s, which finished no unit there) with study %s (%s)",
                     out_dir, old, study.name, digest)
@@ -563,6 +595,8 @@ def run_study(
 
     check_executor(executor, n_jobs)
     out_dir = Path(out_dir)
+    check_folder(study, out_dir)  # a folder of another study, or one another run writes, is refused untouched
+    check_lock(out_dir)
     with run_logging(out_dir):
         try:
             validate_study(study, executor=executor, n_jobs=n_jobs)

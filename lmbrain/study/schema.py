@@ -189,6 +189,17 @@ class Study(Strict):
     statistics: StatisticsOptions = StatisticsOptions()
     outputs: OutputOptions = OutputOptions()
 
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        """The name becomes a folder name (reports/NAME): a slug, never a path."""
+        from lmbrain.paths import slug_problem
+
+        problem = slug_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     def digest(self) -> str:
         """A stable hash of the study's content (key order and formatting do not matter)."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)

@@ -44,6 +44,7 @@ def _init_and_load(path: Path, tmp_path: Path, capsys, monkeypatch, *extra: str)
     specs = tmp_path / "specs"
     specs.mkdir()
     out = specs / "mine.yaml"
+    monkeypatch.setenv("LMBRAIN_DATA_DIR", str(tmp_path))  # the table lies in a folder under the data directory
     code = run_cli(["data", "init", str(path), "--name", "mine", "--out", str(out), *extra])
     printed = capsys.readouterr()
     assert code == 0, printed.out + printed.err
@@ -122,7 +123,8 @@ def test_long_format_pivots_subjects(tmp_path, capsys, monkeypatch) -> None:
     long = pd.concat([words.assign(participant=p, amp=rng.normal(size=len(words))) for p in ("p1", "p2", "p3")],
                      ignore_index=True)
     long = long.drop(index=long.index[(long["participant"] == "p2") & (long["idx"] == 2)])  # p2 skipped two words
-    path = tmp_path / "eeg.tsv"
+    path = tmp_path / "eeg" / "eeg.tsv"
+    path.parent.mkdir()
     long.sample(frac=1.0, random_state=3).to_csv(path, sep="\t", index=False)
     spec, _ = _init_and_load(path, tmp_path, capsys, monkeypatch, "--modality", "eeg_words", "--text", "token",
                              "--subject", "participant")
@@ -136,7 +138,8 @@ def test_long_format_pivots_subjects(tmp_path, capsys, monkeypatch) -> None:
 
 
 def test_bad_input_is_one_clear_error(tmp_path, capsys, monkeypatch) -> None:
-    path = tmp_path / "bad.csv"
+    path = tmp_path / "bad" / "bad.csv"
+    path.parent.mkdir()
     pd.DataFrame({"text_id": ["a", "a", "b"], "pos": [1, 1, 1], "word": ["x", "y", "z"],
                   "rt": ["1", "2", "3"]}).to_csv(path, index=False)
     _init_and_load(path, tmp_path, capsys, monkeypatch)

@@ -71,3 +71,10 @@ def test_random_control_takes_the_llm_layer_dimension(tmp_path, data_dir):
     fixed = load_study(write(tmp_path, text.replace("controls: [random]", "controls: [random], "
                                                    "control_options: {random: {dim: 16, seed: 3}}")))
     assert control_options(fixed, fixed.datasets[0], "random") == {"dim": 16, "seed": 3}
+
+
+@pytest.mark.parametrize("name", ["../../../../tmp/x", "a/b", ".hidden", "", "a b"])
+def test_the_study_name_is_a_slug_not_a_path(tmp_path, name):
+    with pytest.raises(StudyError, match=r"name: .*(not a plain name|empty)"):
+        load_study(write(tmp_path, f"name: {name!r}\ndatasets: [{{name: d}}]\nmodels: [{{name: m}}]\n"))
+    assert load_study(write(tmp_path, "name: my_study-2.v1\ndatasets: [{name: d}]\nmodels: [{name: m}]\n"))
