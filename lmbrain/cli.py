@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lmbrain.clitools import (
+    DATA_LOAD_LOGGERS,
     PATH,
     check_suffix,
     check_writable,
     echo,
     nonempty_path,
     parse_layers,
+    quiet_loggers,
     writing_to,
     writing_under,
 )
@@ -90,13 +92,15 @@ def run(
                                              **PATH)] = None,
     executor: Annotated[str, typer.Option(help="sequential | processes | dask")] = "sequential",
     n_jobs: Annotated[
-        int, typer.Option(min=1, help="Worker processes for 'processes' or a local Dask cluster.")
-    ] = 2,
+        int | None, typer.Option(min=1, help="Worker processes for 'processes' or a local Dask cluster (at most "
+                                 "the number of CPU cores unless --force; default: 2, or the cores if fewer).")
+    ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address (tcp://host:port); default: a LocalCluster.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the units and which are done; run nothing.")] = False,
     report: Annotated[bool, typer.Option(help="Write the report after the run.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Allow --n-jobs above the number of CPU cores.")] = False,
 ) -> None:
     """Run a study (resumable: finished units are not recomputed), then write its report."""
     from lmbrain.study.executors import EXECUTORS
@@ -105,6 +109,12 @@ def run(
         raise UsageError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if scheduler is not None and executor != "dask":
         raise UsageError("--scheduler needs --executor dask")
+    cores = os.cpu_count() or 1
+    if n_jobs is None:
+        n_jobs = min(2, cores)
+    elif n_jobs > cores and scheduler is None and not force:
+        raise UsageError(f"--n-jobs {n_jobs}: this machine has {cores} CPU core(s); more workers than cores only "
+                         "compete for them (pass --force to run that many anyway)")
     from lmbrain.study.schema import load_study
 
     spec = load_study(study)
@@ -119,7 +129,11 @@ def run(
         check_lock(out)
     from lmbrain.study.validate import validate_study
 
-    validate_study(spec, executor, n_jobs)
+    if dry_run:
+        validate_study(spec, executor, n_jobs)
+    else:
+        with quiet_loggers(*DATA_LOAD_LOGGERS):  # the run logs every data problem itself (run.log and terminal)
+            validate_study(spec, executor, n_jobs)
     from lmbrain.study.runner import plan, run_study
 
     if dry_run:

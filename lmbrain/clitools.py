@@ -4,6 +4,7 @@ output's suffix and writability, a layer list)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,25 @@ def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
         if exc.filename is None:
             exc.filename = "standard error" if err else "standard output"
         raise
+
+
+@contextmanager
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Silence the named loggers for a block: a command that prints a warning itself (``data check``'s missing
+    values, ``run``'s run.log) does not show it twice."""
+    loggers = [logging.getLogger(name) for name in names]
+    before = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, state in zip(loggers, before, strict=True):
+            logger.disabled = state
+
+
+#: the loggers that warn about a dataset's data problems while it is loaded
+DATA_LOAD_LOGGERS = ("lmbrain.data.registry", "lmbrain.data.checks")
 
 
 def nonempty_path(value: str | Path) -> Path:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lmbrain.clitools import PATH, echo, nonempty_path
+from lmbrain.clitools import DATA_LOAD_LOGGERS, PATH, echo, nonempty_path, quiet_loggers
 from lmbrain.errors import DataError, LmbrainError, UsageError
 
 app = typer.Typer(
@@ -108,7 +108,8 @@ def verify_command(
     if load:
         from lmbrain.data.registry import load_dataset
 
-        dataset = load_dataset(name, data_dir=data_dir)
+        with quiet_loggers(*DATA_LOAD_LOGGERS):  # the summary and lines below state every data problem, once
+            dataset = load_dataset(name, data_dir=data_dir)
         echo(dataset.summary())
         for subject, reason in dataset.excluded.items():
             echo(f"excluded subject {subject}: {reason}")
@@ -195,8 +196,8 @@ def init_command(
     import yaml
 
     from lmbrain.clitools import check_writable
-    from lmbrain.data.scaffold import scaffold_spec
-    from lmbrain.data.specs import MODALITIES, parse_spec
+    from lmbrain.data.scaffold import scaffold_spec, trial_load
+    from lmbrain.data.specs import MODALITIES
     from lmbrain.features.files import atomic_write_text
     from lmbrain.paths import slug_problem
 
@@ -219,7 +220,8 @@ def init_command(
              "subject": subject, "responses": response}
     spec, notes = scaffold_spec(table, name=name, modality=modality, unit=unit, given=given, citation=citation,
                                 licence=licence, data_dir=data_dir)
-    parse_spec(spec, source=str(out))  # what is written is a valid spec
+    with quiet_loggers(*DATA_LOAD_LOGGERS):  # `data check` states the data problems; here only refusals count
+        trial_load(spec, data_dir, source=str(out))  # what is written is a valid spec that loads
     atomic_write_text(out, yaml.safe_dump(spec, sort_keys=False, width=110, allow_unicode=True))
     for note in notes:
         echo(f"assumed {note}")
@@ -240,5 +242,6 @@ def check_command(
     from lmbrain.data.scaffold import check_summary
 
     _check_data_dir(data_dir)
-    dataset = load_dataset(name, data_dir=data_dir)
+    with quiet_loggers(*DATA_LOAD_LOGGERS):  # the summary below states every data problem, once
+        dataset = load_dataset(name, data_dir=data_dir)
     echo(check_summary(dataset, rows))

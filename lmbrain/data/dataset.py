@@ -33,14 +33,25 @@ def _some(values: list, limit: int) -> str:
 
 @dataclass(frozen=True)
 class MissingValues:
-    """Missing (NaN) response values outside the masked neuroids: how many, in which subjects and neuroids,
-    and at which sample rows (a row with a NaN is left out when that subject is fitted)."""
+    """Missing response values (NaN, and ±inf, which no fit can use either) outside the masked neuroids: how
+    many, in which subjects and neuroids, and at which sample rows (a row with a missing value is left out when
+    that subject is fitted).
+
+    ``rows`` are 0-based sample rows; ``lines`` (readers of one table: the 1-based lines of the file where the
+    missing values were read, per subject) and ``absent`` (long tables: per subject, the stimuli that have no row
+    at all) say where to look in the file; ``empty_rows`` are the 0-based sample rows with no usable response in
+    any of several targets (no fit uses them), ``empty_lines`` the first file line of each (0: unknown)."""
 
     n_values: int
     n_total: int
     by_subject: dict[str, int]
     by_neuroid: dict[str, int]
     rows: dict[str, list[int]]
+    n_infinite: int = 0
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    absent: dict[str, list[str]] = field(default_factory=dict)
+    empty_rows: list[int] = field(default_factory=list)
+    empty_lines: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.n_values > 0
@@ -50,20 +61,42 @@ class MissingValues:
         """Number of distinct sample rows with a missing value in some subject."""
         return len({row for rows in self.rows.values() for row in rows})
 
+    def where(self, subject: str, limit: int = 3) -> str:
+        """Where one subject's missing values are: file lines (1-based) when known, else 1-based sample rows."""
+        if subject in self.lines or subject in self.absent:
+            parts = []
+            if self.lines.get(subject):
+                parts.append(f"at line(s) {_some(self.lines[subject], limit)}")
+            if self.absent.get(subject):
+                parts.append(f"no row for stimulus(es) {_some(self.absent[subject], limit)}")
+            return " and ".join(parts)
+        return f"in sample row(s) {_some([r + 1 for r in self.rows[subject]], limit)} (1-based)"
+
+    def describe_empty(self, limit: int = 3) -> str:
+        """The samples with no usable response in any subject ('' when there is none)."""
+        if not self.empty_rows:
+            return ""
+        known = sorted(n for n in self.empty_lines if n > 0)
+        at = (f"line(s) {_some(known, limit)}" if known else
+              f"sample row(s) {_some([r + 1 for r in self.empty_rows], limit)} (1-based)")
+        return f"{len(self.empty_rows)} sample(s) with no response at all, used by no fit: {at}"
+
     def describe(self, limit: int = 3) -> str:
         """How many values are missing and where: per subject (the first ``limit``) the count and the rows."""
         if not self.n_values:
             return "no missing response values"
         share = 100.0 * self.n_values / max(self.n_total, 1)
-        parts = [
-            f"subject {s}: {n} in row(s) {_some(self.rows[s], limit)}"
-            for s, n in list(self.by_subject.items())[:limit]
-        ]
+        infinite = f", {self.n_infinite} of them ±inf" if self.n_infinite else ""
+        parts = [f"subject {s}: {n} {self.where(s, limit)}" for s, n in list(self.by_subject.items())[:limit]]
         more = len(self.by_subject) - limit
+        if more > 0:
+            parts.append(f"... {more} more subject(s)")
+        if self.empty_rows:
+            parts.append(self.describe_empty(limit))
         return (
-            f"{self.n_values} missing (NaN) response value(s) ({share:.1f}%) in {len(self.by_subject)} subject(s), "
-            f"{len(self.by_neuroid)} neuroid(s) and {self.n_rows} sample row(s), each row left out of its "
-            f"subject's fit ({'; '.join(parts)}{f'; ... {more} more subject(s)' if more > 0 else ''})"
+            f"{self.n_values} missing (NaN) response value(s) ({share:.1f}%{infinite}) in {len(self.by_subject)} "
+            f"subject(s), {len(self.by_neuroid)} neuroid(s) and {self.n_rows} sample row(s), each row left out of "
+            f"its subject's fit ({'; '.join(parts)})"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,10 +104,13 @@ class MissingValues:
         return {
             "n_values": self.n_values,
             "n_total": self.n_total,
+            "n_infinite": self.n_infinite,
             "n_rows": self.n_rows,
             "by_subject": dict(self.by_subject),
             "by_neuroid": dict(self.by_neuroid),
             "rows": {s: list(r) for s, r in self.rows.items()},
+            "lines": {s: list(r) for s, r in self.lines.items()},
+            "empty_rows": list(self.empty_rows),
         }
 
 
@@ -100,7 +136,9 @@ class Dataset:
 
     ``nuisance`` maps a subject to its per-scan regressors (time series); ``excluded`` maps a subject left
     out of ``responses`` to the reason; ``masked`` maps a neuroid set to NaN (all-NaN or constant) to the
-    reason; ``meta`` holds reader facts worth reporting (e.g. a verified stimulus-to-scan alignment).
+    reason; ``meta`` holds reader facts worth reporting (e.g. a verified stimulus-to-scan alignment);
+    ``lines`` (readers of one table) holds, per neuroid_id column and sample row, the 1-based line of the file
+    each response was read from (0: the file has no row for it), so that missing values are named by line.
     """
 
     name: str
@@ -116,6 +154,7 @@ class Dataset:
     licence: str = ""
     masked: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    lines: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -149,28 +188,58 @@ class Dataset:
 
     @property
     def missing(self) -> MissingValues:
-        """The missing (NaN) response values outside masked neuroids (rejected trials, literal NaN cells)."""
+        """The missing response values outside masked neuroids (rejected trials, literal NaN cells, ±inf)."""
         values = np.asarray(self.responses.values, dtype=float)
         ids = np.asarray([str(v) for v in self.responses["neuroid_id"].values])
         subjects = np.asarray([str(v) for v in self.responses["subject"].values])
         keep = ~np.isin(ids, list(self.masked)) if self.masked else np.ones(len(ids), dtype=bool)
-        nan = np.isnan(values[:, keep])
+        bad = ~np.isfinite(values[:, keep])
+        infinite = int(np.isinf(values[:, keep]).sum())
         ids, subjects = ids[keep], subjects[keep]
-        per_neuroid = nan.sum(axis=0)
+        lines = self._lines(ids)
+        per_neuroid = bad.sum(axis=0)
         by_subject: dict[str, int] = {}
         rows: dict[str, list[int]] = {}
+        at_lines: dict[str, list[int]] = {}
+        absent: dict[str, list[str]] = {}
+        stimulus_ids = self.stimuli["stimulus_id"].astype(str).to_numpy() if not self.is_timeseries else None
         for subject in dict.fromkeys(subjects):
-            mine = nan[:, subjects == subject]
+            mine = bad[:, subjects == subject]
             if mine.any():
                 by_subject[subject] = int(mine.sum())
                 rows[subject] = np.flatnonzero(mine.any(axis=1)).tolist()
+                if lines is not None:
+                    cells = lines[:, subjects == subject][mine]
+                    at_lines[subject] = sorted({int(n) for n in cells if n > 0})
+                    none = np.flatnonzero((mine & (lines[:, subjects == subject] <= 0)).any(axis=1))
+                    if len(none) and stimulus_ids is not None:
+                        absent[subject] = [str(stimulus_ids[r]) for r in none]
+        empty = np.flatnonzero(bad.all(axis=1)).tolist() if bad.shape[1] > 1 else []  # one target: == rows
+        empty_lines: list[int] = []
+        for row in empty if lines is not None else []:  # per empty row, the first line it was read from (0: none)
+            known = lines[row][lines[row] > 0]
+            empty_lines.append(int(known.min()) if known.size else 0)
         return MissingValues(
             n_values=int(per_neuroid.sum()),
-            n_total=int(nan.size),
+            n_total=int(bad.size),
             by_subject=by_subject,
             by_neuroid={nid: int(n) for nid, n in zip(ids, per_neuroid, strict=True) if n},
             rows=rows,
+            n_infinite=infinite,
+            lines=at_lines,
+            absent=absent,
+            empty_rows=empty,
+            empty_lines=empty_lines,
         )
+
+    def _lines(self, ids: np.ndarray) -> np.ndarray | None:
+        """The file lines of the responses of neuroids ``ids`` (samples x ids), or None when unknown."""
+        if self.lines is None or not set(ids) <= {str(c) for c in self.lines.columns}:
+            return None
+        table = self.lines.rename(columns=str)
+        if len(table) != self.responses.sizes["sample"]:
+            return None
+        return table[list(ids)].to_numpy(dtype=np.int64)
 
     def subject_responses(self, subject: str) -> xr.DataArray:
         """The ``(sample, neuroid)`` responses of one subject."""
@@ -188,6 +257,8 @@ class Dataset:
         missing = [c for c in STIMULUS_COLUMNS if c not in self.stimuli.columns]
         if missing:
             raise DataError(f"{where}: stimulus table lacks column(s) {missing}")
+        if len(self.stimuli) == 0:
+            raise DataError(f"{where}: no stimuli (is the data file empty, a header without rows?)")
         texts = self.stimuli["text"]
         absent = texts.isna().to_numpy()
         blank = absent | texts.astype(str).str.strip().eq("").to_numpy()

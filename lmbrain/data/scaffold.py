@@ -139,7 +139,13 @@ def scaffold_spec(
     table = read_any(path)
     if table.empty:
         raise DataError(f"{path}: the table has no rows")
-    guess = guess_columns(table, {k: v for k, v in (given or {}).items() if v})
+    given = {k: v for k, v in (given or {}).items() if v}
+    for role, value in given.items():
+        for column in [value] if isinstance(value, str) else list(value):
+            if column not in table.columns:
+                flag = "--response" if role == "responses" else f"--{role}"
+                raise DataError(f"{flag} {column!r}: {path} has no such column (columns: {list(table.columns)})")
+    guess = guess_columns(table, given)
     cols, notes = guess.columns, guess.notes
     if unit is None:
         words = table[cols["text"]].astype(str).str.split().str.len().mean()
@@ -167,6 +173,20 @@ def scaffold_spec(
         "options": {k: v for k, v in options.items() if v is not None},
     }
     return spec, notes
+
+
+def trial_load(spec: dict[str, Any], data_dir: Path | None = None, *, source: str = "the new spec") -> Dataset:
+    """Load a scaffolded spec as ``load_dataset`` would, without writing it: everything the reader refuses
+    (a response that is not a number, a position given twice, no usable target) is refused before the spec is
+    written."""
+    from lmbrain.data.registry import ReadContext, finalize, get_reader, resolve_options
+    from lmbrain.data.specs import parse_spec
+
+    parsed = parse_spec(spec, source=source)
+    reader = get_reader(parsed.reader)
+    root = parsed.root_dir(Path(data_dir) if data_dir is not None else config.data_dir())
+    dataset = reader.fn(ReadContext(parsed, root, None, resolve_options(parsed, reader, {})))
+    return finalize(dataset, parsed, None)
 
 
 def _spread(counts: pd.Series) -> str:
@@ -201,6 +221,16 @@ def check_summary(dataset: Dataset, n_rows: int = 5) -> str:
         lines.append(f"  ... {len(ids) - 8} more targets")
     missing = dataset.missing
     lines.append(f"missing: {missing.describe()}" if missing else "missing: none")
+    if missing.empty_rows:
+        shown = []
+        for k, row in enumerate(missing.empty_rows[:5]):
+            line = missing.empty_lines[k] if k < len(missing.empty_lines) else 0
+            at = f"line {line}" if line > 0 else f"sample row {row + 1}"
+            shown.append(f"{at}: {stimuli['stimulus_id'].iloc[row]} {str(stimuli['text'].iloc[row])!r}"
+                         if not dataset.is_timeseries else at)
+        more = len(missing.empty_rows) - len(shown)
+        lines.append(f"samples with no response at all (used by no fit): {len(missing.empty_rows)}, e.g. "
+                     + "; ".join(shown) + (f"; ... {more} more" if more > 0 else ""))
     if dataset.excluded:
         lines.append(f"excluded subjects: {dataset.excluded}")
     if dataset.masked:

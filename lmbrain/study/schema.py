@@ -5,18 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator, model_validator
 
 from lmbrain.errors import StudyError
+
+#: the most permutations or bootstrap resamples a study may ask for (each costs a refit or a resample per target)
+MAX_RESAMPLES = 100_000
+#: the most outer or inner cross-validation folds (each fold is a refit; more than this is a typo)
+MAX_SPLITS = 100
 
 
 class Strict(BaseModel):
     """A pydantic model that rejects unknown keys."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf / .nan: refused
 
 
 def _check_known(names: list[str] | tuple[str, ...]) -> None:
@@ -105,9 +110,9 @@ class CVOptions(Strict):
     """Outer and inner cross-validation: grouped by the dataset's split unit unless auditing."""
 
     schemes: list[Literal["grouped", "shuffled"]] = Field(default_factory=lambda: ["grouped"])
-    n_splits: int = Field(5, ge=2)
-    inner_splits: int = Field(5, ge=2)
-    seed: int = 0
+    n_splits: int = Field(5, ge=2, le=MAX_SPLITS)
+    inner_splits: int = Field(5, ge=2, le=MAX_SPLITS)
+    seed: int = Field(0, ge=0)
 
 
 class TimeseriesOptions(Strict):
@@ -130,7 +135,7 @@ def _default_joint() -> str:
 class EstimatorOptions(Strict):
     """Ridge settings: the alpha grid, and how joint LLM + control spaces are regularised."""
 
-    alphas: list[float] = Field(default_factory=lambda: [10.0**k for k in range(-2, 8)])
+    alphas: list[PositiveFloat] = Field(default_factory=lambda: [10.0**k for k in range(-2, 8)], min_length=1)
     joint: str = Field(default_factory=lambda: _default_joint(),
                        description="joint LLM + controls estimator (lmbrain.encoding.joint.JOINT_KINDS)")
     layer_curves: bool = True
@@ -149,7 +154,7 @@ class EstimatorOptions(Strict):
 class StatisticsOptions(Strict):
     """Permutation nulls, bootstrap confidence intervals and false-discovery control."""
 
-    permutations: int = Field(0, ge=0)
+    permutations: int = Field(0, ge=0, le=MAX_RESAMPLES)
     permutation_method: Literal["auto", "refit", "predictions"] = Field(
         "auto", description="auto: p_r against refits on responses sign-flipped by whole groups (event data) or "
         "circularly shifted (time series), p_r2 (R² > 0) by block sign flips of the gains over the training mean "
@@ -161,10 +166,10 @@ class StatisticsOptions(Strict):
         20, ge=1, description="consecutive scans flipped or resampled together in the sign-flip tests (R² > 0, "
         "unique variance) and the bootstrap of time series"
     )
-    bootstrap: int = Field(1000, ge=0)
+    bootstrap: int = Field(1000, ge=0, le=MAX_RESAMPLES)
     fdr_alpha: float = Field(0.05, gt=0, lt=1)
     ceiling: bool = True
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 class OutputOptions(Strict):
@@ -200,6 +205,15 @@ class Study(Strict):
             raise ValueError(problem)
         return value
 
+    @model_validator(mode="after")
+    def _something_to_fit(self) -> Study:
+        """A dataset with no control set in a study with no model would only get a ceiling: nothing is fitted."""
+        bare = [f"datasets.{i} ({entry.name})" for i, entry in enumerate(self.datasets) if not entry.controls]
+        if not self.models and bare:
+            raise ValueError(f"models: none, and {', '.join(bare)} list no controls: nothing would be fitted there; "
+                             "add a model (models: [{name: ...}]) or a control set (controls: [...])")
+        return self
+
     def digest(self) -> str:
         """A stable hash of the study's content (key order and formatting do not matter)."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -212,7 +226,10 @@ def load_study(path: str | Path) -> Study:
     if not path.is_file():
         raise StudyError(f"study file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"study file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                         f"{exc.start}); a study is a YAML text file") from None
     except yaml.YAMLError as exc:
         raise StudyError(f"study file {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
@@ -220,7 +237,14 @@ def load_study(path: str | Path) -> Study:
     try:
         return Study.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise StudyError(f"study file {path}: {problems}") from exc
+
+
+def _problem(err: Any) -> str:
+    """One validation error as ``field.path: message`` (the message alone when it names its own fields)."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {message}" if loc else message

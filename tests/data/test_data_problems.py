@@ -48,7 +48,7 @@ def test_literal_nan_responses_are_counted_in_the_summary_and_the_log(tmp_path, 
     assert not ds.masked  # nothing masked: the neuroids still have values
     summary = ds.summary()
     assert "3 missing (NaN) response value(s) (25.0%) in 1 subject(s), 2 neuroid(s) and 2 sample row(s)" in summary
-    assert "subject 848: 3 in row(s) 1, 2" in summary
+    assert "subject 848: 3 in sample row(s) 2, 3 (1-based)" in summary  # no file lines from this reader
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("lmbrain")]
     assert any("fixture_tuckute" in r.getMessage() and "3 missing (NaN)" in r.getMessage() for r in warnings)
 

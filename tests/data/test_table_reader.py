@@ -140,11 +140,15 @@ def test_long_format_pivots_subjects(tmp_path, capsys, monkeypatch) -> None:
 def test_bad_input_is_one_clear_error(tmp_path, capsys, monkeypatch) -> None:
     path = tmp_path / "bad" / "bad.csv"
     path.parent.mkdir()
-    pd.DataFrame({"text_id": ["a", "a", "b"], "pos": [1, 1, 1], "word": ["x", "y", "z"],
+    pd.DataFrame({"text_id": ["a", "a", "b"], "pos": [1, 2, 1], "word": ["x", "y", "z"],
                   "rt": ["1", "2", "3"]}).to_csv(path, index=False)
     _init_and_load(path, tmp_path, capsys, monkeypatch)
+    path.write_text("text_id,pos,word,rt\na,1,x,1\na,1,y,2\nb,1,z,3\n")
     with pytest.raises(DataError, match="context 'a' has position 1 twice"):
-        load_dataset("mine")
+        load_dataset("mine", verify=False)
+    other = tmp_path / "specs" / "other.yaml"  # data init refuses to write a spec that would not load
+    assert run_cli(["data", "init", str(path), "--name", "other", "--out", str(other)]) == EXIT_DATA
+    assert "context 'a' has position 1 twice" in capsys.readouterr().err and not other.exists()
     path.write_text("text_id,pos,word,rt\na,1,x,1\na,2,y,fast\n")
     with pytest.raises(DataError, match=r"bad.csv: row 3: column 'rt' is 'fast', not a number"):
         load_dataset("mine", verify=False)

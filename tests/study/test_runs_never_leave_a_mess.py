@@ -206,7 +206,8 @@ def test_data_problems_are_logged_at_the_start_of_a_run(caplog, data_dir):
     from lmbrain.study.schema import Study
 
     study = Study.model_validate({"name": "problems", "datasets": [
-        {"name": "brennan2016_alice", "controls": ["word_rate"]}, {"name": "frank2015_eeg", "subjects": ["1"]}]})
+        {"name": "brennan2016_alice", "controls": ["word_rate"]},
+        {"name": "frank2015_eeg", "subjects": ["1"], "controls": ["word_length"]}]})
     with caplog.at_level(logging.INFO, logger="lmbrain"):
         log_data_problems(study)
     text = caplog.text

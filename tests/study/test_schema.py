@@ -78,3 +78,43 @@ def test_the_study_name_is_a_slug_not_a_path(tmp_path, name):
     with pytest.raises(StudyError, match=r"name: .*(not a plain name|empty)"):
         load_study(write(tmp_path, f"name: {name!r}\ndatasets: [{{name: d}}]\nmodels: [{{name: m}}]\n"))
     assert load_study(write(tmp_path, "name: my_study-2.v1\ndatasets: [{name: d}]\nmodels: [{name: m}]\n"))
+
+
+BASE = "name: x\ndatasets: [{name: d, controls: [word_position]}]\nmodels: [{name: m}]\n"
+
+
+@pytest.mark.parametrize(("extra", "field", "words"), [
+    ("estimator: {alphas: [.inf]}", "estimator.alphas.0", "finite number"),
+    ("estimator: {alphas: [.nan]}", "estimator.alphas.0", "finite number"),
+    ("estimator: {alphas: [1.0, -1.0]}", "estimator.alphas.1", "greater than 0"),
+    ("estimator: {alphas: []}", "estimator.alphas", "at least 1 item"),
+    ("statistics: {seed: -5}", "statistics.seed", "greater than or equal to 0"),
+    ("cv: {seed: -1}", "cv.seed", "greater than or equal to 0"),
+    ("statistics: {permutations: 100001}", "statistics.permutations", "less than or equal to 100000"),
+    ("statistics: {bootstrap: 1000000}", "statistics.bootstrap", "less than or equal to 100000"),
+    ("cv: {n_splits: 101}", "cv.n_splits", "less than or equal to 100"),
+    ("cv: {inner_splits: 1000}", "cv.inner_splits", "less than or equal to 100"),
+    ("timeseries: {high_pass_s: .inf}", "timeseries.high_pass_s", "finite number"),
+])
+def test_out_of_range_values_are_one_line_naming_the_field(tmp_path, extra, field, words):
+    with pytest.raises(StudyError) as raised:
+        load_study(write(tmp_path, BASE + extra + "\n"))
+    message = str(raised.value)
+    assert f"{field}: " in message and words in message and "\n" not in message and "Value error" not in message
+    limits = {"statistics: {permutations: 100000}", "statistics: {bootstrap: 100000}", "cv: {n_splits: 100}"}
+    for ok in limits:
+        assert load_study(write(tmp_path, BASE + ok + "\n"))
+
+
+def test_a_study_with_nothing_to_fit_is_refused(tmp_path):
+    with pytest.raises(StudyError, match=r"models: none, and datasets\.1 \(e\) list no controls"):
+        load_study(write(tmp_path, "name: x\ndatasets: [{name: d, controls: [word_position]}, {name: e}]\n"))
+    assert load_study(write(tmp_path, "name: x\ndatasets: [{name: d, controls: [word_position]}]\n"))
+    assert load_study(write(tmp_path, "name: x\ndatasets: [{name: d}]\nmodels: [{name: m}]\n"))
+
+
+def test_a_binary_study_file_is_one_line(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_bytes(b"name: x\n\xd0\xff\x00\x01 binary")
+    with pytest.raises(StudyError, match=r"is not UTF-8 text \(byte 0xd0 at offset 8\)"):
+        load_study(path)

@@ -76,9 +76,10 @@ def numeric(table: pd.DataFrame, column: str, path: Path, na_values: list[str], 
             row = int(np.flatnonzero(bad)[0])
             raise DataError(f"{path}: row {row + 2}: column {column!r} is {raw.iloc[row]!r}, not a number "
                             f"(missing values may be written as {sorted(set(na_values) - {''})} or left empty)")
-    if not allow_nan and np.isnan(values).any():
-        row = int(np.flatnonzero(np.isnan(values))[0])
-        raise DataError(f"{path}: row {row + 2}: missing value in column {column!r}")
+    if not allow_nan and not np.isfinite(values).all():
+        row = int(np.flatnonzero(~np.isfinite(values))[0])
+        what = "missing value" if np.isnan(values[row]) else f"infinite value {values[row]:g}"
+        raise DataError(f"{path}: row {row + 2}: {what} in column {column!r}")
     return values
 
 
@@ -107,6 +108,8 @@ def read_table_dataset(ctx: ReadContext) -> Dataset:
         raise DataError(f"dataset {spec.name}: the table reader reads event data (one response per stimulus), "
                         "not time series")
     table = read_any(path, opts["sep"])
+    if table.empty:
+        raise DataError(f"{path}: the table has no rows (columns: {list(table.columns)})")
     text_col, context_col = opts["text"], opts["context"]
     responses = _names(opts["responses"])
     for option, value in (("text", text_col), ("context", context_col), ("responses", responses)):
@@ -207,6 +210,8 @@ def read_table_dataset(ctx: ReadContext) -> Dataset:
     if subject_col is None:
         matrix = np.column_stack([values[r][np.argsort(sample)] for r in responses])
         neuroids = neuroid_table(spec, responses, responses, roi=responses)
+        line = table["_row"].to_numpy()[np.argsort(sample)] + 2  # 1-based, after the header line
+        lines = np.column_stack([line] * len(responses))
     else:
         subj = table[subject_col].astype(str)
         subjects = [s for s in dict.fromkeys(subj) if ctx.wants(s)]
@@ -217,6 +222,7 @@ def read_table_dataset(ctx: ReadContext) -> Dataset:
                             f"{stimuli['stimulus_id'].iloc[sample[row]]!r} twice")
         col_of = {s: k for k, s in enumerate(subjects)}
         matrix = np.full((len(items), len(subjects) * len(responses)), np.nan)
+        lines = np.zeros(matrix.shape, dtype=np.int64)  # 0: no row of this subject for the stimulus
         ids, subs, rois = [], [], []
         for j, response in enumerate(responses):
             for s in subjects:
@@ -226,5 +232,10 @@ def read_table_dataset(ctx: ReadContext) -> Dataset:
             keep = subj.isin(subjects).to_numpy()
             cols = j * len(subjects) + np.asarray([col_of[s] for s in subj[keep]], dtype=int)
             matrix[sample[keep], cols] = values[response][keep]
+            lines[sample[keep], cols] = table["_row"].to_numpy()[keep] + 2
         neuroids = neuroid_table(spec, ids, subs, roi=rois)
-    return ctx.dataset(stimuli, event_responses(matrix, stimuli["stimulus_id"], neuroids))
+    responses_array = event_responses(matrix, stimuli["stimulus_id"], neuroids)
+    line_table = None
+    if path.suffix.lower() not in (".parquet", ".pq"):  # a text table: name missing values by their file line
+        line_table = pd.DataFrame(lines, columns=[str(v) for v in responses_array["neuroid_id"].values])
+    return ctx.dataset(stimuli, responses_array, lines=line_table)
