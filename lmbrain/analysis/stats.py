@@ -197,7 +197,8 @@ class PartitionIntervals:
     Every quantity has its estimate and ``*_low``/``*_high`` percentile bounds (per target for
     :func:`bootstrap_partition`, per aggregate for :func:`bootstrap_partition_subjects`). ``unique`` =
     R²(joint) − R²(controls). ``llm_above_chance``: the lower bound of the LLM's R² is above 0; omega and its
-    bounds are NaN (not defined) elsewhere, and its bounds are taken over the resamples with R²(LLM) > 0.
+    bounds are NaN (not defined) elsewhere, and its bounds are percentiles of the resamples' unclipped omegas
+    (above 100 or below 0 as measured), taken over the resamples with R²(LLM) > 0.
     ``n_units``: the number of resampled units (blocks or subjects).
     """
 
@@ -288,8 +289,8 @@ def bootstrap_partition_subjects(
 
     Inputs hold one value per subject on axis 0 (e.g. each subject's mean R² over its targets; further axes
     are aggregates scored separately); subjects with a non-finite value are dropped. The estimates are the
-    means over subjects and the omega of those means; resamples draw subjects with replacement. With fewer
-    than 2 subjects the bounds are NaN, and omega is not defined.
+    means over subjects and the omega of those means (unclipped); resamples draw subjects with replacement. With
+    fewer than 2 subjects the bounds are NaN, and omega is not defined.
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in (r2_llm, r2_controls, r2_joint)]
     finite = np.logical_and.reduce([np.isfinite(a).all(axis=tuple(range(1, a.ndim))) for a in arrays])

@@ -28,7 +28,7 @@ from lmbrain.report.tables import (
     to_markdown,
 )
 from lmbrain.report.trust import read_study, trust_panel
-from lmbrain.results import NO_MODEL
+from lmbrain.results import NO_MODEL, FeatureSet, parse_feature_set
 from lmbrain.study.runner import atomic_write_text
 
 MAIN_COLUMNS = {
@@ -86,13 +86,42 @@ def _detail(bundle: list[Detail], table: pd.DataFrame, stem: Path, formats: list
     return files
 
 
+#: the leakage probe: a control that knows nothing about language, only each sample's neighbours
+LEAKAGE_PROBE = FeatureSet(False, ("oasm",))
+
+
+def _probe_rows(audit: pd.DataFrame) -> pd.DataFrame:
+    """The split-audit rows of OASM alone (not a joint LLM + OASM model, whose R² is the LLM's)."""
+    if audit.empty or "feature_set" not in audit.columns:
+        return audit.iloc[0:0]
+    return audit[audit["feature_set"].map(lambda label: parse_feature_set(label) == LEAKAGE_PROBE)]
+
+
 def leakage_warnings(audit: pd.DataFrame) -> list[str]:
-    """Warnings for autocorrelation-only features (OASM) that score above zero under grouped splits."""
+    """Warnings for the autocorrelation-only control (OASM alone) where it scores above zero under grouped splits."""
     if "r2_grouped" not in audit.columns:
         return []
-    rows = audit[audit["feature_set"].str.contains("oasm") & (audit["r2_grouped"] > 0)]
+    rows = _probe_rows(audit)
+    rows = rows[rows["r2_grouped"] > 0]
     return [f"WARNING {r.dataset}: OASM scores R² = {r.r2_grouped:.3f} > 0 under grouped splits: "
             "the split unit may not separate autocorrelated samples (leakage)" for r in rows.itertuples()]
+
+
+def leakage_answers(audit: pd.DataFrame) -> list[str]:
+    """The split audit's answer to 'does the split leak?', one sentence per dataset, from OASM alone under grouped
+    and shuffled splits (mean over subjects of subject means)."""
+    if not {"r2_grouped", "r2_shuffled"} <= set(audit.columns):
+        return []
+    sentences = []
+    for r in _probe_rows(audit).sort_values("dataset").itertuples():
+        verdict = (f"possibly: OASM, which knows nothing about language, scores R² {r.r2_grouped:.3f} > 0 under "
+                   "grouped splits, so samples of one group may leak across folds" if r.r2_grouped > 0 else
+                   f"no sign of it: OASM, which knows nothing about language, scores R² {r.r2_grouped:.3f} (not "
+                   "above 0) under grouped splits")
+        sentences.append(f"On {r.dataset}, {verdict}; under shuffled (leaky) splits it scores {r.r2_shuffled:.3f} "
+                         f"({r.r2_shuffled - r.r2_grouped:+.3f} R²): what autocorrelation alone buys when neighbours "
+                         "straddle train and test.")
+    return sentences
 
 
 ACROSS_CAPTION = (
@@ -154,18 +183,35 @@ HEADLINE_CAPTION = (
     "for one target). Unique LLM R² = R²(joint) − R²(controls). p (unique): one-sided sign-flip test across "
     "subjects of their mean unique R² (uncorrected); with one target, block sign flips over the split unit's "
     "groups (widened by the refits' two-role inflation κ for time series). Ω: % of the LLM's R² the controls "
-    "account for, not defined where the LLM's R² CI does not lie above 0. r / ceiling: Pearson r over the noise "
-    "ceiling (unclipped). Untrained rows with several seeds: mean over seeds and {min, max} over seeds (a range, "
-    "not a CI; 'k/n def.': defined for k of n seeds)."
+    "account for, 100 · (1 − unique LLM R² / R² LLM), as measured (never clipped): above 100 where the joint model "
+    "lost to the controls (R² joint < R² controls), below 0 where the unique R² exceeds the LLM's own, each said in "
+    "words; not defined where the LLM's R² CI does not lie above 0. The headline's Ω (Ω % [CI], and the sentences "
+    "above) is the omega of the mean R²s over subjects (a ratio of means); Ω % per-subject mean is the mean of "
+    "per-subject omegas, each from the subject's own mean R²s (k/n subj.: subjects whose omega is defined, R² LLM > "
+    "0; CI over subjects), the definition of the published omegas (Feghhi et al. 2024). r / ceiling: Pearson r over "
+    "the noise ceiling (unclipped). Untrained rows with several seeds: mean over seeds and {min, max} over seeds (a "
+    "range, not a CI; 'k/n def.': defined for k of n seeds)."
 )
 FAMILY_CAPTION = (
     "r and R²: mean over subjects with a bootstrap CI over subjects (over targets when fewer than 3 subjects; over "
     "the split unit's groups for one target); r is the mean over outer folds of the per-fold Pearson r, R² the "
     "pooled out-of-sample R²; r_ceiled unclipped; unique LLM R² and omega with bootstrap CIs (over subjects, or the "
-    "split unit's groups for one target); omega not defined where the LLM's R² CI does not lie above 0; "
+    "split unit's groups for one target); omega as measured, never clipped (above 100: the joint model lost to the "
+    "controls; below 0: the unique R² exceeds the LLM's own), of the mean R²s over subjects (omega, the headline's) "
+    "and as the mean of per-subject omegas (omega_subject_mean; omega_subjects: subjects whose omega is defined / "
+    "all); omega not defined where the LLM's R² CI does not lie above 0; "
     "significant: fraction of targets whose out-of-sample R² is above the training mean (p_r2: sign flips of "
     "per-group error sums, widened by the refits' two-role inflation κ) after Benjamini–Hochberg FDR; "
     "significant_unique: the same for the unique LLM variance (LLM + controls better than controls alone, p_unique)."
+)
+
+
+LAYER_SHAPE_CAPTION = (
+    "The intermediate layer of each test fold is chosen without that fold (on other folds only); difference of R² "
+    "with a paired bootstrap CI. p_descriptive: one-sided sign flips (across subjects with 3 or more, else over the "
+    "split unit's groups), q_descriptive: its Benjamini–Hochberg over the models of a dataset. Both are descriptive, "
+    "not tests: the per-target block sign flips are not calibrated (7.7–8.8 % false positives at a nominal 5 % with "
+    "real ridge refits, docs/statistics.md 'Layer curves'): read them as a description of the curves' shape."
 )
 
 
@@ -221,10 +267,7 @@ def write_report(
         written += _detail(bundle, audit, tables_dir / "split_audit", formats, title, caption)
     shape = layer_shape_table(results, n_boot=n_boot, seed=seed, fdr_alpha=alpha)
     if not shape.empty:
-        title, caption = "Best intermediate layer vs last layer", (
-            "The intermediate layer of each test fold is chosen without that fold (on other folds only); "
-            "difference of R² with a paired bootstrap CI; p one-sided (sign flips across subjects with 3 or more, "
-            "else over the split unit's groups), BH-FDR over the models of a dataset.")
+        title, caption = "Best intermediate layer vs last layer (descriptive)", LAYER_SHAPE_CAPTION
         written += _detail(bundle, shape, tables_dir / "layer_shape", formats, title, caption)
     ceilings = ceiling_table(results)
     if not ceilings.empty:
@@ -250,7 +293,7 @@ def write_report(
         written += figure_files
     if html:
         page = render_html(manifest, study, headline, sentences, trust_panel(results, units, manifest, main, study),
-                           pictures, literature, bundle, results_dir, HEADLINE_CAPTION)
+                           pictures, literature, bundle, results_dir, HEADLINE_CAPTION, leakage_answers(audit))
         atomic_write_text(results_dir / "index.html", page)
         written.append(results_dir / "index.html")
     return written

@@ -57,9 +57,38 @@ def _facets(n: int, max_cols: int = 4, width: float = 3.2, height: float = 2.8,
     return fig, axes.ravel()
 
 
+#: the omega axis shows at least [-5, 108] and at most this range; points beyond it are drawn at its edge with
+#: their value written next to them (CIs are cut at the edge)
+OMEGA_AXIS_LIMITS = (-100.0, 250.0)
+
+
+def _omega_limits(frame: pd.DataFrame) -> tuple[float, float]:
+    """The y range of an omega panel: [-5, 108] widened to what it draws (every omega, the trained models' CIs),
+    within :data:`OMEGA_AXIS_LIMITS`."""
+    trained = frame[~frame["untrained"].astype(bool)]
+    values = np.concatenate([frame["omega"].to_numpy(float),
+                             trained[["omega_low", "omega_high"]].to_numpy(float).ravel()])
+    values = values[np.isfinite(values)]
+    low = min(-5.0, float(values.min()) - 5) if len(values) else -5.0
+    high = max(108.0, float(values.max()) + 8) if len(values) else 108.0
+    return max(low, OMEGA_AXIS_LIMITS[0]), min(high, OMEGA_AXIS_LIMITS[1])
+
+
+def _shown(ax: plt.Axes, value: float, x: float, color: str, bottom: float, top: float) -> float:
+    """The y at which an omega is drawn: itself, or the axis edge (with its value written) when it lies beyond."""
+    if bottom <= value <= top:
+        return value
+    edge = top if value > top else bottom
+    ax.annotate(f"{value:.0f}", (x, edge), textcoords="offset points", xytext=(7, -8 if value > top else 3),
+                color=color, fontsize=6)
+    return edge
+
+
 def omega_overview(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) -> list[Path]:
-    """Omega with its 95 % CI per dataset (panels) and model: trained models as filled points with error bars,
-    untrained seeds as open points (each seed) around their mean (a bar); 'n.d.' where omega is not defined."""
+    """Omega (as measured, unclipped) with its 95 % CI per dataset (panels) and model: trained models as filled
+    points with error bars, untrained seeds as open points (each seed) around their mean (a bar); 'n.d.' where omega
+    is not defined. Above the dotted line at 100 the joint model lost to the controls; below the one at 0 the
+    LLM's unique R² exceeds its own; a point beyond the axis range sits at its edge with its value written."""
     if rows.empty:
         return []
     keys = sorted(rows[["dataset", "controls"]].drop_duplicates().itertuples(index=False, name=None))
@@ -67,6 +96,8 @@ def omega_overview(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) ->
     bases = sorted(rows["base"].unique())
     for ax, (dataset, controls) in zip(axes, keys, strict=False):
         frame = rows[(rows["dataset"] == dataset) & (rows["controls"] == controls)]
+        bottom, top = _omega_limits(frame)
+        middle = (max(bottom, 0) + min(top, 100)) / 2
         for i, base in enumerate(bases):
             color = colors.get(base, "k")
             trained = frame[(frame["base"] == base) & ~frame["untrained"]]
@@ -74,32 +105,39 @@ def omega_overview(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) ->
             for r in trained.itertuples():
                 if np.isfinite(r.omega):
                     low, high = (r.omega_low, r.omega_high) if np.isfinite(r.omega_low) else (r.omega, r.omega)
-                    ax.errorbar(i - 0.15, r.omega, yerr=[[max(r.omega - low, 0)], [max(high - r.omega, 0)]], fmt="o",
-                                color=color,
+                    y = _shown(ax, r.omega, i - 0.15, color, bottom, top)
+                    low, high = np.clip([low, high], bottom, top)
+                    ax.errorbar(i - 0.15, y, yerr=[[max(y - low, 0)], [max(high - y, 0)]], fmt="o", color=color,
                                 ms=6, capsize=3, lw=1.2)
                 else:
-                    ax.text(i - 0.15, 50, "n.d.", color=color, ha="center", va="center", fontsize=7)
+                    ax.text(i - 0.15, middle, "n.d.", color=color, ha="center", va="center", fontsize=7)
             values = seeds["omega"].to_numpy(float)
             finite = values[np.isfinite(values)]
             if len(seeds):
                 jitter = np.linspace(-0.06, 0.06, len(finite)) if len(finite) > 1 else np.zeros(len(finite))
-                ax.scatter(i + 0.2 + jitter, finite, facecolors="none", edgecolors=color, s=22, lw=1)
+                drawn = [_shown(ax, v, i + 0.2 + j, color, bottom, top) for v, j in zip(finite, jitter, strict=True)]
+                ax.scatter(i + 0.2 + jitter, drawn, facecolors="none", edgecolors=color, s=22, lw=1)
                 if len(finite):
-                    ax.hlines(finite.mean(), i + 0.08, i + 0.32, color=color, lw=2)
+                    ax.hlines(np.clip(finite.mean(), bottom, top), i + 0.08, i + 0.32, color=color, lw=2)
                 if len(finite) < len(values):
-                    ax.text(i + 0.2, 42, f"{len(values) - len(finite)}\nn.d.", color=color, ha="center", va="center",
-                            fontsize=6)
+                    ax.text(i + 0.2, middle - 8, f"{len(values) - len(finite)}\nn.d.", color=color, ha="center",
+                            va="center", fontsize=6)
         ax.set_xticks(range(len(bases)), bases, rotation=15, ha="right")
         ax.set_xlim(-0.5, len(bases) - 0.5)
-        ax.set_ylim(-5, 108)
+        ax.set_ylim(bottom, top)
         ax.axhline(100, color="k", lw=0.5, ls=":")
+        ax.axhline(0, color="k", lw=0.5, ls=":")
+        if top > 100:
+            ax.text(0.99, 100, "joint lost to controls ↑", transform=ax.get_yaxis_transform(), ha="right",
+                    va="bottom", fontsize=5.5, color="0.35")
         ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
         ax.set_ylabel("Ω (% of the LLM R² the controls explain)", fontsize=7)
     handles = [plt.Line2D([], [], marker="o", color="k", ls="", label="trained (95 % CI)"),
                plt.Line2D([], [], marker="o", mfc="none", color="k", ls="", label="untrained seeds (bar: mean)")]
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.04), frameon=False)
-    fig.suptitle("Omega: how much of each model's brain score the controls explain (n.d.: the LLM's R² is not "
-                 "above chance)", fontsize=9)
+    fig.suptitle("Omega, as measured: how much of each model's brain score the controls explain (n.d.: the LLM's R² "
+                 "is not above chance; > 100: the joint model lost to the controls; < 0: unique R² > the LLM's)",
+                 fontsize=9)
     fig.tight_layout()
     return save(fig, out_dir / "omega")
 

@@ -1,12 +1,15 @@
 """The report's headline: one row per dataset × control set × model with the numbers a control analysis is read
-by (R² of the LLM, of the controls and of both, the LLM's unique R² with its across-subject p, omega, the
-ceiling-normalised score), and one generated sentence per dataset that states the finding with its numbers."""
+by (R² of the LLM, of the controls and of both, the LLM's unique R² with its across-subject p, omega as measured
+(of the mean R²s, and the mean of per-subject omegas), the ceiling-normalised score), and one generated sentence per
+dataset that states the finding with its numbers. An omega above 100 (the joint model lost to the controls) or below
+0 (the unique R² exceeds the LLM's own) is printed as measured and said in words."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from lmbrain.analysis.partition import LOST_TO_CONTROLS, UNIQUE_ABOVE_LLM, format_omega, omega_note
 from lmbrain.report.seeds import base_model
 from lmbrain.report.tables import MIN_SUBJECTS_SECOND_LEVEL, controls_of, format_interval
 from lmbrain.results import NO_MODEL, P_UNIQUE, FeatureSet, is_untrained
@@ -15,16 +18,26 @@ from lmbrain.results import NO_MODEL, P_UNIQUE, FeatureSet, is_untrained
 HEADLINE_COLUMNS = [
     "dataset", "controls", "model", "base", "untrained", "r2_llm", "r2_llm_low", "r2_llm_high", "r2_controls",
     "r2_controls_low", "r2_controls_high", "r2_joint", "unique_llm", "unique_low", "unique_high", "p_unique",
-    "p_test", "n_subjects", "omega", "omega_low", "omega_high", "r_ceiled",
+    "p_test", "n_subjects", "omega", "omega_low", "omega_high", "omega_ci", "omega_subject_mean",
+    "omega_subject_mean_low", "omega_subject_mean_high", "omega_subject_mean_ci", "omega_subjects",
+    "omega_subject_mean_clipped", "r_ceiled",
 ]
+#: the headline table's two omega columns: the headline's (of the mean R²s) and the mean of per-subject omegas
+OMEGA_COLUMN, OMEGA_SUBJECTS_COLUMN = "Ω % [CI]", "Ω % per-subject mean [CI]"
 
 
 def parse_interval(text: object) -> tuple[float, float]:
-    """The bounds of a '[low, high]' string; NaN for '' or 'not defined'."""
+    """The bounds of a '[low, high]' string ('≤' / '≥' marks of a stored omega bound dropped); NaN for '' or
+    'not defined'."""
     if not isinstance(text, str) or not text.startswith("["):
         return np.nan, np.nan
-    low, high = (float(v) for v in text.strip("[]").split(","))
+    low, high = (float(v.strip().lstrip("≤≥")) for v in text.strip("[]").split(","))
     return low, high
+
+
+def _interval_text(text: object) -> str:
+    """A family-table interval as shown ('[a, b]'), '' for none or 'not defined'."""
+    return text if isinstance(text, str) and text.startswith("[") else ""
 
 
 def _family_value(row: pd.Series, column: str, controls: str, several: bool) -> object:
@@ -76,10 +89,21 @@ def _unique_test(data: pd.DataFrame, main: pd.DataFrame, dataset: str, controls:
     return np.nan, "", n_subjects
 
 
+def _clipped_subject_mean(main: pd.DataFrame, dataset: str, controls: str, model: str) -> float:
+    """The mean of per-subject omegas each clipped to [0, 100], as Feghhi et al. (2024) published theirs: only to
+    set next to a published value of that kind (labelled so); this study's own omegas are never clipped."""
+    rows = main[(main["dataset"] == dataset) & (main["controls"] == controls) & (main["model"] == model)
+                & (main["subject"] != "all")] if not main.empty else main
+    values = rows["omega"].to_numpy(float) if "omega" in rows.columns else np.array([])
+    values = values[np.isfinite(values)]
+    return float(np.clip(values, 0, 100).mean()) if len(values) else np.nan
+
+
 def headline_rows(results: pd.DataFrame, main: pd.DataFrame, family: pd.DataFrame, scheme: str = "grouped",
                   n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per dataset × control set × model (untrained seeds included): the headline numbers, numeric
-    (:data:`HEADLINE_COLUMNS`)."""
+    """Per dataset × control set × model (untrained seeds included): the headline numbers
+    (:data:`HEADLINE_COLUMNS`; CIs as numbers and as the family table's text). ``omega_subject_mean_clipped`` is
+    for the literature comparison only (published per-subject omegas were clipped), never shown as this study's."""
     if family.empty:
         return pd.DataFrame(columns=HEADLINE_COLUMNS)
     data = results[(results["scheme"] == scheme) & (~results["per_layer"])]
@@ -93,7 +117,10 @@ def headline_rows(results: pd.DataFrame, main: pd.DataFrame, family: pd.DataFram
                 model = row["model"]
                 r2_low, r2_high = parse_interval(row.get("r2_ci"))
                 unique_low, unique_high = parse_interval(_family_value(row, "unique_llm_ci", controls, several))
-                omega_low, omega_high = parse_interval(_family_value(row, "omega_ci", controls, several))
+                omega_ci = _family_value(row, "omega_ci", controls, several)
+                subject_ci = _family_value(row, "omega_subject_mean_ci", controls, several)
+                omega_low, omega_high = parse_interval(omega_ci)
+                subject_low, subject_high = parse_interval(subject_ci)
                 p, test, n_subjects = _unique_test(data, main, dataset, controls, model, seed)
                 rows.append({
                     "dataset": dataset, "controls": controls, "model": model, "base": base_model(model),
@@ -104,7 +131,13 @@ def headline_rows(results: pd.DataFrame, main: pd.DataFrame, family: pd.DataFram
                     "unique_llm": float(_family_value(row, "unique_llm", controls, several)),
                     "unique_low": unique_low, "unique_high": unique_high, "p_unique": p, "p_test": test,
                     "n_subjects": n_subjects, "omega": float(_family_value(row, "omega", controls, several)),
-                    "omega_low": omega_low, "omega_high": omega_high,
+                    "omega_low": omega_low, "omega_high": omega_high, "omega_ci": _interval_text(omega_ci),
+                    "omega_subject_mean": float(_family_value(row, "omega_subject_mean", controls, several)),
+                    "omega_subject_mean_low": subject_low, "omega_subject_mean_high": subject_high,
+                    "omega_subject_mean_ci": _interval_text(subject_ci),
+                    "omega_subjects": str(_family_value(row, "omega_subjects", controls, several)),
+                    "omega_subject_mean_clipped": (_clipped_subject_mean(main, dataset, controls, model) if np.isfinite(
+                        float(_family_value(row, "omega_subject_mean", controls, several))) else np.nan),
                     "r_ceiled": float(row.get("r_ceiled", np.nan)),
                 })
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
@@ -138,12 +171,37 @@ def _seed_text(values: pd.Series, digits: int = 3, undefined: str = "not defined
     return text if len(finite) == len(values) else f"{text} {len(finite)}/{len(values)} def."
 
 
+def omega_cell(value: float, interval: str, digits: int = 1, extra: str = "") -> str:
+    """'103.2 [95.1, 110.0] (joint lost to controls)': omega as measured with its CI (``interval``,
+    as the family table writes it) and, outside [0, 100], what that means; ``extra`` adds to the parenthesis;
+    'not defined' without a value."""
+    if not np.isfinite(value):
+        return "not defined"
+    notes = ", ".join(n for n in (omega_note(value, short=True), extra) if n)
+    text = f"{format_omega(value, digits)} {interval if isinstance(interval, str) else ''}".strip()
+    return f"{text} ({notes})" if notes else text
+
+
+def _seed_omega_text(values: pd.Series, digits: int = 1) -> str:
+    """Omega over seeds: the mean with the range {min, max}, as measured, with what a mean outside [0, 100]
+    means (:func:`_seed_text` for omega)."""
+    finite = values.to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return "not defined" if len(values) else ""
+    mean = finite.mean()
+    text = (f"{format_omega(mean, digits)} {{{format_omega(finite.min(), digits)}, "
+            f"{format_omega(finite.max(), digits)}}}")
+    text = text if len(finite) == len(values) else f"{text} {len(finite)}/{len(values)} def."
+    return f"{text} ({omega_note(mean, short=True)})" if omega_note(mean) else text
+
+
 def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """The summary table shown first: trained models as they are; a model's untrained seeds in one row (one seed:
     its values and CIs; several: mean and range {min, max} over seeds, and how many seeds' unique R² has p <=
     ``alpha``)."""
     columns = ["dataset", "controls", "model", "R² LLM [CI]", "R² controls [CI]", "R² joint",
-               "unique LLM R² [CI]", "p (unique)", "Ω % [CI]", "r / ceiling"]
+               "unique LLM R² [CI]", "p (unique)", OMEGA_COLUMN, OMEGA_SUBJECTS_COLUMN, "r / ceiling"]
     out = []
     if rows.empty:
         return pd.DataFrame(columns=columns)
@@ -159,8 +217,9 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                     "R² joint": _fmt(r.r2_joint),
                     "unique LLM R² [CI]": _with_interval(r.unique_llm, r.unique_low, r.unique_high),
                     "p (unique)": _p_text(r.p_unique) + (f" ({r.n_subjects} subj.)" if r.n_subjects >= 3 else ""),
-                    "Ω % [CI]": (_with_interval(r.omega, r.omega_low, r.omega_high, 1) if np.isfinite(r.omega)
-                                 else "not defined"),
+                    OMEGA_COLUMN: omega_cell(r.omega, r.omega_ci),
+                    OMEGA_SUBJECTS_COLUMN: omega_cell(r.omega_subject_mean, r.omega_subject_mean_ci,
+                                                      extra=f"{r.omega_subjects} subj."),
                     "r / ceiling": _fmt(r.r_ceiled),
                 })
             continue
@@ -172,7 +231,9 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
             "R² controls [CI]": _with_interval(first.r2_controls, first.r2_controls_low, first.r2_controls_high),
             "R² joint": _seed_text(group["r2_joint"]), "unique LLM R² [CI]": _seed_text(group["unique_llm"]),
             "p (unique)": f"{significant}/{len(group)} seeds ≤ {alpha:g}",
-            "Ω % [CI]": _seed_text(group["omega"], 1), "r / ceiling": _seed_text(group["r_ceiled"], undefined=""),
+            OMEGA_COLUMN: _seed_omega_text(group["omega"]),
+            OMEGA_SUBJECTS_COLUMN: _seed_omega_text(group["omega_subject_mean"]),
+            "r / ceiling": _seed_text(group["r_ceiled"], undefined=""),
         })
     table = pd.DataFrame(out, columns=columns)
     trained_first = table["model"].str.contains(" untrained").astype(int)
@@ -197,11 +258,39 @@ def _model_finding(r: pd.Series, alpha: float, controls: str) -> str:
             f"the LLM adds no significant variance ({unique}, {p_part}, {subjects})" if np.isfinite(r.p_unique)
             else f"no test of its unique variance ({unique})")
     if np.isfinite(r.omega):
-        ci = f" [{r.omega_low:.0f}, {r.omega_high:.0f}]" if np.isfinite(r.omega_low) else ""
-        verb = "account" if " and " in controls else "accounts"
-        return f"{controls} {verb} for {r.omega:.0f}%{ci} of {r.base}'s R²; {adds}"
+        ci = f" {_rounded_interval(r.omega_ci)}" if isinstance(r.omega_ci, str) and r.omega_ci else ""
+        value = f"{format_omega(r.omega)}%{ci}"
+        subjects_mean = (f"; the mean of per-subject omegas is {format_omega(r.omega_subject_mean)}% "
+                         f"({r.omega_subjects} subjects)" if np.isfinite(r.omega_subject_mean)
+                         and _n_used(r.omega_subjects) > 1 else "")
+        if r.omega > 100:
+            share = (f"{LOST_TO_CONTROLS} for {r.base} (R² joint {r.r2_joint:.3f}, below the controls' "
+                     f"{r.r2_controls:.3f}): omega {value}, above 100 (of the mean R²s{subjects_mean})")
+        elif r.omega < 0:
+            share = (f"{UNIQUE_ABOVE_LLM} for {r.base} (unique {r.unique_llm:.3f}, above its R² {r.r2_llm:.3f}, "
+                     f"against {controls}): omega {value}, below 0 (of the mean R²s{subjects_mean})")
+        else:
+            verb = "account" if " and " in controls else "accounts"
+            share = f"{controls} {verb} for {value} of {r.base}'s R² (omega of the mean R²s{subjects_mean})"
+        return f"{share}; {adds}"
     return (f"{r.base}'s R² ({r.r2_llm:.3f} [{r.r2_llm_low:.3f}, {r.r2_llm_high:.3f}]) is not above chance, "
             f"so omega is not defined; {adds}")
+
+
+def _rounded_interval(text: str, digits: int = 0) -> str:
+    """An interval text '[85.5, ≥100.0]' with its bounds rounded ('[86, ≥100]'), marks kept."""
+    bounds = []
+    for part in text.strip("[]").split(","):
+        part = part.strip()
+        mark = part[0] if part[:1] in ("≤", "≥") else ""
+        bounds.append(f"{mark}{float(part.lstrip('≤≥')):.{digits}f}")
+    return f"[{', '.join(bounds)}]"
+
+
+def _n_used(text: object) -> int:
+    """The k of a 'k/n' count; 0 when there is none."""
+    head = str(text).split("/", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _seed_clause(group: pd.DataFrame) -> str:
@@ -214,10 +303,13 @@ def _seed_clause(group: pd.DataFrame) -> str:
     seeds = "its untrained seed" if n == 1 else f"its {n} untrained seeds"
     if not len(defined):
         return f"{seeds}: R² not above chance, omega not defined"
-    low, high = f"{defined.min():.0f}", f"{defined.max():.0f}"
-    spread = f"{defined.mean():.0f}%" if len(defined) == 1 else \
-        f"{low}% in each" if low == high else f"{defined.mean():.0f}% (range {low}–{high}%)"
-    return f"{seeds}: omega {spread}" + (f", defined for {len(defined)} of {n}" if len(defined) < n else "")
+    low, high = format_omega(defined.min()), format_omega(defined.max())
+    spread = f"{format_omega(defined.mean())}%" if len(defined) == 1 else \
+        f"{low}% in each" if low == high else f"{format_omega(defined.mean())}% (range {low}–{high}%)"
+    above = int((defined > 100).sum())
+    lost = (f"; {LOST_TO_CONTROLS} for {'it' if n == 1 else f'{above} of them'} (omega above 100)" if above
+            else "")
+    return f"{seeds}: omega {spread}" + (f", defined for {len(defined)} of {n}" if len(defined) < n else "") + lost
 
 
 def findings(rows: pd.DataFrame, alpha: float = 0.05) -> dict[str, list[str]]:

@@ -13,6 +13,18 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 QUESTION = ("How much of each language model's brain score do trivial features (the controls) already explain, "
             "and can the number be trusted?")
+#: the page title's subtitle of a study that asks no question of its own (the default question)
+SUBTITLE = "what trivial features explain of language models' brain scores"
+
+
+def page_question(study: dict, name: str) -> tuple[str, str]:
+    """The page's title and question: the study's own ``question`` (its first sentence in the title), else the
+    default control-analysis question."""
+    question = str(study.get("question", "") or "").strip()
+    if not question:
+        return f"{name}: {SUBTITLE}", QUESTION
+    first = re.match(r"^.*?[?.!](?=\s|$)", question)
+    return f"{name}: {first.group(0) if first else question}", question
 
 
 def _slug(text: str) -> str:
@@ -57,14 +69,19 @@ def _detail_entry(title: str, table: pd.DataFrame, note: str, files: list[Path],
 def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: dict[str, list[str]],
                 trust: dict[str, list[tuple[str, str]]], figures: list[tuple[str, Path, str]],
                 literature: pd.DataFrame, tables: list[tuple[str, pd.DataFrame, str, list[Path]]], out_dir: Path,
-                headline_caption: str) -> str:
-    """Render the report page; figure and table-file paths are made relative to ``out_dir``; long detailed
-    tables are previewed (:func:`preview`) and linked to their files."""
+                headline_caption: str, answers: list[str] | None = None) -> str:
+    """Render the report page: its title and question from the study (:func:`page_question`), ``answers`` (the
+    study's own answer to its question, e.g. the split audit's) before the findings; figure and table-file paths
+    are made relative to ``out_dir``; long detailed tables are previewed (:func:`preview`) and linked to their
+    files."""
     env = Environment(loader=PackageLoader("lmbrain.report", "templates"), autoescape=select_autoescape())
     template = env.get_template("report.html.j2")
+    title, question = page_question(study, str(manifest.get("study", "")))
     return template.render(
         manifest=manifest,
-        question=QUESTION,
+        title=title,
+        question=question,
+        answers=answers or [],
         description=str(study.get("description", "") or "").strip(),
         manifest_json=json.dumps(manifest, indent=2, default=str),
         # '+' in control labels may break the line there (the headline must fit the first screen)

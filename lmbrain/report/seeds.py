@@ -8,7 +8,7 @@ import pandas as pd
 from lmbrain.results import is_untrained
 
 #: family-table columns summarised over seeds (with a control-set suffix where a dataset has several)
-QUANTITIES = ("r", "r2", "unique_llm", "omega")
+QUANTITIES = ("r", "r2", "unique_llm", "omega", "omega_subject_mean")
 
 
 def base_model(label: str) -> str:

@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from lmbrain.analysis.partition import omega
+from lmbrain.analysis.partition import omega, omega_subject_mean
 from lmbrain.results import (
     LLM,
     NO_MODEL,
@@ -214,32 +214,63 @@ def format_interval(low: float, high: float, digits: int = 3) -> str:
     return f"[{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def stored_omega_interval(low: float, high: float, digits: int = 1) -> str:
+    """A per-target omega CI read from results: '[a, b]', where a bound of exactly 0 reads '≤0.0' and one of exactly
+    100 '≥100.0'. Results written before omega was unclipped hold percentiles of clipped resamples, so such a bound
+    only says on which side of 0 or 100 the measured one lies (either way the text is true)."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return ""
+
+    def bound(value: float) -> str:
+        return f"≤{value:.{digits}f}" if value == 0 else f"≥{value:.{digits}f}" if value == 100 else \
+            f"{value:.{digits}f}"
+
+    return f"[{bound(low)}, {bound(high)}]"
+
+
 def _partition_summary(per_subject: pd.DataFrame, joint_rows: pd.DataFrame, r2_llm_low: float, seed: int,
                        n_boot: int) -> dict:
     """R² of the controls and of the joint model, the joint model's shortfall below its best part, unique LLM
     R² and omega with bootstrap CIs (over subjects with at least 3 of them; over the split unit's groups for
-    one target), omega 'not defined' unless the LLM's R² CI lies above 0."""
-    from lmbrain.analysis.stats import bootstrap_partition_subjects
+    one target), omega 'not defined' unless the LLM's R² CI lies above 0.
+
+    Omega as measured (unclipped), two ways: ``omega``, of the mean R²s over subjects (the headline's), and
+    ``omega_subject_mean``, the mean of per-subject omegas (each from the subject's mean R²s over its targets;
+    subjects whose omega is not defined, R²(LLM) <= 0, left out: ``omega_subjects`` = used / all), with a
+    bootstrap CI over subjects (3 or more used; a single target's own CI over groups)."""
+    from lmbrain.analysis.stats import bootstrap_ci, bootstrap_partition_subjects
 
     r2_llm, r2_ctrl, r2_joint = (per_subject[c].to_numpy(float) for c in ("r2_llm", "r2_controls", "r2_joint"))
     ci = bootstrap_partition_subjects(r2_llm, r2_ctrl, r2_joint, n_boot=n_boot, seed=seed)
     unique_low, unique_high = float(ci.unique_low), float(ci.unique_high)
     omega_low, omega_high = float(ci.omega_low), float(ci.omega_high)
     targets = joint_rows[joint_rows["metric"] == "r2"]
+    omega_text = format_interval(omega_low, omega_high, 1)
     if len(per_subject) < 3 and len(targets) == 1:  # one target: its CI over the split unit's groups
         value = joint_rows.set_index("metric")["value"]
         unique_low, unique_high = float(value.get("unique_llm_ci_low", np.nan)), float(
             value.get("unique_llm_ci_high", np.nan))
         omega_low, omega_high = float(value.get("omega_ci_low", np.nan)), float(value.get("omega_ci_high", np.nan))
+        omega_text = stored_omega_interval(omega_low, omega_high)
     mean_llm, mean_ctrl, mean_joint = float(np.mean(r2_llm)), float(np.mean(r2_ctrl)), float(np.mean(r2_joint))
     defined = bool(np.isfinite(r2_llm_low) and r2_llm_low > 0)
     value = float(omega(np.array([mean_llm]), np.array([mean_ctrl]), np.array([mean_joint]))[0])
+    subject_mean, n_used = omega_subject_mean(r2_llm, r2_ctrl, r2_joint)
+    subject_text = ""
+    if n_used >= 3:  # CI over the subjects whose omega is defined
+        ci = bootstrap_ci(omega(r2_llm, r2_ctrl, r2_joint), n_boot=n_boot, seed=seed)
+        subject_text = format_interval(ci.low, ci.high, 1)
+    elif len(per_subject) == 1 and n_used == 1:  # one subject: its omega, with the CI of the ratio above
+        subject_text = omega_text
     return {
         "r2_controls": mean_ctrl, "r2_joint": mean_joint,
         "joint_shortfall": float(np.median(np.maximum(r2_llm, r2_ctrl) - r2_joint)),
         "unique_llm": mean_joint - mean_ctrl, "unique_llm_ci": format_interval(unique_low, unique_high),
         "omega": value if defined else np.nan,
-        "omega_ci": format_interval(omega_low, omega_high, 1) if defined else "not defined",
+        "omega_ci": omega_text if defined else "not defined",
+        "omega_subject_mean": subject_mean if defined else np.nan,
+        "omega_subject_mean_ci": subject_text if defined else "not defined",
+        "omega_subjects": f"{n_used}/{len(per_subject)}",
     }
 
 
@@ -252,8 +283,9 @@ def family_table(
     In-fold layer; r and R² of the LLM with bootstrap CIs (over subjects with at least 3 of them, else over
     targets; for a single target, over the split unit's groups, e.g. passages); ceiling-normalised r
     (unclipped) where the dataset has a ceiling; R² of the controls alone and of the joint model, the joint
-    model's median shortfall below its best part (over subjects); unique LLM R² and omega with bootstrap CIs
-    (omega "not defined" where the LLM's R² CI does not lie above 0); the fraction
+    model's median shortfall below its best part (over subjects); unique LLM R² and omega (unclipped; of the mean
+    R²s, and the mean of per-subject omegas) with bootstrap CIs (omega "not defined" where the LLM's R² CI does
+    not lie above 0); the fraction
     of targets whose permutation p-value survives Benjamini–Hochberg FDR (where permutations were run), and
     the fraction whose unique LLM variance (joint over controls alone, paired block sign flips) survives it.
     """
@@ -525,14 +557,17 @@ def layer_shape_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     ``r2_last`` and ``difference``: means over subjects of subject means. CI and one-sided p of difference > 0:
     with >= 3 subjects, a bootstrap over subjects and an exact sign-flip test of the subject means; for one
     target, its paired bootstrap CI and block sign-flip p over the split unit's groups; else a CI over targets
-    and no test. ``q``: Benjamini–Hochberg over the models of a dataset.
+    and no p. ``q_descriptive``: Benjamini–Hochberg over the models of a dataset. Both p and q are descriptive
+    (``p_descriptive``), never a significance call: the block sign flips of ``p_best_vs_last`` are not calibrated
+    (7.7–8.8 % false positives at a nominal 5 % with real ridge refits, docs/statistics.md).
     """
     from lmbrain.analysis.second_level import sign_flip_test
     from lmbrain.analysis.stats import Interval, bootstrap_ci, fdr_bh
     from lmbrain.results import LAYER_DIFF, LAYER_DIFF_CI_HIGH, LAYER_DIFF_CI_LOW, P_BEST_VS_LAST, R2_BEST_INTERMEDIATE
 
     columns = ["dataset", "model", "best_layer", "best_depth", "last_layer", "r2_best", "r2_last", "difference",
-               "difference_ci_low", "difference_ci_high", "p", "q", "significant", "test", "n_subjects", "n_targets"]
+               "difference_ci_low", "difference_ci_high", "p_descriptive", "q_descriptive", "test", "n_subjects",
+               "n_targets"]
     curves = results[results["per_layer"]]
     metrics = [R2_BEST_INTERMEDIATE, LAYER_DIFF, LAYER_DIFF_CI_LOW, LAYER_DIFF_CI_HIGH, P_BEST_VS_LAST]
     shape = curves[curves["metric"].isin(metrics)]
@@ -567,12 +602,11 @@ def layer_shape_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
             p, test = float(target[P_BEST_VS_LAST]), "block sign flips over groups (one target)"
         else:
             ci, p, test = bootstrap_ci(wide[LAYER_DIFF].to_numpy(float), n_boot=n_boot, seed=seed), np.nan, ""
-        row.update({"difference_ci_low": ci.low, "difference_ci_high": ci.high, "p": p, "test": test})
+        row.update({"difference_ci_low": ci.low, "difference_ci_high": ci.high, "p_descriptive": p, "test": test})
         rows.append(row)
-    table = pd.DataFrame(rows, columns=columns).assign(q=np.nan, significant=False)
+    table = pd.DataFrame(rows, columns=columns).assign(q_descriptive=np.nan)
     for _, index in table.groupby("dataset", sort=False).groups.items():
-        rejected, q = fdr_bh(table.loc[index, "p"].to_numpy(float), fdr_alpha)
-        table.loc[index, "q"], table.loc[index, "significant"] = q, rejected
+        table.loc[index, "q_descriptive"] = fdr_bh(table.loc[index, "p_descriptive"].to_numpy(float), fdr_alpha)[1]
     return table
 
 

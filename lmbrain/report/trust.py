@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from lmbrain.report.tables import ceiling_table, joint_check_table
-from lmbrain.results import NO_MODEL, FeatureSet
+from lmbrain.results import NO_MODEL, FeatureSet, parse_feature_set
 
 _SPLIT = re.compile(r"split by (?P<unit>[\w.-]+) \((?P<groups>\d+) groups\)")
 _SHAPE = re.compile(r"(?P<samples>\d+) samples x (?P<neuroids>\d+) neuroids, (?P<subjects>\d+) subjects")
@@ -57,7 +57,7 @@ def _cv_text(study: dict, summary: str) -> str:
 def _split_audit_text(results: pd.DataFrame, dataset: str) -> str:
     frame = results[(results["dataset"] == dataset) & (~results["per_layer"]) & (results["metric"] == "r2")
                     & (results["model"] == NO_MODEL)]
-    oasm = frame[frame["feature_set"].str.split("+").map(lambda parts: "oasm" in parts)]
+    oasm = frame[frame["feature_set"].map(lambda label: parse_feature_set(label) == FeatureSet(False, ("oasm",)))]
     schemes = set(oasm["scheme"])
     if not {"grouped", "shuffled"} <= schemes:
         return ("not run in this study (OASM under grouped vs shuffled splits: see the split_audit study, "

@@ -68,13 +68,14 @@ def test_several_untrained_seeds_are_one_row_with_mean_and_range():
     base = {"dataset": "d", "controls": "c", "r2_llm_low": 0.01, "r2_llm_high": 0.05, "r2_controls": 0.1,
             "r2_controls_low": 0.05, "r2_controls_high": 0.15, "r2_joint": 0.1, "unique_low": -0.01,
             "unique_high": 0.01, "p_test": "", "n_subjects": 5, "omega_low": 90.0, "omega_high": 100.0,
-            "r_ceiled": np.nan}
+            "omega_ci": "[90.0, 100.0]", "omega_subject_mean_low": np.nan, "omega_subject_mean_high": np.nan,
+            "omega_subject_mean_ci": "", "omega_subjects": "5/5", "r_ceiled": np.nan}
     rows = pd.DataFrame([
         {**base, "model": "m", "base": "m", "untrained": False, "r2_llm": 0.05, "unique_llm": 0.01,
-         "p_unique": 0.03, "omega": 80.0},
+         "p_unique": 0.03, "omega": 80.0, "omega_subject_mean": 78.0},
         *({**base, "model": f"m:untrained-{s}", "base": "m", "untrained": True, "r2_llm": v, "unique_llm": 0.0,
-           "p_unique": p, "omega": o} for s, v, p, o in ((0, 0.01, 0.5, 100.0), (1, 0.03, 0.04, np.nan),
-                                                         (2, 0.02, 0.2, 98.0))),
+           "p_unique": p, "omega": o, "omega_subject_mean": o} for s, v, p, o in (
+               (0, 0.01, 0.5, 100.0), (1, 0.03, 0.04, np.nan), (2, 0.02, 0.2, 98.0))),
     ])
     table = headline_table(rows).set_index("model")
     assert list(table.index) == ["m", "m untrained (3 seeds)"]

@@ -70,15 +70,16 @@ def test_layer_shape_table(results):
     assert multi["last_layer"] == 6 and multi["n_subjects"] == 4 and multi["n_targets"] == 12
     assert multi["difference"] == pytest.approx(np.mean([0.01 + 0.002 * s for s in range(4)]))
     assert multi["difference_ci_low"] <= multi["difference"] <= multi["difference_ci_high"]
-    assert multi["p"] == pytest.approx(1 / 16)  # exact one-sided sign flips: 4 subjects, all positive
+    assert multi["p_descriptive"] == pytest.approx(1 / 16)  # exact one-sided sign flips: 4 subjects, all positive
     assert "4 subjects" in multi["test"]
     last = results[(results["dataset"] == "multi") & (results["metric"] == "r2") & (results["layer"] == "layer=6")]
     assert multi["r2_last"] == pytest.approx(last.groupby("subject")["value"].mean().mean())
     single = table.loc["single"]
-    assert single["p"].tolist() == [0.004, 0.03] and (single["difference"] == 0.05).all()
+    assert single["p_descriptive"].tolist() == [0.004, 0.03] and (single["difference"] == 0.05).all()
     assert single["difference_ci_low"].tolist() == [0.01, 0.01] and single["best_layer"].tolist() == ["2 (1/1)"] * 2
-    np.testing.assert_allclose(single["q"], fdr_bh(np.array([0.004, 0.03]))[1])  # BH over a dataset's models
-    assert single["significant"].tolist() == [True, True] and not multi["significant"]
+    np.testing.assert_allclose(single["q_descriptive"], fdr_bh(np.array([0.004, 0.03]))[1])  # BH over the models
+    # p_best_vs_last is not calibrated: the table never calls a layer difference significant
+    assert not any("signif" in column for column in table.columns)
 
 
 def test_tables_without_layer_rows_are_empty(results):
