@@ -185,6 +185,9 @@ class Study(Strict):
 
     name: str
     description: str = ""
+    #: the question the study's report page asks (its title and first line); the default control-analysis question
+    #: where empty. Presentation only: not part of the study's hash, so editing it leaves finished units valid.
+    question: str = ""
     datasets: list[DatasetEntry] = Field(min_length=1)
     models: list[ModelEntry] = Field(default_factory=list)
     features: FeatureOptions = FeatureOptions()
@@ -216,7 +219,7 @@ class Study(Strict):
 
     def digest(self) -> str:
         """A stable hash of the study's content (key order and formatting do not matter)."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        text = json.dumps(self.model_dump(mode="json", exclude={"question"}), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
