@@ -31,7 +31,8 @@ import numpy as np
 from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
-from lmbrain.encoding.joint import DEFAULT_JOINT, JOINT_KINDS, make_joint_estimator
+from lmbrain.encoding.estimators import DEFAULT_ALPHAS
+from lmbrain.encoding.joint import DEFAULT_JOINT, JOINT_KINDS, extended_alphas, make_joint_estimator
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "statistics.md"
 BEGIN, END = "<!-- compare_joint: begin -->", "<!-- compare_joint: end -->"
@@ -56,6 +57,8 @@ class Problem:
     inner: object
     unique: np.ndarray  # population unique LLM R² per target
     controls: np.ndarray  # population R² of the controls per target
+    specific: np.ndarray  # the LLM-specific component of the LLM features (where the unique signal lives)
+    control_signal: np.ndarray  # the controls' true contribution to every target (n_samples, n_targets)
     meta: dict = field(default_factory=dict)
 
 
@@ -111,7 +114,7 @@ def fedorenko_like(rng: np.random.Generator, n_targets: int, p: int = 576, posit
     X = np.hstack([llm, C])
     mask = np.r_[np.ones(p, bool), np.zeros(size, bool)]
     return Problem(X, Y, groups, [slice(0, p), slice(p, p + size)], mask, GroupedKFold(5), GroupedKFold(5),
-                   unique, r2c, {"scenario": scenario})
+                   unique, r2c, E, C @ a, {"scenario": scenario})
 
 
 def _ar1_runs(rng: np.random.Generator, lengths: list[int], k: int, rho: float, lead: int) -> list[np.ndarray]:
@@ -171,7 +174,7 @@ def brennan_like(rng: np.random.Generator, n_targets: int, p: int = 576, delays:
     cv = ContiguousBlockSplit(n_splits=5, gap=5)
     q = llm.shape[1]
     return Problem(X, Y, groups, [slice(0, q), slice(q, q + C.shape[1])], mask, cv, cv, unique, r2c,
-                   {"scenario": scenario})
+                   _delayed(E_runs, delays, lead), C @ a, {"scenario": scenario})
 
 
 SIMULATIONS = {"fedorenko": fedorenko_like, "brennan": brennan_like}
@@ -190,11 +193,42 @@ def estimators(problem: Problem, kinds: tuple[str, ...]) -> dict[str, tuple[obje
     return out
 
 
+def learnable_limit(problem: Problem, controls_baseline: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The oracle's unique R² per target: ridge on the LLM-specific component alone (the same samples and outer CV),
+    fitted to the responses minus the controls' true contribution; its out-of-fold gain over those residuals'
+    training means, in units of the responses' variance around their own training means.
+
+    Returns (gains per target at every penalty of the extended grid (n_alphas, n_targets), the same with the penalty
+    chosen per target by inner CV, CPU seconds per fit). The learnable limit of a scenario is the grid's best common
+    penalty (:func:`limit_of`): what ridge can at best recover from these training samples when it knows where the
+    signal lives and how much to shrink (one penalty for a whole scenario overfits nothing); the inner-CV oracle
+    shows what choosing the penalty per target costs. The population value is the truth column."""
+    residual = problem.Y - problem.control_signal
+    grid = extended_alphas(DEFAULT_ALPHAS)
+    gains = []
+    start = time.process_time()
+    for alphas in [[a] for a in grid] + [grid]:
+        ridge = RidgeCV(alphas=alphas, cv=problem.inner, standardize=True)
+        result = cross_validate(ridge, problem.specific, residual, problem.groups, problem.outer)
+        tested = result.folds >= 0
+        total = ((problem.Y[tested] - controls_baseline[tested]) ** 2).sum(0)
+        before = ((residual[tested] - result.baseline[tested]) ** 2).sum(0)
+        after = ((residual[tested] - result.predictions[tested]) ** 2).sum(0)
+        gains.append((before - after) / total)
+    seconds = (time.process_time() - start) / result.n_folds / (len(grid) + 1)
+    return np.array(gains[:-1]), gains[-1], seconds
+
+
+def limit_of(gains: np.ndarray, rows: np.ndarray) -> float:
+    """The learnable limit of some targets: their mean gain at the best common penalty (gains (n_alphas, targets))."""
+    return float(gains[:, rows].mean(1).max())
+
+
 def run(name: str, reps: int, n_targets: int, kinds: tuple[str, ...], seed: int) -> dict:
-    """Outer-CV R² of every estimator on ``reps`` replications; CPU seconds per fit."""
+    """Outer-CV R² of every estimator and the learnable limit on ``reps`` replications; CPU seconds per fit."""
     r2: dict[str, list[np.ndarray]] = {}
     seconds: dict[str, float] = {}
-    unique, controls, scenario = [], [], []
+    unique, controls, scenario, limit = [], [], [], []
     for rep in range(reps):
         problem = SIMULATIONS[name](np.random.default_rng([seed, rep]), n_targets)
         unique.append(problem.unique)
@@ -205,28 +239,48 @@ def run(name: str, reps: int, n_targets: int, kinds: tuple[str, ...], seed: int)
             result = cross_validate(est, X, problem.Y, problem.groups, problem.outer)
             seconds[label] = seconds.get(label, 0.0) + (time.process_time() - start) / result.n_folds
             r2.setdefault(label, []).append(result.r2)
+            if label == "controls":
+                baseline = result.baseline
+        gains, oracle, cost = learnable_limit(problem, baseline)
+        limit.append(gains)
+        r2.setdefault("oracle_cv", []).append(oracle)
+        seconds["oracle_cv"] = seconds.get("oracle_cv", 0.0) + cost
         print(f"  {name} replication {rep + 1}/{reps} done", flush=True)
     return {"r2": {k: np.concatenate(v) for k, v in r2.items()}, "seconds": {k: v / reps for k, v in seconds.items()},
             "unique": np.concatenate(unique), "controls": np.concatenate(controls),
-            "scenario": np.concatenate(scenario), "n_targets": n_targets}
+            "scenario": np.concatenate(scenario), "limit": np.concatenate(limit, axis=1), "n_targets": n_targets}
 
 
 def table(name: str, out: dict, kinds: tuple[str, ...]) -> str:
-    """Markdown table of one simulation: bias, spread, shortfall, recovery, time per fit."""
+    """Markdown table of one simulation: bias, spread, shortfall, recovery (of the truth and of the learnable
+    limit), time per fit."""
     r2, scen = out["r2"], out["scenario"]
     null = scen == 0
     n_null = int(null.sum())
     llm, ctrl = r2["llm"], r2["controls"]
+    limits = [limit_of(out["limit"], scen == s) for s in range(1, len(UNIQUE))]
     lines = [
         f"**{name}** ({len(scen)} targets, {n_null} per scenario; measured R² of the controls alone "
         f"{ctrl[null].mean():.4f}, of the LLM alone {llm[null].mean():.4f} without unique signal; population "
         f"R² of the controls {out['controls'].mean():.3f})",
         "",
         "| joint estimator | no unique: mean unique ± SE | SD | median shortfall | joint ≥ best part − 0.002 "
-        + "".join(f"| unique {u:g}: mean (ratio) " for u in UNIQUE[1:])
+        + "".join(f"| unique {u:g}: mean (÷ truth, ÷ limit) " for u in UNIQUE[1:])
         + "| CPU s / fit |",
         "|---|---:|---:|---:|---:|" + "---:|" * (len(UNIQUE) - 1) + "---:|",
     ]
+    best = [limit_of(out["limit"], scen == s) for s in range(len(UNIQUE))]
+    cells = [f"{best[0]:+.4f}", "", "", ""] + [f"{v:+.4f} ({v / t:.2f}, 1)" for v, t in zip(best[1:], UNIQUE[1:],
+                                                                                           strict=True)] + [""]
+    lines.append("| *learnable limit: oracle features, best common penalty* | " + " | ".join(cells) + " |")
+    oracle = out["r2"]["oracle_cv"]
+    cells = [f"{oracle[null].mean():+.4f} ± {oracle[null].std(ddof=1) / np.sqrt(n_null):.4f}",
+             f"{oracle[null].std(ddof=1):.4f}", "", ""]
+    for s, truth in enumerate(UNIQUE[1:], start=1):
+        est = oracle[scen == s].mean()
+        cells.append(f"{est:+.4f} ({est / truth:.2f}, {est / limits[s - 1]:.2f})")
+    cells.append(f"{out['seconds']['oracle_cv']:.2f}")
+    lines.append("| *oracle features, penalty by inner CV* | " + " | ".join(cells) + " |")
     for kind in kinds:
         u = r2[kind] - ctrl
         shortfall = np.maximum(llm, ctrl) - r2[kind]
@@ -238,7 +292,7 @@ def table(name: str, out: dict, kinds: tuple[str, ...]) -> str:
         ]
         for s, truth in enumerate(UNIQUE[1:], start=1):
             est = u[scen == s].mean()
-            cells.append(f"{est:+.4f} ({est / truth:.2f})")
+            cells.append(f"{est:+.4f} ({est / truth:.2f}, {est / limits[s - 1]:.2f})")
         cells.append(f"{out['seconds'][kind]:.2f}")
         star = " (default)" if kind == DEFAULT_JOINT else ""
         lines.append(f"| `{kind}`{star} | " + " | ".join(cells) + " |")

@@ -63,6 +63,35 @@ def pool_r_sources(metric: str) -> int | None:
     return int(rest) if str(metric).startswith(POOL_R_PREFIX) and rest.isdigit() else None
 
 
+#: sensitivity (joint units of trained models, docs/statistics.md "Sensitivity"): known unique signals implanted
+#: into the real responses at unique R² ``level``; per replication ``rep``: the implanted responses' unique R²
+#: (``sens_unique``) and its p (``sens_p``); per level, over replications: the recovered unique R²
+#: (``sens_recovered``) and the learnable limit's (``sens_limit``)
+SENS_PREFIX = "sens_"
+SENS_UNIQUE, SENS_P, SENS_RECOVERED, SENS_LIMIT = "unique", "p", "recovered", "limit"
+SENS_KINDS = (SENS_UNIQUE, SENS_P, SENS_RECOVERED, SENS_LIMIT)
+
+
+def sensitivity_metric(kind: str, level: float, rep: int | None = None) -> str:
+    """The metric of a sensitivity value: ``sens_KIND@LEVEL`` or, per replication, ``sens_KIND@LEVEL#REP``."""
+    if kind not in SENS_KINDS:
+        raise LmbrainError(f"unknown sensitivity metric kind {kind!r}; expected one of {SENS_KINDS}")
+    return f"{SENS_PREFIX}{kind}@{float(level):g}" + ("" if rep is None else f"#{int(rep)}")
+
+
+def parse_sensitivity_metric(metric: str) -> tuple[str, float, int | None] | None:
+    """(kind, level, replication or None) of a sensitivity metric; None for any other metric."""
+    text = str(metric)
+    if not text.startswith(SENS_PREFIX) or "@" not in text:
+        return None
+    kind, rest = text[len(SENS_PREFIX):].split("@", 1)
+    level, _, rep = rest.partition("#")
+    try:
+        return kind, float(level), (int(rep) if rep else None)
+    except ValueError:
+        return None
+
+
 # -- labels -----------------------------------------------------------------------------------------
 
 NO_MODEL = "-"  #: the model label of rows that involve no language model (controls, ceilings)

@@ -57,7 +57,8 @@ from lmbrain.errors import LmbrainError
 
 #: Names accepted by :func:`make_joint_estimator`.
 JOINT_KINDS = ("banded", "banded_single", "banded_single_scaled", "banded_conditional", "stacked_simplex",
-               "stacked_nnls", "hierarchical", "hierarchical_1se", "hierarchical_orth")
+               "stacked_nnls", "hierarchical", "hierarchical_1se", "hierarchical_orth", "stacked_hierarchical",
+               "hierarchical_guarded", "hierarchical_pca")
 #: The joint estimator of control analyses: stacked regressions with simplex weights. On the shipped datasets it
 #: loses least to its best part (``benchmarks/compare_joint_real.py``), where "hierarchical" -- the least biased on
 #: the simulations of ``benchmarks/compare_joint.py`` -- loses more than the former "banded" search on the
@@ -478,6 +479,194 @@ class HierarchicalRidgeCV(_JointRidge):
         return self
 
 
+# -- stacking over the hierarchy --------------------------------------------------------------------
+
+
+def _band_oof(ridge: RidgeCV, X: np.ndarray, Y: np.ndarray, grid: np.ndarray, splits: list, standardize: Any,
+              backend: str) -> tuple[np.ndarray, np.ndarray, RidgeCV]:
+    """A band's inner-CV out-of-fold predictions at each target's chosen alpha, their baselines (the inner
+    folds' training means), and the band refit on all rows."""
+    scores = ridge.inner_cv_scores(X, Y)
+    index = select_alphas(scores, grid)
+    pred, baseline = ridge_cv_predictions(X, Y, grid, index, splits, standardize=standardize, backend=backend,
+                                          method=ridge.cv_method)
+    ridge.fit_from_cv_scores(X, Y, scores)
+    return pred, baseline, ridge
+
+
+def selection_weights(P: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One-hot weights (n_models, n_targets): per target, the model of ``P`` (n_samples, n_models, n_targets)
+    with the smallest out-of-fold squared error against ``y``; ties go to the earlier model."""
+    sse = ((y[:, None, :] - P) ** 2).sum(0)  # (n_models, n_targets)
+    best = np.argmin(sse, axis=0)  # the first of equal minima
+    z = np.zeros_like(sse)
+    z[best, np.arange(P.shape[2])] = 1.0
+    return z
+
+
+class StackedHierarchicalRidgeCV(_JointRidge):
+    """Stacking over three models: the controls, the LLM, and the controls plus the LLM fitted on their residuals.
+
+    Two-band problems only (band 0 = LLM, band 1 = controls). Each model's inner-CV out-of-fold predictions
+    (the controls' and the LLM's at their own RidgeCV alphas; the hierarchy's as the controls' plus the LLM's
+    out-of-fold predictions of the controls' in-sample training residuals, its alpha grid extended so that it can
+    vanish, as in :class:`HierarchicalRidgeCV`) are combined per target with weights ``z >= 0`` summing to 1
+    (``constraint="simplex"``, :func:`stacking_weights`) or by choosing the best model (``"select"``,
+    :func:`selection_weights`: the hierarchy with a guard that falls back to a better part). Unlike the two-model
+    stack, whose convex weights trade the LLM's unique part against the controls' share, the hierarchy carries both
+    at full weight. Fitted: ``weights_`` (3, n_targets) in the order (controls, LLM, hierarchy), ``alpha_``
+    (3, n_targets): the controls', the LLM's and the residual stage's penalties.
+    """
+
+    def __init__(
+        self,
+        feature_slices: Sequence[Any],
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        cv: Any = 5,
+        standardize: bool | np.ndarray = True,
+        constraint: str = "simplex",
+        residual_alphas: Sequence[float] | np.ndarray | None = None,
+        backend: str = "numpy",
+        dtype: Any = None,
+        cv_method: str = "leave_out",
+    ) -> None:
+        self.feature_slices = feature_slices
+        self.alphas = alphas
+        self.cv = cv
+        self.standardize = standardize
+        self.constraint = constraint
+        self.residual_alphas = residual_alphas
+        self.backend = backend
+        self.dtype = dtype
+        self.cv_method = cv_method
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> StackedHierarchicalRidgeCV:
+        """Out-of-fold predictions of the three models by inner CV, their stacking weights, and the refits."""
+        X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
+        if len(bands) != 2:
+            raise LmbrainError(f"{type(self).__name__} needs exactly 2 bands (LLM, controls), got {len(bands)}")
+        if self.constraint not in ("simplex", "select"):
+            raise LmbrainError(f"unknown constraint {self.constraint!r}; expected 'simplex' or 'select'")
+        llm, ctrl = bands
+        grid = np.asarray(self.alphas, dtype=np.float64)
+        later = extended_alphas(self.alphas) if self.residual_alphas is None else _check_alphas(self.residual_alphas)
+        Y = Y.astype(np.float64)
+
+        def oof(cols: np.ndarray, target: np.ndarray, alphas: np.ndarray):
+            ridge = self._band_ridge(alphas, splits, standardize, cols)
+            return _band_oof(ridge, X[:, cols], target, alphas, splits, band_mask(standardize, cols), self.backend)
+
+        c_pred, baseline, c_ridge = oof(ctrl, Y, grid)
+        l_pred, _, l_ridge = oof(llm, Y, grid)
+        residual = Y - c_ridge.factors_.predict(X[:, ctrl])
+        r_pred, _, r_ridge = oof(llm, residual, later)
+        P = np.stack([c_pred - baseline, l_pred - baseline, c_pred - baseline + r_pred], axis=1)
+        tested = np.isfinite(P).all(axis=(1, 2))
+        if self.constraint == "simplex":
+            z = stacking_weights(P[tested], Y[tested] - baseline[tested], "simplex")
+        else:
+            z = selection_weights(P[tested], Y[tested] - baseline[tested])
+        coef = np.zeros((X.shape[1], Y.shape[1]))
+        coef[ctrl] = (z[0] + z[2])[None, :] * c_ridge.factors_.coef()
+        coef[llm] = z[1][None, :] * l_ridge.factors_.coef() + z[2][None, :] * r_ridge.factors_.coef()
+        y_mean = Y.mean(0)
+        i_c, i_l, i_r = (r.factors_.intercept() for r in (c_ridge, l_ridge, r_ridge))
+        intercept = y_mean + z[0] * (i_c - y_mean) + z[1] * (i_l - y_mean) + z[2] * (i_c + i_r - y_mean)
+        self._store(X, coef, intercept, ravel)
+        self.weights_ = self._squeeze(z)
+        self.alpha_ = self._squeeze(np.stack([c_ridge.alpha_, l_ridge.alpha_, r_ridge.alpha_]).reshape(3, -1))
+        return self
+
+
+# -- the LLM band reduced by PCA ---------------------------------------------------------------------
+
+#: Candidate ranks of :class:`HierarchicalPCARidgeCV` (capped at the band's rank; the full band is always a candidate).
+DEFAULT_RANKS = (4, 8, 16, 32, 64, 128)
+
+
+class HierarchicalPCARidgeCV(_JointRidge):
+    """Controls first, then ridge on the LLM band's leading principal components, fitted on their residuals.
+
+    The LLM band is standardised and rotated to its principal components on the training rows (the inner
+    validation rows contribute their X, never their Y, as for the standardisation); the number of components
+    (``ranks`` and the full band) and the residual stage's penalty (extended grid, so that it can vanish) are
+    chosen together per target by inner CV. Two-band problems only. Fitted: ``alpha_`` (2, n_targets) the LLM
+    stage's and the controls' penalties, ``rank_`` (n_targets,).
+    """
+
+    def __init__(
+        self,
+        feature_slices: Sequence[Any],
+        alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+        cv: Any = 5,
+        standardize: bool | np.ndarray = True,
+        ranks: Sequence[int] = DEFAULT_RANKS,
+        residual_alphas: Sequence[float] | np.ndarray | None = None,
+        backend: str = "numpy",
+        dtype: Any = None,
+        cv_method: str = "leave_out",
+    ) -> None:
+        self.feature_slices = feature_slices
+        self.alphas = alphas
+        self.cv = cv
+        self.standardize = standardize
+        self.ranks = ranks
+        self.residual_alphas = residual_alphas
+        self.backend = backend
+        self.dtype = dtype
+        self.cv_method = cv_method
+
+    def fit(self, X: Any, Y: Any, groups: Any = None) -> HierarchicalPCARidgeCV:
+        """Controls by RidgeCV; PCA of the LLM band; rank and penalty of the residual stage by inner CV."""
+        X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
+        if len(bands) != 2:
+            raise LmbrainError(f"{type(self).__name__} needs exactly 2 bands (LLM, controls), got {len(bands)}")
+        llm, ctrl = bands
+        Y = Y.astype(np.float64)
+        c_ridge = self._band_ridge(np.asarray(self.alphas, float), splits, standardize, ctrl).fit(X[:, ctrl], Y)
+        residual = Y - c_ridge.factors_.predict(X[:, ctrl])
+        Xl = X[:, llm].astype(np.float64)
+        mean = Xl.mean(0)
+        mask = band_mask(standardize, llm)
+        scale = Xl.std(0)
+        scale = np.where(np.asarray(mask) & (scale > 0), scale, 1.0)
+        _, s, Vt = np.linalg.svd((Xl - mean) / scale, full_matrices=False)
+        full = int((s > s[0] * 1e-10).sum()) if len(s) else 0
+        ranks = sorted({int(k) for k in self.ranks if 0 < int(k) < full} | {full})
+        later = extended_alphas(self.alphas) if self.residual_alphas is None else _check_alphas(self.residual_alphas)
+        scores = np.empty((len(ranks), len(later), Y.shape[1]))
+        for i, k in enumerate(ranks):
+            T = ((Xl - mean) / scale) @ Vt[:k].T
+            ridge = RidgeCV(alphas=later, cv=splits, standardize=False, backend=self.backend,
+                            cv_method=self.cv_method)
+            scores[i] = ridge.inner_cv_scores(T, residual)
+        flat = scores.reshape(-1, Y.shape[1])
+        order = np.tile(np.log(later), len(ranks)) - 1e-3 * np.repeat(np.arange(len(ranks)), len(later))
+        best = np.argmax(flat + 1e-10 * order[:, None], axis=0)  # ties: the larger penalty, then the smaller rank
+        rank_index, alpha_index = np.divmod(best, len(later))
+        coef = np.zeros((X.shape[1], Y.shape[1]))
+        intercept = c_ridge.factors_.intercept().astype(np.float64)
+        coef[ctrl] = c_ridge.factors_.coef()
+        llm_alpha = np.empty(Y.shape[1])
+        for i, k in enumerate(ranks):
+            cols = np.flatnonzero(rank_index == i)
+            if not len(cols):
+                continue
+            T = ((Xl - mean) / scale) @ Vt[:k].T
+            one = np.full((len(later), len(cols)), -np.inf)
+            one[alpha_index[cols], np.arange(len(cols))] = 0.0
+            ridge = RidgeCV(alphas=later, cv=splits, standardize=False, backend=self.backend)
+            ridge.fit_from_cv_scores(T, residual[:, cols], one)
+            w = Vt[:k].T @ ridge.factors_.coef() / scale[:, None]  # (n_llm, targets) in X's units
+            coef[np.ix_(llm, cols)] = w
+            intercept[cols] += ridge.factors_.intercept() - mean @ w
+            llm_alpha[cols] = later[alpha_index[cols]]
+        self._store(X, coef, intercept, ravel)
+        self.alpha_ = self._squeeze(np.stack([llm_alpha, np.asarray(c_ridge.alpha_).reshape(-1)]))
+        self.rank_ = self._squeeze(np.asarray(ranks)[rank_index])
+        return self
+
+
 # -- factory ----------------------------------------------------------------------------------------
 
 
@@ -508,4 +697,9 @@ def make_joint_estimator(
     if kind in ("hierarchical", "hierarchical_1se", "hierarchical_orth"):
         return HierarchicalRidgeCV(residualize=kind == "hierarchical_orth", cv_method=cv_method,
                                    rule="1se" if kind == "hierarchical_1se" else "best", **common)
+    if kind in ("stacked_hierarchical", "hierarchical_guarded"):
+        return StackedHierarchicalRidgeCV(constraint="simplex" if kind == "stacked_hierarchical" else "select",
+                                          cv_method=cv_method, **common)
+    if kind == "hierarchical_pca":
+        return HierarchicalPCARidgeCV(cv_method=cv_method, **common)
     raise LmbrainError(f"unknown joint estimator {kind!r}; expected one of {JOINT_KINDS}")

@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from lmbrain.encoding import RidgeCV, cross_validate, cross_validate_each, cross_validate_select, pool_ceiling
+from lmbrain.encoding import RidgeCV, cross_validate_each, cross_validate_select, pool_ceiling
 from lmbrain.encoding.joint import make_joint_estimator
 from lmbrain.study.inputs import StudyInputs, Targets, cv_groups, make_cv, study_inputs, subject_targets
 from lmbrain.study.plan import CEILING_MAX_SOURCES, Unit, llm_unit_of
@@ -26,11 +26,13 @@ from lmbrain.study.rows import (
     metric_rows,
     partition_interval_rows,
     permutation_rows,
+    resampling_blocks,
     score_rows,
     unique_inflation,
     unique_variance_rows,
 )
 from lmbrain.study.schema import Study
+from lmbrain.study.sensitivity import applies, joint_fits, same_choices, sensitivity_rows
 from lmbrain.study.stages import stage, unit_stages
 
 
@@ -65,14 +67,6 @@ def _most_common(chosen: dict[str, list[str]], subjects: np.ndarray) -> list[str
     """Every target's most frequent in-fold choice (its subject's)."""
     common = {s: Counter(v).most_common(1)[0][0] for s, v in chosen.items()}
     return [common[str(s)] for s in subjects]
-
-
-def same_choices(chosen: dict[str, list[str]]) -> dict[tuple[str, ...], list[str]]:
-    """Subjects grouped by their per-fold choices (those can share one fit)."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for subject, layers in chosen.items():
-        groups.setdefault(tuple(layers), []).append(subject)
-    return groups
 
 
 def _permutations(study: Study, unit: Unit, data: Targets, candidates: dict[str, np.ndarray], result,
@@ -213,11 +207,9 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     joint = make_joint(study, timeseries, unit.scheme, dims, mask)
     both = {s: [f"{a}|{b}" for a, b in zip(chosen[s], ctrl_chosen[s], strict=True)] for s in chosen}
     inflation = np.ones(len(cols))
-    for pairs, members in same_choices(both).items():  # subjects with the same in-fold choices share a fit
-        subset = np.isin(data.subjects, members)
-        bands = [(candidates[a], ctrl[b]) for a, b in (p.split("|") for p in pairs)]
-        with stage("joint"):
-            result = cross_validate(joint, [np.hstack(x) for x in bands], data.Y[:, subset], data.groups, data.cv)
+    with stage("joint"):  # subjects with the same in-fold choices share a fit
+        fits = joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, data.Y, data.subjects)
+    for subset, bands, result in fits:
         r[subset], r2[subset] = result.r, result.r2
         joint_pred[:, subset] = result.predictions.reshape(len(data.Y), -1)
         with stage("nulls"):
@@ -234,6 +226,12 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     if study.statistics.permutations:  # is the unique LLM variance above zero? (paired sign flips)
         with stage("nulls"):
             frames.append(unique_variance_rows(study, unit, data, joint_pred, alone, layers, inflation))
+    if applies(study, unit):  # what unique contribution could this unit have seen? (known signals implanted)
+        with stage("sensitivity"):
+            frames.append(sensitivity_rows(study, unit, data, candidates, layers, ctrl,
+                                           _most_common(ctrl_chosen, data.subjects), joint, ridge, both,
+                                           r2 - alone.r2, resampling_blocks(study, data),
+                                           inflation if study.statistics.permutations else None))
     return pd.concat(frames, ignore_index=True), record
 
 

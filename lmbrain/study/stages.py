@@ -15,7 +15,8 @@ from collections.abc import Iterator
 _CURRENT: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("lmbrain_stages", default=None)
 
 #: the stages in the order they are reported
-STAGES = ("features", "selection", "controls", "joint", "layer curves", "nulls", "bootstrap", "ceiling", "other")
+STAGES = ("features", "selection", "controls", "joint", "layer curves", "nulls", "bootstrap", "sensitivity", "ceiling",
+          "other")
 
 
 @contextlib.contextmanager
