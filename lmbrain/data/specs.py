@@ -162,7 +162,7 @@ def parse_spec(raw: Any, *, source: str) -> DataSpec:
         problems = []
         for e in err.errors():
             loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            msg = "unknown key" if e["type"] == "extra_forbidden" else str(e["msg"]).removeprefix("Value error, ")
             problems.append(f"{loc}: {msg}")
         raise DataError(f"spec {source}: " + "; ".join(problems)) from None
 
