@@ -58,7 +58,7 @@ from lmbrain.errors import LmbrainError
 #: Names accepted by :func:`make_joint_estimator`.
 JOINT_KINDS = ("banded", "banded_single", "banded_single_scaled", "banded_conditional", "stacked_simplex",
                "stacked_nnls", "hierarchical", "hierarchical_1se", "hierarchical_orth", "stacked_hierarchical",
-               "hierarchical_guarded", "hierarchical_pca")
+               "hierarchical_guarded", "hierarchical_pca", "hierarchical_shared")
 #: The joint estimator of control analyses: stacked regressions with simplex weights. On the shipped datasets it
 #: loses least to its best part (``benchmarks/compare_joint_real.py``), where "hierarchical" -- the least biased on
 #: the simulations of ``benchmarks/compare_joint.py`` -- loses more than the former "banded" search on the
@@ -395,6 +395,18 @@ def one_se_choice(fold_scores: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return chosen
 
 
+def shared_choice(scores: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Scores (n_alphas, n_targets) whose argmax is one penalty shared by all targets -- the best mean inner-CV score
+    over targets (ties: the larger) -- or, for a target whose own inner-CV score is higher at the largest penalty (the
+    stage vanishes), that one: a choice between two values per target instead of the whole grid."""
+    shared = int(select_alphas(np.nanmean(scores, axis=1, keepdims=True), alphas)[0])
+    largest = int(np.argmax(alphas))
+    keep = scores[shared] > scores[largest]
+    chosen = np.zeros_like(scores)
+    chosen[np.where(keep, shared, largest), np.arange(scores.shape[1])] = 1.0
+    return chosen
+
+
 class HierarchicalRidgeCV(_JointRidge):
     """Controls first, then the LLM on their residuals: prediction = sum of the stages.
 
@@ -461,10 +473,12 @@ class HierarchicalRidgeCV(_JointRidge):
                 ridge.fit_from_cv_scores(Xb, residual, one_se_choice(
                     ridge_cv_scores(Xb, residual, grid, splits, standardize=band_mask(standardize, cols),
                                     backend=self.backend, method=ridge.cv_method), grid))
-            elif self.rule in ("best", "1se"):
+            elif stage and self.rule == "shared":
+                ridge.fit_from_cv_scores(Xb, residual, shared_choice(ridge.inner_cv_scores(Xb, residual), grid))
+            elif self.rule in ("best", "1se", "shared"):
                 ridge.fit(Xb, residual)
             else:
-                raise LmbrainError(f"unknown rule {self.rule!r}; expected 'best' or '1se'")
+                raise LmbrainError(f"unknown rule {self.rule!r}; expected 'best', '1se' or 'shared'")
             c, i0 = ridge.factors_.coef(), ridge.factors_.intercept()
             residual = residual - ridge.factors_.predict(Xb)
             coef[cols] += c
@@ -694,9 +708,9 @@ def make_joint_estimator(
     if kind in ("stacked_simplex", "stacked_nnls"):
         return StackedRidgeCV(constraint="simplex" if kind == "stacked_simplex" else "nonneg", cv_method=cv_method,
                               **common)
-    if kind in ("hierarchical", "hierarchical_1se", "hierarchical_orth"):
-        return HierarchicalRidgeCV(residualize=kind == "hierarchical_orth", cv_method=cv_method,
-                                   rule="1se" if kind == "hierarchical_1se" else "best", **common)
+    if kind in ("hierarchical", "hierarchical_1se", "hierarchical_orth", "hierarchical_shared"):
+        rule = {"hierarchical_1se": "1se", "hierarchical_shared": "shared"}.get(kind, "best")
+        return HierarchicalRidgeCV(residualize=kind == "hierarchical_orth", cv_method=cv_method, rule=rule, **common)
     if kind in ("stacked_hierarchical", "hierarchical_guarded"):
         return StackedHierarchicalRidgeCV(constraint="simplex" if kind == "stacked_hierarchical" else "select",
                                           cv_method=cv_method, **common)

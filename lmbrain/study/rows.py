@@ -9,7 +9,6 @@ import pandas as pd
 from lmbrain.analysis.permutation import (
     INFLATION_RESAMPLES,
     FoldSmoother,
-    StackedSmoother,
     block_sign_flips,
     circular_shifts,
     contiguous_blocks,
@@ -147,23 +146,23 @@ def interval_rows(study: Study, unit: Unit, data: Targets, result, layer: str | 
 def unique_inflation(study: Study, data: Targets, Y: np.ndarray, llm: list[np.ndarray], controls: list[np.ndarray],
                      controls_standardize: bool | np.ndarray, joint, controls_alphas: np.ndarray) -> np.ndarray | None:
     """Two-role inflation of the unique-variance test (:func:`lmbrain.analysis.permutation.gain_inflation`): the
-    stacked joint model (per-fold penalties and weights fixed; bands ``llm`` and ``controls``, one matrix per
-    fold) and the controls alone refitted on the refit null's resamples (at most ``INFLATION_RESAMPLES``). Time
-    series only: with a few blocks per fold their plain flips are liberal at the boundary, while on event data
-    (tens of groups per fold) they are calibrated and κ would halve their power (docs/statistics.md). None (no
-    widening) for event data, for a ``permutation_method`` other than ``auto``, without permutations, or where the
-    joint model is not stacked."""
+    joint model as a linear smoother (:func:`lmbrain.analysis.smoothers.joint_smoother`: per-fold penalties and
+    stacking weights fixed; bands ``llm`` and ``controls``, one matrix per fold) and the controls alone refitted on
+    the refit null's resamples (at most ``INFLATION_RESAMPLES``). Time series only: with a few blocks per fold their
+    plain flips are liberal at the boundary, while on event data (tens of groups per fold) they are calibrated and κ
+    would halve their power (docs/statistics.md). None (no widening) for event data, for a ``permutation_method``
+    other than ``auto``, without permutations, or where the joint kind has no smoother."""
+    from lmbrain.analysis.smoothers import joint_smoother
+
     stats = study.statistics
-    if (not data.dataset.is_timeseries or stats.permutation_method != "auto" or not stats.permutations
-            or joint.weights is None):
+    if not data.dataset.is_timeseries or stats.permutation_method != "auto" or not stats.permutations:
         return None
     splits = list(data.cv.split(llm[0], Y, data.groups))
+    full = joint_smoother(study.estimator.joint, llm, controls, splits, joint, controls_standardize)
+    if full is None:
+        return None
     n = min(stats.permutations, INFLATION_RESAMPLES)
     resamples = circular_shifts(len(Y), n, runs=data.groups, min_shift=10, seed=stats.seed)  # as p_r draws them
-    alphas = np.asarray(joint.alphas).reshape(len(splits), 2, -1)
-    full = StackedSmoother([FoldSmoother.ridge(llm, splits, alphas[:, 0]),
-                            FoldSmoother.ridge(controls, splits, alphas[:, 1], controls_standardize)],
-                           joint.weights)
     reduced = FoldSmoother.ridge(controls, splits, np.asarray(controls_alphas).reshape(len(splits), -1),
                                  controls_standardize)
     return gain_inflation(Y, full, reduced, resampling_blocks(study, data), resamples)

@@ -4,7 +4,9 @@
 replications, side by side as extra columns) goes through the unit's own computation: the controls alone (σ chosen
 again in-fold for OASM) and the joint model (penalties and stacking weights chosen again by inner CV), with the LLM
 layer held at its in-fold choices for the real responses, then the paired sign-flip test of the unique R² (widened
-by the real responses' two-role inflation on time series). Columns are ordered level, replication, target.
+by the real responses' two-role inflation on time series). Columns are ordered level, replication, target; the
+joint model is fitted on each implanted copy separately, so that nothing it shares between targets (a common penalty)
+crosses copies.
 """
 
 from __future__ import annotations
@@ -70,9 +72,12 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
     alone = cross_validate_select(ctrl, Y, data.groups, data.cv, ridge, target_groups=subjects)
     r2_joint = np.full(Y.shape[1], np.nan)
     joint_pred = np.full_like(Y, np.nan)
-    for subset, _, result in joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, Y, subjects):
-        r2_joint[subset] = result.r2
-        joint_pred[:, subset] = result.predictions.reshape(len(Y), -1)
+    for k in range(copies):  # each implanted copy fitted as a study of its own (a penalty shared by targets stays so)
+        cols = np.arange(k * n_targets, (k + 1) * n_targets)
+        for subset, _, result in joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, Y[:, cols],
+                                            data.subjects):
+            r2_joint[cols[subset]] = result.r2
+            joint_pred[:, cols[subset]] = result.predictions.reshape(len(Y), -1)
     unique = r2_joint - alone.r2
     level_of = np.repeat(levels, reps * n_targets)
     recovered = unique - (1 - level_of) * np.tile(unique_real, copies)
