@@ -13,6 +13,7 @@ from lmbrain.report.html import render_html
 from lmbrain.report.latex import latex_table
 from lmbrain.report.literature import literature_table
 from lmbrain.report.seeds import seed_summary_table
+from lmbrain.report.sensitivity import n_replications, sensitivity_caption, sensitivity_table
 from lmbrain.report.tables import (
     ALL_TARGETS,
     across_subject_table,
@@ -56,16 +57,17 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
 
 
-def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str, caption: str = "") -> list[Path]:
+def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str, caption: str = "",
+                floatfmt: str = ".3f") -> list[Path]:
     """Write one table in each requested format (``caption``: a paragraph under the title in Markdown and
-    LaTeX); returns the paths written."""
+    LaTeX; ``floatfmt``: the Markdown number format); returns the paths written."""
     written = []
     if "csv" in formats:
         atomic_write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
         written.append(stem.with_suffix(".csv"))
     if "md" in formats:
         atomic_write_text(stem.with_suffix(".md"), f"## {title}\n\n" + (f"{caption}\n\n" if caption else "")
-                          + to_markdown(table))
+                          + to_markdown(table, floatfmt))
         written.append(stem.with_suffix(".md"))
     if "tex" in formats:
         latex = latex_table(table, f"{title}. {caption}" if caption else title, f"tab:{stem.name}")
@@ -79,9 +81,9 @@ Detail = tuple[str, pd.DataFrame, str, list[Path]]
 
 
 def _detail(bundle: list[Detail], table: pd.DataFrame, stem: Path, formats: list[str], title: str,
-            caption: str) -> list[Path]:
+            caption: str, floatfmt: str = ".3f") -> list[Path]:
     """Write a detailed table (:func:`write_table`) and queue it for the page; returns the files written."""
-    files = write_table(table, stem, formats, title, caption)
+    files = write_table(table, stem, formats, title, caption, floatfmt)
     bundle.append((title, table, caption, files))
     return files
 
@@ -237,7 +239,8 @@ def write_report(
     family = family_table(results, units, n_boot=n_boot, seed=seed, fdr_alpha=alpha)
     rows = headline_rows(results, main, family, n_boot=n_boot, seed=seed)
     headline = headline_table(rows, alpha)
-    sentences = findings(rows, alpha)
+    sensitivity = sensitivity_table(results, alpha, seed)
+    sentences = findings(rows, alpha, sensitivity)
     if not headline.empty:
         written += write_table(headline, tables_dir / "headline", formats, "Headline: what the controls explain",
                                HEADLINE_CAPTION)
@@ -258,6 +261,10 @@ def write_report(
             "a joint model that never lost to its parts would have shortfall <= 0. share_joint_ge_best: rows within "
             "0.002 of their best part.")
         written += _detail(bundle, check, tables_dir / "joint_check", formats, title, caption)
+    if not sensitivity.empty:
+        title = "Sensitivity: known unique LLM signals implanted into the responses"
+        caption = sensitivity_caption(alpha, n_replications(results))
+        written += _detail(bundle, sensitivity, tables_dir / "sensitivity", formats, title, caption, ".4g")
     written += _across_subject_tables(results, stats, tables_dir, formats, bundle)
     audit = split_audit_table(results)
     if not audit.empty:
@@ -292,8 +299,9 @@ def write_report(
         pictures, figure_files = _figures(results, rows, family, results_dir / "figures", n_boot, seed, alpha)
         written += figure_files
     if html:
-        page = render_html(manifest, study, headline, sentences, trust_panel(results, units, manifest, main, study),
-                           pictures, literature, bundle, results_dir, HEADLINE_CAPTION, leakage_answers(audit))
+        trust = trust_panel(results, units, manifest, main, study, sensitivity)
+        page = render_html(manifest, study, headline, sentences, trust, pictures, literature, bundle, results_dir,
+                           HEADLINE_CAPTION, leakage_answers(audit))
         atomic_write_text(results_dir / "index.html", page)
         written.append(results_dir / "index.html")
     return written

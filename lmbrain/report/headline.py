@@ -1,7 +1,8 @@
 """The report's headline: one row per dataset × control set × model with the numbers a control analysis is read
 by (R² of the LLM, of the controls and of both, the LLM's unique R² with its across-subject p, omega as measured
 (of the mean R²s, and the mean of per-subject omegas), the ceiling-normalised score), and one generated sentence per
-dataset that states the finding with its numbers. An omega above 100 (the joint model lost to the controls) or below
+dataset that states the finding with its numbers (and, where the results have sensitivity rows, the unique R² that
+would read as zero there). An omega above 100 (the joint model lost to the controls) or below
 0 (the unique R² exceeds the LLM's own) is printed as measured and said in words."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pandas as pd
 
 from lmbrain.analysis.partition import LOST_TO_CONTROLS, UNIQUE_ABOVE_LLM, format_omega, omega_note
 from lmbrain.report.seeds import base_model
+from lmbrain.report.sensitivity import zero_sentence
 from lmbrain.report.tables import MIN_SUBJECTS_SECOND_LEVEL, controls_of, format_interval
 from lmbrain.results import NO_MODEL, P_UNIQUE, FeatureSet, is_untrained
 
@@ -273,6 +275,8 @@ def _model_finding(r: pd.Series, alpha: float, controls: str) -> str:
             verb = "account" if " and " in controls else "accounts"
             share = f"{controls} {verb} for {value} of {r.base}'s R² (omega of the mean R²s{subjects_mean})"
         return f"{share}; {adds}"
+    if not (np.isfinite(r.r2_llm_low) and np.isfinite(r.r2_llm_high)):  # no bootstrap: no CI to read chance by
+        return f"{r.base}'s R² ({r.r2_llm:.3f}) has no CI, so omega is not defined; {adds}"
     return (f"{r.base}'s R² ({r.r2_llm:.3f} [{r.r2_llm_low:.3f}, {r.r2_llm_high:.3f}]) is not above chance, "
             f"so omega is not defined; {adds}")
 
@@ -312,13 +316,17 @@ def _seed_clause(group: pd.DataFrame) -> str:
     return f"{seeds}: omega {spread}" + (f", defined for {len(defined)} of {n}" if len(defined) < n else "") + lost
 
 
-def findings(rows: pd.DataFrame, alpha: float = 0.05) -> dict[str, list[str]]:
+def findings(rows: pd.DataFrame, alpha: float = 0.05,
+             sensitivity: pd.DataFrame | None = None) -> dict[str, list[str]]:
     """One generated sentence per dataset × control set (a list per dataset), stating omega with its CI and
-    whether the LLM adds significant variance, for every trained model (and the spread of its untrained seeds)."""
+    whether the LLM adds significant variance, for every trained model (and the spread of its untrained seeds);
+    with a ``sensitivity`` table, a short sentence per trained model after it: the unique R² that would read as
+    zero here (:func:`lmbrain.report.sensitivity.zero_sentence`)."""
     out: dict[str, list[str]] = {}
+    sensitivity = sensitivity if sensitivity is not None else pd.DataFrame()
     for (dataset, controls), frame in rows.groupby(["dataset", "controls"], sort=True):
         pretty = _pretty_controls(controls)
-        clauses = []
+        clauses, zero = [], []
         for base, group in frame.groupby("base", sort=True):
             trained = group[~group["untrained"]]
             seeds = _seed_clause(group[group["untrained"]])
@@ -327,6 +335,7 @@ def findings(rows: pd.DataFrame, alpha: float = 0.05) -> dict[str, list[str]]:
                 continue
             clause = _model_finding(trained.iloc[0], alpha, pretty)
             clauses.append(clause + (f" ({seeds})" if seeds else ""))
-        sentence = f"On {dataset}, " + "; ".join(clauses) + "."
+            zero.append(zero_sentence(sensitivity, dataset, controls, str(trained.iloc[0]["model"])))
+        sentence = " ".join([f"On {dataset}, " + "; ".join(clauses) + ".", *(z for z in zero if z)])
         out.setdefault(dataset, []).append(sentence)
     return out

@@ -10,7 +10,7 @@ import pandas as pd
 
 #: columns that identify a row; repeated in every part of a split table
 ID_COLUMNS = ("dataset", "controls", "model", "roi", "subject", "quantity", "metric", "model_a", "model_b",
-              "feature_set", "scheme")
+              "feature_set", "scheme", "implanted_unique_r2")
 #: data columns per part (besides the identifying ones), at most
 MAX_DATA_COLUMNS = 6
 #: estimated width budget of one part (A4 with 2 cm margins: 483 pt of text width), in points; a short table may be
@@ -24,7 +24,7 @@ WRAP_CHARS = 28
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _UNICODE = {"²": r"\textsuperscript{2}", "Ω": r"$\Omega$", "−": "--", "–": "--", "≤": r"$\le$", "≥": r"$\ge$",
-            "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$", "κ": r"$\kappa$"}
+            "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$", "κ": r"$\kappa$", "σ": r"$\sigma$", "α": r"$\alpha$"}
 
 _HEADERS = {
     "r": "$r$", "r2": "$R^2$", "r_ci": "$r$ 95\\% CI", "r2_ci": "$R^2$ 95\\% CI", "r_ceiled": "$r$/ceiling",
@@ -47,6 +47,10 @@ _HEADERS = {
     "median_ci_width": "CI width", "q_r2_llm": "$q$ ($R^2$)", "q_unique_llm": "$q$ (unique)",
     "r2_grouped": "$R^2$ grouped", "r2_shuffled": "$R^2$ shuffled", "r_grouped": "$r$ grouped",
     "r_shuffled": "$r$ shuffled", "r2_inflation": "$R^2$ inflation",
+    "implanted_unique_r2": "implanted unique $R^2$", "mean_recovered": "recovered unique $R^2$",
+    "recovery": "recovery", "learnable_limit": "learnable limit", "recovery_of_limit": "recovery / limit",
+    "power": "power", "power_across_subjects": "power across subj.", "test": "test",
+    "detectable": "detectable unique $R^2$",
 }
 
 
@@ -82,6 +86,8 @@ def _cell(value: object) -> str:
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, float | np.floating):
+        if np.isinf(value):
+            return r"$\infty$" if value > 0 else r"$-\infty$"
         if not np.isfinite(value):
             return ""
         return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.1e}"

@@ -1,6 +1,7 @@
 """The sensitivity table: how much of a known unique LLM contribution each dataset × model × control set recovers,
 how often its tests detect it, and the smallest unique R² it detects with 80 % power (docs/statistics.md,
-"Sensitivity"; the values are computed per joint unit by :mod:`lmbrain.study.sensitivity`)."""
+"Sensitivity"; the values are computed per joint unit by :mod:`lmbrain.study.sensitivity`), its caption, the trust
+panel's line per trained model × control set and the headline's sentence on what would read as zero."""
 
 from __future__ import annotations
 
@@ -95,3 +96,122 @@ def detectable_text(value: float, levels: list[float] | None = None) -> str:
             return f"above {max(levels):g}" if levels else "above the largest level tested"
         return "—"
     return f"{value:.3g}"
+
+
+#: the implanted level whose recovery the trust panel states (the nearest one in log scale where it is not tested)
+REFERENCE_LEVEL = 0.02
+
+
+def n_replications(results: pd.DataFrame) -> int:
+    """The random directions implanted per level (the most any level has); 0 without sensitivity rows."""
+    rows = _sensitivity_rows(results)
+    rows = rows[rows["kind"] == SENS_UNIQUE]
+    return int(rows.groupby("level")["rep"].nunique().max()) if len(rows) else 0
+
+
+def sensitivity_caption(alpha: float, replications: int) -> str:
+    """The sensitivity table's caption: what was implanted, what was refitted, what each column means and which
+    test the power and the detectable unique R² use, at which α."""
+    directions = f"{replications} random directions per level" if replications else "random directions"
+    return (
+        "Per joint unit (trained models, grouped CV), the real responses plus a known signal unique to the LLM: a "
+        "random direction of the model's own features (the z-scored layer chosen most often in-fold), residualised "
+        "on the controls and the intercept, added at the stated share of each response's variance "
+        f"(implanted_unique_r2: the implanted unique R²); {directions}. The joint model and the controls alone are "
+        "refitted on the implanted responses: ridge penalties and stacking weights are chosen again by inner CV "
+        "inside each training fold, and so is the OASM width σ of the controls alone, while the joint model's LLM "
+        "layer (and σ) stay at their in-fold choices for the real responses. mean_recovered: the implanted "
+        "responses' unique R² minus the real responses' (times 1 − level, the real part diluted by the implant), "
+        "mean over replications and targets (subject means first); recovery: mean_recovered / implanted. "
+        "learnable_limit: the unique R² recovered by a ridge that knows where the signal lives (the layer's "
+        "features residualised on the controls, fitted to the responses' residuals on the controls at its best "
+        "common penalty), the most these samples allow; recovery_of_limit: mean_recovered / learnable_limit. power: "
+        f"share of targets × replications whose p_unique (paired block sign flips) is ≤ α = {alpha:g}; "
+        "power_across_subjects: share of replications whose one-sided sign-flip test across subjects of the "
+        f"subject-mean unique R² gives p ≤ α = {alpha:g} (3 or more subjects). detectable: the smallest unique R² "
+        f"detected with {100 * TARGET_POWER:.0f} % power by the headline's test (column test: across subjects with 3 "
+        "or more subjects, else the per-target p_unique), interpolated linearly in log(level) between the levels "
+        "around the first crossing; inf: not reached at the largest level."
+    )
+
+
+def _block(table: pd.DataFrame, dataset: str, controls: str, model: str) -> pd.DataFrame:
+    """The rows of one dataset × control set × model, by implanted level."""
+    if table.empty:
+        return table
+    rows = table[(table["dataset"] == dataset) & (table["controls"] == controls) & (table["model"] == model)]
+    return rows.sort_values("implanted_unique_r2")
+
+
+def _level(value: float) -> str:
+    return f"{value:g}"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f} %" if np.isfinite(value) else "—"
+
+
+def _test_words(row: pd.Series) -> str:
+    """The test the detectable value is read with, in words."""
+    if row["test"] == "sign flip across subjects":
+        return f"sign flip across {int(row['n_subjects'])} subjects"
+    return f"per-target p_unique over {int(row['n_targets'])} targets"
+
+
+def _used_power(row: pd.Series) -> float:
+    return float(row["power_across_subjects"] if row["test"] == "sign flip across subjects" else row["power"])
+
+
+def detectable_clause(block: pd.DataFrame) -> str:
+    """'would detect a unique R² of 0.012 with 80 % power (sign flip across 5 subjects)' or, where the largest
+    level is not detected that often, 'would not detect a unique R² of 0.05 ...'; '' without a power."""
+    if block.empty:
+        return ""
+    value, power = float(block["detectable"].iloc[0]), f"{100 * TARGET_POWER:.0f} % power"
+    first, last = block.iloc[0], block.iloc[-1]
+    if np.isnan(value):
+        return "power not estimated (no p-values of the implanted responses)"
+    if np.isinf(value):
+        return (f"would not detect a unique R² of {_level(last['implanted_unique_r2'])} with {power} "
+                f"({_test_words(last)}: power {_percent(_used_power(last))} there)")
+    smallest = " (the smallest level tested)" if value <= first["implanted_unique_r2"] else ""
+    return f"would detect a unique R² of {value:.2g}{smallest} with {power} ({_test_words(first)})"
+
+
+def recovery_clause(block: pd.DataFrame, reference: float = REFERENCE_LEVEL) -> str:
+    """'recovers 13 % of an implanted 0.02; the learnable limit 64 %' (at the level nearest ``reference``)."""
+    if block.empty:
+        return ""
+    row = block.iloc[int(np.argmin(np.abs(np.log(block["implanted_unique_r2"].to_numpy(float) / reference))))]
+    level = float(row["implanted_unique_r2"])
+    return (f"recovers {_percent(row['recovery'])} of an implanted {_level(level)}; the learnable limit "
+            f"{_percent(row['learnable_limit'] / level)}")
+
+
+def trust_items(table: pd.DataFrame, dataset: str) -> list[tuple[str, str]]:
+    """The trust panel's sensitivity lines of a dataset: (label, text), one per trained model × control set."""
+    if table.empty:
+        return []
+    rows = table[table["dataset"] == dataset]
+    items = []
+    for (model, controls), block in rows.groupby(["model", "controls"], sort=True):
+        block = block.sort_values("implanted_unique_r2")
+        text = "; ".join(part for part in (detectable_clause(block), recovery_clause(block)) if part)
+        items.append((f"sensitivity ({model} vs {controls})", text))
+    return items
+
+
+def zero_sentence(table: pd.DataFrame, dataset: str, controls: str, model: str) -> str:
+    """The headline's sentence next to omega: 'For m, a unique contribution below 0.012 would read as zero here.'
+    ('even 0.05 could read as zero' where the largest level is not detected with 80 % power; '' without one)."""
+    block = _block(table, dataset, controls, model)
+    if block.empty or np.isnan(float(block["detectable"].iloc[0])):
+        return ""
+    value = float(block["detectable"].iloc[0])
+    if np.isinf(value):
+        return (f"For {model}, even a unique contribution of {_level(block['implanted_unique_r2'].iloc[-1])} "
+                "could read as zero here.")
+    if value <= float(block["implanted_unique_r2"].iloc[0]):
+        return (f"For {model}, a unique contribution of {_level(value)}, the smallest tested, would not read as "
+                "zero here.")
+    return f"For {model}, a unique contribution below {value:.2g} would read as zero here."

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lmbrain.report.sensitivity import sensitivity_table, trust_items
 from lmbrain.report.tables import ceiling_table, joint_check_table
 from lmbrain.results import NO_MODEL, FeatureSet, parse_feature_set
 
@@ -141,13 +142,17 @@ def _context_text(manifest: dict, dataset: str) -> str:
 
 
 def trust_panel(results: pd.DataFrame, units: pd.DataFrame, manifest: dict, main: pd.DataFrame,
-                study: dict | None = None) -> dict[str, list[tuple[str, str]]]:
+                study: dict | None = None, sensitivity: pd.DataFrame | None = None) -> dict[str, list[tuple[str, str]]]:
     """Per dataset: (label, text) items — split unit and CV, the leakage check, the joint-vs-parts check, the
-    ceiling, exclusions and masked neuroids, missing samples, the statistics, and context policies when the
-    manifest records them."""
+    ceiling, exclusions and masked neuroids, missing samples, the statistics, one sensitivity line per trained model
+    × control set where the results have sensitivity rows (``sensitivity``: the sensitivity table, computed from the
+    results at the manifest's α and seed when not given), and context policies when the manifest records them."""
     study = study or {}
     check = joint_check_table(main)
     ceilings = ceiling_table(results)
+    if sensitivity is None:
+        stats = manifest.get("statistics", {})
+        sensitivity = sensitivity_table(results, float(stats.get("fdr_alpha", 0.05)), int(stats.get("seed", 0)))
     panel: dict[str, list[tuple[str, str]]] = {}
     for dataset in sorted(results["dataset"].unique()):
         summary = _dataset_summary(manifest, dataset)
@@ -165,6 +170,7 @@ def trust_panel(results: pd.DataFrame, units: pd.DataFrame, manifest: dict, main
             ("missing samples", _samples_text(units, summary, dataset)),
             ("statistics", _statistics_text(manifest, int(results.loc[results["dataset"] == dataset,
                                                                         "subject"].nunique()))),
+            *trust_items(sensitivity, dataset),
         ]
         context = _context_text(manifest, dataset)
         if context:
