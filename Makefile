@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install report screenshots test lint bench statistics clean
+.PHONY: install report screenshots test lint bench statistics clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ screenshots: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+# docs/controls.md and docs/study.md, generated from the control registry and the study schema
+docs: $(STAMP)
+	$(PY) -m lmbrain.docs_gen
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lmbrain tests benchmarks

@@ -51,7 +51,9 @@ DEBUG_ENV = "LMBRAIN_DEBUG"
 _EPILOG = "Exit codes: " + "; ".join(f"{code} {text.split(' (')[0]}" for code, text in EXIT_CODES.items()) + "."
 
 app = typer.Typer(
-    help="lmbrain: language-model-to-brain encoding studies with leakage-proof CV and controls built in.",
+    help="lmbrain: language-model-to-brain encoding studies with leakage-proof CV and controls built in. "
+    "Study files, every key with its type, default and limits: docs/study.md; the control features: "
+    "docs/controls.md; errors and exit codes: docs/cli.md.",
     epilog=_EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -86,7 +88,7 @@ def show_table(table: pd.DataFrame) -> str:
 
 @app.command()
 def run(
-    study: Annotated[Path, typer.Argument(help="Study YAML file (see analyses/).",
+    study: Annotated[Path, typer.Argument(help="Study YAML file (see analyses/; every key: docs/study.md).",
                                           parser=nonempty_path, metavar="STUDY")],
     out: Annotated[Path | None, typer.Option(help="Results directory (default: reports/<study name>).",
                                              **PATH)] = None,
@@ -102,7 +104,9 @@ def run(
     report: Annotated[bool, typer.Option(help="Write the report after the run.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Allow --n-jobs above the number of CPU cores.")] = False,
 ) -> None:
-    """Run a study (resumable: finished units are not recomputed), then write its report."""
+    """Run a study (resumable: finished units are not recomputed), then write its report.
+
+    The study file's keys, types, defaults and limits: docs/study.md; the control features: docs/controls.md."""
     from lmbrain.study.executors import EXECUTORS
 
     if executor not in EXECUTORS:

@@ -5,7 +5,9 @@ Each control is a named function ``(dataset) -> ControlFeatures`` in a registry 
 (``"sentence_length+sentence_position"``). The registry also says how the engine treats a control: what one
 row is (``level``), whether it gets FIR delays in time series (``delayed``), whether it needs a subject
 (``subject_specific``), whether the ridge z-scores its columns or only centres them (``standardize``) and
-whether it has candidate matrices to choose among by inner CV (``candidates``: OASM and its width σ).
+whether it has candidate matrices to choose among by inner CV (``candidates``: OASM and its width σ), and, for
+the reference (``docs/controls.md``, generated from this registry by ``python -m lmbrain.docs_gen``), how its
+columns are coded, in which units, from which stimulus column, with which fallback and NaN policy.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from lmbrain.errors import LmbrainError
 
 Level = Literal["word", "sentence", "sample", "scan"]
 LEVELS: tuple[str, ...] = ("word", "sentence", "sample", "scan")
+#: how a control's values become columns: one 0/1 column per level, the values as they are, or a smoothing kernel
+Coding = Literal["one-hot", "linear", "kernel"]
+CODINGS: tuple[str, ...] = ("one-hot", "linear", "kernel")
+#: every control's NaN policy: what it does with a missing or infinite value (ControlFeatures and one_hot check it)
+NAN_POLICY = ("a missing (NaN) or infinite value in what it reads is an error naming the control and the row (a "
+              "study's validation builds the controls read from stimulus columns), never a silently zeroed or "
+              "dropped row")
 
 
 @dataclass
@@ -40,6 +49,12 @@ class ControlFeatures:
     standardize: np.ndarray | bool = True
 
     def __post_init__(self) -> None:
+        for key, X in self.candidates.items():
+            bad = ~np.isfinite(np.asarray(X, dtype=np.float64))
+            if bad.any():
+                row, col = (int(v[0]) for v in np.nonzero(bad))
+                raise LmbrainError(f"control {self.name!r} ({key}): {int(bad.sum())} missing or infinite value(s), "
+                                   f"first at row {row} (0-based), column {col}")
         widths = {np.shape(X)[1] for X in self.candidates.values()}
         if len(widths) != 1:
             raise LmbrainError(f"control {self.name!r}: candidates need one common number of columns, got {widths}")
@@ -77,6 +92,10 @@ class ControlInfo:
     ``candidates``: returns several candidate matrices to choose among by inner CV (OASM's σ).
     ``model_kind``: built by running a language model of this kind (``"causal"``: surprisal, entropy), named by
     the control's ``model`` option; the study computes it once before the units (cached like LLM features).
+    For the reference only (no effect on the numbers): ``coding`` (``"one-hot"``: one 0/1 column per level,
+    ``"linear"``: the values as they are, ``"kernel"``: OASM's smoothed identity), ``units`` of its values,
+    ``reads`` (the stimulus or scan columns it is built from), ``fallback`` (what it does when that column is
+    missing) and ``nan_policy`` (:data:`NAN_POLICY` unless said otherwise).
     """
 
     name: str
@@ -88,6 +107,16 @@ class ControlInfo:
     standardize: bool = True
     candidates: bool = False
     model_kind: str | None = None
+    coding: Coding = "linear"
+    units: str = ""
+    reads: str = ""
+    fallback: str = ""
+    nan_policy: str = NAN_POLICY
+
+    @property
+    def definition(self) -> str:
+        """What the control computes: its function's docstring."""
+        return " ".join((self.fn.__doc__ or self.description).split())
 
 
 REGISTRY: dict[str, ControlInfo] = {}
@@ -107,14 +136,21 @@ def register_control(
     subject_specific: bool = False,
     candidates: bool = False,
     model_kind: str | None = None,
+    coding: Coding = "linear",
+    units: str = "",
+    reads: str = "",
+    fallback: str = "",
+    nan_policy: str = NAN_POLICY,
 ) -> Callable[[ControlFn], ControlFn]:
     """Decorator: register a control feature set under ``name`` with its :class:`ControlInfo`."""
     if level not in LEVELS:
         raise LmbrainError(f"control {name!r}: unknown level {level!r}; expected one of {LEVELS}")
+    if coding not in CODINGS:
+        raise LmbrainError(f"control {name!r}: unknown coding {coding!r}; expected one of {CODINGS}")
 
     def wrap(fn: ControlFn) -> ControlFn:
         info = ControlInfo(name, fn, description, level, delayed, subject_specific, standardize, candidates,
-                           model_kind)
+                           model_kind, coding, units, reads, fallback, nan_policy)
         REGISTRY[name] = info
         CONTROLS[name] = fn
         DESCRIPTIONS[name] = description
@@ -141,7 +177,11 @@ def list_controls() -> dict[str, str]:
 
 
 def one_hot(values: np.ndarray | pd.Series, prefix: str) -> tuple[np.ndarray, list[str]]:
-    """One-hot encode values (levels in sorted order)."""
+    """One-hot encode values (levels in sorted order); a missing value (it would match no level) is an error."""
+    absent = pd.isna(pd.Series(np.asarray(values, dtype=object))).to_numpy()
+    if absent.any():
+        raise LmbrainError(f"one-hot control columns {prefix}=...: {int(absent.sum())} missing value(s), first at "
+                           f"row {int(np.flatnonzero(absent)[0])} (0-based)")
     levels = np.unique(np.asarray(values))
     matrix = (np.asarray(values)[:, None] == levels[None, :]).astype(np.float64)
     return matrix, [f"{prefix}={level}" for level in levels]
@@ -191,44 +231,66 @@ def _single(name: str, matrix: np.ndarray, columns: list[str]) -> ControlFeature
 
 # One-hot / indicator columns: z-scoring would divide each by sqrt(p(1 - p)), inflating rare levels (the last
 # positions of long sentences) into high-leverage columns; centring keeps every level on the same 0/1 scale.
-@register_control("word_position", "one-hot position of the word in its sentence", level="word", delayed=True,
-                  standardize=False)
+_WORD_POSITION_FALLBACK = ("without a `word_position` column (the table reader makes one only from a `sentence` "
+                           "column) it reads `position`, the word's place in its whole context (text, passage or "
+                           "story), not in its sentence")
+
+
+@register_control("word_position", "one-hot position of the word in its sentence (in its whole context when the "
+                  "dataset has no sentences)", level="word", delayed=True, standardize=False, coding="one-hot",
+                  units="position (0-based), one column per value", reads="`word_position`",
+                  fallback=_WORD_POSITION_FALLBACK)
 def word_position(dataset: Dataset) -> ControlFeatures:
-    """One-hot word position within the sentence."""
+    """One 0/1 column per word position: the position in the word's sentence (column ``word_position``), or in
+    its whole context (column ``position``) when the dataset has no sentences. Word stimuli only."""
     matrix, columns = one_hot(_word_position(dataset), "wp")
     return _single("word_position", matrix, columns)
 
 
 # Position ramps: an ordinal position in natural units (0, 1, 2, ...); centred only, like the one-hot position,
 # so that a ramp and its one-hot counterpart sit on the same scale.
-@register_control("word_position_ramp", "linear position of the word in its sentence", level="word", delayed=True,
-                  standardize=False)
+@register_control("word_position_ramp", "linear position of the word in its sentence (in its whole context when the "
+                  "dataset has no sentences)", level="word", delayed=True, standardize=False, coding="linear",
+                  units="position (0-based)", reads="`word_position`", fallback=_WORD_POSITION_FALLBACK)
 def word_position_ramp(dataset: Dataset) -> ControlFeatures:
-    """Word position within the sentence as one linear regressor."""
+    """The word position of ``word_position`` (in the sentence, else in the whole context) as one linear column
+    (0, 1, 2, ...). Word stimuli only."""
     return _single("word_position_ramp", _word_position(dataset).to_numpy(float)[:, None], ["wp"])
 
 
+_SENTENCE_POSITION_FALLBACK = ("sentence stimuli without that column: `position`, the sentence's place in its "
+                               "context; word stimuli without it (no `sentence` column): an error")
+
+
 @register_control("sentence_position", "one-hot position of the sentence in its passage", level="sentence",
-                  delayed=True, standardize=False)
+                  delayed=True, standardize=False, coding="one-hot",
+                  units="position (0-based), one column per value", reads="`sentence_position`",
+                  fallback=_SENTENCE_POSITION_FALLBACK)
 def sentence_position(dataset: Dataset) -> ControlFeatures:
-    """One-hot sentence position within the passage."""
+    """One 0/1 column per sentence position: the place of the stimulus' sentence in its passage or story
+    (column ``sentence_position``; for sentence stimuli without it, ``position``)."""
     matrix, columns = one_hot(_sentence_position(dataset), "sp")
     return _single("sentence_position", matrix, columns)
 
 
 @register_control("sentence_position_ramp", "linear position of the sentence in its passage", level="sentence",
-                  delayed=True, standardize=False)
+                  delayed=True, standardize=False, coding="linear", units="position (0-based)",
+                  reads="`sentence_position`", fallback=_SENTENCE_POSITION_FALLBACK)
 def sentence_position_ramp(dataset: Dataset) -> ControlFeatures:
-    """Sentence position within the passage as one linear regressor."""
+    """The sentence position of ``sentence_position`` as one linear column (0, 1, 2, ...)."""
     return _single("sentence_position_ramp", _sentence_position(dataset).to_numpy(float)[:, None], ["sp"])
 
 
 # Dense real-valued magnitudes in different units (words vs characters, ~5x apart): z-scored so that one
 # ridge penalty treats both columns alike.
 @register_control("sentence_length", "sentence length in words and in characters", level="sentence", delayed=True,
-                  standardize=True)
+                  standardize=True, units="words; characters", reads="`text` (sentence stimuli); `sentence_id`, "
+                  "`position` and `text` (word stimuli)",
+                  fallback="word stimuli without `sentence_id` (no `sentence` column): an error")
 def sentence_length(dataset: Dataset) -> ControlFeatures:
-    """Number of words and of characters of the sentence (of the word's sentence for word units)."""
+    """Two columns: the number of whitespace-separated words and of characters (spaces included, ends stripped)
+    of the stimulus' sentence; for word stimuli the sentence is its words (same ``sentence_id``) in ``position``
+    order joined by single spaces."""
     texts = _sentence_texts(dataset)
     words = texts.str.split().str.len().to_numpy(float)
     chars = texts.str.strip().str.len().to_numpy(float)
@@ -236,9 +298,11 @@ def sentence_length(dataset: Dataset) -> ControlFeatures:
 
 
 @register_control("sentence_length_tokens", "sentence length in tokens of a model's tokenizer (default smollm2-135m)",
-                  level="sentence", delayed=True, standardize=True)
+                  level="sentence", delayed=True, standardize=True, units="tokens (option model)",
+                  reads="as sentence_length", fallback="as sentence_length")
 def sentence_length_tokens(dataset: Dataset, model: str = "smollm2-135m") -> ControlFeatures:
-    """Number of tokens of the sentence (of the word's sentence for word units), special tokens excluded."""
+    """The number of tokens of the stimulus' sentence (built as for sentence_length, ends stripped) in the
+    tokenizer of option ``model``, special tokens excluded."""
     from lmbrain.features.models import load_tokenizer
 
     tokenizer = load_tokenizer(model)
@@ -250,10 +314,12 @@ def sentence_length_tokens(dataset: Dataset, model: str = "smollm2-135m") -> Con
 
 
 # Dense real-valued word properties (letters, Zipf frequency): z-scored.
-@register_control("word_length", "number of letters of the word (punctuation excluded)", level="word", delayed=True,
-                  standardize=True)
+@register_control("word_length", "number of letters and digits of the word (punctuation excluded)", level="word",
+                  delayed=True, standardize=True, units="characters", reads="`text`", fallback="none needed",
+                  nan_policy="cannot occur: every word has a count (0 for a word of punctuation only)")
 def word_length(dataset: Dataset) -> ControlFeatures:
-    """Word length in letters and digits, punctuation excluded."""
+    """The number of word characters of the word as presented: letters and digits (regular-expression ``\\w``,
+    which also counts ``_``); punctuation, spaces and other symbols are not counted. Word stimuli only."""
     if dataset.stimulus_unit != "word":
         raise LmbrainError(f"control word_length needs word stimuli; {dataset.name} has {dataset.stimulus_unit}")
     lengths = dataset.stimuli["text"].astype(str).str.count(r"\w").to_numpy(float)
@@ -261,9 +327,13 @@ def word_length(dataset: Dataset) -> ControlFeatures:
 
 
 @register_control("word_frequency", "word frequency on the Zipf scale (wordfreq, English)", level="word",
-                  delayed=True, standardize=True)
+                  delayed=True, standardize=True, units="Zipf (log10 of occurrences per billion words)",
+                  reads="`text`", fallback="none needed",
+                  nan_policy="cannot occur: a word wordfreq does not know gets 0, not NaN")
 def word_frequency(dataset: Dataset) -> ControlFeatures:
-    """Zipf frequency of each word (wordfreq), punctuation stripped."""
+    """wordfreq's English Zipf frequency of the raw word as presented (``zipf_frequency(text, "en")``): wordfreq's
+    own tokenizer drops punctuation, a cell of several tokens gets their combined frequency, and a word wordfreq
+    does not know gets 0. Word stimuli only."""
     from wordfreq import zipf_frequency
 
     if dataset.stimulus_unit != "word":
@@ -275,6 +345,7 @@ def word_frequency(dataset: Dataset) -> ControlFeatures:
 # Surprisal and entropy: dense real values in bits from a causal LM reading each text left to right (left
 # context only, whatever the study's context policy for LLM features): z-scored like word frequency.
 SURPRISAL_MODEL = "smollm2-135m"
+_LM_NAN_POLICY = "cannot occur: every word gets a value (a word that maps to no token of the model is an error)"
 
 
 def _lm_columns(dataset: Dataset, control: str, model: str) -> np.ndarray:
@@ -289,27 +360,34 @@ def _lm_columns(dataset: Dataset, control: str, model: str) -> np.ndarray:
 
 @register_control("surprisal", "per-word surprisal (bits, summed over its tokens) from a causal LM reading left to "
                   f"right (option model, default {SURPRISAL_MODEL})", level="word", delayed=True, standardize=True,
-                  model_kind="causal")
+                  model_kind="causal", units="bits", reads="`text`, `context_id`, `position`", fallback="none needed",
+                  nan_policy=_LM_NAN_POLICY)
 def surprisal(dataset: Dataset, model: str = SURPRISAL_MODEL) -> ControlFeatures:
-    """-log2 p(word | the words before it in its text), from ``model`` (lmbrain.features.surprisal)."""
+    """-log2 p(word | the words before it in its context) in bits, summed over the word's tokens, from the causal
+    model of option ``model`` reading each context left to right (the first token conditioned on a start-of-text
+    token; lmbrain.features.surprisal). Word stimuli only."""
     values = _lm_columns(dataset, "surprisal", model)
     return _single("surprisal", values[:, :1], [f"surprisal_{model}"])
 
 
 @register_control("entropy", "entropy (bits) of a causal LM's next-token distribution before each word (option "
                   f"model, default {SURPRISAL_MODEL})", level="word", delayed=True, standardize=True,
-                  model_kind="causal")
+                  model_kind="causal", units="bits", reads="`text`, `context_id`, `position`", fallback="none needed",
+                  nan_policy=_LM_NAN_POLICY)
 def entropy(dataset: Dataset, model: str = SURPRISAL_MODEL) -> ControlFeatures:
-    """How uncertain ``model`` was about the next token just before each word (lmbrain.features.surprisal)."""
+    """The entropy in bits of the causal model's next-token distribution just before each word's first token
+    (option ``model``; lmbrain.features.surprisal): how uncertain it was. Word stimuli only."""
     values = _lm_columns(dataset, "entropy", model)
     return _single("entropy", values[:, 1:], [f"entropy_{model}"])
 
 
 # One-hot passage identity: centred only (see word_position).
 @register_control("passage_identity", "one-hot identity of the passage / story", level="sentence", delayed=True,
-                  standardize=False)
+                  standardize=False, coding="one-hot", units="0/1, one column per passage",
+                  reads="`passage_id`", fallback="`story`, else `context_id` (the text each stimulus is read in)")
 def passage_identity(dataset: Dataset) -> ControlFeatures:
-    """One-hot passage (or story) identity."""
+    """One 0/1 column per passage (or story): the first of the columns ``passage_id``, ``story``, ``context_id``
+    that the dataset has."""
     values = _column(dataset, ("passage_id", "story", "context_id"), "passage_identity")
     matrix, columns = one_hot(values, "passage")
     return _single("passage_identity", matrix, columns)
@@ -341,9 +419,15 @@ OASM_SIGMAS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
 # -6e31 at σ = 0.5) and inner CV then never picks a small σ. Centred only, it is a kernel smoother of the
 # sample's neighbours: the leakage probe. Its rows are response samples (scans in time series); not delayed.
 @register_control("oasm", "OASM: identity smoothed within each passage by a Gaussian, σ chosen in inner CV (not "
-                  "z-scored)", level="sample", delayed=False, standardize=False, candidates=True)
+                  "z-scored)", level="sample", delayed=False, standardize=False, candidates=True, coding="kernel",
+                  units="Gaussian weights in [0, 1]; σ in samples (words, sentences or scans)",
+                  reads="`passage_id` (event data); `run` (time series)",
+                  fallback="event data: `story`, else `context_id`; time series without `run`: one block",
+                  nan_policy="cannot occur: built from the presentation order and the blocks")
 def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFeatures:
-    """OASM candidates, one per σ: each sample's own indicator smoothed along the presentation order."""
+    """One column per sample: each sample's own indicator smoothed along the presentation order by a Gaussian of
+    width σ within its passage (event data) or run (time series), zero across them; one candidate per σ in
+    OASM_SIGMAS, chosen by inner CV."""
     if dataset.is_timeseries:  # along time, within each run
         samples = dataset.samples
         blocks = samples["run"].to_numpy() if "run" in samples else np.zeros(len(samples))
@@ -357,9 +441,12 @@ def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFe
 
 # Random Gaussian columns stand in for an LLM layer: z-scored like dense LLM features (already unit variance).
 @register_control("random", "random Gaussian features (seeded); in a study, as many as the LLM layer has",
-                  level="sample", delayed=False, standardize=True)
+                  level="sample", delayed=False, standardize=True, units="standard normal draws",
+                  reads="nothing (the number of samples)", fallback="none needed",
+                  nan_policy="cannot occur: drawn from a seeded generator")
 def random_features(dataset: Dataset, dim: int = 768, seed: int = 0) -> ControlFeatures:
-    """Random Gaussian features: a baseline that knows nothing about the stimuli."""
+    """``dim`` standard-normal columns drawn with ``seed`` (in a study ``dim`` defaults to the LLM layer's
+    width): a baseline that knows nothing about the stimuli."""
     rng = np.random.default_rng(seed)
     return _single("random", rng.standard_normal((len(dataset.samples), dim)), [])
 
@@ -391,9 +478,12 @@ def words_per_scan(dataset: Dataset) -> np.ndarray:
 
 # Word rate: a dense count per scan, delayed like the LLM features (it is built from word onsets).
 @register_control("word_rate", "number of words per scan (time series; delayed like every scan feature)",
-                  level="scan", delayed=True, standardize=True)
+                  level="scan", delayed=True, standardize=True, units="words per scan",
+                  reads="`onset` (stimuli), `time` and `run` (scans)",
+                  fallback="without `run` columns: one run")
 def word_rate(dataset: Dataset) -> ControlFeatures:
-    """Words per scan, computed from the word onsets."""
+    """The number of word onsets falling in each scan (scan i covers [time_i, time_i + TR)), per run. Time
+    series only."""
     return _single("word_rate", words_per_scan(dataset)[:, None], ["word_rate"])
 
 
@@ -416,16 +506,20 @@ def _nuisance(dataset: Dataset, subject: str | None, control: str, prefixes: tup
 # The dataset's nuisance regressors are already in scan time (not delayed); dense real values in their own
 # units (sound power; mm and radians for motion): z-scored.
 @register_control("sound_power", "the dataset's per-subject sound-power regressor (time series)", level="scan",
-                  delayed=False, standardize=True, subject_specific=True)
+                  delayed=False, standardize=True, subject_specific=True, units="as provided with the dataset",
+                  reads="the subject's nuisance columns starting with `sndpwr` or `sound`",
+                  fallback="none: an error when the subject has no such column")
 def sound_power(dataset: Dataset, subject: str | None = None) -> ControlFeatures:
-    """Sound power at each scan, as provided with the dataset."""
+    """The sound power at each scan, as provided with the dataset for the subject. Time series only."""
     return _nuisance(dataset, subject, "sound_power", ("sndpwr", "sound"))
 
 
 @register_control("motion", "the subject's six head-motion parameters (time series)", level="scan", delayed=False,
-                  standardize=True, subject_specific=True)
+                  standardize=True, subject_specific=True, units="as provided (mm and radians)",
+                  reads="the subject's nuisance columns starting with `motion`",
+                  fallback="none: an error when the subject has no such column")
 def motion(dataset: Dataset, subject: str | None = None) -> ControlFeatures:
-    """Head-motion parameters of the subject's run."""
+    """The subject's head-motion parameters at each scan, as provided with the dataset. Time series only."""
     return _nuisance(dataset, subject, "motion", ("motion",))
 
 
