@@ -170,6 +170,22 @@ class StatisticsOptions(Strict):
     fdr_alpha: float = Field(0.05, gt=0, lt=1)
     ceiling: bool = True
     seed: int = Field(0, ge=0)
+    sensitivity: list[float] = Field(
+        default_factory=lambda: [0.005, 0.02, 0.05],
+        description="unique R² levels of the known signals implanted into the real responses of every joint unit of "
+        "a trained model (each in (0, 0.5)); [] turns the sensitivity analysis off (docs/statistics.md, 'Sensitivity')",
+    )
+    sensitivity_replications: int = Field(
+        10, ge=1, le=100, description="random LLM directions implanted per level (power is read over them)")
+
+    @field_validator("sensitivity")
+    @classmethod
+    def _levels(cls, value: list[float]) -> list[float]:
+        if any(not (0 < v < 0.5) for v in value):
+            raise ValueError(f"sensitivity levels must lie in (0, 0.5), got {value}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a sensitivity level is listed twice: {value}")
+        return sorted(value)
 
 
 class OutputOptions(Strict):
