@@ -244,12 +244,15 @@ def check_results_dir(results_dir: Path) -> None:
                 f"{results_dir} holds no {name}: not a finished study's results directory "
                 f"(run or resume the study with: lmbrain run STUDY --out {results_dir})"
             )
-    import json
-
     import pyarrow.parquet as pq
 
-    from lmbrain.results import COLUMNS
+    from lmbrain.results import CHECKSUMMED, COLUMNS, read_checked, read_manifest
 
+    manifest = read_manifest(results_dir)
+    if "study" not in manifest:
+        raise DataError(f"{results_dir / 'manifest.json'} names no study; rerun the study")
+    for name in CHECKSUMMED:  # a changed or damaged file is refused before anything is read from it or written
+        read_checked(results_dir, name, manifest)
     unit_columns = ["dataset", "subject", "model", "feature_set", "scheme"]
     for name, needed in (("results.parquet", COLUMNS), ("units.parquet", unit_columns)):
         path = results_dir / name
@@ -262,12 +265,6 @@ def check_results_dir(results_dir: Path) -> None:
         missing = [c for c in needed if c not in columns]
         if missing:
             raise DataError(f"{path} lacks the column(s) {missing}: not written by lmbrain run; rerun the study")
-    try:
-        manifest = json.loads((results_dir / "manifest.json").read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{results_dir / 'manifest.json'} is not valid JSON ({exc}); rerun the study") from None
-    if not isinstance(manifest, dict) or "study" not in manifest:
-        raise DataError(f"{results_dir / 'manifest.json'} names no study; rerun the study")
 
 
 @app.command("report")

@@ -7,9 +7,17 @@ A study's ``results.parquet`` holds one row per target x unit x metric with the 
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lmbrain.errors import LmbrainError
+from lmbrain.errors import DataError, LmbrainError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # -- columns ----------------------------------------------------------------------------------------
 
@@ -209,3 +217,64 @@ LLM_ALONE = FeatureSet(True, ())
 def parse_feature_set(label: str) -> FeatureSet | None:
     """A results ``feature_set`` label as a :class:`FeatureSet`; None for non-feature rows (ceilings)."""
     return None if label == CEILING else FeatureSet.parse(label)
+
+
+# -- the results folder's files, verified --------------------------------------------------------------
+
+RESULTS_FILE = "results.parquet"
+UNITS_FILE = "units.parquet"
+MANIFEST_FILE = "manifest.json"
+#: the files whose sha256 ``lmbrain run`` records in ``manifest.json`` (key ``files``) and every reader verifies
+CHECKSUMMED = (RESULTS_FILE, UNITS_FILE)
+
+
+def file_checksum(data: bytes) -> dict[str, Any]:
+    """The manifest's record of a file's content: its sha256 and size."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def read_manifest(results_dir: str | Path) -> dict[str, Any]:
+    """A results folder's ``manifest.json`` (DataError naming it when it is not a JSON object)."""
+    path = Path(results_dir) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DataError(f"{path} is not valid JSON ({error}); rerun the study") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path} is not a JSON object; rerun the study")
+    return manifest
+
+
+def rerun_hint(results_dir: Path) -> str:
+    """What rewrites a results folder's files from its verified unit files."""
+    return f"rerun `lmbrain run {results_dir / 'study.yaml'} --out {results_dir}` to rewrite it from the unit files"
+
+
+def read_checked(results_dir: str | Path, name: str, manifest: dict[str, Any]) -> bytes:
+    """The bytes of ``results_dir/name``, checked against the sha256 that ``manifest`` records for it (a DataError
+    naming the file when they differ); read unchecked when the manifest records none (a folder written before
+    checksums were recorded)."""
+    results_dir = Path(results_dir)
+    path = results_dir / name
+    data = path.read_bytes()
+    files = manifest.get("files")
+    expected = files.get(name) if isinstance(files, dict) else None
+    if expected is None:
+        return data
+    if not isinstance(expected, dict) or file_checksum(data) != {k: expected.get(k) for k in ("sha256", "bytes")}:
+        raise DataError(f"{path} does not match the checksum in {MANIFEST_FILE}: the file was changed or "
+                        f"damaged; {rerun_hint(results_dir)}")
+    return data
+
+
+def read_results_table(results_dir: str | Path, name: str, manifest: dict[str, Any]) -> pd.DataFrame:
+    """``results.parquet`` or ``units.parquet`` of a results folder as a DataFrame, verified (:func:`read_checked`)."""
+    import pandas as pd
+
+    data = read_checked(results_dir, name, manifest)
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as error:  # pyarrow raises its own types on a damaged file
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{Path(results_dir) / name} is not a readable parquet file ({detail}); "
+                        f"{rerun_hint(Path(results_dir))}") from None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from lmbrain.features.files import pid_alive
 from lmbrain.report import figures as figs
 from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
@@ -29,7 +33,15 @@ from lmbrain.report.tables import (
     to_markdown,
 )
 from lmbrain.report.trust import read_study, trust_panel
-from lmbrain.results import NO_MODEL, FeatureSet, parse_feature_set
+from lmbrain.results import (
+    NO_MODEL,
+    RESULTS_FILE,
+    UNITS_FILE,
+    FeatureSet,
+    parse_feature_set,
+    read_manifest,
+    read_results_table,
+)
 from lmbrain.study.runner import atomic_write_text
 
 MAIN_COLUMNS = {
@@ -41,10 +53,11 @@ MAIN_COLUMNS = {
 
 
 def load_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The tidy results, the unit records and the manifest of a results directory."""
-    results = pd.read_parquet(results_dir / "results.parquet")
-    units = pd.read_parquet(results_dir / "units.parquet")
-    manifest = json.loads((results_dir / "manifest.json").read_text())
+    """The tidy results, the unit records and the manifest of a results directory, each parquet file checked
+    against the sha256 the manifest records (a DataError naming the file when it was changed or damaged)."""
+    manifest = read_manifest(results_dir)
+    results = read_results_table(results_dir, RESULTS_FILE, manifest)
+    units = read_results_table(results_dir, UNITS_FILE, manifest)
     return results, units, manifest
 
 
@@ -221,15 +234,75 @@ def _table(key: str, title: str, table: pd.DataFrame, caption: str, collapsed: b
     return {"key": key, "title": title, "table": table, "caption": caption, "collapsed": collapsed}
 
 
+#: what a report consists of under its results folder: each is replaced whole by a new build, or left as it was
+REPORT_PARTS = ("tables", "figures", "index.html")
+#: a report is built in ``<results>/.report-staging-<pid>-<tag>/`` and swapped in from there
+STAGING_PREFIX = ".report-staging-"
+
+
+def _clean_stale_staging(results_dir: Path) -> None:
+    """Remove the staging folders of report builds whose process is gone (killed while building)."""
+    for folder in results_dir.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX).split("-")[0]
+        if folder.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def swap_in(staging: Path, results_dir: Path, parts: list[str]) -> None:
+    """Replace ``parts`` of ``results_dir`` by those built under ``staging`` (a part the build did not make is
+    removed), each by renames; if any rename fails, the ones done are undone, so the previous report stays whole.
+    The previous parts are moved into ``staging/.previous`` (removed with the staging folder)."""
+    previous = staging / ".previous"
+    previous.mkdir()
+    done: list[tuple[Path, Path, bool, bool]] = []  # (final, new, moved old aside, moved new in)
+    try:
+        for name in parts:
+            final, new, aside = results_dir / name, staging / name, previous / name
+            old = final.exists() or final.is_symlink()
+            if old:
+                os.rename(final, aside)
+            done.append((final, new, old, False))
+            if new.exists():
+                os.rename(new, final)
+                done[-1] = (final, new, old, True)
+    except BaseException:
+        for final, new, old, moved in reversed(done):
+            with contextlib.suppress(OSError):
+                if moved:
+                    os.rename(final, new)
+                if old:
+                    os.rename(previous / final.name, final)
+        raise
+
+
 def write_report(
     results_dir: str | Path, formats: list[str] | None = None, figures: bool = True, html: bool = True
 ) -> list[Path]:
-    """Regenerate every table (and figure, and the HTML page) of a results directory; returns the files written."""
+    """Regenerate every table (and figure, and the HTML page) of a results directory; returns the files written.
+
+    The report is built in a staging folder inside ``results_dir`` and swapped in whole (``tables/``, with
+    ``figures`` ``figures/``, with ``html`` ``index.html``) only once every file of it is written: a failure at
+    any point leaves the previous report byte-identical. The parquet files are verified against the manifest's
+    sha256 before anything is written."""
     results_dir = Path(results_dir)
     formats = formats or ["md", "csv", "tex"]
     results, units, manifest = load_results(results_dir)
+    _clean_stale_staging(results_dir)
+    staging = Path(tempfile.mkdtemp(dir=results_dir, prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
+    try:
+        built = _build_report(results_dir, staging, results, units, manifest, formats, figures, html)
+        parts = [name for name in REPORT_PARTS if (name != "figures" or figures) and (name != "index.html" or html)]
+        swap_in(staging, results_dir, parts)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [results_dir / path.relative_to(staging) for path in built]
+
+
+def _build_report(results_dir: Path, staging: Path, results: pd.DataFrame, units: pd.DataFrame, manifest: dict,
+                  formats: list[str], figures: bool, html: bool) -> list[Path]:
+    """Write the report's files under ``staging`` (laid out as under the results folder); returns them."""
     study = read_study(results_dir)
-    tables_dir = results_dir / "tables"
+    tables_dir = staging / "tables"
     written: list[Path] = []
     bundle: list[Detail] = []  # detailed tables, in page order
     stats = manifest.get("statistics", {})
@@ -296,14 +369,14 @@ def write_report(
     literature = literature_table(sorted(results["dataset"].unique()), rows=rows)
     pictures: list[tuple[str, Path, str]] = []
     if figures:
-        pictures, figure_files = _figures(results, rows, family, results_dir / "figures", n_boot, seed, alpha)
+        pictures, figure_files = _figures(results, rows, family, staging / "figures", n_boot, seed, alpha)
         written += figure_files
     if html:
         trust = trust_panel(results, units, manifest, main, study, sensitivity)
-        page = render_html(manifest, study, headline, sentences, trust, pictures, literature, bundle, results_dir,
+        page = render_html(manifest, study, headline, sentences, trust, pictures, literature, bundle, staging,
                            HEADLINE_CAPTION, leakage_answers(audit))
-        atomic_write_text(results_dir / "index.html", page)
-        written.append(results_dir / "index.html")
+        atomic_write_text(staging / "index.html", page)
+        written.append(staging / "index.html")
     return written
 
 

@@ -4,7 +4,8 @@ Layout of a results directory::
 
     results.parquet    one row per target x unit x metric (the tables and figures derive from it alone)
     units.parquet      one row per unit: what was selected inside the training folds, sizes, timings
-    manifest.json      study hash, package versions, git commit, seeds, timings of every run into the folder
+    manifest.json      study hash, package versions, git commit, seeds, timings of every run into the folder, and
+                       the sha256 of results.parquet and units.parquet (``files``), checked by every reader
     study.yaml         the study as run
     run.log            the log (appended by every run)
     _work/units/       one parquet + one json per finished unit (the json, written last, marks it done and
@@ -47,7 +48,7 @@ from tqdm.auto import tqdm
 
 from lmbrain.errors import RunError, StudyError, UsageError
 from lmbrain.features.files import file_mode, sha256_bytes
-from lmbrain.results import SORT_COLUMNS, model_label
+from lmbrain.results import RESULTS_FILE, SORT_COLUMNS, UNITS_FILE, file_checksum, model_label
 from lmbrain.study.compute import compute_unit
 from lmbrain.study.executors import check_executor, run_tasks, worker_threads
 from lmbrain.study.inputs import study_inputs
@@ -679,8 +680,11 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
             results, unit_table, bad = collect(units, units_dir, digest)
             if bad:
                 raise RunError(f"unit files damaged again right after recomputing them: {bad[0][1]}")
-        atomic_write_parquet(out_dir / "results.parquet", results)
-        atomic_write_parquet(out_dir / "units.parquet", unit_table)
+        checksums = {}
+        for name, table in ((RESULTS_FILE, results), (UNITS_FILE, unit_table)):
+            data = parquet_bytes(table)
+            atomic_write_bytes(out_dir / name, data)
+            checksums[name] = file_checksum(data)
         total = time.perf_counter() - start
         run.update(status="done", units_computed=len(unit_times), seconds=total)
         record_run(out_dir, run)
@@ -710,6 +714,7 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
             "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},
             "context_policies": context_policies(study),
             "models": model_catalog(study),
+            "files": checksums,  # verified by every reader (lmbrain.results.read_checked)
         }
         atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
         log.info("study %s: done in %.1f s (%d units computed)", study.name, total, len(unit_times),
