@@ -80,10 +80,10 @@ def test_one_flipped_bit_is_refused_in_one_line_and_the_report_is_untouched(resu
 
 def test_every_reader_checks_units_parquet_too(results: Path) -> None:
     flip_bit(results / "units.parquet")
-    with pytest.raises(DataError, match="units.parquet does not match the checksum in manifest.json"):
+    with pytest.raises(DataError, match=r"units\.parquet does not match the checksum in manifest\.json"):
         load_results(results)
     before = snapshot(results)
-    with pytest.raises(DataError, match="units.parquet does not match"):
+    with pytest.raises(DataError, match=r"units\.parquet does not match"):
         write_report(results)
     assert snapshot(results) == before
 
