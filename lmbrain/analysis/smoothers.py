@@ -67,8 +67,8 @@ class HierarchicalSmoother:
                                     self.llm.tile(copies))
 
 
-STACKED = ("stacked_simplex", "stacked_nnls")
-HIERARCHICAL = ("hierarchical", "hierarchical_1se", "hierarchical_shared")
+STACKED = ("stacked_simplex", "stacked_nnls", "stacked_nested")
+HIERARCHICAL = ("hierarchical", "hierarchical_1se", "hierarchical_shared", "hierarchical_alone")
 
 
 def joint_smoother(kind: str, llm: Sequence[np.ndarray], controls: Sequence[np.ndarray], splits: Splits, result,
