@@ -8,10 +8,13 @@ Heavy modules (torch, transformers, xarray, pandas) are imported inside the comm
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,15 +34,15 @@ from lmbrain.clitools import (
 )
 from lmbrain.errors import (
     EXIT_CODES,
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_RUNTIME,
     EXIT_USAGE,
     DataError,
-    LmbrainError,
+    Terminated,
     UsageError,
+    error_message,
     exit_code_for,
+    os_error_message,
 )
 
 if TYPE_CHECKING:
@@ -349,37 +352,17 @@ def _silence_stdout() -> None:
 
 
 def _os_message(exc: OSError) -> str:
-    """One line for an I/O error, naming the path and what to do."""
-    path = exc.filename
-    if path is None and _from_rich(exc):  # help text, printed by rich on standard output
-        path = "standard output"
-    if path == "standard output":  # set by lmbrain.clitools.echo
+    """One line for an I/O error, naming the path and what to do (help text failing on standard output included)."""
+    if exc.filename is None and _from_rich(exc):  # help text, printed by rich on standard output
+        exc.filename = "standard output"
+    if exc.filename == "standard output":  # set by lmbrain.clitools.echo
         _silence_stdout()
-    where = f" {path}" if path is not None else ""
-    code = exc.errno
-    if code == errno.ENOSPC:
-        return f"no space left on the device{' writing' + where if where else ''}; free some space or write elsewhere"
-    if code == getattr(errno, "EDQUOT", -1):
-        return f"disk quota exceeded{' writing' + where if where else ''}; free some space or write elsewhere"
-    if code == errno.EROFS:
-        return f"read-only file system:{where}; choose a writable output folder"
-    if code in (errno.EACCES, errno.EPERM):
-        return f"permission denied:{where}; choose a writable output folder or fix its permissions"
-    if code == errno.ENOENT:
-        return f"no such file or directory:{where}"
-    if code == errno.EISDIR:
-        return f"{path} is a directory, expected a file" if path else "expected a file, got a directory"
-    if code == errno.ENOTDIR:
-        return f"not a directory:{where}"
-    reason = exc.strerror or _one_line(str(exc)) or type(exc).__name__
-    return f"{reason}:{where}" if where else reason
+    return os_error_message(exc)
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message and the exit code of an exception raised by a command."""
     usage_error, _, click_errors = _click_exceptions()
-    if isinstance(exc, LmbrainError):
-        return _one_line(str(exc)) or type(exc).__name__, exit_code_for(exc)
     if isinstance(exc, click_errors):
         message = _lower_first(_one_line(exc.format_message())).rstrip(".")
         ctx = getattr(exc, "ctx", None)
@@ -387,15 +370,36 @@ def describe(exc: BaseException) -> tuple[str, int]:
         if isinstance(exc, usage_error):
             return f"{message} (see '{command} --help')", EXIT_USAGE
         return message, EXIT_USAGE
-    if isinstance(exc, KeyboardInterrupt | typer.Abort):
+    if isinstance(exc, typer.Abort):  # click turns KeyboardInterrupt (and so Terminated) into Abort
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            return error_message(cause), exit_code_for(cause)
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(exc, OSError):
         return _os_message(exc), exit_code_for(exc)
-    if isinstance(exc, MemoryError):
-        return "out of memory; use fewer workers (--n-jobs) or a smaller study", EXIT_RUNTIME
-    detail = _one_line(str(exc))
-    name = type(exc).__name__
-    return f"internal error: {name}{': ' + detail if detail else ''} (rerun with --debug and report it)", EXIT_INTERNAL
+    return error_message(exc), exit_code_for(exc)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[list[Terminated]]:
+    """Turn SIGTERM into :class:`~lmbrain.errors.Terminated` in the main thread for a block, so that a terminated
+    command cleans up (worker pools, staging folders, its run record) and ends with one line and exit code 143.
+    Yields the list of the Terminated raised (typer swallows a KeyboardInterrupt into exit code 130)."""
+    raised: list[Terminated] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield raised
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not interrupt the clean-up
+        raised.append(Terminated("SIGTERM"))
+        raise raised[-1]
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield raised
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _take_debug(args: list[str]) -> bool:
@@ -412,7 +416,8 @@ def run_cli(argv: list[str] | None = None) -> int:
     debug = _take_debug(args)
     _, no_args_error, _ = _click_exceptions()
     try:
-        result = app(args=args, prog_name=PROG, standalone_mode=False)
+        with sigterm_raises() as terminated:
+            result = app(args=args, prog_name=PROG, standalone_mode=False)
     except no_args_error as exc:  # `lmbrain` or `lmbrain data` alone: the help (on stdout), as a usage error
         ctx = getattr(exc, "ctx", None)
         text = ctx.get_help() if ctx is not None else str(exc)  # rich help prints itself and returns ""
@@ -435,9 +440,10 @@ def run_cli(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return code
-    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130)
-        sys.stderr.write("error: interrupted\n")
-        return EXIT_INTERRUPTED
+    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C (and so SIGTERM's Terminated) into Exit(130)
+        cause = terminated[-1] if terminated else KeyboardInterrupt()
+        sys.stderr.write(f"error: {error_message(cause)}\n")
+        return exit_code_for(cause)
     return result if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK
 
 

@@ -10,6 +10,7 @@ The command line maps every failure to one of these exit codes (see docs/cli.md)
 4     runtime failure: the work itself failed (I/O errors such as a read-only folder or a full disk, a
       failed unit, out of memory)
 130   interrupted (Ctrl-C)
+143   terminated (SIGTERM: ``kill``, a job scheduler's time limit)
 ====  ==================================================================================================
 """
 
@@ -21,6 +22,7 @@ EXIT_USAGE = 2
 EXIT_DATA = 3
 EXIT_RUNTIME = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  #: 128 + SIGTERM, what a shell reports for a process ended by it
 
 #: Every exit code with its meaning, in order (for ``--help`` texts and docs).
 EXIT_CODES: dict[int, str] = {
@@ -30,6 +32,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DATA: "data error (missing, invalid or changed input: dataset, spec, stimuli, results, model)",
     EXIT_RUNTIME: "runtime failure (I/O error such as a read-only folder or a full disk, a failed unit)",
     EXIT_INTERRUPTED: "interrupted",
+    EXIT_TERMINATED: "terminated (SIGTERM)",
 }
 
 
@@ -69,12 +72,23 @@ class RunError(LmbrainError):
     exit_code = EXIT_RUNTIME
 
 
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM (raised in the main thread by the CLI's handler, so that every ``finally`` and
+    clean-up runs as for Ctrl-C)."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
 def exit_code_for(error: BaseException) -> int:
     """The exit code of an exception under the scheme above."""
     import errno
 
     if isinstance(error, LmbrainError):
         return int(getattr(error, "exit_code", EXIT_DATA))
+    if isinstance(error, Terminated):
+        return EXIT_TERMINATED
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(error, OSError):
@@ -84,3 +98,49 @@ def exit_code_for(error: BaseException) -> int:
         return EXIT_RUNTIME
     return EXIT_INTERNAL
 
+
+
+def one_line(text: object) -> str:
+    """A message on one line: its lines joined by spaces."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an I/O error, naming the path and what to do."""
+    import errno
+
+    path = exc.filename
+    where = f" {path}" if path is not None else ""
+    code = exc.errno
+    if code == errno.ENOSPC:
+        return f"no space left on the device{' writing' + where if where else ''}; free some space or write elsewhere"
+    if code == getattr(errno, "EDQUOT", -1):
+        return f"disk quota exceeded{' writing' + where if where else ''}; free some space or write elsewhere"
+    if code == errno.EROFS:
+        return f"read-only file system:{where}; choose a writable output folder"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied:{where}; choose a writable output folder or fix its permissions"
+    if code == errno.ENOENT:
+        return f"no such file or directory:{where}"
+    if code == errno.EISDIR:
+        return f"{path} is a directory, expected a file" if path else "expected a file, got a directory"
+    if code == errno.ENOTDIR:
+        return f"not a directory:{where}"
+    reason = exc.strerror or one_line(str(exc)) or type(exc).__name__
+    return f"{reason}:{where}" if where else reason
+
+
+def error_message(exc: BaseException) -> str:
+    """The one-line message of an exception (what the CLI prints after ``error:`` and a run records)."""
+    if isinstance(exc, LmbrainError):
+        return one_line(exc) or type(exc).__name__
+    if isinstance(exc, Terminated):
+        return f"terminated ({exc.signal_name})"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, OSError):
+        return os_error_message(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory; use fewer workers (--n-jobs) or a smaller study"
+    detail = one_line(exc)
+    return f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} (rerun with --debug and report it)"

@@ -21,8 +21,10 @@ from lmbrain.features.extract import POOLINGS, plan_runs, prepare_units, resolve
 from lmbrain.features.files import (
     canonical_json,
     clean_staging,
+    ensure_space,
     publish_dir,
     remove_dir,
+    reserve,
     sha256_bytes,
     sha256_file,
     staging_dir,
@@ -51,15 +53,21 @@ class EntryWriter:
     ) -> None:
         self.cache, self.key, self.spec = cache, key, spec
         self.shape = (n_units, hidden)
-        self.staged = staging_dir(cache.root, key)
-        self.maps = [
-            np.lib.format.open_memmap(
-                self.staged / _layer_file(layer), mode="w+", dtype=np.float32, shape=self.shape
-            )
-            for layer in range(n_layers)
-        ]
-        self.filled = np.zeros(n_units, dtype=bool)
         self.n_layers = n_layers
+        what = f"feature cache entry {key[:12]} ({n_layers} layers of {n_units} x {hidden} float32)"
+        ensure_space(cache.root, n_layers * (n_units * hidden * 4 + 4096), what)
+        self.staged = staging_dir(cache.root, key)
+        self.maps: list[np.memmap] = []
+        try:
+            for layer in range(n_layers):
+                path = self.staged / _layer_file(layer)
+                array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=self.shape)
+                reserve(path, path.stat().st_size, what)  # no SIGBUS on a full disk while the map is written
+                self.maps.append(array)
+        except BaseException:
+            self.abort()
+            raise
+        self.filled = np.zeros(n_units, dtype=bool)
 
     def __call__(self, rows: np.ndarray, values: np.ndarray) -> None:
         """Write the features of ``rows`` (all layers) into the layer files."""
@@ -92,7 +100,12 @@ class EntryWriter:
             "model": model_info or {},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (self.staged / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        path = self.staged / MANIFEST
+        try:
+            path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        except OSError as error:  # a full disk names no file
+            error.filename = error.filename or str(path)
+            raise
         final = self.cache.entry_dir(self.key)
         publish_dir(self.staged, final)  # if another process published the same key first, keep theirs
         return final

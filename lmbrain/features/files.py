@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -13,8 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from lmbrain.config import cache_dir
+from lmbrain.errors import RunError
 
 _CHUNK = 1 << 22
+#: free space left over after a large cache write, at least (other writers, manifests, the file system's own needs)
+SPACE_MARGIN = 64 * 2**20
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -159,3 +163,44 @@ def remove_dir(path: Path) -> None:
     except OSError:
         return
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def human_bytes(n: float) -> str:
+    """``1.2 GiB``, ``350 MiB``, ``12 KiB`` or ``512 B``."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def no_space(folder: Path, needed: int, free: int, what: str) -> RunError:
+    """The one-line error of a cache write that does not fit on its disk."""
+    return RunError(f"not enough free space in {folder} for {what}: it needs {human_bytes(needed)} (with a margin), "
+                    f"{human_bytes(free)} are free; free some space or set LMBRAIN_CACHE_DIR to a larger disk")
+
+
+def ensure_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse (RunError, one line) to write ``needed`` bytes under ``folder`` unless the disk has them free plus a
+    margin: a memory-mapped write to a full disk kills the process with SIGBUS instead of raising."""
+    wanted = needed + max(SPACE_MARGIN, needed // 20)
+    free = shutil.disk_usage(folder).free
+    if free < wanted:
+        raise no_space(folder, wanted, free, what)
+
+
+def reserve(path: Path, size: int, what: str) -> None:
+    """Allocate a file's ``size`` bytes on disk now (``posix_fallocate``), so that writing it through a memory map
+    cannot meet a full disk later; a full disk is a RunError naming the file. Where the file system cannot
+    preallocate, :func:`ensure_space`'s check stands alone."""
+    if not hasattr(os, "posix_fallocate") or size <= 0:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise no_space(path.parent, size, shutil.disk_usage(path.parent).free, what) from None
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)):
+            raise
+    finally:
+        os.close(fd)

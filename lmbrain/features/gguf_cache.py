@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from lmbrain.config import cache_dir
-from lmbrain.features.files import cached_sha256, publish_dir, remove_dir, staging_dir
+from lmbrain.features.files import cached_sha256, ensure_space, publish_dir, remove_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ def _convert(gguf_path: Path, final: Path, with_weights: bool) -> Path:
             model.hf_quantizer = None
             with contextlib.suppress(AttributeError):
                 model.is_quantized = False
+            weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+            ensure_space(staged, weights, f"the de-quantised weights of {gguf_path.name}")
             model.save_pretrained(staged)
         meta = {"gguf_file": gguf_path.name, "gguf_sha256": gguf_sha256(gguf_path), "weights": with_weights}
         (staged / _DONE).write_text(json.dumps(meta, indent=1))

@@ -11,15 +11,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
+import logging
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from lmbrain.errors import UsageError
+from lmbrain.errors import RunError, UsageError, one_line
+from lmbrain.progress import FILE_ONLY
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -106,27 +108,96 @@ def _joblib(fn: Callable[[T], R], items: Iterable[T], n_jobs: int) -> Iterator[R
         yield from parallel(delayed(fn)(item) for item in items)
 
 
-def _dask(fn: Callable[[T], R], items: Sequence[T], n_jobs: int, scheduler: str | None) -> Iterator[R]:
-    from dask.distributed import Client, LocalCluster, as_completed
+class _ToRunLog(logging.Handler):
+    """Passes Dask's log records to lmbrain's logger, for run.log only (not the terminal); dropped where nothing
+    listens (no run log open)."""
 
-    cluster = None
-    if scheduler is None:
-        # nannies live in this process; each worker process exits when its nanny's pipe closes
-        cluster = LocalCluster(
-            n_workers=n_jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
+    def emit(self, record: logging.LogRecord) -> None:
+        """Log ``record`` as ``lmbrain.dask``, run.log only."""
+        target = logging.getLogger("lmbrain.dask")
+        if target.hasHandlers():
+            target.log(record.levelno, "%s: %s", record.name, record.getMessage(), exc_info=record.exc_info,
+                       extra={FILE_ONLY: True})
+
+
+#: Dask's loggers whose records (reconnection tracebacks, a nanny killing a worker) go to run.log, not the terminal
+DASK_LOGGERS = ("distributed", "dask")
+
+
+def redirect_dask_logs() -> None:
+    """Send Dask's log records (warnings and errors) to run.log instead of the terminal, for the rest of the process:
+    its client and nannies keep logging from their own threads after a session is closed."""
+    forward = _ToRunLog(logging.WARNING)
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in DASK_LOGGERS]
+    for name in {*DASK_LOGGERS, *names}:
+        logger = logging.getLogger(name)
+        if name in DASK_LOGGERS or logger.handlers:  # Dask gives some children their own handler (distributed.client)
+            logger.handlers = [forward]
+            logger.propagate = False
+
+
+@contextlib.contextmanager
+def dask_session(n_jobs: int, scheduler: str | None) -> Iterator[tuple[Any, str]]:
+    """A Dask client (on a local cluster of ``n_jobs`` worker processes, or ``scheduler``) and the scheduler's address,
+    with Dask's log records sent to run.log only (:func:`redirect_dask_logs`) and a local cluster's worker processes
+    quiet below errors.
+    An unreachable scheduler is a one-line RunError."""
+    from dask.distributed import Client, LocalCluster
+
+    redirect_dask_logs()
+    quiet = "DASK_LOGGING__DISTRIBUTED"
+    env_before = os.environ.get(quiet)
+    os.environ.setdefault(quiet, "error")  # read by the worker processes a local cluster spawns
+    cluster = client = None
     try:
-        futures = client.map(fn, list(items), pure=False)
-        for future in as_completed(futures):
-            yield future.result()
+        if scheduler is None:
+            # nannies live in this process; each worker process exits when its nanny's pipe closes
+            cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None)
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(scheduler)
+            except OSError as error:
+                raise RunError(f"cannot reach the dask scheduler at {scheduler} ({one_line(error)}); start it (`dask "
+                               "scheduler`, docs/cli.md) or check --scheduler") from None
+        yield client, scheduler or str(cluster.scheduler_address)
     finally:
-        client.close()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
         if cluster is not None:
-            cluster.close()
+            with contextlib.suppress(Exception):
+                cluster.close()
+        if env_before is None:
+            os.environ.pop(quiet, None)
+
+
+def scheduler_lost(client: Any, error: BaseException) -> bool:
+    """Whether ``error``, raised while waiting for Dask results, means the client lost its scheduler."""
+    if "scheduler-connection-lost" in str(error):
+        return True
+    return getattr(client, "status", "running") not in ("running", "newly-created")
+
+
+def lost_scheduler_error(address: str) -> RunError:
+    """The one-line error of a run whose Dask scheduler went away."""
+    return RunError(f"the dask scheduler at {address} went away (stopped, crashed or unreachable); start it and its "
+                    "workers again and rerun the same command: finished units are kept")
+
+
+def _dask(fn: Callable[[T], R], items: Sequence[T], n_jobs: int, scheduler: str | None) -> Iterator[R]:
+    from dask.distributed import as_completed
+
+    with dask_session(n_jobs, scheduler) as (client, address):
+        try:
+            futures = client.map(fn, list(items), pure=False)
+            for future in as_completed(futures):
+                yield future.result()
+        except Exception as error:
+            if scheduler_lost(client, error):
+                raise lost_scheduler_error(address) from None
+            raise
 
 
 # -- one unit's targets in blocks, on any executor ----------------------------------------------------------
@@ -151,27 +222,19 @@ def task_map(executor: str = "sequential", n_jobs: int = 2,
             parallel = Parallel(n_jobs=n_jobs)
             yield lambda fn, items, **shared: parallel(delayed(fn)(item, **shared) for item in items)
         return
-    from dask.distributed import Client, LocalCluster
+    with dask_session(n_jobs, scheduler) as (client, address):
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
+        def dask_map(fn: Callable, items: Sequence, **shared: object) -> list:
+            try:
+                sent = {k: client.scatter(v, broadcast=True, hash=False) for k, v in shared.items()}  # unique keys
+                futures = client.map(_limited, list(items), fn=fn, threads=threads, pure=False, **sent)
+                return client.gather(futures)
+            except Exception as error:
+                if scheduler_lost(client, error):
+                    raise lost_scheduler_error(address) from None
+                raise
 
-    def dask_map(fn: Callable, items: Sequence, **shared: object) -> list:
-        sent = {k: client.scatter(v, broadcast=True, hash=False) for k, v in shared.items()}  # unique keys
-        futures = client.map(_limited, list(items), fn=fn, threads=threads, pure=False, **sent)
-        return client.gather(futures)
-
-    try:
         yield dask_map
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _limited(item: object, fn: Callable, threads: int, **shared: object) -> object:

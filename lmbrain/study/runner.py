@@ -46,8 +46,9 @@ import yaml
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from lmbrain.errors import RunError, StudyError, UsageError
+from lmbrain.errors import RunError, StudyError, UsageError, error_message
 from lmbrain.features.files import file_mode, sha256_bytes
+from lmbrain.progress import FILE_ONLY, PROGRESS
 from lmbrain.results import RESULTS_FILE, SORT_COLUMNS, UNITS_FILE, file_checksum, model_label
 from lmbrain.study.compute import compute_unit
 from lmbrain.study.executors import check_executor, run_tasks, worker_threads
@@ -63,9 +64,6 @@ PACKAGES = ("lmbrain", "numpy", "scipy", "scikit-learn", "himalaya", "torch", "t
 BOOKKEEPING = ("seconds", "sha256", "bytes", "study_hash", "run", "finished_at", "stage_seconds")
 DONE = "done"
 TODO = "todo"
-#: ``extra`` flags of log records: written to run.log only / shown on a terminal that has no progress bar.
-FILE_ONLY = "lmbrain_file_only"
-PROGRESS = "lmbrain_progress"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -79,8 +77,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a full disk fails a write naming no file
+            error.filename = str(path)
         raise
 
 
@@ -555,12 +555,14 @@ def _duration(seconds: float) -> str:
 
 
 def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str, n_jobs: int,
-                  scheduler: str | None, run_id: str | None = None) -> dict[str, float]:
+                  scheduler: str | None, run_id: str | None = None, times: dict[str, float] | None = None
+                  ) -> dict[str, float]:
     """Compute units with an executor (the same BLAS/torch thread cap whichever); logs one line per finished
-    unit with counts and ETA. Returns the seconds of each unit computed."""
+    unit with counts and ETA. Returns the seconds of each unit computed (also filled into ``times`` as they
+    finish, so that an interrupted run still counts them)."""
     task = functools.partial(run_chain, study, units_dir, blas_threads=worker_threads(n_jobs), run_id=run_id)
     described = {u.key: u.describe() for u in todo}
-    times: dict[str, float] = {}
+    times = {} if times is None else times
     start = time.monotonic()
     bar = tqdm(total=len(todo), desc="units", unit="unit", disable=None)
     try:
@@ -603,13 +605,22 @@ def run_study(
             validate_study(study, executor=executor, n_jobs=n_jobs)
             with output_lock(out_dir):
                 return _run(study, out_dir, executor, n_jobs, scheduler, study_source)
-        except KeyboardInterrupt:
-            log.error("run interrupted", extra={FILE_ONLY: True})
+        except BaseException as error:
+            status, reason = end_of_run(error, out_dir)
+            log.error("run %s: %s", status, reason, extra={FILE_ONLY: True})
             raise
-        except Exception as error:
-            notes = "".join(f" ({note})" for note in getattr(error, "__notes__", []))
-            log.error("run failed: %s: %s%s", type(error).__name__, error, notes, extra={FILE_ONLY: True})
-            raise
+
+
+def end_of_run(error: BaseException, out_dir: Path) -> tuple[str, str]:
+    """How a run that raised ``error`` ended: ``interrupted`` (Ctrl-C, SIGTERM) or ``failed``, and one line naming the
+    cause, where it happened and what to do (recorded in runs.json and run.log)."""
+    notes = "".join(f" ({note})" for note in getattr(error, "__notes__", []))
+    resume = f"rerun `lmbrain run {out_dir / 'study.yaml'} --out {out_dir}` to resume (finished units are kept)"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", f"{error_message(error)} while running into {out_dir}{notes}; {resume}"
+    message = error_message(error)
+    where = "" if str(out_dir) in message else f" (running into {out_dir})"
+    return "failed", f"{message}{notes}{where}"
 
 
 def record_report_time(out_dir: Path, seconds: float) -> None:
@@ -670,13 +681,13 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
             if state != DONE:
                 todo.append(unit)
         log.info("%d units, %d to compute", len(units), len(todo), extra={PROGRESS: True})
-        unit_times.update(compute_units(study, units_dir, todo, executor, n_jobs, scheduler, run["run"]))
+        compute_units(study, units_dir, todo, executor, n_jobs, scheduler, run["run"], unit_times)
         results, unit_table, bad = collect(units, units_dir, digest)
         if bad:  # damaged since they were checked: once more, here
             for unit, reason in bad:
                 report_damage(units_dir, unit, reason)
             redo = [unit for unit, _ in bad]
-            unit_times.update(compute_units(study, units_dir, redo, "sequential", n_jobs, None, run["run"]))
+            compute_units(study, units_dir, redo, "sequential", n_jobs, None, run["run"], unit_times)
             results, unit_table, bad = collect(units, units_dir, digest)
             if bad:
                 raise RunError(f"unit files damaged again right after recomputing them: {bad[0][1]}")
@@ -721,8 +732,8 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
                  extra={PROGRESS: True})
         return out_dir
     except BaseException as error:
-        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        run.update(status=status, units_computed=len(unit_times), seconds=time.perf_counter() - start)
+        status, reason = end_of_run(error, out_dir)
+        run.update(status=status, reason=reason, units_computed=len(unit_times), seconds=time.perf_counter() - start)
         with contextlib.suppress(OSError):
             record_run(out_dir, run)
         raise

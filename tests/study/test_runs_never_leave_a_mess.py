@@ -140,7 +140,7 @@ def test_a_failed_run_leaves_its_folder_reusable(tmp_path, data_dir, monkeypatch
         with pytest.raises(OSError, match="No space"):
             run_study(first, out)
     assert (out / "study.yaml").is_file()
-    assert "run failed: OSError" in (out / "run.log").read_text()
+    assert "run failed: no space left on the device" in (out / "run.log").read_text()
     run_study(fixed, out)  # a different study, but the first finished no unit here
     assert "replacing its study.yaml" in (out / "run.log").read_text()
     assert load_study(out / "study.yaml").digest() == fixed.digest()
