@@ -153,11 +153,12 @@ def run(
         import time
 
         from lmbrain.report.build import write_report
-        from lmbrain.study.runner import record_report_time
+        from lmbrain.study.runner import record_report_time, report_logging
 
         start = time.perf_counter()
         with writing_under(out):
-            written = write_report(out, formats=list(spec.outputs.formats))
+            with report_logging(out):
+                written = write_report(out, formats=list(spec.outputs.formats))
             record_report_time(out, time.perf_counter() - start)
         for path in written:
             echo(f"wrote {path}")
@@ -279,8 +280,9 @@ def report_cmd(
     check_results_dir(results_dir)
     check_writable(results_dir, "results directory")
     from lmbrain.report.build import write_report
+    from lmbrain.study.runner import report_logging
 
-    with writing_under(results_dir):
+    with writing_under(results_dir), report_logging(results_dir):
         written = write_report(results_dir)
     for path in written:
         echo(f"wrote {path}")

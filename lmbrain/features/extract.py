@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from lmbrain.errors import DataError
 from lmbrain.features.alignment import align_tokens, join_units, normalize_unit
@@ -18,6 +17,7 @@ from lmbrain.features.errors import FeatureError
 from lmbrain.features.files import canonical_json, sha256_bytes
 from lmbrain.features.layers import LayerSpec, resolve_layers
 from lmbrain.features.models import LanguageModel
+from lmbrain.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -272,15 +272,21 @@ def run_extraction(
     if batch_size < 1:
         raise FeatureError(f"batch_size must be at least 1, got {batch_size}")
     pad = _pad_id(model)
-    bar = tqdm(total=len(runs), unit="window", desc=f"{model.info.name} features", disable=not progress)
-    with torch.inference_mode(), bar:
-        for batch in batches(runs, batch_size, token_budget(model)):
-            ids, mask = padded(batch, pad, model.device)
-            hidden = model.hidden_states(ids, mask)
-            rows, values = _pool(hidden, layer_ids, batch, ids.shape[1], pooling, model.device)
-            del hidden
-            sink(rows, values)
-            bar.update(len(batch))
+    total = sum(len(run.ids) for run in runs)  # the work is in tokens: windows differ in length
+    stage = Progress(f"features of {model.info.name}", total, "token", logger=log, bar=progress)
+    try:
+        with torch.inference_mode():
+            for batch in batches(runs, batch_size, token_budget(model)):
+                ids, mask = padded(batch, pad, model.device)
+                hidden = model.hidden_states(ids, mask)
+                rows, values = _pool(hidden, layer_ids, batch, ids.shape[1], pooling, model.device)
+                del hidden
+                sink(rows, values)
+                stage.update(sum(len(run.ids) for run in batch))
+    except BaseException:
+        stage.close(ok=False)
+        raise
+    stage.close()
 
 
 def extract_features(

@@ -36,6 +36,9 @@ def _complete(folder: Path, need_weights: bool) -> bool:
 def _convert(gguf_path: Path, final: Path, with_weights: bool) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from lmbrain.progress import quiet_third_party_progress
+
+    quiet_third_party_progress()  # transformers' GGUF de-quantisation bar draws with carriage returns
     staged = staging_dir(final.parent, final.name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)

@@ -533,6 +533,9 @@ def load_model(
     ``untrained_seed`` gives the same architecture and tokenizer with weights from its initialiser."""
     if dtype not in DTYPES:
         raise FeatureError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    from lmbrain.progress import quiet_third_party_progress
+
+    quiet_third_party_progress()  # no "Loading weights" bars drawn with carriage returns into logs
     torch_device = _device(device)
     base, seed = parse_model_name(name, untrained_seed)
     src = _source(base)

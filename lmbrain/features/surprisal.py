@@ -27,6 +27,7 @@ from lmbrain.features.errors import FeatureError
 from lmbrain.features.extract import Units, prepare_units
 from lmbrain.features.models import LanguageModel, load_model, model_ref
 from lmbrain.features.windows import plan_windows
+from lmbrain.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -92,28 +93,37 @@ def compute_surprisal(model: LanguageModel, units: Units, max_length: int | None
     if budget < 1:
         raise FeatureError(f"max_length {limit} leaves no room for text after the start token")
     out = np.full((len(units.texts), len(COLUMNS)), np.nan)
-    for rows in units.groups:
-        joined = join_units([units.texts[r] for r in rows])
-        encoded = tokenizer(joined.text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = list(encoded["input_ids"])
-        owned = align_tokens(joined.text, joined.spans, encoded["offset_mapping"], [0] * len(ids))
-        for row, tokens in zip(rows, owned, strict=True):
-            if not tokens:
-                raise DataError(f"unit {row} ({units.texts[row]!r}) maps to no token of {model.info.name}")
-        ranges = [(tokens[0], tokens[-1] + 1) for tokens in owned]
-        windows, owner = plan_windows(ranges, len(ids), budget, max(budget // 2, 1), causal=True)
-        for w, (s, e) in enumerate(windows):
-            mine = [k for k, o in enumerate(owner) if o == w]
-            if not mine:
-                continue
-            surprisal, entropy = _token_scores(model, start + ids[s:e])
-            shift = len(start) - s  # token i of the context sits at position i + shift of this window
-            for k in mine:
-                positions = [t + shift for t in owned[k]]
-                out[rows[k]] = (surprisal[positions].sum(), entropy[positions[0]])
-        if len(windows) > 1:
-            log.info("a context of %d tokens was read in %d windows for surprisal", len(ids), len(windows))
+    with progress(f"surprisal of {model.info.name}", len(units.texts), "word", logger=log) as stage:
+        for rows in units.groups:
+            _context_surprisal(model, units, rows, start, budget, out)
+            stage.update(len(rows))
     return out
+
+
+def _context_surprisal(model: LanguageModel, units: Units, rows: Sequence[int], start: list[int], budget: int,
+                       out: np.ndarray) -> None:
+    """Fill ``out[rows]`` with the surprisal and entropy of one context's units."""
+    tokenizer = model.tokenizer
+    joined = join_units([units.texts[r] for r in rows])
+    encoded = tokenizer(joined.text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encoded["input_ids"])
+    owned = align_tokens(joined.text, joined.spans, encoded["offset_mapping"], [0] * len(ids))
+    for row, tokens in zip(rows, owned, strict=True):
+        if not tokens:
+            raise DataError(f"unit {row} ({units.texts[row]!r}) maps to no token of {model.info.name}")
+    ranges = [(tokens[0], tokens[-1] + 1) for tokens in owned]
+    windows, owner = plan_windows(ranges, len(ids), budget, max(budget // 2, 1), causal=True)
+    for w, (s, e) in enumerate(windows):
+        mine = [k for k, o in enumerate(owner) if o == w]
+        if not mine:
+            continue
+        surprisal, entropy = _token_scores(model, start + ids[s:e])
+        shift = len(start) - s  # token i of the context sits at position i + shift of this window
+        for k in mine:
+            positions = [t + shift for t in owned[k]]
+            out[rows[k]] = (surprisal[positions].sum(), entropy[positions[0]])
+    if len(windows) > 1:
+        log.info("a context of %d tokens was read in %d windows for surprisal", len(ids), len(windows))
 
 
 def get_surprisal(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from lmbrain.features.files import pid_alive
+from lmbrain.progress import Progress, duration
 from lmbrain.report import figures as figs
 from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
@@ -43,6 +46,8 @@ from lmbrain.results import (
     read_results_table,
 )
 from lmbrain.study.runner import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 MAIN_COLUMNS = {
     "dataset": "dataset", "controls": "controls", "model": "model", "subject": "subject",
@@ -298,9 +303,48 @@ def write_report(
     return [results_dir / path.relative_to(staging) for path in built]
 
 
+#: the steps of a report build, in order (its progress lines count them)
+REPORT_STEPS = ("scores, family comparison and headline", "sensitivity and headline tables",
+                "across-subject tests and model comparisons", "split audit, layer shape and ceilings",
+                "per-layer scores", "figures", "page")
+
+
+def report_eta(manifest: dict, stage: Progress) -> tuple[float | None, str]:
+    """The report's time left: the previous build's time (in the manifest) less the time elapsed; unknown before
+    a first build."""
+    previous = (manifest.get("timings_seconds") or {}).get("report")
+    if not isinstance(previous, int | float):
+        return None, "first build of this folder's report"
+    elapsed = stage.clock() - stage.start
+    return max(float(previous) - elapsed, 0.0), f"the last build took {duration(previous)}"
+
+
 def _build_report(results_dir: Path, staging: Path, results: pd.DataFrame, units: pd.DataFrame, manifest: dict,
                   formats: list[str], figures: bool, html: bool) -> list[Path]:
-    """Write the report's files under ``staging`` (laid out as under the results folder); returns them."""
+    """Write the report's files under ``staging`` (laid out as under the results folder), logging its progress
+    (a bar on a terminal, lines in run.log); returns the files."""
+    stage = Progress("report", len(REPORT_STEPS), "step", logger=log, eta=lambda: report_eta(manifest, stage))
+    try:
+        written = _report_files(results_dir, staging, results, units, manifest, formats, figures, html,
+                                lambda name: _next_step(stage, name))
+    except BaseException:
+        stage.close(ok=False)
+        raise
+    stage.update()
+    stage.close()
+    return written
+
+
+def _next_step(stage: Progress, name: str) -> None:
+    """Count the step before ``name`` as done (none before the first) and say that ``name`` runs now."""
+    if name != REPORT_STEPS[0]:
+        stage.update()
+    stage.set_note(f"now: {name}")
+
+
+def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units: pd.DataFrame, manifest: dict,
+                  formats: list[str], figures: bool, html: bool, step: Callable[[str], None]) -> list[Path]:
+    """The report's files, written under ``staging``; ``step(name)`` marks the start of each of REPORT_STEPS."""
     study = read_study(results_dir)
     tables_dir = staging / "tables"
     written: list[Path] = []
@@ -308,10 +352,12 @@ def _build_report(results_dir: Path, staging: Path, results: pd.DataFrame, units
     stats = manifest.get("statistics", {})
     seed, n_boot = int(stats.get("seed", 0)), int(stats.get("bootstrap", 1000))
     alpha = float(stats.get("fdr_alpha", 0.05))
+    step("scores, family comparison and headline")
     main = main_table(results, units)
     family = family_table(results, units, n_boot=n_boot, seed=seed, fdr_alpha=alpha)
     rows = headline_rows(results, main, family, n_boot=n_boot, seed=seed)
     headline = headline_table(rows, alpha)
+    step("sensitivity and headline tables")
     sensitivity = sensitivity_table(results, alpha, seed)
     sentences = findings(rows, alpha, sensitivity)
     if not headline.empty:
@@ -338,7 +384,9 @@ def _build_report(results_dir: Path, staging: Path, results: pd.DataFrame, units
         title = "Sensitivity: known unique LLM signals implanted into the responses"
         caption = sensitivity_caption(alpha, n_replications(results))
         written += _detail(bundle, sensitivity, tables_dir / "sensitivity", formats, title, caption, ".4g")
+    step("across-subject tests and model comparisons")
     written += _across_subject_tables(results, stats, tables_dir, formats, bundle)
+    step("split audit, layer shape and ceilings")
     audit = split_audit_table(results)
     if not audit.empty:
         title = "Split audit: grouped vs shuffled (leaky) outer CV"
@@ -361,6 +409,7 @@ def _build_report(results_dir: Path, staging: Path, results: pd.DataFrame, units
     caption = ("Per subject: mean over its targets; 'all' averages the subject means. Layer: the in-fold choice "
                "most often made (how often).")
     written += _detail(bundle, shown, tables_dir / "scores", formats, title, caption)
+    step("per-layer scores")
     layers = layer_table(results, n_boot=n_boot, seed=seed)
     if not layers.empty:
         caption = ("Never used to choose a layer; mean over subjects of subject means, CIs over subjects (3 or "
@@ -368,9 +417,11 @@ def _build_report(results_dir: Path, staging: Path, results: pd.DataFrame, units
         written += _detail(bundle, layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)", caption)
     literature = literature_table(sorted(results["dataset"].unique()), rows=rows)
     pictures: list[tuple[str, Path, str]] = []
+    step("figures")
     if figures:
         pictures, figure_files = _figures(results, rows, family, staging / "figures", n_boot, seed, alpha)
         written += figure_files
+    step("page")
     if html:
         trust = trust_panel(results, units, manifest, main, study, sensitivity)
         page = render_html(manifest, study, headline, sentences, trust, pictures, literature, bundle, staging,

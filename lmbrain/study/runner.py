@@ -44,11 +44,10 @@ from typing import Any, TextIO
 import pandas as pd
 import yaml
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from lmbrain.errors import RunError, StudyError, UsageError, error_message
 from lmbrain.features.files import file_mode, sha256_bytes
-from lmbrain.progress import FILE_ONLY, PROGRESS
+from lmbrain.progress import FILE_ONLY, PROGRESS, KindETA, duration, eta_text, progress
 from lmbrain.results import RESULTS_FILE, SORT_COLUMNS, UNITS_FILE, file_checksum, model_label
 from lmbrain.study.compute import compute_unit
 from lmbrain.study.executors import check_executor, run_tasks, worker_threads
@@ -245,12 +244,18 @@ def prepare_features(study: Study) -> dict[str, float]:
     """Extract (or find in the cache) every model's features on every dataset, in this process."""
     timings: dict[str, float] = {}
     jobs = [(entry, model, seed) for entry in study.datasets for model, seed in model_variants(study)]
-    for entry, model, seed in tqdm(jobs, desc="features", unit="model", disable=None):
-        start = time.perf_counter()
-        label = model_label(model, seed)
-        log.info("features: %s on %s", label, entry.name)
-        study_inputs(study).llm_layers(entry.name, model, seed)
-        timings[f"{entry.name}/{label}"] = time.perf_counter() - start
+    if not jobs:
+        return prepare_model_controls(study)
+    with progress("features", len(jobs), "extraction", logger=log,
+                  eta=lambda: (None, "each extraction logs its own")) as stage:
+        for entry, model, seed in jobs:
+            start = time.perf_counter()
+            label = model_label(model, seed)
+            stage.set_note(f"now: {label} on {entry.name}")
+            log.info("features: %s on %s", label, entry.name)
+            study_inputs(study).llm_layers(entry.name, model, seed)
+            timings[f"{entry.name}/{label}"] = time.perf_counter() - start
+            stage.update()
     timings.update(prepare_model_controls(study))
     return timings
 
@@ -342,12 +347,13 @@ def package_versions() -> dict[str, str]:
 class _TerminalFilter(logging.Filter):
     """Warnings and errors; progress lines too when the terminal shows no progress bar (not a TTY)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, progress_lines: bool = True) -> None:
         super().__init__()
         try:
             self.tty = stream.isatty()
         except (AttributeError, ValueError):
             self.tty = False
+        self.progress_lines = progress_lines
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Whether the record is shown on the terminal."""
@@ -355,7 +361,7 @@ class _TerminalFilter(logging.Filter):
             return False
         if record.levelno >= logging.WARNING:
             return True
-        return bool(getattr(record, PROGRESS, False)) and not self.tty
+        return bool(getattr(record, PROGRESS, False)) and self.progress_lines and not self.tty
 
 
 def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -364,15 +370,22 @@ def _log_warning(message: Warning | str, category: type[Warning], filename: str,
     log.warning("%s: %s", category.__name__, message)
 
 
+class _LogFile(logging.FileHandler):
+    """run.log: a record that cannot be written (a full disk) is dropped, not printed with a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging.Handler API)
+        """Drop the record."""
+
+
 @contextlib.contextmanager
-def run_logging(out_dir: Path) -> Iterator[None]:
-    """Log to ``out_dir/run.log`` (appending across runs) and to stderr (warnings, errors and, without a TTY,
-    one line per finished unit); Python warnings raised meanwhile are logged too."""
+def run_logging(out_dir: Path, terminal_progress: bool = True) -> Iterator[None]:
+    """Log to ``out_dir/run.log`` (appending across runs) and to stderr (warnings, errors and, without a TTY and
+    with ``terminal_progress``, the progress lines); Python warnings raised meanwhile are logged too."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    to_file = logging.FileHandler(out_dir / "run.log", encoding="utf-8")
+    to_file = _LogFile(out_dir / "run.log", encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     terminal = logging.StreamHandler(sys.stderr)
-    terminal.addFilter(_TerminalFilter(sys.stderr))
+    terminal.addFilter(_TerminalFilter(sys.stderr, terminal_progress))
     terminal.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
     level = log.level
     log.addHandler(to_file)
@@ -546,38 +559,50 @@ def plan(study: Study, out_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _duration(seconds: float) -> str:
-    """``1h02m``, ``3m05s`` or ``12s``."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+def unit_timings(units_dir: Path, units: list[Unit], study_hash: str) -> dict[str, list[float]]:
+    """Seconds of the units already finished in the folder, per unit kind (the prior of the ETA)."""
+    timings: dict[str, list[float]] = {}
+    for unit in units:
+        record_path = unit_files(units_dir, unit)[0]
+        if not record_path.exists():
+            continue
+        try:
+            record = read_record(record_path)
+        except UnitDamagedError:
+            continue
+        if record.get("study_hash", study_hash) == study_hash and isinstance(record.get("seconds"), int | float):
+            timings.setdefault(unit.kind, []).append(float(record["seconds"]))
+    return timings
 
 
 def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str, n_jobs: int,
-                  scheduler: str | None, run_id: str | None = None, times: dict[str, float] | None = None
-                  ) -> dict[str, float]:
-    """Compute units with an executor (the same BLAS/torch thread cap whichever); logs one line per finished
-    unit with counts and ETA. Returns the seconds of each unit computed (also filled into ``times`` as they
-    finish, so that an interrupted run still counts them)."""
+                  scheduler: str | None, run_id: str | None = None, times: dict[str, float] | None = None,
+                  prior: dict[str, list[float]] | None = None) -> dict[str, float]:
+    """Compute units with an executor (the same BLAS/torch thread cap whichever). Logs one line per finished unit
+    and, while units run, a progress line at least every :func:`~lmbrain.progress.progress_interval` seconds; the
+    ETA is estimated per unit kind (:class:`~lmbrain.progress.KindETA`, from this run's units of the kind, else
+    ``prior``: earlier runs'), never from the fast control units alone. Returns the seconds of each unit computed
+    (also filled into ``times`` as they finish, so that an interrupted run still counts them)."""
     task = functools.partial(run_chain, study, units_dir, blas_threads=worker_threads(n_jobs), run_id=run_id)
     described = {u.key: u.describe() for u in todo}
     times = {} if times is None else times
-    start = time.monotonic()
-    bar = tqdm(total=len(todo), desc="units", unit="unit", disable=None)
-    try:
+    counted = 0
+    workers = 1 if executor == "sequential" else n_jobs
+    eta = KindETA({u.key: u.kind for u in todo}, workers, prior)
+    with progress("units", len(todo), "unit", logger=log, eta=eta) as stage:
         for done in run_tasks(task, unit_chains(study, todo), executor=executor, n_jobs=n_jobs, scheduler=scheduler):
             for key, seconds, computed in done:
-                bar.update()
+                counted += 1
+                eta.finish(key, seconds)
+                stage.update(note=f"last: {described[key]}")
                 if not computed:
                     continue
                 times[key] = seconds
-                elapsed = time.monotonic() - start
-                eta = elapsed / len(times) * (len(todo) - len(times))
-                log.info("unit %d/%d done in %.1f s: %s; elapsed %s, ETA %s", len(times), len(todo), seconds,
-                         described[key], _duration(elapsed), _duration(eta), extra={PROGRESS: True})
-    finally:
-        bar.close()
+                left, how = eta()
+                log.info("unit %d/%d done in %.1f s: %s; elapsed %s, ETA %s", counted, len(todo), seconds,
+                         described[key], duration(stage.clock() - stage.start),
+                         eta_text(left, how),
+                         extra={PROGRESS: True})
     return times
 
 
@@ -621,6 +646,21 @@ def end_of_run(error: BaseException, out_dir: Path) -> tuple[str, str]:
     message = error_message(error)
     where = "" if str(out_dir) in message else f" (running into {out_dir})"
     return "failed", f"{message}{notes}{where}"
+
+
+@contextlib.contextmanager
+def report_logging(out_dir: Path) -> Iterator[None]:
+    """While a report is built: its progress lines and a failure go to the folder's run.log when it has one (a folder
+    written by ``lmbrain run``), warnings and errors to stderr; the terminal shows a bar, not progress lines."""
+    if not (Path(out_dir) / "run.log").is_file():
+        yield
+        return
+    with run_logging(Path(out_dir), terminal_progress=False):
+        try:
+            yield
+        except BaseException as error:
+            log.error("report failed: %s", error_message(error), extra={FILE_ONLY: True})
+            raise
 
 
 def record_report_time(out_dir: Path, seconds: float) -> None:
@@ -681,7 +721,8 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
             if state != DONE:
                 todo.append(unit)
         log.info("%d units, %d to compute", len(units), len(todo), extra={PROGRESS: True})
-        compute_units(study, units_dir, todo, executor, n_jobs, scheduler, run["run"], unit_times)
+        prior = unit_timings(units_dir, units, digest)
+        compute_units(study, units_dir, todo, executor, n_jobs, scheduler, run["run"], unit_times, prior)
         results, unit_table, bad = collect(units, units_dir, digest)
         if bad:  # damaged since they were checked: once more, here
             for unit, reason in bad:
