@@ -1,9 +1,9 @@
 """Where units run: in this process, in local worker processes (joblib), or on a Dask cluster.
 
-Every executor gives each unit the same number of BLAS/torch threads (:func:`worker_threads`), so the
-results do not depend on which executor computed them. Local workers never outlive the process that
-started them: loky workers get a parent-death signal and watch their parent; a LocalCluster's worker
-processes exit when their nanny's pipe closes.
+Every executor gives each unit the same number of BLAS/torch threads (:func:`unit_threads`: 1, whatever
+``--n-jobs``), so the results depend neither on which executor computed them nor on how many workers it had.
+Local workers never outlive the process that started them: loky workers get a parent-death signal and watch their
+parent; a LocalCluster's worker processes exit when their nanny's pipe closes.
 """
 
 from __future__ import annotations
@@ -38,13 +38,29 @@ def check_executor(executor: str, n_jobs: int) -> None:
         raise UsageError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise UsageError(f"--n-jobs must be a whole number of at least 1, got {n_jobs!r}")
+    unit_threads()  # a bad $LMBRAIN_UNIT_THREADS is refused before any work
 
 
-def worker_threads(n_jobs: int) -> int:
-    """BLAS/torch threads per unit: the cores shared among ``n_jobs`` workers, whatever the executor."""
-    from joblib import cpu_count
+#: BLAS/torch threads of every unit (``$LMBRAIN_UNIT_THREADS`` overrides it)
+UNIT_THREADS_VAR = "LMBRAIN_UNIT_THREADS"
+DEFAULT_UNIT_THREADS = 1
 
-    return max(1, cpu_count() // max(n_jobs, 1))
+
+def unit_threads() -> int:
+    """BLAS/torch threads of every unit, whatever the executor and ``--n-jobs``: 1 unless ``$LMBRAIN_UNIT_THREADS``
+    says otherwise. A multithreaded BLAS sums in an order that depends on its thread count, so a count derived from
+    ``--n-jobs`` (cores // n_jobs, as before) made ``--n-jobs 1`` and ``--n-jobs 2`` differ in the last bits of
+    r and further in p-values and CIs; a fixed count gives bit-identical results (docs/benchmarks.md: the cost)."""
+    value = os.environ.get(UNIT_THREADS_VAR, "").strip()
+    if not value:
+        return DEFAULT_UNIT_THREADS
+    try:
+        threads = int(value)
+    except ValueError:
+        raise UsageError(f"{UNIT_THREADS_VAR}={value!r}: give a whole number of threads (at least 1)") from None
+    if threads < 1:
+        raise UsageError(f"{UNIT_THREADS_VAR}={value!r}: give a whole number of threads (at least 1)")
+    return threads
 
 
 def run_tasks(
@@ -102,7 +118,7 @@ def _watch_parent(parent: int) -> None:
 def _joblib(fn: Callable[[T], R], items: Iterable[T], n_jobs: int) -> Iterator[R]:
     from joblib import Parallel, delayed, parallel_config
 
-    with parallel_config(backend="loky", inner_max_num_threads=worker_threads(n_jobs),
+    with parallel_config(backend="loky", inner_max_num_threads=unit_threads(),
                          initializer=init_worker, initargs=(os.getpid(),)):
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         yield from parallel(delayed(fn)(item) for item in items)
@@ -210,7 +226,7 @@ def task_map(executor: str = "sequential", n_jobs: int = 2,
     ``shared`` arguments (e.g. a large problem) go to every call, sent once to a Dask cluster. One pool or
     cluster serves every map inside the ``with`` block."""
     check_executor(executor, n_jobs)
-    threads = worker_threads(n_jobs)
+    threads = unit_threads()
     if executor == "sequential":
         yield lambda fn, items, **shared: [fn(item, **shared) for item in items]
         return

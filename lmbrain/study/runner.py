@@ -50,7 +50,7 @@ from lmbrain.features.files import file_mode, sha256_bytes
 from lmbrain.progress import FILE_ONLY, PROGRESS, KindETA, duration, eta_text, progress
 from lmbrain.results import RESULTS_FILE, SORT_COLUMNS, UNITS_FILE, file_checksum, model_label
 from lmbrain.study.compute import compute_unit
-from lmbrain.study.executors import check_executor, run_tasks, worker_threads
+from lmbrain.study.executors import check_executor, run_tasks, unit_threads
 from lmbrain.study.inputs import study_inputs
 from lmbrain.study.plan import Unit, enumerate_units, model_variants, unit_chains
 from lmbrain.study.schema import Study
@@ -583,7 +583,7 @@ def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str
     ETA is estimated per unit kind (:class:`~lmbrain.progress.KindETA`, from this run's units of the kind, else
     ``prior``: earlier runs'), never from the fast control units alone. Returns the seconds of each unit computed
     (also filled into ``times`` as they finish, so that an interrupted run still counts them)."""
-    task = functools.partial(run_chain, study, units_dir, blas_threads=worker_threads(n_jobs), run_id=run_id)
+    task = functools.partial(run_chain, study, units_dir, blas_threads=unit_threads(), run_id=run_id)
     described = {u.key: u.describe() for u in todo}
     times = {} if times is None else times
     counted = 0
@@ -616,8 +616,9 @@ def run_study(
 ) -> Path:
     """Run every unit of a study not yet done, then write ``results.parquet``, ``units.parquet``, the manifest.
 
-    ``n_jobs`` is the number of workers of a parallel executor, and sets every executor's thread cap (the
-    cores divided by it), so that results are identical whichever executor ran them.
+    ``n_jobs`` is the number of workers of a parallel executor; every unit runs with the same BLAS/torch threads
+    whatever it is (:func:`~lmbrain.study.executors.unit_threads`), so that results are bit-identical whichever
+    executor and however many workers ran them.
     """
     from lmbrain.study.validate import validate_study
 
