@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from lmbrain.errors import RunError, UsageError, one_line
@@ -69,14 +70,16 @@ def run_tasks(
     executor: str = "sequential",
     n_jobs: int = 2,
     scheduler: str | None = None,
+    shared: dict[str, Path | None] | None = None,
 ) -> Iterator[R]:
-    """Apply ``fn`` to every item and yield results as they complete (order not guaranteed)."""
+    """Apply ``fn`` to every item and yield results as they complete (order not guaranteed). On Dask, the workers
+    must first see the folders of ``shared`` (:func:`check_shared`)."""
     check_executor(executor, n_jobs)
     if executor == "sequential":
         return (fn(item) for item in items)
     if executor == "processes":
         return _joblib(fn, items, n_jobs)
-    return _dask(fn, items, n_jobs, scheduler)
+    return _dask(fn, items, n_jobs, scheduler, shared or {})
 
 
 def die_with_parent(parent: int) -> None:
@@ -202,11 +205,79 @@ def lost_scheduler_error(address: str) -> RunError:
                     "workers again and rerun the same command: finished units are kept")
 
 
-def _dask(fn: Callable[[T], R], items: Sequence[T], n_jobs: int, scheduler: str | None) -> Iterator[R]:
+#: name prefix of the marker files by which the client checks that its workers see the folders it writes to
+MARKER_PREFIX = ".lmbrain-shared-"
+#: seconds to wait for a first worker to join a scheduler
+WORKER_WAIT_SECONDS = 60.0
+
+
+def _find_markers(wanted: dict[str, tuple[str | None, str]]) -> dict[str, str]:
+    """On a worker: for each label, the problem with its marker (missing, or another run's), '' when it is there.
+    A folder of None is this worker's own feature cache (``$LMBRAIN_CACHE_DIR/features`` as the worker sees it)."""
+    from lmbrain.config import cache_dir
+
+    found = {}
+    for label, (folder, token) in wanted.items():
+        root = Path(folder) if folder is not None else cache_dir() / "features"
+        path = root / f"{MARKER_PREFIX}{token}"
+        try:
+            found[label] = "" if path.read_text(encoding="utf-8") == token else f"{path} holds another run's marker"
+        except OSError:
+            found[label] = f"it looked for {path} and found nothing"
+    return found
+
+
+def check_shared(client: Any, address: str, shared: dict[str, Path | None]) -> None:
+    """Check that every Dask worker sees ``shared`` folders as this process does: a marker file written here is
+    read back by a task on each worker (a folder of None: the feature cache, ``$LMBRAIN_CACHE_DIR/features`` here and
+    as each worker resolves it). A worker that does not is a one-line RunError saying what must be shared: lmbrain
+    never extracts features again on a worker, nor loses the units it would write elsewhere."""
+    import uuid
+
+    from lmbrain.config import cache_dir
+
+    if not shared:
+        return
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+    except (TimeoutError, OSError):
+        raise RunError(f"no dask worker joined the scheduler at {address} within {WORKER_WAIT_SECONDS:.0f} s; start "
+                       f"workers (`dask worker {address}`, docs/cli.md)") from None
+    token = uuid.uuid4().hex
+    written: list[Path] = []
+    wanted: dict[str, tuple[str | None, str]] = {}
+    try:
+        for label, folder in shared.items():
+            root = Path(folder).absolute() if folder is not None else cache_dir() / "features"
+            root.mkdir(parents=True, exist_ok=True)
+            marker = root / f"{MARKER_PREFIX}{token}"
+            marker.write_text(token, encoding="utf-8")
+            written.append(marker)
+            wanted[label] = (str(root) if folder is not None else None, token)
+        answers = client.run(_find_markers, wanted)
+    finally:
+        for marker in written:
+            marker.unlink(missing_ok=True)
+    for worker, problems in sorted(answers.items()):
+        missing = {label: problem for label, problem in problems.items() if problem}
+        if missing:
+            label, problem = next(iter(missing.items()))
+            here = dict(zip(shared, (w.parent for w in written), strict=True))[label]
+            raise RunError(
+                f"the dask worker {worker} does not see the {label} this process uses ({here}): {problem}; "
+                f"{' and '.join(f'the {name}' for name in shared)} must be on storage every worker mounts at the same "
+                "path (with LMBRAIN_CACHE_DIR and LMBRAIN_DATA_DIR set alike): lmbrain does not extract features "
+                "again on a worker nor let it write units elsewhere"
+            )
+
+
+def _dask(fn: Callable[[T], R], items: Sequence[T], n_jobs: int, scheduler: str | None,
+          shared: dict[str, Path | None]) -> Iterator[R]:
     from dask.distributed import as_completed
 
     with dask_session(n_jobs, scheduler) as (client, address):
         try:
+            check_shared(client, address, shared)
             futures = client.map(fn, list(items), pure=False)
             for future in as_completed(futures):
                 yield future.result()

@@ -583,6 +583,7 @@ def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str
     ETA is estimated per unit kind (:class:`~lmbrain.progress.KindETA`, from this run's units of the kind, else
     ``prior``: earlier runs'), never from the fast control units alone. Returns the seconds of each unit computed
     (also filled into ``times`` as they finish, so that an interrupted run still counts them)."""
+    units_dir = units_dir.absolute()  # a worker elsewhere resolves a relative path against its own folder
     task = functools.partial(run_chain, study, units_dir, blas_threads=unit_threads(), run_id=run_id)
     described = {u.key: u.describe() for u in todo}
     times = {} if times is None else times
@@ -590,7 +591,9 @@ def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str
     workers = 1 if executor == "sequential" else n_jobs
     eta = KindETA({u.key: u.kind for u in todo}, workers, prior)
     with progress("units", len(todo), "unit", logger=log, eta=eta) as stage:
-        for done in run_tasks(task, unit_chains(study, todo), executor=executor, n_jobs=n_jobs, scheduler=scheduler):
+        shared = {"results folder": units_dir, "feature cache": None}  # checked on Dask workers before any unit
+        for done in run_tasks(task, unit_chains(study, todo), executor=executor, n_jobs=n_jobs, scheduler=scheduler,
+                              shared=shared):
             for key, seconds, computed in done:
                 counted += 1
                 eta.finish(key, seconds)

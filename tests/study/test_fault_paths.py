@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -172,12 +173,8 @@ def free_port() -> int:
 def test_a_lost_dask_scheduler_fails_the_run_in_one_line(tmp_path: Path, data_dir: Path) -> None:
     (tmp_path / "slow.yaml").write_text(SLOW)
     out, address = tmp_path / "out", f"tcp://127.0.0.1:{free_port()}"
-    dask = [sys.executable, "-m", "distributed.cli"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen([*dask[:2], "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                  address.rsplit(":", 1)[1], "--no-dashboard"], **quiet)
-    worker = subprocess.Popen([*dask[:2], "distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers",
-                               "1", "--no-dashboard", "--host", "127.0.0.1"], **quiet)
+    scheduler = dask_process("scheduler", "--port", address.rsplit(":", 1)[1])
+    worker = dask_process("worker", address, "--nthreads", "1")
     proc = None
     try:
         proc = lmbrain(["run", str(tmp_path / "slow.yaml"), "--out", str(out), "--no-report", "--executor", "dask",
@@ -198,3 +195,49 @@ def test_a_lost_dask_scheduler_fails_the_run_in_one_line(tmp_path: Path, data_di
     assert "rerun the same command" in line
     run = last_run(out)
     assert run["status"] == "failed" and f"the dask scheduler at {address} went away" in run["reason"]
+
+
+def dask_process(kind: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``dask scheduler`` or ``dask worker`` on 127.0.0.1, quiet."""
+    module = {"scheduler": "distributed.cli.dask_scheduler", "worker": "distributed.cli.dask_worker"}[kind]
+    return subprocess.Popen([sys.executable, "-m", module, *args, "--no-dashboard", "--host", "127.0.0.1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+
+
+def test_dask_workers_that_do_not_share_the_feature_cache_are_refused(tmp_path: Path, data_dir: Path) -> None:
+    tiny = {**GPT, "name": "shared", "models": []}
+    (tmp_path / "tiny.yaml").write_text(json.dumps(tiny))
+    out, port = tmp_path / "out", free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    other = tmp_path / "worker-cache"
+    scheduler = dask_process("scheduler", "--port", str(port))
+    workers = [dask_process("worker", address, "--nthreads", "1", env={"LMBRAIN_CACHE_DIR": str(other)})]
+    try:
+        proc = lmbrain(["run", str(tmp_path / "tiny.yaml"), "--out", str(out), "--no-report", "--executor", "dask",
+                        "--scheduler", address])
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == EXIT_RUNTIME, stderr
+        line = one_error_line(stderr)
+        cache = Path(os.environ["LMBRAIN_CACHE_DIR"]) / "features"
+        assert re.match(rf"error: the dask worker tcp://127\.0\.0\.1:\d+ does not see the feature cache this process "
+                        rf"uses \({re.escape(str(cache))}\): it looked for {re.escape(str(other))}/features/", line)
+        assert "must be on storage every worker mounts at the same path" in line
+        assert last_run(out)["status"] == "failed"
+        assert not list((out / "_work" / "units").glob("*")), "nothing may be computed or left behind"
+        assert not list(cache.glob(".lmbrain-shared-*")) and not list(other.rglob("*.npy"))
+
+        workers[0].terminate()
+        workers[0].wait()
+        workers.append(dask_process("worker", address, "--nthreads", "1"))  # this one shares the cache
+        proc = lmbrain(["run", str(tmp_path / "tiny.yaml"), "--out", str(out), "--no-report", "--executor", "dask",
+                        "--scheduler", address])
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    finally:
+        for process in (*workers, scheduler):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert last_run(out)["status"] == "done"
+    reference = run_study(Study.model_validate(tiny), tmp_path / "sequential")
+    assert (out / "results.parquet").read_bytes() == (reference / "results.parquet").read_bytes()
