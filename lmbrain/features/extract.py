@@ -273,7 +273,9 @@ def run_extraction(
         raise FeatureError(f"batch_size must be at least 1, got {batch_size}")
     pad = _pad_id(model)
     total = sum(len(run.ids) for run in runs)  # the work is in tokens: windows differ in length
-    stage = Progress(f"features of {model.info.name}", total, "token", logger=log, bar=progress)
+    label, seed = model.info.name, model.info.untrained_seed
+    label += f":untrained-{seed}" if seed is not None and ":untrained" not in label else ""
+    stage = Progress(f"features of {label}", total, "token", logger=log, bar=progress)
     try:
         with torch.inference_mode():
             for batch in batches(runs, batch_size, token_budget(model)):

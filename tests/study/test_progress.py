@@ -91,9 +91,9 @@ def test_a_tiny_extraction_writes_periodic_plain_lines_to_run_log(tmp_path: Path
     assert found.shape[1] == 12 and np.isfinite(found).all()
     log = (tmp_path / "out" / "run.log").read_text()
     assert "\r" not in log
-    lines = [line for line in log.splitlines() if "features of gpt2-tiny" in line]
-    assert re.search(r"features of gpt2-tiny: \d+ tokens to do$", lines[0])
-    assert re.search(r"features of gpt2-tiny: (\d+)/\1 tokens done in \d+s$", lines[-1])
+    lines = [line for line in log.splitlines() if "features of gpt2-tiny" in line]  # config-built: seed 0
+    assert re.search(r"features of gpt2-tiny:untrained-0: \d+ tokens to do$", lines[0])
+    assert re.search(r"features of gpt2-tiny:untrained-0: (\d+)/\1 tokens done in \d+s$", lines[-1])
     periodic = [line for line in lines[1:-1] if "ETA" in line]
     assert len(periodic) >= 3, log
     assert all(re.search(r"\d+/\d+ tokens; elapsed \d+s; ETA (\d+s|unknown)", line) for line in periodic)
