@@ -19,7 +19,12 @@ indicator, OASM columns), and every fitted model is linear (``coef_`` (n_feature
 * ``"hierarchical"`` / ``"hierarchical_1se"`` / ``"hierarchical_orth"`` -- :class:`HierarchicalRidgeCV`:
   controls first, then the LLM on their residuals (its alpha grid extended so that it can vanish); "1se"
   chooses the LLM's penalty by the one-standard-error rule; "orth" also residualises the LLM features on the
-  controls.
+  controls; "shared" shares one residual-stage penalty among a fit's targets and "alone" takes the LLM-alone
+  penalty (each kept per target only where inner CV prefers it to vanishing).
+* ``"stacked_hierarchical"`` / ``"hierarchical_guarded"`` -- :class:`StackedHierarchicalRidgeCV`: stacking (or a
+  per-target choice) over the controls, the LLM and the hierarchy.
+* ``"hierarchical_pca"`` -- :class:`HierarchicalPCARidgeCV`: the LLM stage on the band's leading principal
+  components, rank chosen by inner CV. ``"stacked_nested"``: stacking with nested out-of-fold predictions.
 
 The comparison that chose :data:`DEFAULT_JOINT` is ``benchmarks/compare_joint.py`` (docs/statistics.md,
 "Joint model: which estimator").
