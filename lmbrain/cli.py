@@ -43,6 +43,7 @@ from lmbrain.errors import (
     error_message,
     exit_code_for,
     os_error_message,
+    raise_terminated,
 )
 
 if TYPE_CHECKING:
@@ -393,9 +394,11 @@ def sigterm_raises() -> Iterator[list[Terminated]]:
         return
 
     def handler(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not interrupt the clean-up
         raised.append(Terminated("SIGTERM"))
-        raise raised[-1]
+        try:
+            raise_terminated(signum, frame)  # at once, or when a step that cannot be interrupted ends
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not interrupt the clean-up
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

@@ -16,6 +16,9 @@ The command line maps every failure to one of these exit codes (see docs/cli.md)
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -79,6 +82,31 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signal_name: str = "SIGTERM") -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
+
+
+_SIGTERM = {"deferred": 0, "pending": False}
+
+
+def raise_terminated(signum: int = 15, frame: object = None) -> None:
+    """SIGTERM handler: raise :class:`Terminated` now, or once the innermost :func:`sigterm_deferred` block ends."""
+    if _SIGTERM["deferred"]:
+        _SIGTERM["pending"] = True
+        return
+    raise Terminated("SIGTERM")
+
+
+@contextlib.contextmanager
+def sigterm_deferred() -> Iterator[None]:
+    """Hold back the Terminated of a SIGTERM received in this block until its end: for steps that cannot be
+    cleaned up when interrupted half-way (starting a Dask cluster, whose handle only exists once it has started)."""
+    _SIGTERM["deferred"] += 1
+    try:
+        yield
+    finally:
+        _SIGTERM["deferred"] -= 1
+    if not _SIGTERM["deferred"] and _SIGTERM["pending"]:
+        _SIGTERM["pending"] = False
+        raise Terminated("SIGTERM")
 
 
 def exit_code_for(error: BaseException) -> int:

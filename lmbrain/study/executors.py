@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from lmbrain.errors import RunError, UsageError, one_line
+from lmbrain.errors import RunError, UsageError, one_line, sigterm_deferred
 from lmbrain.progress import FILE_ONLY
 
 T = TypeVar("T")
@@ -170,10 +170,12 @@ def dask_session(n_jobs: int, scheduler: str | None) -> Iterator[tuple[Any, str]
     cluster = client = None
     try:
         if scheduler is None:
-            # nannies live in this process; each worker process exits when its nanny's pipe closes
-            cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None)
-            client = Client(cluster)
+            # nannies live in this process; each worker process exits when its nanny's pipe closes. A SIGTERM while
+            # the cluster starts waits until it has (then it is closed below): a half-started one cannot be
+            with sigterm_deferred():
+                cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None)
+                client = Client(cluster)
         else:
             try:
                 client = Client(scheduler)

@@ -83,15 +83,17 @@ def fresh_cache(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("executor", ["processes", "dask"])
-def test_sigterm_ends_the_run_as_interrupted_in_one_line(tmp_path: Path, data_dir: Path, executor: str) -> None:
+@pytest.mark.parametrize(("executor", "delay"), [("processes", 3.0), ("dask", 3.0), ("dask", 0.3)],
+                         ids=["processes", "dask", "dask-cluster-starting"])
+def test_sigterm_ends_the_run_as_interrupted_in_one_line(tmp_path: Path, data_dir: Path, executor: str,
+                                                         delay: float) -> None:
     (tmp_path / "slow.yaml").write_text(SLOW)
     out = tmp_path / "out"
     proc = lmbrain(["run", str(tmp_path / "slow.yaml"), "--out", str(out), "--no-report", "--executor", executor,
                     "--n-jobs", "2"])
     try:
         wait_for(lambda: "to compute" in (out / "run.log").read_text() if (out / "run.log").exists() else False)
-        time.sleep(3)  # the workers are computing units (each takes several seconds)
+        time.sleep(delay)  # 3 s: the workers compute units (several seconds each); 0.3 s: Dask's cluster starts
         assert proc.poll() is None, proc.communicate()[1]
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=120)
