@@ -146,6 +146,9 @@ class ControlProblem:
         if self.ridge.scoring != "r2":
             raise LmbrainError("the chunked analysis selects by inner-CV R²; the ridge has "
                                f"scoring={self.ridge.scoring!r}")
+        if getattr(self.ridge, "alpha_choice", "best") != "best":
+            raise LmbrainError("the chunked analysis takes each target's best inner-CV alpha (its joint model reuses "
+                               f"them); the ridge has alpha_choice={self.ridge.alpha_choice!r}")
         if self.chunk_size < 1:
             raise LmbrainError(f"chunk_size must be >= 1, got {self.chunk_size}")
         self.target_groups = np.asarray(self.target_groups)

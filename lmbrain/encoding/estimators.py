@@ -22,6 +22,7 @@ from lmbrain.encoding.metrics import r2_oos
 from lmbrain.encoding.ridge import (
     RidgeFactors,
     _check_alphas,
+    alpha_scores,
     check_standardize,
     ridge_cv_scores,
     ridge_fit,
@@ -89,14 +90,16 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     held-out rows, by the exact deletion formula; ``"refit"``: one decomposition per inner fold; see
     :mod:`lmbrain.encoding.ridge`), then the model is refit on all training samples with each target's
     alpha (the same decomposition). ``scoring`` ("r2", "pearson", "neg_mse") is averaged over inner folds;
-    ties choose the larger alpha. ``standardize`` is a bool or a per-feature boolean mask (True: z-score the
-    column; False: centre only, for one-hot, indicator and identity-like features), fitted on the training
-    samples given to ``fit`` (with ``"refit"``: on each inner training fold). The intercept is refitted
-    without the held-out rows either way.
+    ``alpha_choice`` "best" takes each target's best mean (ties: the larger alpha), "one_se" the largest alpha
+    within one standard error (over inner folds) of it (:func:`lmbrain.encoding.ridge.alpha_scores`; the smaller
+    alphas' scores are then -inf in ``cv_scores_``). ``standardize`` is a bool or a per-feature boolean mask
+    (True: z-score the column; False: centre only, for one-hot, indicator and identity-like features), fitted on
+    the training samples given to ``fit`` (with ``"refit"``: on each inner training fold). The intercept is
+    refitted without the held-out rows either way.
 
     Fitted attributes: ``alpha_`` (n_targets,), ``coef_`` (n_features, n_targets), ``intercept_``
-    (n_targets,), ``cv_scores_`` (n_alphas, n_targets) mean inner-CV scores. With 1-D ``Y`` these drop
-    the target axis.
+    (n_targets,), ``cv_scores_`` (n_alphas, n_targets) the inner-CV scores that chose them. With 1-D ``Y`` these
+    drop the target axis.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         n_targets_batch: int | None = None,
         scoring: str = "r2",
         cv_method: str = "leave_out",
+        alpha_choice: str = "best",
     ) -> None:
         self.alphas = alphas
         self.cv = cv
@@ -122,20 +126,22 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.n_targets_batch = n_targets_batch
         self.scoring = scoring
         self.cv_method = cv_method
+        self.alpha_choice = alpha_choice
 
     def _solver_kwargs(self) -> dict[str, Any]:
         return dict(fit_intercept=self.fit_intercept, standardize=self.standardize, solver=self.solver,
                     backend=self.backend, n_targets_batch=self.n_targets_batch)
 
     def inner_cv_scores(self, X: Any, Y: Any, groups: Any = None) -> np.ndarray:
-        """Mean inner-CV scores (n_alphas, n_targets) on these training data, without refitting."""
+        """Inner-CV scores (n_alphas, n_targets) on these training data, without refitting: the mean over inner
+        folds, with ``alpha_choice="one_se"`` -inf below each target's one-SE alpha (:func:`alpha_scores`)."""
         X, Y, _ = check_xy(X, Y, self.dtype)
         groups = _check_groups(groups, X.shape[0])
         splits = check_splits(self.cv, X, Y, groups)
-        _check_alphas(self.alphas)
-        scores = ridge_cv_scores(X, Y, self.alphas, splits, scoring=self.scoring, method=self.cv_method,
+        alphas = _check_alphas(self.alphas)
+        scores = ridge_cv_scores(X, Y, alphas, splits, scoring=self.scoring, method=self.cv_method,
                                  **self._solver_kwargs())
-        return scores.mean(0)
+        return alpha_scores(scores, alphas, self.alpha_choice)
 
     def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:
         """Choose one alpha per target by inner CV over ``groups``, then refit on all samples."""

@@ -59,6 +59,8 @@ SOLVERS = ("auto", "gram", "svd", "kernel")
 SCORINGS = ("r2", "neg_mse", "pearson")
 #: How the splits of an inner CV are scored (see the module docstring).
 CV_METHODS = ("refit", "leave_out")
+#: How a target's alpha is chosen from its inner-CV scores (:func:`alpha_scores`).
+ALPHA_CHOICES = ("best", "one_se")
 #: Bytes that one batch of validation predictions may take.
 _PREDICTION_BUDGET = 64 * 2**20
 #: Bytes that the stacked per-alpha resolution matrix may take.
@@ -591,6 +593,34 @@ def ridge_cv_scores(
         # a constant validation target has no defined r2 / r; score it 0 like himalaya
         scores[~np.isfinite(scores)] = 0.0
     return scores
+
+
+def alpha_scores(fold_scores: np.ndarray, alphas: Sequence[float] | np.ndarray, choice: str = "best") -> np.ndarray:
+    """The inner-CV scores (n_alphas, n_targets) that choose each target's alpha, from per-fold scores
+    (n_folds, n_alphas, n_targets): their mean over folds (``choice="best"``: :func:`select_alphas` takes the
+    best alpha), or (``"one_se"``) that mean with every alpha smaller than the target's one-standard-error choice
+    set to -inf -- the largest alpha whose mean is within one standard error (over folds) of the best one's
+    (Hastie, Tibshirani & Friedman, ESL 7.10), so that its argmax is that alpha and its maximum that alpha's mean.
+
+    Why: with far more features than samples the small alphas nearly interpolate, and their inner-CV scores swing
+    by whole R² units from fold to fold; the best mean of a few such folds is often luck, and a luck-chosen small
+    alpha predicts wildly wherever the test rows differ from the training rows (issue 23: untrained SmolLM2 on
+    Brennan2016; ``tests/encoding/test_alpha_choice.py``).
+    """
+    if choice not in ALPHA_CHOICES:
+        raise LmbrainError(f"unknown alpha choice {choice!r}; expected one of {ALPHA_CHOICES}")
+    fold_scores = np.asarray(fold_scores, dtype=np.float64)
+    mean = fold_scores.mean(0)
+    n_folds = fold_scores.shape[0]
+    if choice == "best" or n_folds < 2:
+        return mean
+    alphas_np = np.asarray(alphas, dtype=np.float64)
+    se = fold_scores.std(0, ddof=1) / np.sqrt(n_folds)
+    columns = np.arange(mean.shape[1])
+    best = select_alphas(mean, alphas_np)
+    within = mean >= (mean[best, columns] - se[best, columns])[None, :]
+    chosen = np.where(within, alphas_np[:, None], -np.inf).max(0)  # the largest alpha within one SE
+    return np.where(alphas_np[:, None] < chosen[None, :], -np.inf, mean)
 
 
 def select_alphas(cv_scores: np.ndarray, alphas: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@
   sampled at the TR, within each run (identical to nilearn's ``compute_regressor`` with oversampling=1).
 * :func:`trim_mask` / :func:`trim` -- drop the first/last scans of every run (onset transients, and the
   scans whose delayed features would come from outside the run).
+* :func:`high_pass` -- slow drifts (DCT) and, optionally, run-onset transients (:func:`onset_terms`) regressed out
+  per run.
 """
 
 from __future__ import annotations
@@ -180,18 +182,48 @@ def trim(X: Any, runs: Any, start: int, end: int) -> np.ndarray:
     return X[trim_mask(runs, start, end, n_samples=X.shape[0])]
 
 
-def high_pass(X: Any, tr: float, cutoff_s: float | None, runs: Any = None) -> np.ndarray:
+def onset_terms(n_scans: int, tr: float, onset_s: Any) -> np.ndarray | None:
+    """Run-onset transients (n_scans, len(onset_s)): ``exp(-t / tau)`` from the run's first scan for every time
+    constant ``tau`` in ``onset_s`` (seconds); None without time constants."""
+    taus = np.asarray(onset_s if onset_s is not None else (), dtype=np.float64).ravel()
+    if not len(taus):
+        return None
+    if np.any(~np.isfinite(taus)) or np.any(taus <= 0):
+        raise LmbrainError(f"onset time constants must be finite and > 0 seconds, got {taus.tolist()}")
+    return np.exp(-np.arange(n_scans)[:, None] * float(tr) / taus[None, :])
+
+
+def high_pass(X: Any, tr: float, cutoff_s: float | None, runs: Any = None, onset_s: Any = ()) -> np.ndarray:
     """Remove slow drifts per run with a cosine (DCT) basis of cut-off ``cutoff_s`` seconds (SPM's filter,
-    nilearn's ``signal.clean``); ``None`` or 0 leaves X as it is (float64)."""
-    from nilearn.signal import clean
+    nilearn's ``signal.clean``) and, with ``onset_s``, transients that decay from the run's first scan with those
+    time constants (:func:`onset_terms`, regressed out with the cosines); neither leaves X as it is (float64).
+
+    The cosines cannot follow a transient that starts at the first scan: their regression leaves its sharp
+    start in place and rings through the rest of the run. Such transients are in the responses (the scanner's
+    and the sound's onset, seconds) and in a language model's features (a model reading a story from its first
+    word: an untrained transformer's states drift with the context length for minutes, a trained one's first
+    token is an attention sink), and only the first test block of a single run contains them.
+    """
+    from nilearn.signal import clean, create_cosine_drift
 
     X = np.asarray(X, dtype=np.float64)
-    if not cutoff_s:
-        return X
+    if onset_terms(1, tr, onset_s) is None:
+        if not cutoff_s:
+            return X
+        out = np.empty_like(X)
+        for start, stop in _run_spans(runs, len(X)):
+            out[start:stop] = clean(X[start:stop], detrend=False, standardize=None, filter="cosine",
+                                    high_pass=1.0 / cutoff_s, t_r=float(tr), ensure_finite=True)
+        return out
     out = np.empty_like(X)
     for start, stop in _run_spans(runs, len(X)):
-        out[start:stop] = clean(X[start:stop], detrend=False, standardize=None, filter="cosine",
-                                high_pass=1.0 / cutoff_s, t_r=float(tr), ensure_finite=True)
+        n = stop - start
+        terms = [onset_terms(n, tr, onset_s)]
+        if cutoff_s:  # the cosines of filter="cosine" (without the constant), given as confounds: nilearn would
+            # otherwise keep only the onset terms wherever one of them correlates above 0.9 with a cosine
+            terms.append(create_cosine_drift(1.0 / cutoff_s, np.arange(n) * float(tr))[:, :-1])
+        out[start:stop] = clean(X[start:stop], detrend=False, standardize=None, filter=False,
+                                confounds=np.hstack(terms), ensure_finite=True)
     return out
 
 
@@ -199,14 +231,16 @@ class ScanFeatures:
     """Scikit-learn-style transformer: stimulus- or scan-level features to scan-level regressors.
 
     Word-level rows (one per word onset) are resampled to the scans (``"lanczos"``, ``"sum"`` or ``"mean"``);
-    scan-level rows are taken as they are. Both are then high-passed per run (DCT, ``high_pass_s``) and, when
-    ``delays`` is non-empty, expanded into FIR copies shifted by those numbers of scans within each run.
+    scan-level rows are taken as they are. Both are then high-passed per run (DCT, ``high_pass_s``, with the
+    run-onset transients of time constants ``onset_s``: :func:`high_pass`) and, when ``delays`` is non-empty,
+    expanded into FIR copies shifted by those numbers of scans within each run.
     Stateless (``fit`` learns nothing: the filter and the delays are fixed, so applying it to the whole
     series before cross-validation leaks nothing).
     """
 
     def __init__(self, scan_times: Any, tr: float, runs: Any = None, onsets: Any = None, resample: str = "lanczos",
-                 high_pass_s: float | None = 128.0, delays: tuple[int, ...] = (1, 2, 3, 4)) -> None:
+                 high_pass_s: float | None = 128.0, delays: tuple[int, ...] = (1, 2, 3, 4),
+                 onset_s: tuple[float, ...] = ()) -> None:
         self.scan_times = scan_times
         self.tr = tr
         self.runs = runs
@@ -214,6 +248,7 @@ class ScanFeatures:
         self.resample = resample
         self.high_pass_s = high_pass_s
         self.delays = delays
+        self.onset_s = onset_s
 
     def fit(self, X: Any, y: Any = None) -> ScanFeatures:
         """Nothing to learn; returns self."""
@@ -237,7 +272,7 @@ class ScanFeatures:
 
     def transform(self, X: Any) -> np.ndarray:
         """Scan-level, high-passed and (with ``delays``) FIR-delayed features."""
-        scans = high_pass(self.to_scans(X), self.tr, self.high_pass_s, self.runs)
+        scans = high_pass(self.to_scans(X), self.tr, self.high_pass_s, self.runs, self.onset_s)
         if not self.delays:
             return scans
         return make_delays(scans, tuple(self.delays), runs=self.runs)

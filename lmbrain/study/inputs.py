@@ -89,7 +89,8 @@ def subject_targets(dataset: Dataset, subjects: str | list[str], study: Study | 
     """Responses of one or more subjects: (rows kept, Y, neuroid table with a subject column).
 
     Masked neuroids (all NaN: the reader found them constant or missing; see ``dataset.masked``) are left
-    out, then rows where any remaining target is missing (rejected trials). Time series are high-passed."""
+    out, then rows where any remaining target is missing (rejected trials). Time series are high-passed, with
+    the run-onset transients of ``timeseries.onset_s`` (as the features are)."""
     names = [subjects] if isinstance(subjects, str) else list(subjects)
     parts = [dataset.subject_responses(s) for s in names]
     responses = parts[0] if len(parts) == 1 else xr.concat(parts, dim="neuroid")
@@ -101,7 +102,7 @@ def subject_targets(dataset: Dataset, subjects: str | list[str], study: Study | 
     rows = np.flatnonzero(finite.all(axis=1))
     Y = Y[rows]
     if dataset.is_timeseries and study is not None and len(rows) == len(finite):
-        Y = high_pass(Y, float(dataset.tr), study.timeseries.high_pass_s, scan_runs(dataset))
+        Y = high_pass(Y, float(dataset.tr), study.timeseries.high_pass_s, scan_runs(dataset), study.timeseries.onset_s)
     neuroids = pd.DataFrame(
         {name: np.asarray(coord.values) for name, coord in responses.coords.items() if coord.dims == ("neuroid",)}
     )
@@ -174,12 +175,13 @@ class StudyInputs:
     # -- features -------------------------------------------------------------------------------------
 
     def scan_transformer(self, dataset: Dataset, delays: bool) -> ScanFeatures:
-        """The time-series transformer of a dataset: resample to scans, high-pass, FIR delays (if ``delays``)."""
+        """The time-series transformer of a dataset: resample to scans, high-pass (drifts and run-onset
+        transients), FIR delays (if ``delays``)."""
         ts = self.study.timeseries
         onsets = dataset.stimuli["onset"].to_numpy(float) if "onset" in dataset.stimuli else None
         return ScanFeatures(dataset.samples["time"].to_numpy(float), float(dataset.tr), runs=scan_runs(dataset),
                             onsets=onsets, resample=ts.resample, high_pass_s=ts.high_pass_s,
-                            delays=tuple(ts.delays) if delays else ())
+                            delays=tuple(ts.delays) if delays else (), onset_s=tuple(ts.onset_s))
 
     def sample_features(self, dataset: Dataset, X: np.ndarray, delays: bool = True) -> np.ndarray:
         """Features with one row per response sample (stimulus-level unless the dataset is a time series)."""

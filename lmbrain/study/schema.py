@@ -124,6 +124,11 @@ class TimeseriesOptions(Strict):
         128.0, description="cosine (DCT) high-pass cut-off in seconds, applied per run to responses and features"
     )
     gap: int = Field(5, ge=0, description="scans dropped from training on each side of a test block")
+    onset_s: list[PositiveFloat] = Field(
+        default_factory=lambda: [10.0, 40.0, 160.0],
+        description="time constants (s) of the run-onset transients regressed out with the high-pass, from "
+        "responses and features alike (exp(-t/tau) from each run's first scan); [] for the cosines alone",
+    )
 
 
 def _default_joint() -> str:
@@ -138,6 +143,10 @@ class EstimatorOptions(Strict):
     alphas: list[PositiveFloat] = Field(default_factory=lambda: [10.0**k for k in range(-2, 8)], min_length=1)
     joint: str = Field(default_factory=lambda: _default_joint(),
                        description="joint LLM + controls estimator (lmbrain.encoding.joint.JOINT_KINDS)")
+    alpha_choice: Literal["best", "one_se"] = Field(
+        "one_se", description="each target's alpha from its inner-CV scores: the best mean, or the largest alpha "
+        "within one standard error of it (lmbrain.encoding.ridge.alpha_scores)"
+    )
     layer_curves: bool = True
 
 

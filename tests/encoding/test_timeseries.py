@@ -117,3 +117,50 @@ def test_trim():
     np.testing.assert_array_equal(trim(np.arange(10), runs, 2, 1), [2, 3, 4, 8])
     with pytest.raises(LmbrainError, match="contiguous"):
         trim_mask(np.array([0, 1, 0]), 0, 0)
+
+
+def test_high_pass_regresses_out_run_onset_transients():
+    """A transient from each run's first scan stays at the run start under the cosines alone (the first test block
+    of a single run then holds features unlike any training row) and is gone with the onset terms."""
+    from nilearn.signal import create_cosine_drift
+
+    from lmbrain.encoding.timeseries import high_pass, onset_terms
+
+    tr, n = 2.0, 180
+    rng = np.random.default_rng(0)
+    t = np.arange(n) * tr
+    noise = rng.standard_normal((2 * n, 2))
+    onset = np.tile(8.0 * np.exp(-t / 30.0) + 3.0 * np.exp(-t / 150.0), 2)[:, None]
+    drift = np.tile(np.cos(np.pi * (np.arange(n) + 0.5) / n), 2)[:, None]  # a slow drift the cosines remove
+    X = noise + onset + 5.0 * drift
+    runs = np.repeat([0, 1], n)
+    cosines_only = high_pass(X, tr, 128.0, runs)
+    both = high_pass(X, tr, 128.0, runs, onset_s=(10.0, 40.0, 160.0))
+    for a in (0, n):  # each run starts over
+        def rms(Z: np.ndarray, a: int = a) -> float:
+            """RMS of the run's first 15 scans around the run's mean."""
+            return float(np.sqrt(((Z[a : a + 15] - Z[a : a + n].mean(0)) ** 2).mean()))
+
+        assert rms(cosines_only) > 1.8 * rms(noise)  # the transient's start survives the cosines
+        assert rms(both) < 1.1 * rms(noise)  # and not the onset terms
+    # the filter is the projection off [cosines, onset terms] (means kept, as nilearn's cosine filter keeps them)
+    design = np.hstack([create_cosine_drift(1 / 128.0, t)[:, :-1], onset_terms(n, tr, (10.0, 40.0, 160.0))])
+    design -= design.mean(0)
+    run0 = X[:n] - X[:n].mean(0)
+    expected = X[:n] - design @ np.linalg.lstsq(design, run0, rcond=None)[0]
+    np.testing.assert_allclose(both[:n], expected, atol=1e-9)
+    # no onset terms: exactly the cosine filter as before
+    np.testing.assert_array_equal(high_pass(X, tr, 128.0, runs, onset_s=()), cosines_only)
+    with pytest.raises(LmbrainError, match="onset time constants"):
+        high_pass(X, tr, 128.0, runs, onset_s=(0.0,))
+
+
+def test_high_pass_keeps_the_cosines_on_short_runs():
+    """On a 100-scan run exp(-t/160 s) correlates above 0.9 with a cosine, where nilearn would keep only the
+    user's confounds and drop its cosine filter: the drift must still go."""
+    from lmbrain.encoding.timeseries import high_pass
+
+    tr, n = 2.0, 100
+    drift = np.cos(np.pi * 2 * (np.arange(n) + 0.5) / n)[:, None]  # second cosine: slower than the 128 s cut-off
+    out = high_pass(drift, tr, 128.0, onset_s=(160.0,))
+    assert np.abs(out - out.mean()).max() < 1e-8

@@ -27,12 +27,12 @@ def test_each_control_of_a_time_series_set_keeps_its_own_delays(data_dir):
     matrix = next(iter(both.candidates.values()))
     delays = tuple(study.timeseries.delays)
     runs = scan_runs(dataset)
-    tr, cutoff = float(dataset.tr), study.timeseries.high_pass_s
+    tr, cutoff, onset = float(dataset.tr), study.timeseries.high_pass_s, study.timeseries.onset_s
     # word rate: delayed (the defect: a set holding an undelayed control lost word rate's delays)
     from lmbrain.features.controls import words_per_scan
 
-    rate = make_delays(high_pass(words_per_scan(dataset)[:, None], tr, cutoff, runs), delays, runs=runs)
-    power = high_pass(dataset.nuisance["s18"][["sndpwr"]].to_numpy(float), tr, cutoff, runs)
+    rate = make_delays(high_pass(words_per_scan(dataset)[:, None], tr, cutoff, runs, onset), delays, runs=runs)
+    power = high_pass(dataset.nuisance["s18"][["sndpwr"]].to_numpy(float), tr, cutoff, runs, onset)
     assert matrix.shape == (len(dataset.samples), len(delays) + 1)
     np.testing.assert_allclose(matrix[:, : len(delays)], rate, atol=1e-12)
     np.testing.assert_allclose(matrix[:, len(delays):], power, atol=1e-12)
@@ -61,6 +61,13 @@ def test_scan_features_equals_the_plain_chain(data_dir):
                         runs=runs)
     transformer = ScanFeatures(times, float(dataset.tr), runs=runs, onsets=onsets, high_pass_s=128.0, delays=(1, 2))
     np.testing.assert_allclose(transformer.fit_transform(X), plain, atol=1e-12)
+    # the study's transformer also regresses out the run-onset transients (timeseries.onset_s)
+    ts = study.timeseries
+    chain = make_delays(high_pass(lanczos_resample(X, onsets, times), float(dataset.tr), ts.high_pass_s, runs,
+                                  ts.onset_s), tuple(ts.delays), runs=runs)
+    np.testing.assert_allclose(inputs.sample_features(dataset, X), chain, atol=1e-12)
+    assert np.abs(chain - make_delays(high_pass(lanczos_resample(X, onsets, times), float(dataset.tr), ts.high_pass_s,
+                                                runs), tuple(ts.delays), runs=runs)).max() > 1e-3
     # scan-level rows are not resampled; no delays leaves the filtered scans
     scans = rng.normal(size=(len(times), 2))
     undelayed = ScanFeatures(times, float(dataset.tr), runs=runs, high_pass_s=128.0, delays=())

@@ -42,7 +42,8 @@ def make_study(name: str) -> Study:
         "datasets": [{"name": name, "controls": [control], "subjects": subjects}],
         "models": [{"name": "gpt2-tiny"}],
         "cv": {"n_splits": 3, "inner_splits": 3},
-        "estimator": {"layer_curves": True, "alphas": ALPHAS.tolist()},
+        # the reference takes each target's best inner-CV mean (``best_alpha``)
+        "estimator": {"layer_curves": True, "alphas": ALPHAS.tolist(), "alpha_choice": "best"},
         "statistics": {"ceiling": False, "bootstrap": 0, "permutations": N_PERMUTATIONS},
     })
 

@@ -1,0 +1,85 @@
+"""The one-standard-error choice of each target's ridge penalty (``RidgeCV(alpha_choice="one_se")``).
+
+With far more features than samples the small penalties nearly interpolate and their inner-CV scores swing from
+fold to fold; the best mean of a few folds then often picks one by luck, and its out-of-sample R² is far below
+zero. The one-SE rule takes the largest penalty within one standard error of the best mean.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate, select_alphas
+from lmbrain.encoding.joint import one_se_choice
+from lmbrain.encoding.ridge import alpha_scores
+from lmbrain.errors import LmbrainError
+
+ALPHAS = np.logspace(-2, 7, 10)
+
+
+def test_one_se_scores_choose_the_largest_alpha_within_one_standard_error():
+    rng = np.random.default_rng(0)
+    folds = rng.normal(size=(5, len(ALPHAS), 300)) * rng.uniform(0.01, 1.0, size=(1, len(ALPHAS), 1))
+    folds += np.linspace(0.3, 0.0, len(ALPHAS))[None, :, None]  # small alphas better on average
+    scores = alpha_scores(folds, ALPHAS, "one_se")
+    chosen = select_alphas(scores, ALPHAS)
+    # the same choice as the hierarchical joint model's independent implementation
+    np.testing.assert_array_equal(chosen, one_se_choice(folds, ALPHAS).argmax(0))
+    mean = folds.mean(0)
+    columns = np.arange(mean.shape[1])
+    np.testing.assert_array_equal(scores.max(0), mean[chosen, columns])  # the layer score: the chosen alpha's mean
+    best = select_alphas(mean, ALPHAS)
+    assert (chosen >= best).all() and (chosen > best).any()
+    np.testing.assert_array_equal(alpha_scores(folds, ALPHAS, "best"), mean)
+    # the grid's order does not matter
+    order = rng.permutation(len(ALPHAS))
+    shuffled = select_alphas(alpha_scores(folds[:, order], ALPHAS[order], "one_se"), ALPHAS[order])
+    np.testing.assert_array_equal(ALPHAS[order][shuffled], ALPHAS[chosen])
+    with pytest.raises(LmbrainError, match="alpha choice"):
+        alpha_scores(folds, ALPHAS, "smallest")
+
+
+def _spiked(seed: int, n_targets: int, signal: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """160 samples in 16 groups, 800 features with a few strong directions; ``signal`` scales a linear effect."""
+    rng = np.random.default_rng(seed)
+    n, p = 160, 800
+    X = rng.standard_normal((n, 5)) @ rng.standard_normal((5, p)) * 3 + rng.standard_normal((n, p))
+    Y = X @ rng.standard_normal((p, n_targets)) * signal + rng.standard_normal((n, n_targets))
+    return X, Y, np.repeat(np.arange(16), 10)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_one_se_keeps_fits_without_signal_near_zero(seed):
+    X, Y, groups = _spiked(seed, 80, 0.0)
+    r2 = {}
+    for choice in ("best", "one_se"):
+        ridge = RidgeCV(alphas=ALPHAS, cv=GroupedKFold(4), alpha_choice=choice)
+        r2[choice] = cross_validate(ridge, X, Y, groups, GroupedKFold(4)).r2
+    # the best inner mean: a luck-chosen small alpha now and then, R² of -0.05 and below in the tail
+    assert np.quantile(r2["best"], 0.05) < -0.04
+    assert np.quantile(r2["one_se"], 0.05) > -0.03
+    assert r2["one_se"].mean() > r2["best"].mean() and r2["one_se"].mean() > -0.01
+
+
+def test_one_se_costs_little_where_there_is_signal():
+    X, Y, groups = _spiked(2, 30, 0.004)
+    r2 = {}
+    for choice in ("best", "one_se"):
+        ridge = RidgeCV(alphas=ALPHAS, cv=GroupedKFold(4), alpha_choice=choice)
+        r2[choice] = cross_validate(ridge, X, Y, groups, GroupedKFold(4)).r2
+    assert r2["best"].mean() > 0.1  # a real effect
+    assert r2["one_se"].mean() > r2["best"].mean() - 0.02
+
+
+def test_chunked_analysis_refuses_the_one_se_choice():
+    from lmbrain.encoding import ContiguousBlockSplit
+    from lmbrain.encoding.chunked import ControlProblem
+
+    rng = np.random.default_rng(0)
+    ridge = RidgeCV(alphas=ALPHAS, cv=ContiguousBlockSplit(3), cv_method="refit", alpha_choice="one_se")
+    with pytest.raises(LmbrainError, match="alpha_choice"):
+        ControlProblem(candidates={"a": rng.normal(size=(30, 2))}, controls=rng.normal(size=(30, 1)),
+                       targets=rng.normal(size=(30, 2)), target_groups=np.array(["s", "s"]),
+                       groups=np.zeros(30, dtype=int), cv=ContiguousBlockSplit(3), ridge=ridge,
+                       control_standardize=np.array([True]))

@@ -1,0 +1,40 @@
+"""Issue 23, item 5, on the real unit that showed it: untrained SmolLM2 (seed 2) alone on Brennan2016 reached
+R² = -0.80 on s43's right anterior temporal lobe with the cosine high-pass alone and the best inner-CV penalty,
+its first test block (the story's first two and a half minutes) predicted from features unlike any it was fitted
+on. With the study's defaults no subject's mean R² falls below -0.05 and no ROI below -0.3."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lmbrain.study.compute import compute_unit
+from lmbrain.study.plan import enumerate_units
+from lmbrain.study.schema import Study
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("real_pipeline")]
+
+
+def _llm_alone(**options: object) -> pd.DataFrame:
+    """R² per ROI of untrained SmolLM2 (seed 2) alone on Brennan2016, the default study's layers and CV."""
+    study = Study.model_validate({
+        "name": "no-pathological-fits",
+        "datasets": [{"name": "brennan2016_alice", "controls": ["word_rate+sound_power"]}],
+        "models": [{"name": "smollm2-135m", "trained": False, "untrained_seeds": [2]}],
+        "features": {"layers": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]},
+        "statistics": {"permutations": 0, "bootstrap": 0, "ceiling": False, "sensitivity": []},
+        **options,
+    })
+    unit = next(u for u in enumerate_units(study) if u.kind == "llm")
+    table, _ = compute_unit(study, unit)
+    return table[table["metric"] == "r2"].set_index("neuroid_id")["value"]
+
+
+def test_untrained_smollm2_on_brennan2016_has_no_pathological_fits(data_dir):
+    before = _llm_alone(timeseries={"onset_s": []}, estimator={"alpha_choice": "best"})
+    assert before["s43_RATL"] < -0.7  # the issue's unit, reproduced
+    after = _llm_alone()
+    assert after["s43_RATL"] > -0.3
+    assert after.min() > -0.3
+    by_subject = after.groupby(after.index.str.split("_").str[0]).mean()
+    assert by_subject.min() > -0.05
