@@ -107,7 +107,8 @@ class _JointRidge(RegressorMixin, BaseEstimator):
 
     def _band_ridge(self, alphas: np.ndarray, splits: list, standardize: Any, columns: np.ndarray) -> RidgeCV:
         return RidgeCV(alphas=alphas, cv=splits, standardize=band_mask(standardize, columns),
-                       backend=self.backend, cv_method=getattr(self, "cv_method", "leave_out"))
+                       backend=self.backend, cv_method=getattr(self, "cv_method", "leave_out"),
+                       alpha_choice=getattr(self, "alpha_choice", "best"))
 
     def _store(self, X: np.ndarray, coef: np.ndarray, intercept: np.ndarray, ravel: bool) -> None:
         self.coef_ = (coef[:, 0] if ravel else coef).astype(X.dtype)
@@ -333,7 +334,9 @@ class StackedRidgeCV(_JointRidge):
         dtype: Any = None,
         cv_method: str = "leave_out",
         nested: bool = False,
+        alpha_choice: str = "best",
     ) -> None:
+        self.alpha_choice = alpha_choice
         self.feature_slices = feature_slices
         self.alphas = alphas
         self.cv = cv
@@ -471,7 +474,9 @@ class HierarchicalRidgeCV(_JointRidge):
         backend: str = "numpy",
         dtype: Any = None,
         cv_method: str = "leave_out",
+        alpha_choice: str = "best",
     ) -> None:
+        self.alpha_choice = alpha_choice
         self.feature_slices = feature_slices
         self.alphas = alphas
         self.cv = cv
@@ -583,7 +588,9 @@ class StackedHierarchicalRidgeCV(_JointRidge):
         backend: str = "numpy",
         dtype: Any = None,
         cv_method: str = "leave_out",
+        alpha_choice: str = "best",
     ) -> None:
+        self.alpha_choice = alpha_choice
         self.feature_slices = feature_slices
         self.alphas = alphas
         self.cv = cv
@@ -724,7 +731,7 @@ class HierarchicalPCARidgeCV(_JointRidge):
 # -- factory ----------------------------------------------------------------------------------------
 
 
-def make_joint_estimator(
+def _make_joint(
     kind: str,
     feature_slices: Sequence[Any],
     alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
@@ -734,8 +741,7 @@ def make_joint_estimator(
     backend: str = "numpy",
     cv_method: str = "leave_out",
 ) -> Any:
-    """The joint estimator ``kind`` (one of :data:`JOINT_KINDS`; :data:`DEFAULT_JOINT` is the default);
-    ``cv_method`` (:class:`RidgeCV`'s) applies to the stacked and hierarchical kinds, whose bands are RidgeCVs."""
+    """The joint estimator ``kind``, built (see :func:`make_joint_estimator`)."""
     common = dict(feature_slices=feature_slices, alphas=alphas, cv=cv, standardize=standardize, backend=backend)
     if kind == "banded":
         return BandedRidgeCV(n_iter=band_weight_grid(len(feature_slices)), random_state=random_state, **common)
@@ -758,3 +764,24 @@ def make_joint_estimator(
     if kind == "hierarchical_pca":
         return HierarchicalPCARidgeCV(cv_method=cv_method, **common)
     raise LmbrainError(f"unknown joint estimator {kind!r}; expected one of {JOINT_KINDS}")
+
+
+def make_joint_estimator(
+    kind: str,
+    feature_slices: Sequence[Any],
+    alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+    cv: Any = 5,
+    standardize: bool | np.ndarray = True,
+    random_state: int = 0,
+    backend: str = "numpy",
+    cv_method: str = "leave_out",
+    alpha_choice: str = "best",
+) -> Any:
+    """The joint estimator ``kind`` (one of :data:`JOINT_KINDS`; :data:`DEFAULT_JOINT` is the default);
+    ``cv_method`` and ``alpha_choice`` (:class:`RidgeCV`'s) apply to the kinds whose bands are RidgeCVs."""
+    est = _make_joint(kind, feature_slices, alphas, cv, standardize, random_state, backend, cv_method)
+    if alpha_choice != "best":
+        if "alpha_choice" not in est.get_params():
+            raise LmbrainError(f"joint estimator {kind!r} chooses its penalties itself; alpha_choice must be 'best'")
+        est.set_params(alpha_choice=alpha_choice)
+    return est

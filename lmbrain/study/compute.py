@@ -36,10 +36,18 @@ from lmbrain.study.sensitivity import applies, joint_fits, same_choices, sensiti
 from lmbrain.study.stages import stage, unit_stages
 
 
+def alpha_choice(study: Study, timeseries: bool) -> str:
+    """How each target's ridge penalty is read off its inner-CV scores (``estimator.alpha_choice``; auto: the
+    one-standard-error rule for time series, the best mean for event data)."""
+    choice = study.estimator.alpha_choice
+    return ("one_se" if timeseries else "best") if choice == "auto" else choice
+
+
 def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | np.ndarray = True) -> RidgeCV:
     """The ridge of single feature spaces; its inner CV follows the outer scheme (grouped or shuffled)."""
     inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
-    return RidgeCV(alphas=np.asarray(study.estimator.alphas, dtype=float), cv=inner, standardize=standardize)
+    return RidgeCV(alphas=np.asarray(study.estimator.alphas, dtype=float), cv=inner, standardize=standardize,
+                   alpha_choice=alpha_choice(study, timeseries))
 
 
 def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int], standardize: np.ndarray):
@@ -47,7 +55,8 @@ def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int
     inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
     slices = [slice(0, dims[0]), slice(dims[0], dims[0] + dims[1])]
     return make_joint_estimator(study.estimator.joint, slices, np.asarray(study.estimator.alphas, dtype=float),
-                                inner, standardize=standardize, random_state=study.cv.seed)
+                                inner, standardize=standardize, random_state=study.cv.seed,
+                                alpha_choice=alpha_choice(study, timeseries))
 
 
 def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:

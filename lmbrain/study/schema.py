@@ -143,9 +143,11 @@ class EstimatorOptions(Strict):
     alphas: list[PositiveFloat] = Field(default_factory=lambda: [10.0**k for k in range(-2, 8)], min_length=1)
     joint: str = Field(default_factory=lambda: _default_joint(),
                        description="joint LLM + controls estimator (lmbrain.encoding.joint.JOINT_KINDS)")
-    alpha_choice: Literal["best", "one_se"] = Field(
-        "one_se", description="each target's alpha from its inner-CV scores: the best mean, or the largest alpha "
-        "within one standard error of it (lmbrain.encoding.ridge.alpha_scores)"
+    alpha_choice: Literal["auto", "best", "one_se"] = Field(
+        "auto", description="each target's alpha from its inner-CV scores: the best mean, or the largest alpha "
+        "within one standard error of it (lmbrain.encoding.ridge.alpha_scores); auto: one_se for time series (few "
+        "contiguous inner blocks, thousands of delayed columns: the best mean is often luck), best for event data "
+        "(where one_se costs R², docs/statistics.md)"
     )
     layer_curves: bool = True
 
