@@ -1,7 +1,7 @@
 """Calibration of the significance tests of a study on simulations shaped like the shipped datasets.
 
 Every test the report uses is run on out-of-fold predictions of cross-validated ridges fitted exactly as a
-study fits them (``RidgeCV`` with inner CV of the outer scheme; ``stacked_simplex`` joint models), on 1000
+study fits them (``RidgeCV`` with inner CV of the outer scheme; joint models of ``DEFAULT_JOINT``), on 1000
 simulated targets per cell split over 10 independent feature draws, under the null (false-positive rate at
 α = 0.05) and under effects of the size seen on the real data (power):
 
@@ -11,39 +11,47 @@ simulated targets per cell split over 10 independent feature draws, under the nu
 * ``p_r2`` (out-of-sample R² > 0: the feature set predicts held-out responses better than the training mean)
   -- block sign flips of ``d = (y − b)² − (y − ŷ)²`` (``b``: training-fold mean);
 * ``p_unique`` (unique LLM R² > 0: the joint model predicts better than the controls alone) -- block sign
-  flips of the paired squared-error differences.
+  flips of the paired squared-error differences; the study widens them by the two-role inflation κ on time series
+  only (κ from the joint model as a linear smoother, ``lmbrain.analysis.smoothers.joint_smoother``, exactly as
+  ``lmbrain.study.rows.unique_inflation``). The table shows the plain and the κ-widened flips for every data kind.
 
 Next to them, the former default (``refit`` with whole groups permuted among groups of the same size, word
 order kept; circular shifts for time series), which keeps anything locked to word or sentence position.
 
-Data kinds:
+Data kinds, each at every LLM width of ``--widths`` (default 576 and 384, the shipped SmolLM2-135M and MiniLM;
+the width is the number of LLM features per word, or per scan before the 4 delays of a time series):
 
 * ``fedorenko``: 52 sentences × 8 words (ECoG), grouped 5-fold outer and inner CV by sentence; controls =
-  one-hot word position (centred only); LLM = 256 features = a word-position embedding + word-specific
+  one-hot word position (centred only); LLM = width features = a word-position embedding + word-specific
   variation with a power-law spectrum; noise with a sentence intercept. Effects: a word-position profile shared
   by all sentences (out-of-sample R² ≈ 0.05, as on Fedorenko2016) and LLM-specific signal.
 * ``pereira``: 627 sentences in 168 passages of 3-4 sentences (fMRI), grouped by passage; controls = sentence
-  length (z-scored) + position in the passage (one-hot); LLM = 256 features with a passage topic, a sentence
+  length (z-scored) + position in the passage (one-hot); LLM = width features with a passage topic, a sentence
   part and length / position information; noise with a passage intercept. Effects: R² ≈ 0.2.
 * ``brennan``: 362 scans of one run (naturalistic fMRI), contiguous 5-fold CV with a 5-scan gap; controls =
-  word rate and sound power (AR(1) series) × 4 delays; LLM = 64 AR(1) series partly driven by the controls ×
-  4 delays; HRF-weighted delays; AR(1) noise; sign flips of blocks of 20 scans. Effects: R² ≈ 0.01.
+  word rate and sound power (AR(1) series) × 4 delays; LLM = width AR(1) series partly driven by the
+  controls × 4 delays; HRF-weighted delays; AR(1) noise; sign flips of blocks of 20 scans. Effects: R² ≈ 0.01.
 
 Scenarios: *noise* (no signal at all), *boundary* (one signal shared by all targets of a feature draw, its size
 set per draw by pilot runs so that the expected out-of-sample R² -- or unique R² -- is 0: the edge of the null of
-an R² test), and *effect* (real-data sizes). The table reports, per cell, the mean measured statistic and the
+an R² test), and *effect* (real-data sizes). The tables report, per cell, the mean measured statistic and the
 rejection rate at α = 0.05 ± 1.96 standard errors clustered by feature draw (targets of one draw share its
 features, so they are not independent).
 
-Run ``python benchmarks/calibrate_nulls.py`` (about 5 CPU minutes on one thread), ``--quick`` for a ~90 s
-check; ``--write-docs`` replaces the measured block of docs/statistics.md ("Permutation nulls and calibration").
+Run ``python benchmarks/calibrate_nulls.py``; ``--tests single`` or ``--tests unique`` measures one family
+(``--tests unique`` at both widths: about 15 CPU minutes on one thread), ``--jobs 2`` runs (data kind, width)
+pairs in parallel, ``--quick`` is a short check; ``--write-docs`` replaces the measured blocks of
+docs/statistics.md ("Permutation nulls and calibration"): the single feature sets' and the unique-variance
+test's, each only when measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +61,6 @@ from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 from lmbrain.analysis.permutation import (
     INFLATION_RESAMPLES,
     FoldSmoother,
-    StackedSmoother,
     block_sign_flips,
     circular_shifts,
     contiguous_blocks,
@@ -63,11 +70,15 @@ from lmbrain.analysis.permutation import (
     permutation_test,
     sign_flip_test,
 )
+from lmbrain.analysis.smoothers import joint_smoother
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
 from lmbrain.encoding.joint import DEFAULT_JOINT, make_joint_estimator
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "statistics.md"
 BEGIN, END = "<!-- calibrate_nulls: begin -->", "<!-- calibrate_nulls: end -->"
+UNIQUE_BEGIN, UNIQUE_END = "<!-- calibrate_nulls unique: begin -->", "<!-- calibrate_nulls unique: end -->"
+#: LLM widths (features per word or scan) of the shipped models: SmolLM2-135M (576) and MiniLM (384).
+WIDTHS = (576, 384)
 ALPHA = 0.05
 ALPHAS = np.logspace(-2, 7, 10)
 #: Response of a target to a regressor at delays 1..4 scans (an HRF-like finite impulse response).
@@ -183,6 +194,9 @@ def brennan(rng: np.random.Generator, p: int = 64, rho: float = 0.6, rho_noise: 
 
 
 DESIGNS = {"fedorenko": fedorenko, "pereira": pereira, "brennan": brennan}
+DESIGN_TIMESERIES = {"fedorenko": False, "pereira": False, "brennan": True}
+#: The cells: single feature sets (``p_r``, ``p_r2``) and the unique-variance test (``p_unique``).
+TESTS = ("single", "unique")
 
 
 def _scaled(signal: np.ndarray, r2: float) -> np.ndarray:
@@ -207,17 +221,26 @@ def responses(design: Design, rng: np.random.Generator, n_targets: int, controls
     return signal + design.noise(rng, n_targets) * np.sqrt(1 - controls - unique)
 
 
+def alpha_choice(design: Design) -> str:
+    """How a study reads each target's penalty off its inner-CV scores by default (``estimator.alpha_choice: auto``,
+    ``lmbrain.study.compute.alpha_choice``): the one-standard-error rule for time series, the best mean otherwise."""
+    return "one_se" if design.timeseries else "best"
+
+
 def fit(design: Design, which: str, Y: np.ndarray):
-    """Out-of-fold predictions of the controls, the LLM or the joint model (``stacked_simplex``)."""
+    """Out-of-fold predictions of the controls, the LLM or the joint model (``DEFAULT_JOINT``), as a study fits them
+    (penalties by :func:`alpha_choice`)."""
+    choice = alpha_choice(design)
     if which == "controls":
-        est, X = RidgeCV(alphas=ALPHAS, cv=design.inner, standardize=design.controls_std), design.controls
+        est = RidgeCV(alphas=ALPHAS, cv=design.inner, standardize=design.controls_std, alpha_choice=choice)
+        X = design.controls
     elif which == "llm":
-        est, X = RidgeCV(alphas=ALPHAS, cv=design.inner), design.llm
+        est, X = RidgeCV(alphas=ALPHAS, cv=design.inner, alpha_choice=choice), design.llm
     else:
         q = design.llm.shape[1]
         X = np.hstack([design.llm, design.controls])
         est = make_joint_estimator(DEFAULT_JOINT, [slice(0, q), slice(q, X.shape[1])], ALPHAS, design.inner,
-                                   standardize=np.r_[np.ones(q, bool), design.controls_std])
+                                   standardize=np.r_[np.ones(q, bool), design.controls_std], alpha_choice=choice)
     return cross_validate(est, X, Y, design.groups, design.outer), X
 
 
@@ -252,41 +275,54 @@ def resamples(design: Design, n: int, count: int, seed: int):
 
 
 def unique_test(design: Design, Y: np.ndarray, seed: int, n_flips: int, inflate: bool = True) -> dict[str, np.ndarray]:
-    """Unique LLM R² (joint − controls alone) and its paired block sign-flip p-value as the study computes it
-    (κ-widened for time series only), and without κ; ``inflate=False`` skips κ's refits (boundary pilots)."""
+    """Unique LLM R² (joint − controls alone) and its paired block sign-flip p-value: plain (``raw_p_unique``),
+    κ-widened (``kappa_p_unique``) and by the study's rule (``p_unique``: κ-widened for time series only).
+    κ as ``lmbrain.study.rows.unique_inflation`` computes it: the ``DEFAULT_JOINT`` model as a linear smoother
+    (``joint_smoother``, one feature matrix per fold) and the controls alone, both refitted at their chosen
+    penalties on ``INFLATION_RESAMPLES`` of the refit null's resamples. ``inflate=False`` skips κ (boundary pilots)."""
     joint, _ = fit(design, "joint", Y)
     ctrl, _ = fit(design, "controls", Y)
-    out = {}
-    kappa = None
+
+    def flips(inflation: np.ndarray | None) -> np.ndarray:
+        return paired_sign_flip_test(Y, joint.predictions, ctrl.predictions, ctrl.baseline, design.blocks, n_flips,
+                                     seed=seed, tested=ctrl.folds >= 0, folds=ctrl.folds, inflation=inflation)
+
+    raw = flips(None)
+    out = {"unique": raw.delta_r2, "raw_p_unique": raw.p}
     if inflate:
         splits = list(design.outer.split(design.llm, Y, design.groups))
-        full = StackedSmoother([FoldSmoother.ridge(design.llm, splits, joint.alphas[:, 0]),
-                                FoldSmoother.ridge(design.controls, splits, joint.alphas[:, 1], design.controls_std)],
-                               joint.weights)
-        reduced = FoldSmoother.ridge(design.controls, splits, ctrl.alphas, design.controls_std)
-        kappa = gain_inflation(Y, full, reduced, design.blocks,
-                               resamples(design, len(Y), INFLATION_RESAMPLES, seed))
+        folds = len(splits)
+        full = joint_smoother(DEFAULT_JOINT, [design.llm] * folds, [design.controls] * folds, splits, joint,
+                              design.controls_std)
+        if full is None:
+            raise SystemExit(f"the default joint estimator {DEFAULT_JOINT!r} has no linear smoother: no κ")
+        reduced = FoldSmoother.ridge(design.controls, splits, np.asarray(ctrl.alphas).reshape(folds, -1),
+                                     design.controls_std)
+        kappa = gain_inflation(Y, full, reduced, design.blocks, resamples(design, len(Y), INFLATION_RESAMPLES, seed))
         out["kappa"] = kappa
-        out["raw_p_unique"] = paired_sign_flip_test(Y, joint.predictions, ctrl.predictions, ctrl.baseline,
-                                                    design.blocks, n_flips, seed=seed, tested=ctrl.folds >= 0,
-                                                    folds=ctrl.folds).p
-    test = paired_sign_flip_test(Y, joint.predictions, ctrl.predictions, ctrl.baseline, design.blocks, n_flips,
-                                 seed=seed, tested=ctrl.folds >= 0, folds=ctrl.folds,
-                                 inflation=kappa if design.timeseries else None)  # the study's rule
-    return {"unique": test.delta_r2, "p_unique": test.p, **out}
+        out["kappa_p_unique"] = flips(kappa).p
+    out["p_unique"] = out["kappa_p_unique"] if inflate and design.timeseries else raw.p  # the study's rule
+    return out
 
 
-def boundary(measure: Callable[[float], float], start: float, tol: float = 2e-4, steps: int = 8) -> float:
+def boundary(measure: Callable[[float], float], start: float, tol: float = 2e-4, steps: int = 8,
+             cap: float = 0.5) -> float:
     """The effect size where ``measure`` (a mean out-of-sample R², increasing in the size; pilot runs on fixed
-    noise draws) crosses 0: ``start`` doubled until the measure is positive, then regula falsi from 0."""
+    noise draws) crosses 0: ``start`` doubled until the measure is positive, then regula falsi from 0. ``cap``
+    (the largest size the targets allow) where the measure is still ≤ 0 there: no boundary below it."""
     low, f_low = 0.0, measure(0.0)
+    if f_low >= 0:
+        return 0.0  # no signal already breaks even: the boundary is at (or below) 0
     high, f_high = start, measure(start)
-    while f_high <= 0 and high < 0.5:
-        low, f_low, high = high, f_high, 2 * high
+    while f_high <= 0:
+        if high >= cap:
+            return float(cap)
+        low, f_low, high = high, f_high, min(2 * high, cap)
         f_high = measure(high)
     x = high
     for _ in range(steps):
-        x = low - f_low * (high - low) / (f_high - f_low)
+        x = low - f_low * (high - low) / (f_high - f_low) if f_high > f_low else (low + high) / 2
+        x = min(max(x, low), high)
         f = measure(x)
         if abs(f) < tol:
             break
@@ -308,12 +344,15 @@ def rate(p: np.ndarray, design: np.ndarray) -> str:
     return f"{value:.3f} ± {1.96 * se:.3f}"
 
 
-def run(name: str, n_targets: int, n_designs: int, seed: int, n_refit: int, n_flips: int, n_pilot: int,
-        log: Callable[[str], None]) -> list[tuple[str, str, str, dict]]:
-    """Every cell of one data kind, each over ``n_designs`` feature draws: (feature set or test, scenario,
-    per-target outputs with the design of every target)."""
+def run(name: str, width: int, n_targets: int, n_designs: int, seed: int, n_refit: int, n_flips: int, n_pilot: int,
+        log: Callable[[str], None], tests: tuple[str, ...] = TESTS) -> list[tuple[str, str, str, dict]]:
+    """Every cell of one data kind at one LLM width, each over ``n_designs`` feature draws: (feature set or test,
+    scenario, per-target outputs with the design of every target). ``tests``: the single-set cells (``p_r``,
+    ``p_r2``), the unique-variance cells (``p_unique``) or both; a skipped cell still uses up its draws' seeds, so
+    the others are the same draws either way."""
     kind = list(DESIGNS).index(name)
-    designs = [DESIGNS[name](np.random.default_rng([seed, kind, d])) for d in range(n_designs)]
+    designs = [DESIGNS[name](np.random.default_rng([seed, kind, d]), width) for d in range(n_designs)]
+    name = f"{name} ({width})"
     per = -(-n_targets // n_designs)
     eff = designs[0].effects
     cells: list[tuple[str, str, str, dict]] = []
@@ -339,35 +378,53 @@ def run(name: str, n_targets: int, n_designs: int, seed: int, n_refit: int, n_fl
 
     def edge(d: int, statistic: Callable[[Design, np.ndarray], np.ndarray], key: str, **kw: float | int) -> float:
         """Design d's boundary: the size of its shared signal at which the pilot mean statistic is 0."""
+        cap = min(0.5, 0.95 - sum(v for k, v in kw.items() if k in ("controls", "unique")))
         return boundary(lambda x: float(np.mean(statistic(designs[d], draw(d, n_pilot, True, **{key: x}, **kw)))),
-                        0.01)
+                        0.01, cap=cap)
 
+    def cell(which: str, scenario: str, reads: str, measure: Callable[[], dict]) -> None:
+        """Measure a cell of the requested tests; skip any other, using up the seeds its draws would have used."""
+        if ("unique" if which == "unique" else "single") in tests:
+            cells.append((which, scenario, reads, measure()))
+        else:
+            for _ in range(n_designs):
+                next(counter)
+
+    single_cells, unique_cells = "single" in tests, "unique" in tests
     # no signal at all: both single-set tests, both feature sets (former null alongside)
     for which in ("controls", "llm"):
-        cells.append((which, "noise", "FPR", over(single(which, True))))
-    log(f"{name}: noise done")
+        cell(which, "noise", "FPR", lambda w=which: over(single(w, True)))
+    if single_cells:
+        log(f"{name}: noise done")
     # real-data sized controls effect without unique LLM signal: power of both sets, FPR of the unique test
     c = eff["controls"]
     for which in ("controls", "llm"):
-        cells.append((which, f"controls R² {c:g}", "power", over(single(which, True), controls=c)))
-    cells.append(("unique", f"controls R² {c:g}, no unique", "FPR", over(unique, controls=c)))
+        cell(which, f"controls R² {c:g}", "power", lambda w=which: over(single(w, True), controls=c))
+    cell("unique", f"controls R² {c:g}, no unique", "FPR", lambda: over(unique, controls=c))
     log(f"{name}: effects done")
     # boundary of the R² null: per design, one shared signal whose expected out-of-sample R² is 0
     for which, key in (("controls", "controls"), ("llm", "unique")):
+        if not single_cells:
+            cell(which, "", "", dict)
+            continue
         shared = seed + (1 if which == "controls" else 2)
         sizes = [edge(d, lambda design, Y, w=which: fit(design, w, Y)[0].r2, key, shared=shared)
                  for d in range(n_designs)]
-        cells.append((which, f"boundary: shared {key} R² {np.mean(sizes):.4f} (mean over draws)",
-                      "`p_r2`: FPR; `p_r`: power", over(single(which, False), lambda d, k=key, v=sizes: {k: v[d]},
-                                                        shared=shared)))
-    log(f"{name}: boundaries done")
+        cell(which, f"boundary: shared {key} R² {np.mean(sizes):.4f} (mean over draws)", "`p_r2`: FPR; `p_r`: power",
+             lambda w=which, k=key, v=sizes, sh=shared: over(single(w, False), lambda i, k=k, v=v: {k: v[i]},
+                                                             shared=sh))
+    if single_cells:
+        log(f"{name}: boundaries done")
+    if not unique_cells:
+        return cells
     # unique LLM variance: its boundary, and a real-data sized effect
     sizes = [edge(d, lambda design, Y: unique_test(design, Y, seed, 10, inflate=False)["unique"], "unique", controls=c,
                   shared=seed + 3) for d in range(n_designs)]
-    cells.append(("unique", f"controls R² {c:g}, boundary: shared unique R² {np.mean(sizes):.4f} (mean over draws)",
-                  "FPR", over(unique, lambda d: {"unique": sizes[d]}, controls=c, shared=seed + 3)))
+    log(f"{name}: unique boundary found")
+    cell("unique", f"controls R² {c:g}, boundary: shared unique R² {np.mean(sizes):.4f} (mean over draws)", "FPR",
+         lambda: over(unique, lambda d: {"unique": sizes[d]}, controls=c, shared=seed + 3))
     u = eff["unique"]
-    cells.append(("unique", f"controls R² {c:g}, unique R² {u:g}", "power", over(unique, controls=c, unique=u)))
+    cell("unique", f"controls R² {c:g}, unique R² {u:g}", "power", lambda: over(unique, controls=c, unique=u))
     log(f"{name}: unique done")
     return cells
 
@@ -377,39 +434,76 @@ def kappa(out: dict) -> str:
     return f"{np.nanmedian(np.maximum(out['kappa'], 1.0)):.2f}"
 
 
-def table(results: dict[str, list[tuple[str, str, str, dict]]]) -> str:
-    """Markdown table: per data kind, feature set (or the unique test) and scenario, the mean measured score and
-    the rejection rates at α of the new tests and of the former null."""
-    lines = ["| data | feature set | scenario | rates are | mean measured | `p_r` (r > 0) | `p_r2` (R² > 0) "
-             "| `p_unique` | flips without κ | κ median | former `p_r` | former `p_r2` | null mean r: new / former |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, cells in results.items():
+Results = dict[tuple[str, int], list[tuple[str, str, str, dict]]]
+
+
+def table(results: Results) -> str:
+    """Markdown table of the single feature sets: per data kind, LLM width, feature set and scenario, the mean
+    measured score and the rejection rates at α of the new tests and of the former null."""
+    lines = ["| data | LLM width | feature set | scenario | rates are | mean measured | `p_r` (r > 0) "
+             "| `p_r2` (R² > 0) | flips without κ | κ median | former `p_r` | former `p_r2` "
+             "| null mean r: new / former |",
+             "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (name, width), cells in results.items():
         for which, scenario, reads, out in cells:
-            d = out["design"]
             if which == "unique":
-                lines.append(f"| {name} | joint vs controls | {scenario} | {reads} | "
-                             f"ΔR² {np.mean(out['unique']):+.4f} | | | {rate(out['p_unique'], d)} | "
-                             f"{rate(out['raw_p_unique'], d)} | {kappa(out)} | | | |")
                 continue
+            d = out["design"]
             old = "old_p_r" in out
             nulls = f"{np.mean(out['null_r_mean']):+.3f}" + (f" / {np.mean(out['old_null_r_mean']):+.3f}" if old
                                                               else "")
             scores = f"R² {np.mean(out['r2']):+.4f}, r {np.nanmean(out['r']):+.3f}"
             lines.append(
-                f"| {name} | {which} | {scenario} | {reads} | {scores} | {rate(out['p_r'], d)} | "
-                f"{rate(out['p_r2'], d)} | | {rate(out['raw_p_r2'], d)} | {kappa(out)} | "
+                f"| {name} | {columns(name, width)} | {which} | {scenario} | {reads} | {scores} | "
+                f"{rate(out['p_r'], d)} | "
+                f"{rate(out['p_r2'], d)} | {rate(out['raw_p_r2'], d)} | {kappa(out)} | "
                 f"{rate(out['old_p_r'], d) if old else ''} | "
                 f"{rate(out['old_p_r2'], d) if old else ''} | {nulls} |")
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    """Replace the measured block of docs/statistics.md (between the markers) with ``text``."""
-    write_block(DOCS, BEGIN, END, text)
+def unique_table(results: Results) -> str:
+    """Markdown table of the unique-variance test: per data kind, LLM width and scenario, the mean unique R² and
+    the rejection rates at α of the study's rule, of the plain flips and of the κ-widened flips."""
+    lines = ["| data | LLM width | scenario | rates are | mean unique R² | `p_unique` (study's rule) | plain flips "
+             "| κ-widened flips | κ median |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|"]
+    for (name, width), cells in results.items():
+        rule = "κ-widened" if DESIGN_TIMESERIES[name] else "plain"
+        for which, scenario, reads, out in cells:
+            if which != "unique":
+                continue
+            d = out["design"]
+            lines.append(f"| {name} | {columns(name, width)} | {scenario} | {reads} | {np.mean(out['unique']):+.4f} | "
+                         f"{rate(out['p_unique'], d)} ({rule}) | {rate(out['raw_p_unique'], d)} | "
+                         f"{rate(out['kappa_p_unique'], d)} | {kappa(out)} |")
+    return "\n".join(lines)
+
+
+def columns(name: str, width: int) -> str:
+    """The LLM band's width as fitted: the model's width (× 4 delays for time series; one-SE penalties there)."""
+    return f"{width} × 4, one-SE α" if DESIGN_TIMESERIES[name] else f"{width}"
+
+
+def write_docs(text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace a measured block of docs/statistics.md (between the markers) with ``text``."""
+    write_block(DOCS, begin, end, text)
+
+
+def _log(text: str) -> None:
+    print(f"  [{time.process_time():6.0f} CPU s, pid {os.getpid()}] {text}", flush=True)
+
+
+def _run(job: tuple, tests: tuple[str, ...]) -> tuple[list, float]:
+    """:func:`run` of ``job`` (its positional arguments before ``log``) in a worker: its cells and the CPU seconds
+    they took."""
+    start = time.process_time()
+    cells = run(*job, log=_log, tests=tests)
+    return cells, time.process_time() - start
 
 
 def main() -> None:
-    """Run the calibration, print the Markdown table, optionally write it to the docs."""
+    """Run the calibration, print the Markdown tables, optionally write them to the docs."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200 targets per cell over 4 draws, 99 refits")
     parser.add_argument("--targets", type=int, default=None, help="targets per cell (full: 1000)")
@@ -420,31 +514,61 @@ def main() -> None:
     parser.add_argument("--refits", type=int, default=None, help="refit-null draws per target (full: 199)")
     parser.add_argument("--flips", type=int, default=1000, help="sign flips per target")
     parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
+    parser.add_argument("--widths", nargs="+", type=int, default=list(WIDTHS),
+                        help="LLM widths: features per word (event data) or per scan before its 4 delays (time "
+                        f"series); default the shipped models' {' and '.join(map(str, WIDTHS))}")
+    parser.add_argument("--tests", nargs="+", default=list(TESTS), choices=list(TESTS),
+                        help="cells to measure: single feature sets (p_r, p_r2), the unique-variance test (p_unique)")
+    parser.add_argument("--jobs", type=int, default=1, help="(data kind, width) pairs run in parallel processes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/statistics.md")
+    parser.add_argument("--write-docs", action="store_true", help="write the measured tables into docs/statistics.md "
+                        "(each test family into its own block)")
     args = parser.parse_args()
     n_targets = args.targets or (200 if args.quick else 1000)
     n_refit = args.refits or (99 if args.quick else 199)
     draws = args.draws or (4 if args.quick else 10)
     pilot = args.pilot or (150 if args.quick else 300)
-    start = time.process_time()
+    tests = tuple(t for t in TESTS if t in args.tests)
+    keys = [(name, width) for name in args.designs for width in args.widths]
+    jobs = [(name, width, n_targets, draws, args.seed, n_refit, args.flips, pilot) for name, width in keys]
+    done: dict[tuple[str, int], tuple[list, float]] = {}
 
-    def log(text: str) -> None:
-        print(f"  [{time.process_time() - start:6.0f} CPU s] {text}", flush=True)
+    def finished(key: tuple[str, int], out: tuple[list, float]) -> None:
+        """Keep a pair's cells and print its rows at once (a later failure loses nothing measured)."""
+        done[key] = out
+        for family, render in (("single", table), ("unique", unique_table)):
+            if family in tests:
+                print("\n".join(render({key: out[0]}).splitlines()[2:]), flush=True)
 
-    results = {name: run(name, n_targets, draws, args.seed, n_refit, args.flips, pilot, log)
-               for name in args.designs}
-    total = time.process_time() - start
-    command = "python benchmarks/calibrate_nulls.py" + (" --quick" if args.quick else "")
-    text = table(results) + (
-        f"\n\nMeasured with `{command}` (seed {args.seed}; {n_targets} targets per cell over "
-        f"{draws} feature draws; {n_refit} refits per "
-        f"target for `p_r` and the former null, {args.flips} sign flips for `p_r2` and `p_unique`; rates at α = "
-        f"{ALPHA} ± 1.96 standard errors clustered by feature draw); total {total:.0f} CPU s.")
-    print(text)
-    if args.write_docs:
-        write_docs(text)
-        print(f"written to {DOCS}")
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            futures = {pool.submit(_run, job, tests): key for key, job in zip(keys, jobs, strict=True)}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    else:
+        for key, job in zip(keys, jobs, strict=True):
+            finished(key, _run(job, tests))
+    results = {key: done[key][0] for key in keys}
+    total = sum(cpu for _, cpu in done.values())
+    command = ("python benchmarks/calibrate_nulls.py" + (" --quick" if args.quick else "")
+               + f" --widths {' '.join(map(str, args.widths))}" + f" --tests {' '.join(tests)}"
+               + (f" --designs {' '.join(args.designs)}" if args.designs != list(DESIGNS) else ""))
+    footer = (f"\n\nMeasured with `{command}` (seed {args.seed}; {n_targets} targets per cell over {draws} feature "
+              f"draws; joint model `{DEFAULT_JOINT}`; {{what}}; rates at α = {ALPHA} ± 1.96 standard errors "
+              f"clustered by feature draw); total {total:.0f} CPU s.")
+    blocks = []
+    if "single" in tests:
+        what = f"{n_refit} refits per target for `p_r` and the former null, {args.flips} sign flips for `p_r2`"
+        blocks.append((table(results) + footer.format(what=what), BEGIN, END))
+    if "unique" in tests:
+        what = (f"{args.flips} sign flips for `p_unique`, κ from {INFLATION_RESAMPLES} refits of the joint model and "
+                "the controls alone")
+        blocks.append((unique_table(results) + footer.format(what=what), UNIQUE_BEGIN, UNIQUE_END))
+    for text, begin, end in blocks:
+        print(text + "\n")
+        if args.write_docs:
+            write_docs(text, begin, end)
+            print(f"written to {DOCS} ({begin})")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import numpy as np
 
 from lmbrain.analysis.permutation import (
     FoldSmoother,
-    StackedSmoother,
     block_sign_flips,
     circular_shifts,
     gain_inflation,
@@ -21,8 +20,9 @@ from lmbrain.analysis.permutation import (
     permutation_test,
     sign_flip_test,
 )
+from lmbrain.analysis.smoothers import joint_smoother
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
-from lmbrain.encoding.joint import make_joint_estimator
+from lmbrain.encoding.joint import DEFAULT_JOINT, make_joint_estimator
 
 N_SENT, SIZE = 52, 8
 SENT = np.repeat(np.arange(N_SENT), SIZE)
@@ -129,13 +129,13 @@ def test_r2_sign_flips_are_calibrated_at_the_boundary_and_conservative_without_s
 
 
 def test_unique_variance_sign_flips_are_calibrated_at_the_boundary():
-    """Joint (``stacked_simplex``, LLM-like features that carry word position) vs word position alone, on
+    """Joint (the default estimator, LLM-like features that carry word position) vs word position alone, on
     targets with a real-size position effect and a shared LLM-specific signal whose expected gain is 0."""
     rng = np.random.default_rng(10)
     latent = rng.standard_normal((len(SENT), 32))
     llm = POSITION @ rng.standard_normal((SIZE, 32)) * 0.7 + latent
     X = np.hstack([llm, POSITION])
-    joint = make_joint_estimator("stacked_simplex", [slice(0, 32), slice(32, 40)], ALPHAS, GroupedKFold(5),
+    joint = make_joint_estimator(DEFAULT_JOINT, [slice(0, 32), slice(32, 40)], ALPHAS, GroupedKFold(5),
                                  standardize=np.r_[np.ones(32, bool), np.zeros(SIZE, bool)])
 
     def gain(Y: np.ndarray, with_fits: bool = False):
@@ -156,10 +156,10 @@ def test_unique_variance_sign_flips_are_calibrated_at_the_boundary():
     assert abs(test.delta_r2.mean()) < 1e-3
     assert BAND[0] <= rejected(test.p) <= BAND[1], rejected(test.p)
     # κ-widened (a study widens time series only; on event data like these the plain flips above are used): the
-    # joint (weights fixed per fold) and the controls refitted on 99 flipped data sets; never more liberal
+    # joint (penalties fixed per fold, as a linear smoother) and the controls refitted on 99 flipped data sets;
+    # never more liberal
     splits = list(GroupedKFold(5).split(X, Y, SENT))
-    full = StackedSmoother([FoldSmoother.ridge(llm, splits, both.alphas[:, 0]),
-                            FoldSmoother.ridge(POSITION, splits, both.alphas[:, 1], False)], both.weights)
+    full = joint_smoother(DEFAULT_JOINT, [llm] * len(splits), [POSITION] * len(splits), splits, both, False)
     kappa = gain_inflation(Y, full, FoldSmoother.ridge(POSITION, splits, alone.alphas, False), SENT,
                            block_sign_flips(SENT, 99, seed=14))
     widened = paired_sign_flip_test(Y, both.predictions, alone.predictions, alone.baseline, SENT, 999, seed=13,
