@@ -166,7 +166,8 @@ def dask_session(n_jobs: int, scheduler: str | None) -> Iterator[tuple[Any, str]
     redirect_dask_logs()
     quiet = "DASK_LOGGING__DISTRIBUTED"
     env_before = os.environ.get(quiet)
-    os.environ.setdefault(quiet, "error")  # read by the worker processes a local cluster spawns
+    os.environ.setdefault(quiet, "critical")  # read by the worker processes a local cluster spawns (their errors
+    # reach the client through the futures; a shutdown logs heartbeat tracebacks at error level)
     cluster = client = None
     try:
         if scheduler is None:

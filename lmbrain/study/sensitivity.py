@@ -82,10 +82,12 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
     level_of = np.repeat(levels, reps * n_targets)
     recovered = unique - (1 - level_of) * np.tile(unique_real, copies)
     tested = alone.folds >= 0
-    test = paired_sign_flip_test(Y, joint_pred, alone.predictions.reshape(len(Y), -1),
-                                 alone.baseline.reshape(len(Y), -1), blocks, stats.permutations, seed=stats.seed,
-                                 tested=tested, folds=alone.folds,
-                                 inflation=None if inflation is None else np.tile(inflation, copies))
+    test = None
+    if stats.permutations:
+        test = paired_sign_flip_test(Y, joint_pred, alone.predictions.reshape(len(Y), -1),
+                                     alone.baseline.reshape(len(Y), -1), blocks, stats.permutations, seed=stats.seed,
+                                     tested=tested, folds=alone.folds,
+                                     inflation=None if inflation is None else np.tile(inflation, copies))
     limit = _limit(study, data, X, C, Y, levels, reps)
     metrics: dict[str, np.ndarray] = {}
     for i, u in enumerate(levels):
@@ -93,7 +95,8 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
         for r in range(reps):
             cols = slice(i * reps * n_targets + r * n_targets, i * reps * n_targets + (r + 1) * n_targets)
             metrics[sensitivity_metric(SENS_UNIQUE, u, r)] = unique[cols]
-            metrics[sensitivity_metric(SENS_P, u, r)] = test.p[cols]
+            if stats.permutations:  # without sign flips there is no p to read power from
+                metrics[sensitivity_metric(SENS_P, u, r)] = test.p[cols]
         metrics[sensitivity_metric(SENS_RECOVERED, u)] = recovered[per_level].reshape(reps, n_targets).mean(0)
         metrics[sensitivity_metric(SENS_LIMIT, u)] = limit[per_level].reshape(reps, n_targets).mean(0)
     return metric_rows(unit, data.neuroids, layers, metrics)

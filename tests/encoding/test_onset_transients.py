@@ -52,13 +52,19 @@ def _scores(X: np.ndarray, Y: np.ndarray, onset_s: tuple[float, ...], alpha_choi
 
 
 def test_study_defaults_keep_the_first_block_of_a_drifting_story_from_going_pathological():
-    ts, est = TimeseriesOptions(), EstimatorOptions()
-    assert ts.onset_s and est.alpha_choice == "one_se"
+    from lmbrain.study.compute import alpha_choice
+    from lmbrain.study.schema import Study
+
+    ts = TimeseriesOptions()
+    study = Study.model_validate({"name": "defaults", "datasets": [{"name": "any", "controls": ["word_rate"]}]})
+    choice = alpha_choice(study, timeseries=True)  # the default (auto) for time series
+    assert ts.onset_s and study.estimator.alpha_choice == "auto" and choice == "one_se"
+    assert alpha_choice(study, timeseries=False) == "best"
     before, after = [], []
     for seed in range(8):
         X, Y = _story(seed)
         before.append(_scores(X, Y, (), "best"))  # the cosine high-pass alone, the best inner-CV mean
-        after.append(_scores(X, Y, tuple(ts.onset_s), est.alpha_choice))
+        after.append(_scores(X, Y, tuple(ts.onset_s), choice))
     (before_mean, before_first), (after_mean, after_first) = np.mean(before, 0), np.mean(after, 0)
     # the mechanism: the first block extrapolates (R² -0.3 to -0.85 per story), and drags the pooled R² down
     assert before_first < -0.4 and before_mean < -0.05

@@ -230,7 +230,7 @@ def test_dask_workers_that_do_not_share_the_feature_cache_are_refused(tmp_path: 
 
         workers[0].terminate()
         workers[0].wait()
-        workers.append(dask_process("worker", address, "--nthreads", "1"))  # this one shares the cache
+        workers += [dask_process("worker", address, "--nthreads", "1") for _ in range(2)]  # these share the cache
         proc = lmbrain(["run", str(tmp_path / "tiny.yaml"), "--out", str(out), "--no-report", "--executor", "dask",
                         "--scheduler", address])
         _, stderr = proc.communicate(timeout=300)

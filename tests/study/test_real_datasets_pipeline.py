@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmbrain.results import SENS_LIMIT, SENS_P, SENS_RECOVERED, SENS_UNIQUE, sensitivity_metric
 from lmbrain.study.compute import compute_unit
 from lmbrain.study.inputs import study_inputs
 from lmbrain.study.plan import enumerate_units
@@ -52,9 +53,16 @@ def test_real_dataset_runs_through_the_pipeline(name, data_dir):
         values = table.loc[~table["metric"].str.startswith("omega"), "value"].to_numpy()
         assert np.isfinite(values).all(), unit.describe()
         intervals = {"r_ci_low", "r_ci_high", "r2_ci_low", "r2_ci_high"}
-        if unit.feature_set == f"llm+{control}":  # joint: CIs of the unique LLM R² and of omega
+        if unit.feature_set == f"llm+{control}":  # joint: CIs of the unique LLM R² and of omega, sensitivity
+            tested = (SENS_UNIQUE, SENS_P) if study.statistics.permutations else (SENS_UNIQUE,)  # p needs flips
+            sens = {sensitivity_metric(kind, u, r) for u in study.statistics.sensitivity
+                    for r in range(study.statistics.sensitivity_replications) for kind in tested}
+            sens |= {sensitivity_metric(kind, u) for u in study.statistics.sensitivity
+                     for kind in (SENS_RECOVERED, SENS_LIMIT)}
             assert set(table["metric"]) == {"r", "r2", "unique_llm_ci_low", "unique_llm_ci_high", "omega_ci_low",
-                                            "omega_ci_high"}
+                                            "omega_ci_high", *sens}
+            recovered = table[table["metric"] == sensitivity_metric(SENS_RECOVERED, 0.05)]["value"]
+            assert recovered.notna().all()
             wide = table.pivot_table(index="neuroid_id", columns="metric", values="value")
             assert (wide["unique_llm_ci_low"] <= wide["unique_llm_ci_high"]).all()
         else:  # the LLM alone and the controls alone get bootstrap CIs over the split unit's groups
