@@ -102,13 +102,18 @@ class _JointRidge(RegressorMixin, BaseEstimator):
         bands = _band_indices(self.feature_slices, X.shape[1])
         if len(bands) < 2:
             raise LmbrainError(f"{type(self).__name__} needs at least 2 bands, got {len(bands)}")
+        self.llm_columns_ = bands[0]
         _check_alphas(self.alphas)
         return X, Y, ravel, splits, bands, check_standardize(self.standardize, X.shape[1])
 
     def _band_ridge(self, alphas: np.ndarray, splits: list, standardize: Any, columns: np.ndarray) -> RidgeCV:
+        """The RidgeCV of one band; ``alpha_choice`` applies to the LLM band (band 0) only: the controls' few columns
+        keep the best inner-CV mean (a one-SE controls fit under-fits them, and the LLM stage, whose features carry
+        the controls, then takes their signal for unique variance: p_unique 0.13 without any, docs/statistics.md)."""
+        llm = getattr(self, "llm_columns_", None)
+        choice = getattr(self, "alpha_choice", "best") if llm is not None and np.array_equal(columns, llm) else "best"
         return RidgeCV(alphas=alphas, cv=splits, standardize=band_mask(standardize, columns),
-                       backend=self.backend, cv_method=getattr(self, "cv_method", "leave_out"),
-                       alpha_choice=getattr(self, "alpha_choice", "best"))
+                       backend=self.backend, cv_method=getattr(self, "cv_method", "leave_out"), alpha_choice=choice)
 
     def _store(self, X: np.ndarray, coef: np.ndarray, intercept: np.ndarray, ravel: bool) -> None:
         self.coef_ = (coef[:, 0] if ravel else coef).astype(X.dtype)

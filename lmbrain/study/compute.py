@@ -43,11 +43,13 @@ def alpha_choice(study: Study, timeseries: bool) -> str:
     return ("one_se" if timeseries else "best") if choice == "auto" else choice
 
 
-def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | np.ndarray = True) -> RidgeCV:
-    """The ridge of single feature spaces; its inner CV follows the outer scheme (grouped or shuffled)."""
+def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | np.ndarray = True,
+               llm: bool = False) -> RidgeCV:
+    """The ridge of single feature spaces; its inner CV follows the outer scheme (grouped or shuffled);
+    ``estimator.alpha_choice`` applies to the LLM's ridges (``llm``), controls keep the best inner-CV mean."""
     inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
     return RidgeCV(alphas=np.asarray(study.estimator.alphas, dtype=float), cv=inner, standardize=standardize,
-                   alpha_choice=alpha_choice(study, timeseries))
+                   alpha_choice=alpha_choice(study, timeseries) if llm else "best")
 
 
 def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int], standardize: np.ndarray):
@@ -137,7 +139,7 @@ def layer_selection(study: Study, unit: Unit) -> tuple[Targets, dict[str, np.nda
         with stage("features"):
             layers = inputs.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
         candidates = {k: X[data.rows] for k, X in layers.items()}
-        ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme)
+        ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, llm=True)
         with stage("selection"):
             result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
                                            target_groups=data.subjects, keep_cv_scores=True)
@@ -169,7 +171,7 @@ def compute_layers(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """Every layer scored on its own (descriptive layer curves), refit from the selection's inner-CV scores; with
     bootstrap, per-layer CIs and the best intermediate layer (chosen without its test fold) against the last."""
     data, candidates, result = layer_selection(study, unit)
-    ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme)
+    ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, llm=True)
     with stage("layer curves"):
         each = cross_validate_each(candidates, data.Y, data.groups, data.cv, ridge, result.cv_scores_folds)
     frames = [score_rows(unit, data.neuroids, each[name], name) for name in candidates]

@@ -287,3 +287,17 @@ def test_default_joint_bias_is_bounded_without_unique_signal_and_it_recovers_a_k
     assert (null < -0.002).mean() <= 0.5
     known, _ = unique_r2(seed=1, n_targets=300, unique=0.03)
     assert 0.3 * 0.03 <= known.mean() <= 0.03 + 0.005
+
+
+@pytest.mark.parametrize("kind", ["hierarchical", "stacked_simplex"])
+def test_alpha_choice_applies_to_the_llm_band_only(kind):
+    """One-SE penalties for the LLM band; the controls keep the best inner-CV mean (an under-fitted controls band
+    leaves signal that the LLM, whose features carry the controls, would take for unique variance)."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((60, 12)), rng.standard_normal((60, 3))
+    slices = [slice(0, 9), slice(9, 12)]
+    est = make_joint_estimator(kind, slices, cv=3, alpha_choice="one_se").fit(X, Y, np.repeat(np.arange(6), 10))
+    assert est.alpha_choice == "one_se"
+    llm, ctrl = np.arange(9), np.arange(9, 12)
+    assert est._band_ridge(np.array([1.0]), [], True, llm).alpha_choice == "one_se"
+    assert est._band_ridge(np.array([1.0]), [], True, ctrl).alpha_choice == "best"
