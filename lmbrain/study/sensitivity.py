@@ -4,9 +4,9 @@
 replications, side by side as extra columns) goes through the unit's own computation: the controls alone (σ chosen
 again in-fold for OASM) and the joint model (penalties and stacking weights chosen again by inner CV), with the LLM
 layer held at its in-fold choices for the real responses, then the paired sign-flip test of the unique R² (widened
-by the real responses' two-role inflation on time series). Columns are ordered level, replication, target; the
-joint model is fitted on each implanted copy separately, so that nothing it shares between targets (a common penalty)
-crosses copies.
+by the real responses' two-role inflation on time series). Columns are ordered level, replication, target; a joint
+estimator that shares something between targets (a common penalty) is fitted on each implanted copy separately, so
+that nothing crosses copies; every other one fits all copies side by side at once (each target's fit is its own).
 """
 
 from __future__ import annotations
@@ -72,10 +72,14 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
     alone = cross_validate_select(ctrl, Y, data.groups, data.cv, ridge, target_groups=subjects)
     r2_joint = np.full(Y.shape[1], np.nan)
     joint_pred = np.full_like(Y, np.nan)
-    for k in range(copies):  # each implanted copy fitted as a study of its own (a penalty shared by targets stays so)
-        cols = np.arange(k * n_targets, (k + 1) * n_targets)
+    # each implanted copy is fitted as a study of its own where the estimator shares anything between targets (a common
+    # penalty); otherwise every target's fit is its own and all copies go through one fit, side by side
+    shared = getattr(joint, "rule", None) == "shared"
+    for k in range(copies if shared else 1):
+        cols = np.arange(k * n_targets, (k + 1) * n_targets) if shared else np.arange(Y.shape[1])
+        subjects_k = data.subjects if shared else subjects
         for subset, _, result in joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, Y[:, cols],
-                                            data.subjects):
+                                            subjects_k):
             r2_joint[cols[subset]] = result.r2
             joint_pred[:, cols[subset]] = result.predictions.reshape(len(Y), -1)
     unique = r2_joint - alone.r2
@@ -105,8 +109,9 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
 def _limit(study: Study, data: Targets, X: np.ndarray, C: np.ndarray, Y: np.ndarray, levels: list[float],
            reps: int) -> np.ndarray:
     """The learnable limit's recovered unique R² per implanted column: ridge on the layer residualised on the
-    controls, fitted to the responses' residuals on the controls, at the penalty (extended grid, one per level) that
-    recovers most on average; minus the same fit's gain on the real responses, diluted as the recovered value is."""
+    controls, fitted to the responses' residuals on the controls, at the penalty of the extended grid that fits each
+    level's implanted responses best on average; minus the same fit's gain on the real responses at their own best
+    common penalty, diluted as the recovered value is."""
     n_targets = data.Y.shape[1]
     splits = list(data.cv.split(X, data.Y, data.groups))
     grid = extended_alphas(np.asarray(study.estimator.alphas, dtype=float))
@@ -116,10 +121,11 @@ def _limit(study: Study, data: Targets, X: np.ndarray, C: np.ndarray, Y: np.ndar
         total += ((both[test] - both[train].mean(0)) ** 2).sum(0)
     gains = limit_gains(residualise(X, C), residualise(both, C), splits, grid) / total
     implanted, real = gains[:, : Y.shape[1]], gains[:, Y.shape[1]:]
+    real_best = real[np.argmax(real.mean(1))]  # the real responses at their own best common penalty
     level_of = np.repeat(levels, reps * n_targets)
-    recovered = implanted - (1 - level_of)[None] * np.tile(real, (1, len(levels) * reps))
     out = np.empty(Y.shape[1])
-    for u in levels:
+    for u in levels:  # each level's implanted responses at theirs
         cols = level_of == u
-        out[cols] = recovered[np.argmax(recovered[:, cols].mean(1)), cols]
+        best = implanted[np.argmax(implanted[:, cols].mean(1)), cols]
+        out[cols] = best - (1 - u) * np.tile(real_best, reps)
     return out
