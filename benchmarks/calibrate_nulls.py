@@ -232,7 +232,8 @@ def fit(design: Design, which: str, Y: np.ndarray):
     (penalties by :func:`alpha_choice`)."""
     choice = alpha_choice(design)
     if which == "controls":
-        est = RidgeCV(alphas=ALPHAS, cv=design.inner, standardize=design.controls_std, alpha_choice=choice)
+        # the controls keep the best inner-CV mean, as in a study (alpha_choice applies to the LLM's ridges)
+        est = RidgeCV(alphas=ALPHAS, cv=design.inner, standardize=design.controls_std)
         X = design.controls
     elif which == "llm":
         est, X = RidgeCV(alphas=ALPHAS, cv=design.inner, alpha_choice=choice), design.llm
