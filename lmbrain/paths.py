@@ -21,6 +21,14 @@ SLUG_MAX = 128
 SLUG_RULE = "letters, digits, '_', '-' and '.' (not first), at most 128 characters"
 
 
+def check_slug(value: str) -> str:
+    """``value`` if it is a slug (:func:`slug_problem`), else a ValueError saying why (for pydantic validators)."""
+    problem = slug_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def slug_problem(value: object) -> str | None:
     """Why ``value`` is not a slug (a name safe as a file name), or None when it is one."""
     if not isinstance(value, str):

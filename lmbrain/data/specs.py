@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lmbrain.errors import DataError
-from lmbrain.paths import inside, relative_problem, slug_problem
+from lmbrain.paths import check_slug, inside, relative_problem
 
 #: Environment variable naming extra folders (``:``-separated) searched for ``NAME.yaml`` specs.
 SPECS_DIR_VAR = "LMBRAIN_SPECS_DIR"
@@ -112,10 +112,7 @@ class DataSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        problem = slug_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+        return check_slug(value)
 
     @field_validator("root")
     @classmethod

@@ -89,15 +89,6 @@ def sensitivity_table(results: pd.DataFrame, alpha: float = 0.05, seed: int = 0)
     return pd.concat(out, ignore_index=True)[COLUMNS]
 
 
-def detectable_text(value: float, levels: list[float] | None = None) -> str:
-    """The smallest detectable unique R² in words: "0.012", "above 0.05" (none reached the power), "—" (unknown)."""
-    if not np.isfinite(value):
-        if np.isinf(value):
-            return f"above {max(levels):g}" if levels else "above the largest level tested"
-        return "—"
-    return f"{value:.3g}"
-
-
 #: the implanted level whose recovery the trust panel states (the nearest one in log scale where it is not tested)
 REFERENCE_LEVEL = 0.02
 

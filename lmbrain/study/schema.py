@@ -228,12 +228,9 @@ class Study(Strict):
     @classmethod
     def _slug(cls, value: str) -> str:
         """The name becomes a folder name (reports/NAME): a slug, never a path."""
-        from lmbrain.paths import slug_problem
+        from lmbrain.paths import check_slug
 
-        problem = slug_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+        return check_slug(value)
 
     @model_validator(mode="after")
     def _something_to_fit(self) -> Study:
