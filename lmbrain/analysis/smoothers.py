@@ -68,7 +68,8 @@ class HierarchicalSmoother:
 
 
 STACKED = ("stacked_simplex", "stacked_nnls", "stacked_nested")
-HIERARCHICAL = ("hierarchical", "hierarchical_1se", "hierarchical_shared", "hierarchical_alone")
+HIERARCHICAL = ("hierarchical", "hierarchical_1se", "hierarchical_shared", "hierarchical_alone",
+                "hierarchical_pooled")
 
 
 def joint_smoother(kind: str, llm: Sequence[np.ndarray], controls: Sequence[np.ndarray], splits: Splits, result,

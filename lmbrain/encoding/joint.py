@@ -19,8 +19,9 @@ indicator, OASM columns), and every fitted model is linear (``coef_`` (n_feature
 * ``"hierarchical"`` / ``"hierarchical_1se"`` / ``"hierarchical_orth"`` -- :class:`HierarchicalRidgeCV`:
   controls first, then the LLM on their residuals (its alpha grid extended so that it can vanish); "1se"
   chooses the LLM's penalty by the one-standard-error rule; "orth" also residualises the LLM features on the
-  controls; "shared" shares one residual-stage penalty among a fit's targets and "alone" takes the LLM-alone
-  penalty (each kept per target only where inner CV prefers it to vanishing).
+  controls; "shared" shares one residual-stage penalty among a fit's targets, "alone" takes the LLM-alone
+  penalty and "pooled" (the default) reads each target's penalty off its inner-CV curve pooled with the curves of
+  the targets that want the stage (each kept per target only where inner CV prefers it to vanishing).
 * ``"stacked_hierarchical"`` / ``"hierarchical_guarded"`` -- :class:`StackedHierarchicalRidgeCV`: stacking (or a
   per-target choice) over the controls, the LLM and the hierarchy.
 * ``"hierarchical_pca"`` -- :class:`HierarchicalPCARidgeCV`: the LLM stage on the band's leading principal
@@ -64,12 +65,19 @@ from lmbrain.errors import LmbrainError
 JOINT_KINDS = ("banded", "banded_single", "banded_single_scaled", "banded_conditional", "stacked_simplex",
                "stacked_nnls", "hierarchical", "hierarchical_1se", "hierarchical_orth", "stacked_hierarchical",
                "hierarchical_guarded", "hierarchical_pca", "hierarchical_shared", "stacked_nested",
-               "hierarchical_alone")
+               "hierarchical_alone", "hierarchical_pooled")
 #: The joint estimator of control analyses: controls first, then the LLM on their residuals (its penalty grid extended
-#: so that it can vanish). Of the estimators of ``benchmarks/compare_joint.py`` it is the one whose unique R² stays
-#: unbiased (within ±0.001) where the LLM adds nothing, and it recovers about 80 % of the learnable limit of a known
-#: unique R² of 0.02 on Fedorenko-like data (stacking: 64 %, with a bias of -0.002); docs/statistics.md.
-DEFAULT_JOINT = "hierarchical"
+#: so that it can vanish), each target's residual-stage penalty read off its inner-CV curve pooled with the curves of
+#: the targets that want the stage (:func:`pooled_choice`). Of the estimators of ``benchmarks/compare_joint.py`` its
+#: unique R² stays unbiased (within ±0.001) where the LLM adds nothing, and it recovers the most of a known unique R²
+#: of 0.02 among those that do (80 % of the learnable limit on Fedorenko-like data, 68 % on Brennan-like data;
+#: stacking: 63 % / 61 % with a bias of -0.002); docs/statistics.md.
+DEFAULT_JOINT = "hierarchical_pooled"
+#: Weight of a target's own inner-CV curve in :func:`pooled_choice` (the rest: the mean curve of the targets that want
+#: the stage); recovery on the simulations of ``benchmarks/compare_joint.py`` is flat over 0.1..0.4.
+POOLED_OWN_WEIGHT = 0.25
+#: Rules of :class:`HierarchicalRidgeCV` for its later stages' penalties.
+RULES = ("best", "1se", "shared", "alone", "pooled")
 #: Common scale factors of the per-band penalties searched by ``"banded_single_scaled"``.
 DEFAULT_SCALES = np.logspace(-1, 2, 7)
 #: Decades added above the largest alpha for the later stages of :class:`HierarchicalRidgeCV`.
@@ -441,6 +449,23 @@ def shared_choice(scores: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return chosen
 
 
+def pooled_choice(scores: np.ndarray, alphas: np.ndarray, own_weight: float = POOLED_OWN_WEIGHT) -> np.ndarray:
+    """Scores (n_alphas, n_targets) whose argmax is, per target, the penalty that maximises ``own_weight`` × its own
+    inner-CV score curve + (1 − ``own_weight``) × the mean curve of the targets that want the stage (whose own best is
+    not the largest penalty), or -- where its own score is at least as high at the largest penalty -- the largest (the
+    stage vanishes): one target's noisy curve borrows the shape of the others' (empirical-Bayes-like pooling)."""
+    largest = int(np.argmax(alphas))
+    columns = np.arange(scores.shape[1])
+    wanting = select_alphas(scores, alphas) != largest
+    pool = scores[:, wanting] if wanting.any() else scores
+    blended = own_weight * scores + (1.0 - own_weight) * np.nanmean(pool, axis=1, keepdims=True)
+    index = select_alphas(blended, alphas)
+    keep = scores[index, columns] > scores[largest]
+    chosen = np.zeros_like(scores)
+    chosen[np.where(keep, index, largest), columns] = 1.0
+    return chosen
+
+
 def guarded_choice(scores: np.ndarray, index: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """Scores (n_alphas, n_targets) whose argmax is, per target, penalty ``index`` or -- where the inner-CV score is
     at least as high there -- the largest penalty (the stage vanishes)."""
@@ -461,7 +486,9 @@ class HierarchicalRidgeCV(_JointRidge):
     :func:`extended_alphas`: a few decades larger, so that a band without unique signal can shrink to
     nothing). ``residualize=True`` also replaces each later band's features by their least-squares
     residuals on the earlier bands' features (on the training rows), so that it can only add what is
-    linearly new. ``rule="1se"`` chooses the later stages' penalty by the one-standard-error rule
+    linearly new. ``rule="pooled"`` (the default joint model's) reads each target's later-stage penalty off its own
+    inner-CV curve pooled with the others' (:func:`pooled_choice`); ``rule="1se"`` chooses the later stages' penalty by
+    the one-standard-error rule
     (:func:`one_se_choice`): an LLM stage whose inner-CV gain is within noise shrinks away. Fitted: ``alpha_``
     (n_bands, n_targets) in band order.
     """
@@ -522,13 +549,16 @@ class HierarchicalRidgeCV(_JointRidge):
                                     backend=self.backend, method=ridge.cv_method), grid))
             elif stage and self.rule == "shared":
                 ridge.fit_from_cv_scores(Xb, residual, shared_choice(ridge.inner_cv_scores(Xb, residual), grid))
+            elif stage and self.rule == "pooled":  # raw curves: the pooling, not alpha_choice, regularises the choice
+                ridge.set_params(alpha_choice="best")
+                ridge.fit_from_cv_scores(Xb, residual, pooled_choice(ridge.inner_cv_scores(Xb, residual), grid))
             elif stage and self.rule == "alone":
                 own = select_alphas(ridge.inner_cv_scores(Xb, Y), grid)  # the band's penalty on the responses
                 ridge.fit_from_cv_scores(Xb, residual, guarded_choice(ridge.inner_cv_scores(Xb, residual), own, grid))
-            elif self.rule in ("best", "1se", "shared", "alone"):
+            elif self.rule in RULES:
                 ridge.fit(Xb, residual)
             else:
-                raise LmbrainError(f"unknown rule {self.rule!r}; expected 'best', '1se', 'shared' or 'alone'")
+                raise LmbrainError(f"unknown rule {self.rule!r}; expected one of {RULES}")
             c, i0 = ridge.factors_.coef(), ridge.factors_.intercept()
             residual = residual - ridge.factors_.predict(Xb)
             coef[cols] += c
@@ -759,9 +789,10 @@ def _make_joint(
     if kind in ("stacked_simplex", "stacked_nnls", "stacked_nested"):
         return StackedRidgeCV(constraint="nonneg" if kind == "stacked_nnls" else "simplex", cv_method=cv_method,
                               nested=kind == "stacked_nested", **common)
-    if kind in ("hierarchical", "hierarchical_1se", "hierarchical_orth", "hierarchical_shared", "hierarchical_alone"):
-        rule = {"hierarchical_1se": "1se", "hierarchical_shared": "shared", "hierarchical_alone": "alone"}.get(kind,
-                                                                                                              "best")
+    if kind in ("hierarchical", "hierarchical_1se", "hierarchical_orth", "hierarchical_shared", "hierarchical_alone",
+                "hierarchical_pooled"):
+        rule = {"hierarchical_1se": "1se", "hierarchical_shared": "shared", "hierarchical_alone": "alone",
+                "hierarchical_pooled": "pooled"}.get(kind, "best")
         return HierarchicalRidgeCV(residualize=kind == "hierarchical_orth", cv_method=cv_method, rule=rule, **common)
     if kind in ("stacked_hierarchical", "hierarchical_guarded"):
         return StackedHierarchicalRidgeCV(constraint="simplex" if kind == "stacked_hierarchical" else "select",

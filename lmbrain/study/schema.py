@@ -147,7 +147,8 @@ class EstimatorOptions(Strict):
         "auto", description="each target's alpha from its inner-CV scores: the best mean, or the largest alpha "
         "within one standard error of it (lmbrain.encoding.ridge.alpha_scores); auto: one_se for time series (few "
         "contiguous inner blocks, thousands of delayed columns: the best mean is often luck), best for event data "
-        "(where one_se costs R², docs/statistics.md)"
+        "(where one_se costs R², docs/statistics.md); the LLM-alone ridges and the LLM stage of the joint kinds that "
+        "search it per target (hierarchical_pooled chooses its own by pooling inner-CV curves across targets)"
     )
     layer_curves: bool = True
 

@@ -74,7 +74,7 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
     joint_pred = np.full_like(Y, np.nan)
     # each implanted copy is fitted as a study of its own where the estimator shares anything between targets (a common
     # penalty); otherwise every target's fit is its own and all copies go through one fit, side by side
-    shared = getattr(joint, "rule", None) == "shared"
+    shared = getattr(joint, "rule", None) in ("shared", "pooled")
     for k in range(copies if shared else 1):
         cols = np.arange(k * n_targets, (k + 1) * n_targets) if shared else np.arange(Y.shape[1])
         subjects_k = data.subjects if shared else subjects

@@ -10,7 +10,8 @@ from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, cross_validate
 from lmbrain.encoding.joint import make_joint_estimator
 
 
-@pytest.mark.parametrize("kind", ["hierarchical", "hierarchical_shared", "hierarchical_1se", "stacked_simplex"])
+@pytest.mark.parametrize("kind", ["hierarchical", "hierarchical_shared", "hierarchical_1se", "hierarchical_pooled",
+                                  "stacked_simplex"])
 @pytest.mark.parametrize("timeseries", [False, True])
 def test_smoother_reproduces_the_fit(kind: str, timeseries: bool):
     rng = np.random.default_rng(5)

@@ -167,10 +167,22 @@ def selection_reference(name: str):
     return choices, pred, base, np.array(alphas)
 
 
-def hierarchical_reference(study, data, designs, n_llm: int, ctrl_mask, splits, residual_alphas=RESIDUAL_ALPHAS):
-    """Controls by nested ridge, then the LLM band by nested ridge on the controls' in-sample residuals;
-    prediction = the sum. ``designs[k]`` is fold k's [LLM layer | controls]. Returns (pred, alphas
-    (n_folds, 2 bands [LLM, controls], n_targets))."""
+def pooled_alpha(scores: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """The pooled rule by hand: per target the best of 0.25 × its own inner-CV curve + 0.75 × the mean curve of the
+    targets whose own best is not the largest alpha, unless its own score at the largest alpha is at least as high."""
+    own = best_alpha(scores, alphas)
+    wanting = own != alphas[-1]
+    pool = scores[:, wanting].mean(1) if wanting.any() else scores.mean(1)
+    chosen = best_alpha(0.25 * scores + 0.75 * pool[:, None], alphas)
+    at = scores[np.searchsorted(alphas, chosen), np.arange(scores.shape[1])]
+    return np.where(at > scores[-1], chosen, alphas[-1])
+
+
+def hierarchical_reference(study, data, designs, n_llm: int, ctrl_mask, splits, residual_alphas=RESIDUAL_ALPHAS,
+                           pooled: bool = False):
+    """Controls by nested ridge, then the LLM band by nested ridge on the controls' in-sample residuals (its alpha
+    per target, or by the pooled rule); prediction = the sum. ``designs[k]`` is fold k's [LLM layer | controls].
+    Returns (pred, alphas (n_folds, 2 bands [LLM, controls], n_targets))."""
     Y = data.Y
     pred, alphas = np.full(Y.shape, np.nan), []
     for (train, test), X in zip(splits, designs, strict=True):
@@ -179,7 +191,8 @@ def hierarchical_reference(study, data, designs, n_llm: int, ctrl_mask, splits, 
         a_ctrl = best_alpha(inner_r2(ctrl[train], Y[train], inner, ctrl_mask, ALPHAS), ALPHAS)
         fitted, p_ctrl = refit(ctrl[train], Y[train], ctrl[test], ctrl_mask, a_ctrl)
         residual = Y[train] - fitted
-        a_llm = best_alpha(inner_r2(llm[train], residual, inner, True, residual_alphas), residual_alphas)
+        curves = inner_r2(llm[train], residual, inner, True, residual_alphas)
+        a_llm = (pooled_alpha if pooled else best_alpha)(curves, residual_alphas)
         pred[test] = p_ctrl + refit(llm[train], residual, llm[test], True, a_llm)[1]
         alphas.append(np.stack([a_llm, a_ctrl]))
     return pred, np.array(alphas)
@@ -319,17 +332,23 @@ def test_joint_unit_equals_sklearn_reimplementation(name, data_dir):
         r, r2 = np.full(len(subjects), np.nan), np.full(len(subjects), np.nan)
         pred = np.full(data.Y.shape, np.nan)
         mask = np.concatenate([np.ones(n_llm, dtype=bool), controls.standardize])
+        together: dict[tuple, list] = {}  # subjects with the same layer in every fold share one fit, as in the unit
         for s in dict.fromkeys(subjects):
-            cols = subjects == s
+            together.setdefault(tuple(fold[s] for fold in choices), []).append(s)
+        for members in together.values():
+            cols = np.isin(subjects, members)
             sub = type(data)(data.dataset, data.rows, data.Y[:, cols], data.neuroids[cols], data.groups, data.cv)
-            designs = [np.hstack([candidates[fold[s]], ctrl]) for fold in choices]
+            designs = [np.hstack([candidates[fold[members[0]]], ctrl]) for fold in choices]
             fitted = cross_validate(make_joint(study, data.dataset.is_timeseries, unit.scheme,
                                                (n_llm, ctrl.shape[1]), mask), designs, sub.Y, data.groups, data.cv)
-            if study.estimator.joint == "hierarchical":
-                p, alphas = hierarchical_reference(study, sub, designs, n_llm, controls.standardize, splits)
+            if study.estimator.joint in ("hierarchical", "hierarchical_pooled"):
+                pooled = study.estimator.joint == "hierarchical_pooled"
+                p, alphas = hierarchical_reference(study, sub, designs, n_llm, controls.standardize, splits,
+                                                   pooled=pooled)
                 np.testing.assert_array_equal(fitted.alphas, alphas)
                 vanished = (alphas[:, 0] > ALPHAS[-1]).any()
-                p_short = hierarchical_reference(study, sub, designs, n_llm, controls.standardize, splits, ALPHAS)[0]
+                p_short = hierarchical_reference(study, sub, designs, n_llm, controls.standardize, splits, ALPHAS,
+                                                 pooled=pooled)[0]
                 assert not vanished or np.abs(p_short - p).max() > TOL
             elif study.estimator.joint == "stacked_simplex":
                 p, weights = stacked_reference(study, sub, designs, n_llm, controls.standardize, splits)
