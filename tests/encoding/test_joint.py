@@ -18,8 +18,8 @@ from lmbrain.encoding.joint import (
     StackedRidgeCV,
     extended_alphas,
     fit_penalty_candidates,
-    pooled_choice,
     make_joint_estimator,
+    pooled_choice,
     stacking_weights,
 )
 from lmbrain.errors import LmbrainError
