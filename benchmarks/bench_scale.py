@@ -8,7 +8,7 @@ word rate and sound power as controls, delayed alike. Every subject's voxels mix
 (``TRUE_LAYER``) and the controls, at a per-voxel SNR drawn log-uniformly in [0.01, 1] (expected R² =
 snr / (1 + snr)); the responses are written as one float32 ``.npy`` per chunk and read back chunk by chunk.
 
-The analysis (:mod:`lmbrain.encoding.chunked`, equal to the study's unchunked path): the LLM with its layer
+The analysis (:mod:`lmbrain.analysis.chunked`, equal to the study's unchunked path): the LLM with its layer
 chosen inside each of 5 contiguous outer folds (gap 5 scans) per subject by a 5-fold inner CV, 10 alphas; the
 controls alone; the joint model (``stacked_simplex``, the study's default); the unique-variance test (1,000
 paired sign flips of 20-scan blocks); across-subject tests (:func:`lmbrain.analysis.second_level.across_subjects`)
@@ -62,7 +62,7 @@ def make_problem(voxels: int, subjects: int, scans: int, stories: int, layers: i
     from lmbrain.analysis.permutation import contiguous_blocks
     from lmbrain.data.simulate import mix_features
     from lmbrain.encoding import ContiguousBlockSplit, RidgeCV
-    from lmbrain.encoding.chunked import ControlProblem, NpyTargets
+    from lmbrain.analysis.chunked import ControlProblem, NpyTargets
     from lmbrain.encoding.timeseries import ScanFeatures, sum_within_scans
 
     rng = np.random.default_rng(seed)
@@ -111,7 +111,7 @@ def run(voxels: int, subjects: int, scans: int, stories: int, layers: int, featu
         backend: str = "numpy", workdir: str | None = None, verbose: bool = True) -> dict:
     """Generate the problem, run the analysis, return timings, peak memory and the ground-truth checks."""
     from lmbrain.analysis.second_level import across_subjects
-    from lmbrain.encoding.chunked import block_inner_scores, block_results, select_layers
+    from lmbrain.analysis.chunked import block_inner_scores, block_results, select_layers
 
     say = print if verbose else (lambda *a, **k: None)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="bench-scale-") as folder:

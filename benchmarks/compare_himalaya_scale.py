@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     from himalaya.backend import set_backend
 
-    from lmbrain.encoding.chunked import ArrayTargets, chunked_control_analysis
+    from lmbrain.analysis.chunked import ArrayTargets, chunked_control_analysis
 
     set_backend("numpy")
     with tempfile.TemporaryDirectory() as folder:

@@ -230,7 +230,7 @@ def fit(
                                values="value", aggfunc="mean")
     echo(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     if out is not None:
-        from lmbrain.study.runner import atomic_write_parquet
+        from lmbrain.io import atomic_write_parquet
 
         with writing_to(out):
             atomic_write_parquet(out, rows)

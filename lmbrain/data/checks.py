@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,24 +12,9 @@ import xarray as xr
 
 from lmbrain.data.specs import DataSpec
 from lmbrain.errors import DataError
+from lmbrain.io import cached_sha256
 
 log = logging.getLogger(__name__)
-
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """The sha256 hex digest of a file (cached per path, size and modification time)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASH_CACHE:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(chunk):
-                digest.update(block)
-        _HASH_CACHE[key] = digest.hexdigest()
-    return _HASH_CACHE[key]
-
 
 @dataclass(frozen=True)
 class FileStatus:
@@ -51,7 +35,7 @@ def check_files(spec: DataSpec, root: Path) -> list[FileStatus]:
         elif entry.sha256 is None:
             out.append(FileStatus(path, "unchecked", "no sha256 in the spec"))
         else:
-            got = sha256_file(path)
+            got = cached_sha256(path)
             if got != entry.sha256:
                 detail = (
                     f"checksum mismatch for {path}: sha256 {got}, spec {spec.name} expects {entry.sha256}"

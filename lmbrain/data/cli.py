@@ -145,15 +145,15 @@ def checksums_command(
     ] = "data",
 ) -> None:
     """Print a spec's ``files:`` block (path, sha256, size, role) for every file under a folder."""
-    import hashlib
-
     import yaml
+
+    from lmbrain.io import sha256_file
 
     if not folder.is_dir():
         raise DataError(f"{folder} is not a directory" if folder.exists() else f"{folder} does not exist")
     entries = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_file(path)
         entries.append(
             {"path": str(path.relative_to(folder)), "sha256": digest, "size": path.stat().st_size, "role": role}
         )
@@ -198,7 +198,7 @@ def init_command(
     from lmbrain.clitools import check_writable
     from lmbrain.data.scaffold import scaffold_spec, trial_load
     from lmbrain.data.specs import MODALITIES
-    from lmbrain.features.files import atomic_write_text
+    from lmbrain.io import atomic_write_text
     from lmbrain.paths import slug_problem
 
     if modality not in MODALITIES or modality == "fmri_timeseries":

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmbrain import config
-from lmbrain.data.checks import sha256_file
 from lmbrain.data.specs import DataSpec, find_spec
 from lmbrain.errors import DataError
+from lmbrain.io import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from lmbrain import config
-from lmbrain.data.checks import sha256_file
 from lmbrain.data.dataset import Dataset
 from lmbrain.data.readers.table import DEFAULT_NA, read_any
 from lmbrain.errors import DataError
+from lmbrain.io import sha256_file
 
 #: name patterns tried in order (case-insensitive, whole name) for each role of a column
 PATTERNS: dict[str, tuple[str, ...]] = {

@@ -18,7 +18,9 @@ from lmbrain.config import cache_dir
 from lmbrain.errors import ModelUnavailableError
 from lmbrain.features.errors import FeatureError
 from lmbrain.features.extract import POOLINGS, plan_runs, prepare_units, resolve_context, run_extraction
-from lmbrain.features.files import (
+from lmbrain.features.layers import LayerSpec, resolve_layers
+from lmbrain.features.models import LanguageModel, load_model, model_ref
+from lmbrain.io import (
     canonical_json,
     clean_staging,
     ensure_space,
@@ -29,8 +31,6 @@ from lmbrain.features.files import (
     sha256_file,
     staging_dir,
 )
-from lmbrain.features.layers import LayerSpec, resolve_layers
-from lmbrain.features.models import LanguageModel, load_model, model_ref
 
 FORMAT = 1
 MANIFEST = "manifest.json"

@@ -14,9 +14,9 @@ from lmbrain.errors import DataError
 from lmbrain.features.alignment import align_tokens, join_units, normalize_unit
 from lmbrain.features.context import CONTEXTS, ContextPolicy, context_policy, resolve_context  # noqa: F401 (re-exported)
 from lmbrain.features.errors import FeatureError
-from lmbrain.features.files import canonical_json, sha256_bytes
 from lmbrain.features.layers import LayerSpec, resolve_layers
 from lmbrain.features.models import LanguageModel
+from lmbrain.io import canonical_json, sha256_bytes
 from lmbrain.progress import Progress
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from lmbrain.config import cache_dir
-from lmbrain.features.files import cached_sha256, ensure_space, publish_dir, remove_dir, staging_dir
+from lmbrain.io import cached_sha256, ensure_space, publish_dir, remove_dir, staging_dir
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import torch
 
 from lmbrain.errors import LmbrainError, ModelUnavailableError
 from lmbrain.features.errors import FeatureError
-from lmbrain.features.files import canonical_json, combined_sha256, sha256_bytes
 from lmbrain.features.gguf_cache import converted_gguf, gguf_sha256
 from lmbrain.features.layers import resolve_layers
 from lmbrain.features.registry import (
@@ -24,6 +23,7 @@ from lmbrain.features.registry import (
     registered,
     unavailable,
 )
+from lmbrain.io import canonical_json, combined_sha256, sha256_bytes
 
 __all__ = [
     "LanguageModel",

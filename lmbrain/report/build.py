@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lmbrain.features.files import pid_alive
+from lmbrain.io import atomic_write_text, pid_alive
 from lmbrain.progress import Progress, duration
 from lmbrain.report import figures as figs
 from lmbrain.report.headline import findings, headline_rows, headline_table
@@ -45,7 +45,6 @@ from lmbrain.results import (
     read_manifest,
     read_results_table,
 )
-from lmbrain.study.runner import atomic_write_text
 
 log = logging.getLogger(__name__)
 

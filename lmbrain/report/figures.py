@@ -13,10 +13,10 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
+from lmbrain.io import atomic_write_bytes
 from lmbrain.report.seeds import base_model
 from lmbrain.report.tables import layer_table, subject_means
 from lmbrain.results import NO_MODEL, is_untrained
-from lmbrain.study.runner import atomic_write_bytes
 
 plt.rcParams.update({"svg.hashsalt": "lmbrain", "figure.dpi": 100, "font.size": 9})
 

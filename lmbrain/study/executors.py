@@ -343,24 +343,24 @@ def target_blocks(n_targets: int, n_blocks: int, align: int = 1) -> list[tuple[i
 
 
 def _inner_block(block: tuple[int, int], problem: object) -> object:
-    from lmbrain.encoding.chunked import block_inner_scores
+    from lmbrain.analysis.chunked import block_inner_scores
 
     return block_inner_scores(problem, *block)
 
 
 def _result_block(block: tuple[int, int], problem: object, selection: object) -> object:
-    from lmbrain.encoding.chunked import block_results
+    from lmbrain.analysis.chunked import block_results
 
     return block_results(problem, selection, *block)
 
 
 def run_chunked(problem: object, n_blocks: int | None = None, executor: str = "sequential", n_jobs: int = 2,
                 scheduler: str | None = None) -> object:
-    """One unit's chunked control analysis (:mod:`lmbrain.encoding.chunked`) with its targets split into
+    """One unit's chunked control analysis (:mod:`lmbrain.analysis.chunked`) with its targets split into
     ``n_blocks`` blocks (default ``n_jobs``) that run on the executor's workers: every block's inner scores,
     the layer selection from all of them (here), then every block's refits and tests. Equal to
-    :func:`lmbrain.encoding.chunked.chunked_control_analysis` in one process."""
-    from lmbrain.encoding.chunked import ChunkedResult, InnerScores, select_layers
+    :func:`lmbrain.analysis.chunked.chunked_control_analysis` in one process."""
+    from lmbrain.analysis.chunked import ChunkedResult, InnerScores, select_layers
 
     blocks = target_blocks(problem.n_targets, n_blocks or n_jobs, problem.chunk_size)
     with task_map(executor, n_jobs, scheduler) as pmap:

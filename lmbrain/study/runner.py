@@ -31,7 +31,6 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import warnings
@@ -46,7 +45,7 @@ import yaml
 from threadpoolctl import threadpool_limits
 
 from lmbrain.errors import RunError, StudyError, UsageError, error_message
-from lmbrain.features.files import file_mode, sha256_bytes
+from lmbrain.io import atomic_write_bytes, atomic_write_text, parquet_bytes, sha256_bytes
 from lmbrain.progress import FILE_ONLY, PROGRESS, KindETA, duration, eta_text, progress
 from lmbrain.results import RESULTS_FILE, SORT_COLUMNS, UNITS_FILE, file_checksum, model_label
 from lmbrain.study.compute import compute_unit
@@ -63,57 +62,6 @@ PACKAGES = ("lmbrain", "numpy", "scipy", "scikit-learn", "himalaya", "torch", "t
 BOOKKEEPING = ("seconds", "sha256", "bytes", "study_hash", "run", "finished_at", "stage_seconds")
 DONE = "done"
 TODO = "todo"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename (mode per umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), file_mode())
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as error:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:  # a full disk fails a write naming no file
-            error.filename = str(path)
-        raise
-
-
-#: zstd level of the study's parquet files: 19 compresses results.parquet (200k rows) in about 0.3 s; higher
-#: levels gain nothing measurable
-PARQUET_ZSTD_LEVEL = 19
-
-
-def parquet_bytes(table: pd.DataFrame) -> bytes:
-    """A DataFrame as compact, lossless parquet: float columns byte-stream-split (their exponent and mantissa bytes
-    compress apart; the values stay bit-exact), every other column dictionary-encoded, all zstd-compressed.
-
-    pandas reads it back as the same frame (same dtypes, no categoricals): nothing downstream changes.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    floats = [f.name for f in arrow.schema if pa.types.is_floating(f.type)]
-    buffer = io.BytesIO()
-    pq.write_table(arrow, buffer, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL,
-                   use_dictionary=[name for name in arrow.column_names if name not in floats],
-                   column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"))
-    return buffer.getvalue()
-
-
-def atomic_write_parquet(path: Path, table: pd.DataFrame) -> None:
-    """Write a DataFrame as parquet (:func:`parquet_bytes`) atomically."""
-    atomic_write_bytes(path, parquet_bytes(table))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text atomically."""
-    atomic_write_bytes(path, text.encode())
 
 
 # -- unit files --------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lmbrain import io as files
 from lmbrain.errors import EXIT_RUNTIME, EXIT_TERMINATED, RunError
-from lmbrain.features import files
 from lmbrain.features.cache import FeatureCache, get_features
 from lmbrain.study.runner import read_runs, run_study
 from lmbrain.study.schema import Study

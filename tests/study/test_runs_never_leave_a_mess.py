@@ -16,11 +16,10 @@ import pytest
 
 from lmbrain.errors import StudyError, UsageError
 from lmbrain.features.cache import FeatureCache
-from lmbrain.features.files import atomic_write_text as cache_write_text
-from lmbrain.features.files import umask
+from lmbrain.io import atomic_write_text, umask
 from lmbrain.study import runner
 from lmbrain.study.plan import enumerate_units
-from lmbrain.study.runner import atomic_write_text, collect, output_lock, plan, run_study, unit_files
+from lmbrain.study.runner import collect, output_lock, plan, run_study, unit_files
 from lmbrain.study.schema import Study, load_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
@@ -178,7 +177,7 @@ def test_written_files_follow_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
         atomic_write_text(tmp_path / "report.md", "x")
-        cache_write_text(tmp_path / "memo.json", "{}")
+        atomic_write_text(tmp_path / "memo.json", "{}")
     finally:
         os.umask(old)
     assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o640

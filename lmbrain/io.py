@@ -1,10 +1,12 @@
-"""File helpers shared by the model and feature caches: hashing with a fingerprint memo, atomic writes."""
+"""Files, the ground floor: atomic writes (text, bytes, parquet), sha256 (with a fingerprint memo), staging folders
+published by rename, free-space checks. The only home of these helpers: every other module imports them from here."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -12,9 +14,13 @@ import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lmbrain.config import cache_dir
 from lmbrain.errors import RunError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _CHUNK = 1 << 22
 #: free space left over after a large cache write, at least (other writers, manifests, the file system's own needs)
@@ -88,21 +94,55 @@ def file_mode() -> int:
     return 0o666 & ~umask()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file so readers see either the old or the new content, never a partial one."""
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename (mode per umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), file_mode())
-            handle.write(text)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as error:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a full disk fails a write naming no file
+            error.filename = str(path)
         raise
+
+
+#: zstd level of the study's parquet files: 19 compresses results.parquet (200k rows) in about 0.3 s; higher
+#: levels gain nothing measurable
+PARQUET_ZSTD_LEVEL = 19
+
+
+def parquet_bytes(table: pd.DataFrame) -> bytes:
+    """A DataFrame as compact, lossless parquet: float columns byte-stream-split (their exponent and mantissa bytes
+    compress apart; the values stay bit-exact), every other column dictionary-encoded, all zstd-compressed.
+
+    pandas reads it back as the same frame (same dtypes, no categoricals): nothing downstream changes.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    floats = [f.name for f in arrow.schema if pa.types.is_floating(f.type)]
+    buffer = io.BytesIO()
+    pq.write_table(arrow, buffer, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL,
+                   use_dictionary=[name for name in arrow.column_names if name not in floats],
+                   column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"))
+    return buffer.getvalue()
+
+
+def atomic_write_parquet(path: Path, table: pd.DataFrame) -> None:
+    """Write a DataFrame as parquet (:func:`parquet_bytes`) atomically."""
+    atomic_write_bytes(path, parquet_bytes(table))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file (UTF-8) so readers see either the old or the new content, never a partial one."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def staging_dir(root: Path, name: str) -> Path:

@@ -8,7 +8,7 @@ import pytest
 from lmbrain.analysis.permutation import paired_sign_flip_test
 from lmbrain.data.simulate import mix_features
 from lmbrain.encoding import ContiguousBlockSplit, RidgeCV, cross_validate, cross_validate_select
-from lmbrain.encoding.chunked import (
+from lmbrain.analysis.chunked import (
     ChunkedResult,
     ControlProblem,
     InnerScores,
