@@ -41,6 +41,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: sha256 of files already hashed by this process, by (real path, size, mtime): :func:`memoised_sha256`
+_PROCESS_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def memoised_sha256(path: Path) -> str:
+    """sha256 of a file, memoised in this process by (real path, size, mtime): data files are verified on every load,
+    and nothing is written (validation must not touch the cache folder)."""
+    real = Path(path).resolve()
+    stat = real.stat()
+    key = (str(real), stat.st_size, stat.st_mtime_ns)
+    if key not in _PROCESS_HASHES:
+        _PROCESS_HASHES[key] = sha256_file(real)
+    return _PROCESS_HASHES[key]
+
+
 def _memo_path() -> Path:
     return cache_dir() / "file_hashes.json"
 

@@ -29,11 +29,11 @@ def test_every_control_is_documented_with_its_facts() -> None:
         assert ("z-scored" if info.standardize else "centred only") in section
         assert f"| [`{name}`](#{name}) | {info.level} | {info.coding} |" in text
     # the honest fallback of the position controls, and what the word controls count
-    assert "not in its sentence" in REGISTRY["word_position"].fallback and "whole context" in (
-        REGISTRY["word_position"].description)
-    assert "letters and digits" in REGISTRY["word_length"].description
-    assert "raw word" in REGISTRY["word_frequency"].definition
-    assert REGISTRY["word_position"].nan_policy == NAN_POLICY
+    assert "not in its sentence" in REGISTRY.get("word_position").fallback and "whole context" in (
+        REGISTRY.get("word_position").description)
+    assert "letters and digits" in REGISTRY.get("word_length").description
+    assert "raw word" in REGISTRY.get("word_frequency").definition
+    assert REGISTRY.get("word_position").nan_policy == NAN_POLICY
 
 
 def test_every_study_key_is_documented() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import lmbrain
 
 ROOT = Path(lmbrain.__file__).resolve().parent
-GROUND = ("errors", "config", "paths", "io", "progress", "results", "clitools", "_lazy", "__init__")
+GROUND = ("errors", "config", "paths", "io", "registry", "progress", "results", "clitools", "_lazy", "__init__")
 FLOORS = {**dict.fromkeys(GROUND, 0), "data": 1, "features": 2, "encoding": 3, "analysis": 4, "study": 5,
           "report": 6, "cli": 7, "docs_gen": 7}
 

@@ -12,7 +12,7 @@ import xarray as xr
 
 from lmbrain.data.specs import DataSpec
 from lmbrain.errors import DataError
-from lmbrain.io import cached_sha256
+from lmbrain.io import memoised_sha256
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def check_files(spec: DataSpec, root: Path) -> list[FileStatus]:
         elif entry.sha256 is None:
             out.append(FileStatus(path, "unchecked", "no sha256 in the spec"))
         else:
-            got = cached_sha256(path)
+            got = memoised_sha256(path)
             if got != entry.sha256:
                 detail = (
                     f"checksum mismatch for {path}: sha256 {got}, spec {spec.name} expects {entry.sha256}"

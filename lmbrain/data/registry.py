@@ -18,6 +18,7 @@ from lmbrain.data.dataset import Dataset
 from lmbrain.data.specs import DataSpec, find_spec, list_specs
 from lmbrain.errors import DataError
 from lmbrain.paths import inside
+from lmbrain.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ class Reader:
     description: str = ""
 
 
-_READERS: dict[str, Reader] = {}
+#: The readers by name; the built-in ones register when ``lmbrain.data.readers`` is imported (on first lookup).
+READERS: Registry[Reader] = Registry("reader", DataError, builtins="lmbrain.data.readers")
 
 
 def register_reader(
@@ -87,26 +89,18 @@ def register_reader(
 ) -> Callable[[ReaderFn], ReaderFn]:
     """Decorator registering a reader under ``name`` (accepted options and their defaults given)."""
 
-    def deco(fn: ReaderFn) -> ReaderFn:
-        _READERS[name] = Reader(name, fn, dict(options or {}), description or (fn.__doc__ or "").strip())
-        return fn
-
-    return deco
+    return READERS.register(name, lambda fn: Reader(name, fn, dict(options or {}),
+                                                     description or (fn.__doc__ or "").strip()))
 
 
 def reader_names() -> list[str]:
     """Names of every registered reader."""
-    import lmbrain.data.readers  # noqa: F401  (registers the built-in readers)
-
-    return sorted(_READERS)
+    return READERS.names()
 
 
 def get_reader(name: str) -> Reader:
     """The reader registered under ``name``; a DataError listing the known ones otherwise."""
-    known = reader_names()
-    if name not in _READERS:
-        raise DataError(f"unknown reader {name!r}; known readers: {known}")
-    return _READERS[name]
+    return READERS.get(name)
 
 
 def resolve_options(spec: DataSpec, reader: Reader, overrides: dict[str, Any]) -> dict[str, Any]:

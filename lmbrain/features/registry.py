@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lmbrain.errors import ModelUnavailableError
+from lmbrain.registry import Registry
 
 KINDS = ("causal", "bidirectional")
 
@@ -77,22 +78,12 @@ class RegisteredModel:
     size: str = ""
 
 
-_REGISTRY: dict[str, RegisteredModel] = {}
-_CATALOG = "lmbrain.features.catalog"
-
-
-def _load_catalog() -> None:
-    """Register the packaged models on first use (so that importing ``lmbrain.features`` stays cheap)."""
-    import importlib
-    import sys
-
-    if _CATALOG not in sys.modules:  # also true while the catalog itself is being imported
-        importlib.import_module(_CATALOG)
+#: The models by name; the packaged ones register when ``lmbrain.features.catalog`` is imported (on first lookup).
+MODELS: Registry[RegisteredModel] = Registry("model", ValueError, builtins="lmbrain.features.catalog")
 
 
 def register_model(
     name: str,
-    loader: Loader,
     *,
     family: str,
     architecture: str,
@@ -107,54 +98,41 @@ def register_model(
     quantisation: str = "none",
     size: str = "",
     replace: bool = False,
-) -> None:
-    """Register a model under ``name`` (``config_built`` models always take their weights from a seed).
+) -> Callable[[Loader], Loader]:
+    """Decorator: register the decorated loader (``() -> (model, tokenizer)``) as the model ``name``
+    (``config_built`` models always take their weights from a seed).
 
     ``training``: how its weights were obtained (base pretraining, instruction tuning, contrastive fine-tuning,
     untrained); ``quantisation``: how the shipped weights were stored ("none" for full precision); ``size``:
     parameters and shape in words. All three are shown by ``lmbrain models`` and recorded in study manifests.
     """
-    _load_catalog()
     if ":" in name:
         raise ValueError(f"model name {name!r} must not contain ':' (reserved for ':untrained-SEED')")
     if kind not in KINDS:
         raise ValueError(f"model {name!r}: kind must be one of {KINDS}, got {kind!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"model {name!r} is already registered (pass replace=True to override)")
     wid = (lambda value=weights_id: value) if isinstance(weights_id, str) else weights_id
-    _REGISTRY[name] = RegisteredModel(
-        name=name,
-        loader=loader,
-        family=family,
-        architecture=architecture,
-        kind=kind,
-        weights_id=wid,
-        skeleton=skeleton,
-        tokenizer_loader=tokenizer_loader,
-        training=training,
-        config_built=config_built,
-        description=description,
-        shape=shape,
-        quantisation=quantisation,
-        size=size,
-    )
+
+    def entry(loader: Loader) -> RegisteredModel:
+        return RegisteredModel(name=name, loader=loader, family=family, architecture=architecture, kind=kind,
+                               weights_id=wid, skeleton=skeleton, tokenizer_loader=tokenizer_loader,
+                               training=training, config_built=config_built, description=description,
+                               shape=shape, quantisation=quantisation, size=size)
+
+    return MODELS.register(name, entry, replace=replace)
 
 
 def list_models() -> list[str]:
     """Names of the registered models (any hub id, local folder or .gguf file works too)."""
-    _load_catalog()
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def registered(name: str) -> RegisteredModel | None:
     """The registry entry of a name, or None for a hub id / path."""
-    _load_catalog()
-    return _REGISTRY.get(name)
+    return MODELS.find(name)
 
 
 def describe_models() -> list[dict[str, Any]]:
     """Static metadata of every registered model, for listings."""
-    _load_catalog()
     return [
         {
             "name": e.name,
@@ -166,16 +144,15 @@ def describe_models() -> list[dict[str, Any]]:
             "size": e.size,
             "description": e.description,
         }
-        for _, e in sorted(_REGISTRY.items())
+        for _, e in sorted(MODELS.items())
     ]
 
 
 def describe_model(name: str, untrained_seed: int | None = None) -> dict[str, Any]:
     """What a model of a study is: a registry entry's metadata (training replaced by the initialiser's for an
     untrained variant), or, for a hub id / path, its name only."""
-    _load_catalog()
     base = name.split(":")[0]
-    entry = _REGISTRY.get(base)
+    entry = MODELS.find(base)
     if entry is None:
         return {"name": name, "family": "", "kind": "", "training": "not in the registry", "quantisation": "",
                 "size": "", "description": ""}

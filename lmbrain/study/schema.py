@@ -25,11 +25,11 @@ class Strict(BaseModel):
 
 
 def _check_known(names: list[str] | tuple[str, ...]) -> None:
-    from lmbrain.features.controls import CONTROLS
+    from lmbrain.features.controls import REGISTRY
 
-    unknown = sorted({n for n in names if n not in CONTROLS})
+    unknown = sorted({n for n in names if n not in REGISTRY})
     if unknown:
-        raise ValueError(f"unknown control(s) {unknown}; known: {sorted(CONTROLS)}")
+        raise ValueError(f"unknown control(s) {unknown}; known: {REGISTRY.names()}")
 
 
 class DatasetEntry(Strict):

@@ -125,7 +125,7 @@ def test_subject_with_no_usable_neuroid_is_excluded(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ({"modality": "meg_words"}, r"unknown modality 'meg_words'"),
-        ({"reader": "no_such_reader"}, r"unknown reader 'no_such_reader'; known readers: \["),
+        ({"reader": "no_such_reader"}, r"unknown reader 'no_such_reader'; known: \["),
         ({"colour": "blue"}, r"colour: unknown key"),
         ({"timing": {"tr": 2.0, "slice_order": "asc"}}, r"timing\.slice_order: unknown key"),
         ({"stimulus_unit": "phoneme"}, r"stimulus_unit: Input should be"),

@@ -8,10 +8,7 @@ from lmbrain.encoding import GroupedKFold, RidgeCV, ShuffledSplit, cross_validat
 from lmbrain.errors import LmbrainError
 from lmbrain.features import controls
 from lmbrain.features.controls import (
-    CONTROLS,
-    DESCRIPTIONS,
     OASM_SIGMAS,
-    SUBJECT_CONTROLS,
     ControlFeatures,
     control_features,
     control_info,
@@ -118,7 +115,7 @@ def test_every_registered_control_has_the_expected_metadata():
     assert set(controls.REGISTRY) == set(EXPECTED_INFO), "a control was added or removed: decide its metadata here"
     for name, expected in EXPECTED_INFO.items():
         info = control_info(name)
-        assert info.name == name and info.fn is CONTROLS[name]
+        assert info.name == name and callable(info.fn)
         got = (info.level, info.delayed, info.subject_specific, info.standardize, info.candidates)
         assert got == expected, name
     assert control_info("word_rate").delayed and not control_info("sound_power").delayed
@@ -129,19 +126,17 @@ def test_every_registered_control_has_the_expected_metadata():
                                                           "oasm"))
 
 
-def test_legacy_views_are_derived_from_the_registry():
-    assert SUBJECT_CONTROLS == {"sound_power", "motion"}
-    assert DESCRIPTIONS == list_controls() == {n: i.description for n, i in controls.REGISTRY.items()}
-    assert set(CONTROLS) == set(controls.REGISTRY)
-    with pytest.raises(LmbrainError, match="unknown control"):
+def test_the_registry_is_the_one_view():
+    assert {n for n, i in controls.REGISTRY.items() if i.subject_specific} == {"sound_power", "motion"}
+    assert list_controls() == {n: i.description for n, i in controls.REGISTRY.items()}
+    with pytest.raises(LmbrainError, match=r"unknown control 'bogus'; known: \['entropy'"):
         control_info("bogus")
     with pytest.raises(AttributeError):
         control_info("oasm").standardize = True  # frozen
 
 
-def test_registering_a_control_fills_every_view(monkeypatch):
-    for name in ("REGISTRY", "CONTROLS", "DESCRIPTIONS", "SUBJECT_CONTROLS"):
-        monkeypatch.setattr(controls, name, type(getattr(controls, name))(getattr(controls, name)))
+def test_registering_a_control_adds_it_to_the_registry(monkeypatch):
+    monkeypatch.setattr(controls.REGISTRY, "_entries", dict(controls.REGISTRY._entries))
 
     @controls.register_control("toy_nuisance", "a toy", level="scan", delayed=False, standardize=True,
                                subject_specific=True)
@@ -149,7 +144,7 @@ def test_registering_a_control_fills_every_view(monkeypatch):
         return ControlFeatures("toy_nuisance", {"toy_nuisance": np.zeros((2, 3))}, "a toy")
 
     assert controls.control_info("toy_nuisance").fn is toy
-    assert "toy_nuisance" in controls.SUBJECT_CONTROLS and controls.CONTROLS["toy_nuisance"] is toy
+    assert controls.REGISTRY.get("toy_nuisance").subject_specific and "toy_nuisance" in controls.REGISTRY
     assert controls.list_controls()["toy_nuisance"] == "a toy"
     with pytest.raises(LmbrainError, match="unknown level"):
         controls.register_control("bad", "", level="token", delayed=True, standardize=True)

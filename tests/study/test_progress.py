@@ -147,7 +147,7 @@ def test_the_report_sizes_models_without_loading_them(monkeypatch) -> None:
     monkeypatch.setattr(feature_models, "load_folder", no_loading)
     for name in ("minilm-l6", "smollm2-135m"):
         entry = registry.registered(name)
-        monkeypatch.setitem(registry._REGISTRY, name, replace(entry, loader=no_loading, skeleton=no_loading))
+        monkeypatch.setitem(registry.MODELS._entries, name, replace(entry, loader=no_loading, skeleton=no_loading))
     assert model_info("minilm-l6")["n_params"] == 22_000_000  # as its registry entry states
     assert model_info("smollm2-135m")["n_params"] == 135_000_000
     assert model_info("gpt2-tiny")["n_params"] > 0  # config-built: counted on the meta device

@@ -138,7 +138,7 @@ def test_a_registered_model_missing_offline_is_the_error(cache, monkeypatch):
 
     registry.list_models()  # the packaged models first
     entry = registry.RegisteredModel("ghost", _refuse, "llama", "LlamaForCausalLM", "causal", lambda: "x", shape=gone)
-    monkeypatch.setitem(registry._REGISTRY, "ghost", entry)
+    monkeypatch.setitem(registry.MODELS._entries, "ghost", entry)
     with pytest.raises(StudyError, match=r"models\.0\.name: model 'ghost' is not available offline: .*ghost-llm"):
         validate_study(_study(models=[{"name": "ghost"}]))
 
