@@ -59,10 +59,10 @@ def reset_peak() -> None:
 def make_problem(voxels: int, subjects: int, scans: int, stories: int, layers: int, features: int, delays: int,
                  chunk: int, folder: str, seed: int = 0, backend: str = "numpy", dtype=np.float32):
     """The simulated study as a :class:`ControlProblem` whose responses lie in ``folder`` (one file per chunk)."""
+    from lmbrain.analysis.chunked import ControlProblem, NpyTargets
     from lmbrain.analysis.permutation import contiguous_blocks
     from lmbrain.data.simulate import mix_features
     from lmbrain.encoding import ContiguousBlockSplit, RidgeCV
-    from lmbrain.analysis.chunked import ControlProblem, NpyTargets
     from lmbrain.encoding.timeseries import ScanFeatures, sum_within_scans
 
     rng = np.random.default_rng(seed)
@@ -110,8 +110,8 @@ def make_problem(voxels: int, subjects: int, scans: int, stories: int, layers: i
 def run(voxels: int, subjects: int, scans: int, stories: int, layers: int, features: int, delays: int, chunk: int,
         backend: str = "numpy", workdir: str | None = None, verbose: bool = True) -> dict:
     """Generate the problem, run the analysis, return timings, peak memory and the ground-truth checks."""
-    from lmbrain.analysis.second_level import across_subjects
     from lmbrain.analysis.chunked import block_inner_scores, block_results, select_layers
+    from lmbrain.analysis.second_level import across_subjects
 
     say = print if verbose else (lambda *a, **k: None)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="bench-scale-") as folder:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmbrain.analysis.permutation import paired_sign_flip_test
-from lmbrain.data.simulate import mix_features
-from lmbrain.encoding import ContiguousBlockSplit, RidgeCV, cross_validate, cross_validate_select
 from lmbrain.analysis.chunked import (
     ChunkedResult,
     ControlProblem,
@@ -18,6 +15,9 @@ from lmbrain.analysis.chunked import (
     chunked_control_analysis,
     select_layers,
 )
+from lmbrain.analysis.permutation import paired_sign_flip_test
+from lmbrain.data.simulate import mix_features
+from lmbrain.encoding import ContiguousBlockSplit, RidgeCV, cross_validate, cross_validate_select
 from lmbrain.encoding.joint import make_joint_estimator
 from lmbrain.encoding.timeseries import make_delays
 

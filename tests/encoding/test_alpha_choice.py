@@ -73,8 +73,8 @@ def test_one_se_costs_little_where_there_is_signal():
 
 
 def test_chunked_analysis_refuses_the_one_se_choice():
-    from lmbrain.encoding import ContiguousBlockSplit
     from lmbrain.analysis.chunked import ControlProblem
+    from lmbrain.encoding import ContiguousBlockSplit
 
     rng = np.random.default_rng(0)
     ridge = RidgeCV(alphas=ALPHAS, cv=ContiguousBlockSplit(3), cv_method="refit", alpha_choice="one_se")
