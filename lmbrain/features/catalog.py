@@ -13,8 +13,9 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from lmbrain.features.checkpoints import folder_shape, folder_weights_id, gguf_shape, load_folder, load_gguf
 from lmbrain.features.gguf_cache import gguf_sha256, gguf_tokenizer_dir
-from lmbrain.features.models import folder_shape, folder_weights_id, gguf_shape, load_folder, load_gguf, register_gpt2
+from lmbrain.features.models import register_gpt2
 from lmbrain.features.registry import register_model, unavailable
 
 SMOLLM2 = "smollm2-135m"

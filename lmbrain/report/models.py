@@ -39,7 +39,7 @@ def model_info(name: str) -> dict:
 
     Never loads or converts weights: a config-built model is counted on the meta device from its config, a
     checkpoint in the registry by the size it states, any other name from its config.json."""
-    from lmbrain.features.models import folder_skeleton, kind_from_config
+    from lmbrain.features.checkpoints import folder_skeleton, kind_from_config
     from lmbrain.features.registry import registered
 
     entry = registered(name)
