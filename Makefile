@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install report screenshots test lint bench statistics clean docs
+.PHONY: install report screenshots test lint bench statistics clean docs docs-site
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(STAMP)
 # docs/controls.md and docs/study.md, generated from the control registry and the study schema
 docs: $(STAMP)
 	$(PY) -m lmbrain.docs_gen
+
+# the documentation site (guides + API reference), warnings are errors; open site/index.html
+docs-site: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lmbrain tests benchmarks

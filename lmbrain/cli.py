@@ -153,13 +153,13 @@ def run(
     if report:
         import time
 
-        from lmbrain.report.build import write_report
+        from lmbrain.report.build import build_report
         from lmbrain.study.runner import record_report_time, report_logging
 
         start = time.perf_counter()
         with writing_under(out):
             with report_logging(out):
-                written = write_report(out, formats=list(spec.outputs.formats))
+                written = build_report(out, formats=list(spec.outputs.formats))
             record_report_time(out, time.perf_counter() - start)
         for path in written:
             echo(f"wrote {path}")
@@ -280,11 +280,11 @@ def report_cmd(
     """Regenerate tables (and figures) from a results directory's parquet files alone."""
     check_results_dir(results_dir)
     check_writable(results_dir, "results directory")
-    from lmbrain.report.build import write_report
+    from lmbrain.report.build import build_report
     from lmbrain.study.runner import report_logging
 
     with writing_under(results_dir), report_logging(results_dir):
-        written = write_report(results_dir)
+        written = build_report(results_dir)
     for path in written:
         echo(f"wrote {path}")
 

@@ -279,7 +279,7 @@ def swap_in(staging: Path, results_dir: Path, parts: list[str]) -> None:
         raise
 
 
-def write_report(
+def build_report(
     results_dir: str | Path, formats: list[str] | None = None, figures: bool = True, html: bool = True
 ) -> list[Path]:
     """Regenerate every table (and figure, and the HTML page) of a results directory; returns the files written.

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from lmbrain.analysis.partition import ABOVE_SHORT, LOST_SHORT, LOST_TO_CONTROLS, UNIQUE_ABOVE_LLM, omega
-from lmbrain.report.build import leakage_answers, leakage_warnings, write_report
+from lmbrain.report.build import leakage_answers, leakage_warnings, build_report
 from lmbrain.report.html import QUESTION, page_question
 from lmbrain.report.tables import split_audit_table
 
@@ -81,7 +81,7 @@ def report(tmp_path_factory) -> Path:
                                                                                                       "neg_ds")}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "study.yaml").write_text(yaml.safe_dump({"name": "synthetic", "question": QUESTION_TEXT}))
-    write_report(folder)
+    build_report(folder)
     return folder
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from lmbrain.report import html
-from lmbrain.report.build import write_report
+from lmbrain.report.build import build_report
 from lmbrain.report.literature import LiteratureValue, literature_table, load_literature, this_study
 from lmbrain.report.trust import summary_parts
 
@@ -61,7 +61,7 @@ def report(tmp_path_factory) -> Path:
         shutil.copy(REPO / "reports" / "split_audit" / name, folder / name)
     old = os.umask(0o022)
     try:
-        write_report(folder)
+        build_report(folder)
     finally:
         os.umask(old)
     return folder
@@ -130,7 +130,7 @@ def long_tables(report, tmp_path_factory) -> tuple[Path, int]:
         shutil.copy(report / name, folder / name)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(html, "INLINE_ROWS", limit)
-        write_report(folder)
+        build_report(folder)
     return folder, limit
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from lmbrain.analysis.sensitivity import detectable
-from lmbrain.report.build import load_results, write_report
+from lmbrain.report.build import load_results, build_report
 from lmbrain.report.headline import findings, headline_rows
 from lmbrain.report.sensitivity import COLUMNS, sensitivity_table, trust_items, zero_sentence
 from lmbrain.report.tables import family_table, main_table
@@ -94,7 +94,7 @@ def _write_study(folder: Path, results: pd.DataFrame) -> Path:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     folder = _write_study(tmp_path_factory.mktemp("sensitivity_report"), synthetic_results())
-    write_report(folder, figures=False)
+    build_report(folder, figures=False)
     return folder
 
 
@@ -212,7 +212,7 @@ def test_smallest_level_and_missing_power_are_said_as_they_are():
 
 def test_results_without_sensitivity_rows_build_without_a_sensitivity_table(tmp_path, report):
     folder = _write_study(tmp_path, synthetic_results(with_sensitivity=False))
-    written = write_report(folder, figures=False)
+    written = build_report(folder, figures=False)
     assert sensitivity_table(synthetic_results(with_sensitivity=False)).empty
     assert not any("sensitivity" in p.name for p in written) and not list((folder / "tables").glob("sensitivity*"))
     assert (folder / "tables" / "headline.md").is_file()
@@ -223,7 +223,7 @@ def test_results_without_sensitivity_rows_build_without_a_sensitivity_table(tmp_
 def test_only_the_requested_formats_are_written(tmp_path, report):
     for name in ("results.parquet", "units.parquet", "manifest.json", "study.yaml"):
         shutil.copy(report / name, tmp_path / name)
-    write_report(tmp_path, formats=["csv"], figures=False, html=False)
+    build_report(tmp_path, formats=["csv"], figures=False, html=False)
     assert sorted(p.name for p in (tmp_path / "tables").glob("sensitivity*")) == ["sensitivity.csv"]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmbrain.report.build import write_report
+from lmbrain.report.build import build_report
 from lmbrain.study.runner import run_study
 from lmbrain.study.schema import load_study
 
@@ -54,9 +54,9 @@ def minilm_runs(tmp_path_factory, data_dir):
     tmp = tmp_path_factory.mktemp("e2e")
     study = load_study(write_study(tmp, MINILM_STUDY))
     first = run_study(study, tmp / "run1")
-    write_report(first)
+    build_report(first)
     second = run_study(study, tmp / "run2")
-    write_report(second)
+    build_report(second)
     return first, second
 
 
@@ -118,7 +118,7 @@ def test_report_regenerated_from_parquet_alone_is_identical_and_figures_are_writ
     copy.mkdir()
     for name in ("results.parquet", "units.parquet", "manifest.json"):
         (copy / name).write_bytes((first / name).read_bytes())
-    write_report(copy)
+    build_report(copy)
     for table in (first / "tables").iterdir():
         assert (copy / "tables" / table.name).read_bytes() == table.read_bytes(), table.name
     figures = sorted((copy / "figures").glob("*"))

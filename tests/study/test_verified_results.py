@@ -17,7 +17,7 @@ import pytest
 
 from lmbrain.errors import EXIT_DATA, DataError
 from lmbrain.report import build
-from lmbrain.report.build import load_results, write_report
+from lmbrain.report.build import load_results, build_report
 from lmbrain.study.runner import run_study
 from lmbrain.study.schema import Study
 
@@ -33,7 +33,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """A tiny study's results folder with its report (copied by each test before changing it)."""
     out = tmp_path_factory.mktemp("verified") / "out"
     run_study(Study.model_validate(TINY), out)
-    write_report(out)
+    build_report(out)
     return out
 
 
@@ -84,7 +84,7 @@ def test_every_reader_checks_units_parquet_too(results: Path) -> None:
         load_results(results)
     before = snapshot(results)
     with pytest.raises(DataError, match=r"units\.parquet does not match"):
-        write_report(results)
+        build_report(results)
     assert snapshot(results) == before
 
 
@@ -106,7 +106,7 @@ def test_a_failure_in_the_middle_of_a_report_leaves_the_previous_one_unchanged(r
 
     monkeypatch.setattr(build, "latex_table", failing_latex)
     with pytest.raises(RuntimeError, match="injected"):
-        write_report(results)
+        build_report(results)
     assert calls, "the injected failure was never reached"
     assert snapshot(results, skip=("run.log",)) == before
     assert not list(results.glob(".report-*")), "staging folder left behind"
@@ -125,7 +125,7 @@ def test_a_failed_swap_puts_the_previous_report_back(results: Path, monkeypatch)
 
     monkeypatch.setattr(build.os, "rename", rename)
     with pytest.raises(OSError, match="No space"):
-        write_report(results)
+        build_report(results)
     assert "tables" in renamed, "the failure should come after part of the new report was swapped in"
     assert snapshot(results, skip=("run.log",)) == before
     assert not list(results.glob(".report-*"))
@@ -134,7 +134,7 @@ def test_a_failed_swap_puts_the_previous_report_back(results: Path, monkeypatch)
 def test_a_new_report_replaces_the_old_parts_whole(results: Path) -> None:
     stale = results / "tables" / "stale_table.csv"
     stale.write_text("left by an older build\n")
-    written = write_report(results)
+    written = build_report(results)
     assert not stale.exists()
     assert all(path.is_file() and results in path.parents for path in written)
     assert {p.name for p in (results / "tables").iterdir()} == {p.name for p in written if p.parent.name == "tables"}
