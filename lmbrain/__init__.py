@@ -56,5 +56,9 @@ _EXPORTS = {
     "build_report": "lmbrain.report.build",
     "load_results": "lmbrain.report.build",
 }
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "ContiguousBlockSplit", "GroupedKFold", "RidgeCV", "Study", "__version__", "build_report", "control_features",
+    "cross_validate", "get_features", "list_controls", "list_datasets", "list_models", "load_dataset", "load_model",
+    "load_results", "load_study", "make_joint_estimator", "run_study",
+]
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from lmbrain.analysis.partition import ABOVE_SHORT, LOST_SHORT, LOST_TO_CONTROLS, UNIQUE_ABOVE_LLM, omega
-from lmbrain.report.build import leakage_answers, leakage_warnings, build_report
+from lmbrain.report.build import build_report, leakage_answers, leakage_warnings
 from lmbrain.report.html import QUESTION, page_question
 from lmbrain.report.tables import split_audit_table
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from lmbrain.analysis.sensitivity import detectable
-from lmbrain.report.build import load_results, build_report
+from lmbrain.report.build import build_report, load_results
 from lmbrain.report.headline import findings, headline_rows
 from lmbrain.report.sensitivity import COLUMNS, sensitivity_table, trust_items, zero_sentence
 from lmbrain.report.tables import family_table, main_table

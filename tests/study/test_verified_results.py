@@ -17,7 +17,7 @@ import pytest
 
 from lmbrain.errors import EXIT_DATA, DataError
 from lmbrain.report import build
-from lmbrain.report.build import load_results, build_report
+from lmbrain.report.build import build_report, load_results
 from lmbrain.study.runner import run_study
 from lmbrain.study.schema import Study
 
