@@ -131,7 +131,7 @@ def run(
         raise UsageError(f"--out {out} is a file, not a folder")
     if not dry_run:
         check_writable(out, "--out")
-        from lmbrain.study.runner import check_folder, check_lock
+        from lmbrain.study.folder import check_folder, check_lock
 
         check_folder(spec, out)  # another study's results there: refused before any work, the folder untouched
         check_lock(out)
@@ -154,7 +154,7 @@ def run(
         import time
 
         from lmbrain.report.build import build_report
-        from lmbrain.study.runner import record_report_time, report_logging
+        from lmbrain.study.folder import record_report_time, report_logging
 
         start = time.perf_counter()
         with writing_under(out):
@@ -281,7 +281,7 @@ def report_cmd(
     check_results_dir(results_dir)
     check_writable(results_dir, "results directory")
     from lmbrain.report.build import build_report
-    from lmbrain.study.runner import report_logging
+    from lmbrain.study.folder import report_logging
 
     with writing_under(results_dir), report_logging(results_dir):
         written = build_report(results_dir)

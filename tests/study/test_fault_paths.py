@@ -22,7 +22,8 @@ import pytest
 from lmbrain import io as files
 from lmbrain.errors import EXIT_RUNTIME, EXIT_TERMINATED, RunError
 from lmbrain.features.cache import FeatureCache, get_features
-from lmbrain.study.runner import read_runs, run_study
+from lmbrain.study.folder import read_runs
+from lmbrain.study.runner import run_study
 from lmbrain.study.schema import Study
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]

@@ -17,7 +17,8 @@ from lmbrain.features import models as feature_models
 from lmbrain.features.cache import FeatureCache, get_features
 from lmbrain.progress import PROGRESS, KindETA, Progress, quiet_third_party_progress
 from lmbrain.study import runner
-from lmbrain.study.runner import run_logging, run_study
+from lmbrain.study.folder import run_logging
+from lmbrain.study.runner import run_study
 from lmbrain.study.schema import Study
 
 
@@ -144,7 +145,10 @@ def test_the_report_sizes_models_without_loading_them(monkeypatch) -> None:
         raise AssertionError("the report loaded a model")
 
     monkeypatch.setattr(feature_models, "load_model", no_loading)
-    monkeypatch.setattr(feature_models, "load_folder", no_loading)
+    from lmbrain.features import checkpoints, sources
+
+    for module in (checkpoints, sources):
+        monkeypatch.setattr(module, "load_folder", no_loading)
     for name in ("minilm-l6", "smollm2-135m"):
         entry = registry.registered(name)
         monkeypatch.setitem(registry.MODELS._entries, name, replace(entry, loader=no_loading, skeleton=no_loading))

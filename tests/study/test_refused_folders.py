@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from lmbrain.errors import StudyError, UsageError
-from lmbrain.study.runner import check_folder, output_lock, run_study
+from lmbrain.study.folder import check_folder, output_lock
+from lmbrain.study.runner import run_study
 from lmbrain.study.schema import load_study
 
 

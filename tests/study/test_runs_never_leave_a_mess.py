@@ -18,9 +18,11 @@ from lmbrain.errors import StudyError, UsageError
 from lmbrain.features.cache import FeatureCache
 from lmbrain.io import atomic_write_text, umask
 from lmbrain.study import runner
+from lmbrain.study.folder import output_lock
 from lmbrain.study.plan import enumerate_units
-from lmbrain.study.runner import collect, output_lock, plan, run_study, unit_files
+from lmbrain.study.runner import plan, run_study
 from lmbrain.study.schema import Study, load_study
+from lmbrain.study.store import collect, unit_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
