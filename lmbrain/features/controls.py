@@ -22,6 +22,7 @@ import pandas as pd
 from lmbrain.data.dataset import Dataset
 from lmbrain.errors import LmbrainError
 from lmbrain.registry import Registry
+from lmbrain.results import FeatureSet
 
 Level = Literal["word", "sentence", "sample", "scan"]
 LEVELS: tuple[str, ...] = ("word", "sentence", "sample", "scan")
@@ -521,7 +522,7 @@ def control_features(
     Subject-specific controls (the dataset's nuisance regressors) need ``subject``. A combination's
     ``standardize`` flags are its parts' flags side by side, in the order of its columns.
     """
-    names = [part.strip() for part in spec.split("+") if part.strip()]
+    names = list(FeatureSet.controls_only(spec).controls)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise LmbrainError(f"unknown control(s) {unknown}; known: {REGISTRY.names()}")

@@ -244,7 +244,7 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 
 def _pretty_controls(controls: str) -> str:
-    parts = [p.replace("_", " ") for p in controls.split("+")]
+    parts = [p.replace("_", " ") for p in FeatureSet.controls_only(controls).controls]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
