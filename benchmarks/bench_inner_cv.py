@@ -21,7 +21,8 @@ import numpy as np
 from sklearn.linear_model import Ridge
 
 from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate_select
-from lmbrain.encoding.ridge import clear_memos, ridge_cv_scores
+from lmbrain.encoding.inner_cv import ridge_cv_scores
+from lmbrain.encoding.ridge import clear_memos
 
 
 def workload(n: int, p: int, n_layers: int, t: int, group: int, seed: int = 0):

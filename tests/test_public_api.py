@@ -43,3 +43,13 @@ def test_the_readme_example_runs(data_dir):
     groups = namespace["ds"].groups()
     for k in np.unique(folds[tested]):  # grouped: no passage on both sides of a fold
         assert not np.intersect1d(groups[folds == k], groups[(folds != k) & tested]).size
+
+
+def test_every_packages_lazy_names_resolve():
+    """Moving a function to another module cannot leave a package's lazy table pointing at the old home."""
+    for package in ("lmbrain", "lmbrain.data", "lmbrain.features", "lmbrain.encoding"):
+        module = importlib.import_module(package)
+        names = [n for n in getattr(module, "__all__", []) if n != "__version__"]
+        assert names, package
+        for name in names:
+            assert getattr(module, name) is not None, f"{package}.{name}"

@@ -35,9 +35,10 @@ import numpy as np
 
 from lmbrain.encoding.backend import get_backend
 from lmbrain.encoding.estimators import RidgeCV, check_xy
+from lmbrain.encoding.inner_cv import select_alphas
 from lmbrain.encoding.joint import stacking_weights
 from lmbrain.encoding.metrics import mean_fold_r, pearson_r_folds, r2_oos
-from lmbrain.encoding.ridge import check_standardize, decompose, select_alphas, standardize_rows
+from lmbrain.encoding.ridge import check_standardize, decompose, standardize_rows
 from lmbrain.encoding.splits import check_splits
 from lmbrain.errors import LmbrainError
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from lmbrain.encoding.estimators import DEFAULT_ALPHAS, OLS, BandedRidgeCV, RidgeCV
     from lmbrain.encoding.evaluate import EncodingResult, cross_validate, cross_validate_each, cross_validate_select
+    from lmbrain.encoding.inner_cv import ridge_cv_predictions, ridge_cv_scores, select_alphas, solve_ridge_cv
     from lmbrain.encoding.joint import (
         DEFAULT_JOINT,
         JOINT_KINDS,
@@ -37,14 +38,7 @@ if TYPE_CHECKING:
         make_joint_estimator,
     )
     from lmbrain.encoding.metrics import pearson_r, r2_oos
-    from lmbrain.encoding.ridge import (
-        check_standardize,
-        ridge_cv_predictions,
-        ridge_cv_scores,
-        ridge_fit,
-        select_alphas,
-        solve_ridge_cv,
-    )
+    from lmbrain.encoding.ridge import check_standardize, ridge_fit
     from lmbrain.encoding.splits import (
         ContiguousBlockSplit,
         GroupedKFold,
@@ -99,11 +93,11 @@ _EXPORTS = {
     "pearson_r": "lmbrain.encoding.metrics",
     "pool_ceiling": "lmbrain.encoding.ceiling",
     "r2_oos": "lmbrain.encoding.metrics",
-    "ridge_cv_predictions": "lmbrain.encoding.ridge",
-    "ridge_cv_scores": "lmbrain.encoding.ridge",
+    "ridge_cv_predictions": "lmbrain.encoding.inner_cv",
+    "ridge_cv_scores": "lmbrain.encoding.inner_cv",
     "ridge_fit": "lmbrain.encoding.ridge",
-    "select_alphas": "lmbrain.encoding.ridge",
-    "solve_ridge_cv": "lmbrain.encoding.ridge",
+    "select_alphas": "lmbrain.encoding.inner_cv",
+    "solve_ridge_cv": "lmbrain.encoding.inner_cv",
     "spearman_brown": "lmbrain.encoding.ceiling",
     "split_half_ceiling": "lmbrain.encoding.ceiling",
     "sum_within_scans": "lmbrain.encoding.timeseries",

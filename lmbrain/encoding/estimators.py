@@ -18,17 +18,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression
 
 from lmbrain.encoding.backend import get_backend
+from lmbrain.encoding.inner_cv import alpha_scores, ridge_cv_scores, select_alphas
 from lmbrain.encoding.metrics import r2_oos
-from lmbrain.encoding.ridge import (
-    RidgeFactors,
-    _check_alphas,
-    alpha_scores,
-    check_standardize,
-    ridge_cv_scores,
-    ridge_fit,
-    select_alphas,
-    standardize_rows,
-)
+from lmbrain.encoding.ridge import RidgeFactors, _check_alphas, check_standardize, ridge_fit, standardize_rows
 from lmbrain.encoding.splits import check_splits
 from lmbrain.errors import LmbrainError
 
@@ -91,7 +83,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     :mod:`lmbrain.encoding.ridge`), then the model is refit on all training samples with each target's
     alpha (the same decomposition). ``scoring`` ("r2", "pearson", "neg_mse") is averaged over inner folds;
     ``alpha_choice`` "best" takes each target's best mean (ties: the larger alpha), "one_se" the largest alpha
-    within one standard error (over inner folds) of it (:func:`lmbrain.encoding.ridge.alpha_scores`; the smaller
+    within one standard error (over inner folds) of it (:func:`lmbrain.encoding.inner_cv.alpha_scores`; the smaller
     alphas' scores are then -inf in ``cv_scores_``). ``standardize`` is a bool or a per-feature boolean mask
     (True: z-score the column; False: centre only, for one-hot, indicator and identity-like features), fitted on
     the training samples given to ``fit`` (with ``"refit"``: on each inner training fold). The intercept is

@@ -145,7 +145,7 @@ class EstimatorOptions(Strict):
                        description="joint LLM + controls estimator (lmbrain.encoding.joint.JOINT_KINDS)")
     alpha_choice: Literal["auto", "best", "one_se"] = Field(
         "auto", description="each target's alpha from its inner-CV scores: the best mean, or the largest alpha "
-        "within one standard error of it (lmbrain.encoding.ridge.alpha_scores); auto: one_se for time series (few "
+        "within one standard error of it (lmbrain.encoding.inner_cv.alpha_scores); auto: one_se for time series (few "
         "contiguous inner blocks, thousands of delayed columns: the best mean is often luck), best for event data "
         "(where one_se costs R², docs/statistics.md); the LLM-alone ridges and the LLM stage of the joint kinds that "
         "search it per target (hierarchical_pooled chooses its own by pooling inner-CV curves across targets)"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate, select_alphas
+from lmbrain.encoding.inner_cv import alpha_scores
 from lmbrain.encoding.joint import one_se_choice
-from lmbrain.encoding.ridge import alpha_scores
 from lmbrain.errors import LmbrainError
 
 ALPHAS = np.logspace(-2, 7, 10)

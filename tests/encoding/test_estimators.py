@@ -9,7 +9,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GroupKFold
 
 from lmbrain.encoding import OLS, BandedRidgeCV, GroupedKFold, RidgeCV
-from lmbrain.encoding.ridge import ridge_cv_scores
+from lmbrain.encoding.inner_cv import ridge_cv_scores
 from lmbrain.errors import LmbrainError
 
 from .conftest import simulate
@@ -173,7 +173,7 @@ def test_ridgecv_standardize_mask_equals_sklearn_per_fold(p_extra, cv_method):
 
 
 def test_ridge_cv_predictions_equal_sklearn():
-    from lmbrain.encoding.ridge import ridge_cv_predictions
+    from lmbrain.encoding.inner_cv import ridge_cv_predictions
 
     X, Y, groups = _onehot_data(seed=7)
     mask = np.r_[np.ones(6, bool), np.zeros(4, bool)]

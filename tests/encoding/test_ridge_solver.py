@@ -9,8 +9,9 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lmbrain.encoding import ridge as ridge_mod
-from lmbrain.encoding.ridge import ridge_cv_scores, ridge_fit, select_alphas, solve_ridge_cv
+from lmbrain.encoding import inner_cv as inner_cv_mod
+from lmbrain.encoding.inner_cv import ridge_cv_scores, select_alphas, solve_ridge_cv
+from lmbrain.encoding.ridge import ridge_fit
 from lmbrain.errors import LmbrainError
 
 from .conftest import simulate
@@ -89,8 +90,8 @@ def test_cv_scores_equal_brute_force_grouped_search(scoring, solver):
 def test_both_contraction_orders_agree(monkeypatch, project_first, shape):
     X, Y, groups = simulate(n=shape[0], p=shape[1], t=4, seed=5, n_groups=10)
     splits = list(GroupKFold(5).split(X, Y, groups))
-    monkeypatch.setattr(ridge_mod, "_project_first", lambda *a: project_first)
-    monkeypatch.setattr(ridge_mod, "_MATRIX_BUDGET", 1)  # and one alpha per batch
+    monkeypatch.setattr(inner_cv_mod, "_project_first", lambda *a: project_first)
+    monkeypatch.setattr(inner_cv_mod, "_MATRIX_BUDGET", 1)  # and one alpha per batch
     slow = _brute_force_scores(X, Y, splits, ALPHAS, "r2")
     np.testing.assert_allclose(ridge_cv_scores(X, Y, ALPHAS, splits), slow, rtol=1e-7, atol=1e-9)
 
@@ -167,8 +168,8 @@ def test_inner_folds_standardise_on_their_training_rows_only(monkeypatch):
     X, Y, groups = simulate(n=60, p=8, t=2, seed=8)
     splits = list(GroupKFold(3).split(X, Y, groups))
     seen = []
-    real = ridge_mod.decompose
-    monkeypatch.setattr(ridge_mod, "decompose", lambda Xtr, *a: seen.append(Xtr.copy()) or real(Xtr, *a))
+    real = inner_cv_mod.decompose
+    monkeypatch.setattr(inner_cv_mod, "decompose", lambda Xtr, *a: seen.append(Xtr.copy()) or real(Xtr, *a))
     ridge_cv_scores(X, Y, ALPHAS, splits)
     assert len(seen) == len(splits)
     for Xtr, (train, _) in zip(seen, splits, strict=True):
@@ -255,20 +256,20 @@ def test_leave_out_equals_refitting_each_split(shape, fit_intercept):
 def test_leave_out_routes_each_split_to_the_cheaper_exact_path(shape, fit_intercept, monkeypatch):
     """With half the rows held out (2 folds) the splits are refitted on the once-scaled rows instead of using
     the deletion formula; either route gives the same scores (and scikit-learn's), including mixed routes."""
-    import lmbrain.encoding.ridge as ridge
+    import lmbrain.encoding.inner_cv as inner_cv
 
     X, Y, _ = _scaled_problem(8, shape, 3)
     n, p = shape
     alphas = 10.0 ** np.arange(-1, 6)
     two = list(GroupKFold(2).split(X, Y, np.arange(n) // 6))
     five = list(GroupKFold(5).split(np.zeros((300, 1)), None, np.arange(300) // 6))
-    assert ridge._deletion_splits(n, p, two, len(alphas), 3, memoised=False) == [False, False]
-    assert all(ridge._deletion_splits(300, 280, five, len(alphas), 3, memoised=True))
+    assert inner_cv._deletion_splits(n, p, two, len(alphas), 3, memoised=False) == [False, False]
+    assert all(inner_cv._deletion_splits(300, 280, five, len(alphas), 3, memoised=True))
     expected, _ = _sklearn_once_scaled(X, Y, alphas, two, fit_intercept)
     hybrid = ridge_cv_scores(X, Y, alphas, two, method="leave_out", fit_intercept=fit_intercept)
     np.testing.assert_allclose(hybrid, expected, rtol=1e-8, atol=1e-9)
     for route in ([True, True], [True, False], [False, True]):
-        monkeypatch.setattr(ridge, "_deletion_splits", lambda *a, route=route, **k: list(route))
+        monkeypatch.setattr(inner_cv, "_deletion_splits", lambda *a, route=route, **k: list(route))
         got = ridge_cv_scores(X, Y, alphas, two, method="leave_out", fit_intercept=fit_intercept)
         np.testing.assert_allclose(got, hybrid, rtol=1e-8, atol=1e-9)
 
@@ -276,7 +277,7 @@ def test_leave_out_routes_each_split_to_the_cheaper_exact_path(shape, fit_interc
 def test_leave_out_predictions_equal_refits_and_torch():
     from sklearn.linear_model import Ridge
 
-    from lmbrain.encoding.ridge import ridge_cv_predictions
+    from lmbrain.encoding.inner_cv import ridge_cv_predictions
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(150, 20)) * 3 + 1
@@ -328,6 +329,7 @@ def test_decomposition_cache_is_by_content_and_read_only(monkeypatch):
 def test_leave_out_scores_are_memoised_by_content_per_target(monkeypatch):
     """A second scoring of the same rows, splits and target columns (e.g. the joint model's LLM band after the
     layer selection) is read from the memo, also for a subset of the targets; any change of content recomputes."""
+    import lmbrain.encoding.inner_cv as inner_cv
     import lmbrain.encoding.ridge as ridge
 
     rng = np.random.default_rng(6)
@@ -338,8 +340,8 @@ def test_leave_out_scores_are_memoised_by_content_per_target(monkeypatch):
     ridge.clear_memos()
     full = ridge_cv_scores(X, Y, alphas, splits, method="leave_out")
     computed = []
-    real = ridge._leave_out_compute
-    monkeypatch.setattr(ridge, "_leave_out_compute", lambda *a, **k: computed.append(1) or real(*a, **k))
+    real = inner_cv._leave_out_compute
+    monkeypatch.setattr(inner_cv, "_leave_out_compute", lambda *a, **k: computed.append(1) or real(*a, **k))
     np.testing.assert_array_equal(ridge_cv_scores(X.copy(), Y[:, [2, 0]].copy(), alphas, splits,
                                                   method="leave_out"), full[:, :, [2, 0]])
     assert not computed
@@ -362,15 +364,15 @@ def test_leave_out_with_more_targets_than_held_out_rows_equals_sklearn(shape, mo
     alphas' scaled bases stacked into one product: scores and predictions still equal scikit-learn's refits (and
     the few-targets path, target by target; torch too). The router then refits where the shared projection B'Y of
     thousands of targets costs more than the deletion saves."""
-    import lmbrain.encoding.ridge as ridge
-    from lmbrain.encoding.ridge import ridge_cv_predictions
+    import lmbrain.encoding.inner_cv as inner_cv
+    from lmbrain.encoding.inner_cv import ridge_cv_predictions
 
     X, Y, rng = _scaled_problem(21, shape, 40)
     n = shape[0]
     alphas = 10.0 ** np.arange(-1, 6)
     splits = list(GroupKFold(5).split(X, Y, np.arange(n) // 6))
     assert Y.shape[1] >= max(len(test) for _, test in splits)
-    monkeypatch.setattr(ridge, "_deletion_splits", lambda *a, **k: [True] * len(a[2]))
+    monkeypatch.setattr(inner_cv, "_deletion_splits", lambda *a, **k: [True] * len(a[2]))
     expected, _ = _sklearn_once_scaled(X, Y, alphas, splits)
     many = ridge_cv_scores(X, Y, alphas, splits, method="leave_out")
     np.testing.assert_allclose(many, expected, rtol=1e-8, atol=1e-9)
@@ -386,5 +388,5 @@ def test_leave_out_with_more_targets_than_held_out_rows_equals_sklearn(shape, mo
     np.testing.assert_allclose(torch_scores, many, rtol=1e-9, atol=1e-9)
     monkeypatch.undo()
     five = list(GroupKFold(5).split(np.zeros((500, 1)), None, np.arange(500) // 4))
-    assert all(ridge._deletion_splits(500, 768, five, 9, 1, memoised=False))
-    assert not any(ridge._deletion_splits(500, 768, five, 9, 10_000, memoised=False))
+    assert all(inner_cv._deletion_splits(500, 768, five, 9, 1, memoised=False))
+    assert not any(inner_cv._deletion_splits(500, 768, five, 9, 10_000, memoised=False))

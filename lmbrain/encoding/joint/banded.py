@@ -12,11 +12,9 @@ from lmbrain.encoding.banded import banded_cv_scores, banded_refit
 from lmbrain.encoding.estimators import (
     DEFAULT_ALPHAS,
 )
+from lmbrain.encoding.inner_cv import select_alphas
 from lmbrain.encoding.joint.base import _JointRidge, extended_alphas
-from lmbrain.encoding.ridge import (
-    _check_alphas,
-    select_alphas,
-)
+from lmbrain.encoding.ridge import _check_alphas
 from lmbrain.errors import LmbrainError
 
 

@@ -17,10 +17,7 @@ from lmbrain.encoding.estimators import (
     _r2_per_target,
     check_xy,
 )
-from lmbrain.encoding.ridge import (
-    _check_alphas,
-    check_standardize,
-)
+from lmbrain.encoding.ridge import _check_alphas, check_standardize
 from lmbrain.encoding.splits import check_splits
 from lmbrain.errors import LmbrainError
 

@@ -12,12 +12,9 @@ from lmbrain.encoding.estimators import (
     DEFAULT_ALPHAS,
     RidgeCV,
 )
+from lmbrain.encoding.inner_cv import ridge_cv_scores, select_alphas
 from lmbrain.encoding.joint.base import _JointRidge, band_mask, extended_alphas
-from lmbrain.encoding.ridge import (
-    _check_alphas,
-    ridge_cv_scores,
-    select_alphas,
-)
+from lmbrain.encoding.ridge import _check_alphas
 from lmbrain.errors import LmbrainError
 
 #: Weight of a target's own inner-CV curve in :func:`pooled_choice` (the rest: the mean curve of the targets that want

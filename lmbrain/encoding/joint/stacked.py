@@ -15,12 +15,9 @@ from lmbrain.encoding.estimators import (
     RidgeCV,
     _check_groups,
 )
+from lmbrain.encoding.inner_cv import ridge_cv_predictions, select_alphas
 from lmbrain.encoding.joint.base import _JointRidge, band_mask, extended_alphas
-from lmbrain.encoding.ridge import (
-    _check_alphas,
-    ridge_cv_predictions,
-    select_alphas,
-)
+from lmbrain.encoding.ridge import _check_alphas
 from lmbrain.encoding.splits import check_splits
 from lmbrain.errors import LmbrainError
 
