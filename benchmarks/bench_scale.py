@@ -60,7 +60,7 @@ def make_problem(voxels: int, subjects: int, scans: int, stories: int, layers: i
                  chunk: int, folder: str, seed: int = 0, backend: str = "numpy", dtype=np.float32):
     """The simulated study as a :class:`ControlProblem` whose responses lie in ``folder`` (one file per chunk)."""
     from lmbrain.analysis.chunked import ControlProblem, NpyTargets
-    from lmbrain.analysis.permutation import contiguous_blocks
+    from lmbrain.analysis.signflip import contiguous_blocks
     from lmbrain.data.simulate import mix_features
     from lmbrain.encoding import ContiguousBlockSplit, RidgeCV
     from lmbrain.encoding.timeseries import ScanFeatures, sum_within_scans

@@ -58,19 +58,15 @@ from pathlib import Path
 import numpy as np
 from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 
-from lmbrain.analysis.permutation import (
+from lmbrain.analysis.permutation import block_sign_flips, circular_shifts, group_permutations, permutation_test
+from lmbrain.analysis.signflip import (
     INFLATION_RESAMPLES,
-    FoldSmoother,
-    block_sign_flips,
-    circular_shifts,
     contiguous_blocks,
     gain_inflation,
-    group_permutations,
     paired_sign_flip_test,
-    permutation_test,
     sign_flip_test,
 )
-from lmbrain.analysis.smoothers import joint_smoother
+from lmbrain.analysis.smoothers import FoldSmoother, joint_smoother
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
 from lmbrain.encoding.joint import DEFAULT_JOINT, make_joint_estimator
 

@@ -403,7 +403,7 @@ def block_results(problem: ControlProblem, selection: Selection, t0: int = 0, t1
                   keep_predictions: bool = False) -> ChunkedResult:
     """Pass 2 for targets ``t0:t1`` (``selection`` of all targets): per outer fold the chosen layer, the controls
     and their stacking refitted; then r, R², the unique R² and its test, chunk by chunk."""
-    from lmbrain.analysis.permutation import paired_sign_flip_test
+    from lmbrain.analysis.signflip import paired_sign_flip_test
 
     t1 = problem.n_targets if t1 is None else t1
     sel = selection.block(t0, t1)

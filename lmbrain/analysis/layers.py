@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmbrain.analysis.permutation import paired_sign_flip_test
+from lmbrain.analysis.signflip import paired_sign_flip_test
 from lmbrain.analysis.stats import _CHUNK, _as_2d, _bounds, _indicator, _resample_weights
 from lmbrain.results import layer_index
 

@@ -14,9 +14,63 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmbrain.analysis.permutation import FoldSmoother, StackedSmoother
+from lmbrain.analysis.permutation import cv_predictions, fold_operators
 
 Splits = list[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class FoldSmoother:
+    """Out-of-fold predictions that are linear in the responses: a cross-validated ridge with its penalties
+    fixed at the values chosen per fold and target (:func:`fold_operators`)."""
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    operators: list[dict[float, np.ndarray]]
+    alphas: np.ndarray
+
+    @classmethod
+    def ridge(cls, X: np.ndarray | Sequence[np.ndarray], splits: Sequence[tuple[np.ndarray, np.ndarray]],
+              alphas: np.ndarray, standardize: bool | np.ndarray = True, dtype=np.float64) -> FoldSmoother:
+        """The ridge of features ``X`` (or one matrix per fold) with penalties ``alphas`` (n_folds, n_targets)."""
+        alphas = np.asarray(alphas, dtype=np.float64)
+        splits = list(splits)
+        return cls(splits, fold_operators(X, splits, alphas, dtype=dtype, standardize=standardize), alphas)
+
+    def predict(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold predictions and training-fold means of responses ``Y``."""
+        return cv_predictions(Y, self.splits, self.operators, self.alphas)
+
+    def tile(self, copies: int) -> FoldSmoother:
+        """The same smoother for ``copies`` response matrices side by side (columns ``c * n_targets + j``)."""
+        return FoldSmoother(self.splits, self.operators, np.tile(self.alphas, (1, copies)))
+
+
+@dataclass
+class StackedSmoother:
+    """A stacked joint model with its weights fixed per fold: ``mean + Σ_b z_b (band_b − mean)``
+    (:class:`lmbrain.encoding.joint.StackedRidgeCV`, each band a :class:`FoldSmoother`)."""
+
+    bands: list[FoldSmoother]
+    weights: np.ndarray  # (n_folds, n_bands, n_targets)
+
+    @property
+    def splits(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The outer folds (its bands')."""
+        return self.bands[0].splits
+
+    def predict(self, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold predictions and training-fold means of responses ``Y``."""
+        parts = [band.predict(Y) for band in self.bands]
+        base = parts[0][1]
+        pred = base.copy()
+        for k, (_, test) in enumerate(self.splits):
+            for b, (band_pred, _) in enumerate(parts):
+                pred[test] += self.weights[k, b] * (band_pred[test] - base[test])
+        return pred, base
+
+    def tile(self, copies: int) -> StackedSmoother:
+        """The same smoother for ``copies`` response matrices side by side (columns ``c * n_targets + j``)."""
+        return StackedSmoother([band.tile(copies) for band in self.bands], np.tile(self.weights, (1, 1, copies)))
 
 
 def _apply(smoother: FoldSmoother, fold: int, Ytr: np.ndarray) -> np.ndarray:

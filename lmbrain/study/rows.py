@@ -7,18 +7,20 @@ import numpy as np
 import pandas as pd
 
 from lmbrain.analysis.permutation import (
-    INFLATION_RESAMPLES,
-    FoldSmoother,
     block_sign_flips,
     circular_shifts,
-    contiguous_blocks,
-    gain_inflation,
     group_permutations,
-    paired_sign_flip_test,
     permutation_test,
     prediction_permutation_test,
+)
+from lmbrain.analysis.signflip import (
+    INFLATION_RESAMPLES,
+    contiguous_blocks,
+    gain_inflation,
+    paired_sign_flip_test,
     sign_flip_test,
 )
+from lmbrain.analysis.smoothers import FoldSmoother
 from lmbrain.results import (
     NULL_R2_MEAN,
     NULL_R_MEAN,

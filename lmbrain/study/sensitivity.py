@@ -16,8 +16,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from lmbrain.analysis.permutation import paired_sign_flip_test
 from lmbrain.analysis.sensitivity import implant, implant_signals, limit_gains, residualise
+from lmbrain.analysis.signflip import paired_sign_flip_test
 from lmbrain.encoding import cross_validate, cross_validate_select
 from lmbrain.encoding.joint import extended_alphas
 from lmbrain.results import SENS_LIMIT, SENS_P, SENS_RECOVERED, SENS_UNIQUE, sensitivity_metric

@@ -15,7 +15,7 @@ from lmbrain.analysis.chunked import (
     chunked_control_analysis,
     select_layers,
 )
-from lmbrain.analysis.permutation import paired_sign_flip_test
+from lmbrain.analysis.signflip import paired_sign_flip_test
 from lmbrain.data.simulate import mix_features
 from lmbrain.encoding import ContiguousBlockSplit, RidgeCV, cross_validate, cross_validate_select
 from lmbrain.encoding.joint import make_joint_estimator

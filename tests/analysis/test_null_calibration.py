@@ -10,17 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmbrain.analysis.permutation import (
-    FoldSmoother,
-    block_sign_flips,
-    circular_shifts,
-    gain_inflation,
-    group_permutations,
-    paired_sign_flip_test,
-    permutation_test,
-    sign_flip_test,
-)
-from lmbrain.analysis.smoothers import joint_smoother
+from lmbrain.analysis.permutation import block_sign_flips, circular_shifts, group_permutations, permutation_test
+from lmbrain.analysis.signflip import gain_inflation, paired_sign_flip_test, sign_flip_test
+from lmbrain.analysis.smoothers import FoldSmoother, joint_smoother
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
 from lmbrain.encoding.joint import DEFAULT_JOINT, make_joint_estimator
 

@@ -106,7 +106,7 @@ def test_prediction_permutation_matches_a_direct_computation_and_is_calibrated()
 
 
 def test_paired_sign_flip_is_calibrated_when_two_models_predict_equally_well():
-    from lmbrain.analysis.permutation import paired_sign_flip_test
+    from lmbrain.analysis.signflip import paired_sign_flip_test
 
     rng = np.random.default_rng(5)
     n, t = 200, 2000
@@ -125,7 +125,7 @@ def test_paired_sign_flip_is_calibrated_when_two_models_predict_equally_well():
 
 
 def test_paired_sign_flip_detects_unique_variance_and_respects_blocks():
-    from lmbrain.analysis.permutation import contiguous_blocks, paired_sign_flip_test
+    from lmbrain.analysis.signflip import contiguous_blocks, paired_sign_flip_test
 
     rng = np.random.default_rng(7)
     n, t = 200, 50
@@ -177,7 +177,8 @@ def test_refit_on_flipped_responses_equals_a_fit_of_the_flipped_data():
 
 
 def test_sign_flip_test_scores_the_reported_r_and_r2_and_matches_a_direct_loop():
-    from lmbrain.analysis.permutation import fold_r_contributions, group_sums, sign_flip_test
+    from lmbrain.analysis.permutation import group_sums
+    from lmbrain.analysis.signflip import fold_r_contributions, sign_flip_test
 
     rng = np.random.default_rng(4)
     n, t = 120, 30
@@ -305,7 +306,8 @@ def test_predictions_equal_to_rounding_gain_nothing_and_get_p_1():
     (a few units in their last place); its squared-error gains are then 0, not noise for the flips to rank (on the
     real data such targets got p_unique anywhere in 0.003-0.998, some below 0.05). A genuine gain a million times
     smaller than the signal is still found."""
-    from lmbrain.analysis.permutation import paired_sign_flip_test, sign_flip_test, squared_error_gain
+    from lmbrain.analysis.permutation import squared_error_gain
+    from lmbrain.analysis.signflip import paired_sign_flip_test, sign_flip_test
 
     rng = np.random.default_rng(5)
     n, t = 200, 40
