@@ -19,12 +19,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from lmbrain.analysis.permutation import (
-    block_sign_flips,
-    group_permutations,
-    permutation_test,
-    prediction_permutation_test,
-)
+from lmbrain.analysis.permutation import permutation_test, prediction_permutation_test
+from lmbrain.analysis.resamples import block_sign_flips, group_permutations
 from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate
 
 

@@ -58,7 +58,8 @@ from pathlib import Path
 import numpy as np
 from _docs import write_block  # benchmarks/ is on sys.path when a script runs
 
-from lmbrain.analysis.permutation import block_sign_flips, circular_shifts, group_permutations, permutation_test
+from lmbrain.analysis.permutation import permutation_test
+from lmbrain.analysis.resamples import block_sign_flips, circular_shifts, group_permutations
 from lmbrain.analysis.signflip import (
     INFLATION_RESAMPLES,
     contiguous_blocks,

@@ -6,13 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lmbrain.analysis.permutation import (
-    block_sign_flips,
-    circular_shifts,
-    group_permutations,
-    permutation_test,
-    prediction_permutation_test,
-)
+from lmbrain.analysis.permutation import permutation_test, prediction_permutation_test
+from lmbrain.analysis.resamples import block_sign_flips, circular_shifts, group_permutations
 from lmbrain.analysis.signflip import (
     INFLATION_RESAMPLES,
     contiguous_blocks,

@@ -7,7 +7,8 @@ import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
-from lmbrain.analysis.permutation import block_sign_flips, group_sums, permutation_test, resampled_responses
+from lmbrain.analysis.permutation import group_sums, permutation_test
+from lmbrain.analysis.resamples import block_sign_flips, resampled_responses
 from lmbrain.analysis.signflip import gain_inflation, paired_sign_flip_test, sign_flip_test
 from lmbrain.analysis.smoothers import FoldSmoother, StackedSmoother
 from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate

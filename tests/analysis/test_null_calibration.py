@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmbrain.analysis.permutation import block_sign_flips, circular_shifts, group_permutations, permutation_test
+from lmbrain.analysis.permutation import permutation_test
+from lmbrain.analysis.resamples import block_sign_flips, circular_shifts, group_permutations
 from lmbrain.analysis.signflip import gain_inflation, paired_sign_flip_test, sign_flip_test
 from lmbrain.analysis.smoothers import FoldSmoother, joint_smoother
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate

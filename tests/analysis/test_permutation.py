@@ -1,13 +1,8 @@
 import numpy as np
 import pytest
 
-from lmbrain.analysis.permutation import (
-    circular_shifts,
-    cv_predictions,
-    fold_operators,
-    group_permutations,
-    permutation_test,
-)
+from lmbrain.analysis.permutation import cv_predictions, fold_operators, permutation_test
+from lmbrain.analysis.resamples import circular_shifts, group_permutations
 from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate
 
 
@@ -143,7 +138,7 @@ def test_paired_sign_flip_detects_unique_variance_and_respects_blocks():
 
 
 def test_block_sign_flips_give_one_sign_per_block():
-    from lmbrain.analysis.permutation import block_sign_flips
+    from lmbrain.analysis.resamples import block_sign_flips
 
     blocks = np.repeat([3, 1, 2, 0], [2, 3, 1, 4])
     signs = list(block_sign_flips(blocks, 50, seed=1))
@@ -153,7 +148,7 @@ def test_block_sign_flips_give_one_sign_per_block():
 
 
 def test_refit_on_flipped_responses_equals_a_fit_of_the_flipped_data():
-    from lmbrain.analysis.permutation import block_sign_flips, resampled_responses
+    from lmbrain.analysis.resamples import block_sign_flips, resampled_responses
 
     rng = np.random.default_rng(2)
     X = rng.normal(size=(80, 6))
@@ -212,7 +207,7 @@ def test_resamples_refitted_side_by_side_equal_one_at_a_time(n_targets, monkeypa
     same p-values, null moments and κ as refitting one resample at a time (float64 products; ragged last batch,
     several penalties per fold)."""
     import lmbrain.analysis.permutation as perm
-    from lmbrain.analysis.permutation import block_sign_flips
+    from lmbrain.analysis.resamples import block_sign_flips
 
     rng = np.random.default_rng(11)
     n, p = 120, 9
@@ -236,7 +231,7 @@ def test_resamples_refitted_side_by_side_equal_one_at_a_time(n_targets, monkeypa
 def test_refit_null_in_float32_does_not_depend_on_the_responses_offset():
     """Responses far from zero (raw BOLD: mean ~100, SD ~1) give the same null as centred ones: the products run in
     float32 on centred responses, so the offset cannot eat the signal's digits (it did, by up to 0.014 in p)."""
-    from lmbrain.analysis.permutation import circular_shifts
+    from lmbrain.analysis.resamples import circular_shifts
     from lmbrain.encoding.splits import ContiguousBlockSplit
 
     rng = np.random.default_rng(12)
@@ -258,7 +253,7 @@ def test_block_sum_refits_equal_refits_of_the_flipped_rows(n_targets, monkeypatc
     draw, gives the null of refitting the flipped rows: float64 p-values identical, null moments and κ to 1e-10;
     blocks that straddle folds, several penalties per fold, targets in chunks and a ragged last batch of draws."""
     import lmbrain.analysis.permutation as perm
-    from lmbrain.analysis.permutation import block_sign_flips
+    from lmbrain.analysis.resamples import block_sign_flips
 
     rng = np.random.default_rng(13)
     n, p = 123, 8
@@ -287,7 +282,7 @@ def test_block_sum_refits_equal_refits_of_the_flipped_rows(n_targets, monkeypatc
 
 
 def test_block_sum_refits_refuse_draws_that_are_not_constant_on_the_blocks():
-    from lmbrain.analysis.permutation import block_sign_flips
+    from lmbrain.analysis.resamples import block_sign_flips
 
     rng = np.random.default_rng(1)
     X, Y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
