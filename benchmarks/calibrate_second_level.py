@@ -102,7 +102,7 @@ def one_sample_fpr(n_sims: int, seed: int, n_flips: int) -> pd.DataFrame:
 
 def real_effect_sizes(path: Path) -> pd.DataFrame:
     """Per dataset and quantity of the default study's across-subject table: n, median and largest d_z > 0."""
-    from lmbrain.report.tables import across_subject_table
+    from lmbrain.report.across_subjects import across_subject_table
 
     table = across_subject_table(pd.read_parquet(path), n_flips=1000)
     positive = table[table["dz"] > 0]

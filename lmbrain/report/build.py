@@ -15,6 +15,7 @@ import pandas as pd
 from lmbrain.io import atomic_write_text, pid_alive
 from lmbrain.progress import Progress, duration
 from lmbrain.report import figures as figs
+from lmbrain.report.across_subjects import ALL_TARGETS, across_subject_table, comparison_table, roi_summary_table
 from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
 from lmbrain.report.latex import latex_table
@@ -22,16 +23,12 @@ from lmbrain.report.literature import literature_table
 from lmbrain.report.seeds import seed_summary_table
 from lmbrain.report.sensitivity import n_replications, sensitivity_caption, sensitivity_table
 from lmbrain.report.tables import (
-    ALL_TARGETS,
-    across_subject_table,
     ceiling_table,
-    comparison_table,
     family_table,
     joint_check_table,
     layer_shape_table,
     layer_table,
     main_table,
-    roi_summary_table,
     split_audit_table,
     to_markdown,
 )

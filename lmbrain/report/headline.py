@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from lmbrain.analysis.partition import LOST_TO_CONTROLS, UNIQUE_ABOVE_LLM, format_omega, omega_note
+from lmbrain.report.across_subjects import MIN_SUBJECTS_SECOND_LEVEL
 from lmbrain.report.seeds import base_model
 from lmbrain.report.sensitivity import zero_sentence
-from lmbrain.report.tables import MIN_SUBJECTS_SECOND_LEVEL, controls_of, format_interval
+from lmbrain.report.tables import controls_of, format_interval
 from lmbrain.results import NO_MODEL, P_UNIQUE, FeatureSet, is_untrained
 
 #: the numeric columns of :func:`headline_rows`

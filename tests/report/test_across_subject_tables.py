@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from lmbrain.analysis.stats import fdr_bh
-from lmbrain.report.tables import ALL_TARGETS, across_subject_table, comparison_table, roi_summary_table
+from lmbrain.report.across_subjects import ALL_TARGETS, across_subject_table, comparison_table, roi_summary_table
 
 ROIS = ("A", "B", "C")
 MODELS = ("m1", "m2")
