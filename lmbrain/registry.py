@@ -41,9 +41,10 @@ class Registry(Generic[T]):
     def add(self, name: str, entry: T, replace: bool = True) -> T:
         """Register ``entry`` under ``name`` (``replace=False``: an error if the name is taken, built-ins included);
         returns it."""
-        self._load()
-        if not replace and name in self._entries:
-            raise self.error(f"{self.what} {name!r} is already registered")
+        if not replace:
+            self._load()
+            if name in self._entries:
+                raise self.error(f"{self.what} {name!r} is already registered")
         self._entries[name] = entry
         return entry
 

@@ -29,7 +29,7 @@ def test_each_control_of_a_time_series_set_keeps_its_own_delays(data_dir):
     runs = scan_runs(dataset)
     tr, cutoff, onset = float(dataset.tr), study.timeseries.high_pass_s, study.timeseries.onset_s
     # word rate: delayed (the defect: a set holding an undelayed control lost word rate's delays)
-    from lmbrain.features.controls import words_per_scan
+    from lmbrain.features.scan_controls import words_per_scan
 
     rate = make_delays(high_pass(words_per_scan(dataset)[:, None], tr, cutoff, runs, onset), delays, runs=runs)
     power = high_pass(dataset.nuisance["s18"][["sndpwr"]].to_numpy(float), tr, cutoff, runs, onset)
