@@ -17,11 +17,9 @@ from lmbrain._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lmbrain.encoding.ceiling import (
-        PoolCeiling,
         SplitHalfCeiling,
         fit_saturation,
         normalize_scores,
-        pool_ceiling,
         spearman_brown,
         split_half_ceiling,
     )
@@ -38,6 +36,7 @@ if TYPE_CHECKING:
         make_joint_estimator,
     )
     from lmbrain.encoding.metrics import pearson_r, r2_oos
+    from lmbrain.encoding.pool_ceiling import PoolCeiling, pool_ceiling
     from lmbrain.encoding.ridge import check_standardize, ridge_fit
     from lmbrain.encoding.splits import (
         ContiguousBlockSplit,
@@ -70,7 +69,7 @@ _EXPORTS = {
     "GroupedKFold": "lmbrain.encoding.splits",
     "HierarchicalRidgeCV": "lmbrain.encoding.joint",
     "LeaveOneGroupOut": "lmbrain.encoding.splits",
-    "PoolCeiling": "lmbrain.encoding.ceiling",
+    "PoolCeiling": "lmbrain.encoding.pool_ceiling",
     "RidgeCV": "lmbrain.encoding.estimators",
     "ShuffledSplit": "lmbrain.encoding.splits",
     "SingleAlphaBandedRidge": "lmbrain.encoding.joint",
@@ -91,7 +90,7 @@ _EXPORTS = {
     "mean_within_scans": "lmbrain.encoding.timeseries",
     "normalize_scores": "lmbrain.encoding.ceiling",
     "pearson_r": "lmbrain.encoding.metrics",
-    "pool_ceiling": "lmbrain.encoding.ceiling",
+    "pool_ceiling": "lmbrain.encoding.pool_ceiling",
     "r2_oos": "lmbrain.encoding.metrics",
     "ridge_cv_predictions": "lmbrain.encoding.inner_cv",
     "ridge_cv_scores": "lmbrain.encoding.inner_cv",

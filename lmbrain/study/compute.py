@@ -263,7 +263,7 @@ def compute_ceiling(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """Noise ceiling of every subject's targets from disjoint pools of other subjects (:func:`pool_ceiling`, the
     models' CV and regression), its interval and pool curves; the inter-subject ceiling where ROIs correspond."""
     from lmbrain.analysis.signflip import contiguous_blocks
-    from lmbrain.encoding.ceiling import inter_subject_ceiling
+    from lmbrain.encoding.pool_ceiling import inter_subject_ceiling
     from lmbrain.results import (
         CEILING_AT_BOUND,
         CEILING_CI_HIGH,

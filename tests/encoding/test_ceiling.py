@@ -16,15 +16,8 @@ from lmbrain.encoding import (
     spearman_brown,
     split_half_ceiling,
 )
-from lmbrain.encoding.ceiling import (
-    _draw_pairs,
-    _draw_pools,
-    attenuation_ceiling,
-    fit_common_shape,
-    inter_subject_ceiling,
-    pool_curve,
-    shrink_to_unit_interval,
-)
+from lmbrain.encoding.ceiling import fit_common_shape, pool_curve, shrink_to_unit_interval
+from lmbrain.encoding.pool_ceiling import _draw_pairs, _draw_pools, attenuation_ceiling, inter_subject_ceiling
 from lmbrain.errors import LmbrainError
 
 
