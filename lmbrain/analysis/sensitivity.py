@@ -32,6 +32,11 @@ DEFAULT_REPLICATIONS = 10
 TARGET_POWER = 0.8
 
 
+class NothingToImplantError(ValueError):
+    """The controls span every direction of the LLM features (e.g. OASM at a near-identity σ): no signal can be
+    unique to the LLM, so the design has no sensitivity to measure."""
+
+
 def implant_signals(X: np.ndarray, controls: np.ndarray, n_signals: int, seed: int = 0) -> np.ndarray:
     """(n_samples, n_signals) unit-variance signals in the span of ``X`` (n_samples, n_features), orthogonal to the
     intercept and the columns of ``controls`` (n_samples, n_controls) over all rows: random Gaussian directions of
@@ -45,7 +50,8 @@ def implant_signals(X: np.ndarray, controls: np.ndarray, n_signals: int, seed: i
     S -= C @ np.linalg.lstsq(C, S, rcond=None)[0]
     scale = S.std(0)
     if np.any(scale <= 1e-12 * max(1.0, float(np.abs(Z).max()))):
-        raise ValueError("the LLM features have no variance left after the controls: nothing unique to implant")
+        raise NothingToImplantError("the LLM features have no variance left after the controls: nothing unique to "
+                                    "implant")
     return S / scale
 
 

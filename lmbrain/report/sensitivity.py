@@ -10,6 +10,9 @@ import pandas as pd
 
 from lmbrain.analysis.sensitivity import TARGET_POWER, detectable
 from lmbrain.results import (
+    NO_MODEL,
+    P_UNIQUE,
+    R2,
     SENS_LIMIT,
     SENS_P,
     SENS_RECOVERED,
@@ -21,7 +24,8 @@ from lmbrain.results import (
 #: subjects needed for the across-subject test (as in the headline)
 MIN_SUBJECTS = 3
 COLUMNS = ["dataset", "model", "controls", "implanted_unique_r2", "mean_recovered", "recovery", "learnable_limit",
-           "recovery_of_limit", "power", "power_across_subjects", "test", "n_subjects", "n_targets", "detectable"]
+           "recovery_of_limit", "power", "power_across_subjects", "test", "n_subjects", "n_targets", "detectable",
+           "real_p"]
 
 
 def _sensitivity_rows(results: pd.DataFrame) -> pd.DataFrame:
@@ -49,6 +53,25 @@ def _across_power(rows: pd.DataFrame, alpha: float, seed: int) -> tuple[float, i
     hits = [across_subjects(means.loc[rep].to_numpy(float), alternative="greater", seed=seed).p_signflip <= alpha
             for rep in means.index.get_level_values(0).unique()]
     return float(np.mean(hits)), n_subjects
+
+
+def _real_p(results: pd.DataFrame, dataset: str, model: str, feature_set: str, n_subjects: int, seed: int) -> float:
+    """The real responses' own test of the unique LLM R², as the headline reads it: one-sided sign flips across
+    subjects of the subject-mean R²(joint) − R²(controls) with 3 or more subjects, else the per-target p_unique
+    (the smallest over targets; NaN without one)."""
+    from lmbrain.analysis.second_level import across_subjects
+
+    at = results[(results["dataset"] == dataset) & (results["scheme"] == "grouped") & (~results["per_layer"])]
+    if n_subjects < MIN_SUBJECTS:
+        p = at[(at["model"] == model) & (at["feature_set"] == feature_set) & (at["metric"] == P_UNIQUE)]["value"]
+        return float(p.min()) if len(p) else float("nan")
+    controls = FeatureSet.parse(feature_set).controls_label
+    joint = at[(at["model"] == model) & (at["feature_set"] == feature_set) & (at["metric"] == R2)]
+    alone = at[(at["model"] == NO_MODEL) & (at["feature_set"] == controls) & (at["metric"] == R2)]
+    unique = (joint.groupby("subject")["value"].mean() - alone.groupby("subject")["value"].mean()).dropna()
+    if len(unique) < MIN_SUBJECTS:
+        return float("nan")
+    return float(across_subjects(unique.to_numpy(float), alternative="greater", seed=seed).p_signflip)
 
 
 def sensitivity_table(results: pd.DataFrame, alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
@@ -85,6 +108,9 @@ def sensitivity_table(results: pd.DataFrame, alpha: float = 0.05, seed: int = 0)
         frame = pd.DataFrame(block)
         used = frame["power_across_subjects"] if n_subjects >= MIN_SUBJECTS else frame["power"]
         frame["detectable"] = detectable(frame["implanted_unique_r2"].to_numpy(), used.to_numpy(), TARGET_POWER)
+        # the implanted responses carry the real unique part too: where the real test already detects it, the power
+        # (and the detectable level) say nothing about a smaller effect; the report says so instead of a bound
+        frame["real_p"] = _real_p(results, dataset, model, feature_set, n_subjects, seed)
         out.append(frame)
     return pd.concat(out, ignore_index=True)[COLUMNS]
 
@@ -122,7 +148,9 @@ def sensitivity_caption(alpha: float, replications: int) -> str:
         f"subject-mean unique R² gives p ≤ α = {alpha:g} (3 or more subjects). detectable: the smallest unique R² "
         f"detected with {100 * TARGET_POWER:.0f} % power by the headline's test (column test: across subjects with 3 "
         "or more subjects, else the per-target p_unique), interpolated linearly in log(level) between the levels "
-        "around the first crossing; inf: not reached at the largest level."
+        "around the first crossing; inf: not reached at the largest level. real_p: the real responses' own test "
+        "of the unique R² (the headline's p); where it is ≤ α the implanted responses are detected partly through the "
+        "real unique contribution, so power and detectable bound nothing smaller (the report says so)."
     )
 
 
@@ -153,6 +181,11 @@ def _used_power(row: pd.Series) -> float:
     return float(row["power_across_subjects"] if row["test"] == "sign flip across subjects" else row["power"])
 
 
+def _real_detected(row: pd.Series, alpha: float = 0.05) -> bool:
+    value = row.get("real_p", float("nan"))
+    return bool(np.isfinite(value) and value <= alpha)
+
+
 def detectable_clause(block: pd.DataFrame) -> str:
     """'would detect a unique R² of 0.012 with 80 % power (sign flip across 5 subjects)' or, where the largest
     level is not detected that often, 'would not detect a unique R² of 0.05 ...'; '' without a power."""
@@ -162,6 +195,9 @@ def detectable_clause(block: pd.DataFrame) -> str:
     first, last = block.iloc[0], block.iloc[-1]
     if np.isnan(value):
         return "power not estimated (no p-values of the implanted responses)"
+    if _real_detected(first):
+        return (f"the real unique contribution is already detected (p = {float(first['real_p']):.2g}), so the power of "
+                "the implanted responses includes it and bounds no smaller effect")
     if np.isinf(value):
         return (f"would not detect a unique R² of {_level(last['implanted_unique_r2'])} with {power} "
                 f"({_test_words(last)}: power {_percent(_used_power(last))} there)")
@@ -196,8 +232,8 @@ def zero_sentence(table: pd.DataFrame, dataset: str, controls: str, model: str) 
     """The headline's sentence next to omega: 'For m, a unique contribution below 0.012 would read as zero here.'
     ('even 0.05 could read as zero' where the largest level is not detected with 80 % power; '' without one)."""
     block = _block(table, dataset, controls, model)
-    if block.empty or np.isnan(float(block["detectable"].iloc[0])):
-        return ""
+    if block.empty or np.isnan(float(block["detectable"].iloc[0])) or _real_detected(block.iloc[0]):
+        return ""  # without a power, or where the real unique contribution does not read as zero
     value = float(block["detectable"].iloc[0])
     if np.isinf(value):
         return (f"For {model}, even a unique contribution of {_level(block['implanted_unique_r2'].iloc[-1])} "

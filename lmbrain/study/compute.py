@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 
+from lmbrain.analysis.sensitivity import NothingToImplantError
 from lmbrain.encoding import RidgeCV, cross_validate_each, cross_validate_select, pool_ceiling
 from lmbrain.encoding.joint import make_joint_estimator
 from lmbrain.study.inputs import StudyInputs, Targets, cv_groups, make_cv, study_inputs, subject_targets
@@ -35,6 +37,7 @@ from lmbrain.study.schema import Study
 from lmbrain.study.sensitivity import applies, joint_fits, same_choices, sensitivity_rows
 from lmbrain.study.stages import stage, unit_stages
 
+log = logging.getLogger("lmbrain")
 
 def alpha_choice(study: Study, timeseries: bool) -> str:
     """How each target's ridge penalty is read off its inner-CV scores (``estimator.alpha_choice``; auto: the
@@ -239,10 +242,13 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
             frames.append(unique_variance_rows(study, unit, data, joint_pred, alone, layers, inflation))
     if applies(study, unit):  # what unique contribution could this unit have seen? (known signals implanted)
         with stage("sensitivity"):
-            frames.append(sensitivity_rows(study, unit, data, candidates, layers, ctrl,
-                                           _most_common(ctrl_chosen, data.subjects), joint, ridge, both,
-                                           r2 - alone.r2, resampling_blocks(study, data),
-                                           inflation if study.statistics.permutations else None))
+            try:
+                frames.append(sensitivity_rows(study, unit, data, candidates, layers, ctrl,
+                                               _most_common(ctrl_chosen, data.subjects), joint, ridge, both,
+                                               r2 - alone.r2, resampling_blocks(study, data),
+                                               inflation if study.statistics.permutations else None))
+            except NothingToImplantError as error:  # the controls span the LLM features (OASM near-identity)
+                log.warning("%s: no sensitivity analysis: %s", unit.describe(), error)
     return pd.concat(frames, ignore_index=True), record
 
 

@@ -83,3 +83,15 @@ def test_detectable_level():
     expected = np.exp(np.log(0.02) + (0.8 - 0.4) / 0.6 * (np.log(0.05) - np.log(0.02)))
     assert detectable(levels, np.array([0.0, 0.4, 1.0])) == pytest.approx(expected)
     assert detectable(levels[::-1], np.array([1.0, 0.4, 0.0])) == pytest.approx(expected)  # order does not matter
+
+
+def test_controls_that_span_the_llm_features_leave_nothing_to_implant():
+    """OASM at a near-identity σ spans every sample: no direction of the LLM is unique; a clear error, which a study
+    turns into a skipped sensitivity analysis."""
+    from lmbrain.analysis.sensitivity import NothingToImplantError, implant_signals
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 10))
+    with pytest.raises(NothingToImplantError, match="no variance left after the controls"):
+        implant_signals(X, np.eye(40)[:, 1:], 3)
+    assert implant_signals(X, np.eye(40)[:, :5], 3).shape == (40, 3)  # a few indicator columns leave plenty
