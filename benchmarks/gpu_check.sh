@@ -36,7 +36,7 @@ stamp "equality check: chunked analysis on CUDA vs numpy (small problem, float64
 $VPY - <<'EOF'
 import sys, numpy as np, torch
 from test_chunked import small_problem
-from lmbrain.encoding.chunked import chunked_control_analysis
+from lmbrain.analysis.chunked import chunked_control_analysis
 if not torch.cuda.is_available():
     sys.exit("no CUDA device: nothing to check")
 ref = chunked_control_analysis(small_problem())

@@ -10,8 +10,8 @@ Three estimators, all returning ceilings in the units of the model's Pearson r, 
   too, averaged). The mean half-half r is Spearman-Brown corrected to the reliability ``rho`` of the mean
   of all repeats, and the ceiling is ``sqrt(rho)``: the correlation a noiseless perfect model would reach
   with that mean.
-* :func:`~lmbrain.encoding.pool_ceiling.pool_ceiling` -- across subjects that heard the same stimuli, for targets that need not correspond
-  (ECoG electrodes): every subject's targets are predicted from pools of other subjects' responses with the
+* :func:`~lmbrain.encoding.pool_ceiling.pool_ceiling` -- across subjects that heard the same stimuli, for targets
+  that need not correspond (ECoG electrodes): every subject's targets are predicted from pools of other subjects' responses with the
   same estimator and CV as the model. Two disjoint pools give two independent noisy predictions of a target's
   shared signal, so the target's ceiling is its mean r with them corrected for their attenuation,
   ``r / sqrt(r_AB)`` (:func:`attenuation_ceiling`; the pool-level split half), with no curve extrapolated to
@@ -21,8 +21,8 @@ Three estimators, all returning ceilings in the units of the model's Pearson r, 
   Spearman-Brown shape for all targets (:func:`fit_common_shape`) for comparison; Brain-Score's per-target
   ``v0 (1 - exp(-x / tau))`` fit (:func:`fit_saturation`) is kept for reference only: on few pool sizes its
   bounds decide the answer, and its shape saturates too early (docs/statistics.md, "Noise ceilings").
-* :func:`~lmbrain.encoding.pool_ceiling.inter_subject_ceiling` -- targets that correspond across subjects (the same ROI): every subject's
-  loading on the signal all subjects share (a one-factor model of the pairwise correlations), no regression.
+* :func:`~lmbrain.encoding.pool_ceiling.inter_subject_ceiling` -- targets that correspond across subjects (the
+  same ROI): every subject's loading on the signal all subjects share (a one-factor model of the pairwise correlations), no regression.
 """
 
 from __future__ import annotations
