@@ -3,26 +3,26 @@
 Three estimators, all returning ceilings in the units of the model's Pearson r, so that
 ``normalized = r / ceiling`` (reported unclipped, next to the raw r):
 
-* :func:`split_half_ceiling` -- responses with repeats on axis 0 (repetitions of the stimuli, or
-  subjects in a common target space). For random halves of the repeats, the half means A and B are
-  related either by plain correlation (``estimator=None``) or -- the default when an estimator is given
-  -- by predicting B from A with the *same* estimator and CV as the model (``cross_validate``; B -> A
-  too, averaged). The mean half-half r is Spearman-Brown corrected to the reliability ``rho`` of the mean
-  of all repeats, and the ceiling is ``sqrt(rho)``: the correlation a noiseless perfect model would reach
-  with that mean.
+* :func:`split_half_ceiling` -- responses with repeats on axis 0 (repetitions of the stimuli, or subjects in a
+  common target space). For random halves of the repeats, the half means A and B are related either by plain
+  correlation (``estimator=None``) or -- the default when an estimator is given -- by predicting B from A with the
+  *same* estimator and CV as the model (``cross_validate``; B -> A too, averaged). The mean half-half r is
+  Spearman-Brown corrected to the reliability ``rho`` of the mean of all repeats, and the ceiling is ``sqrt(rho)``:
+  the correlation a noiseless perfect model would reach with that mean.
 * :func:`~lmbrain.encoding.pool_ceiling.pool_ceiling` -- across subjects that heard the same stimuli, for targets
-  that need not correspond (ECoG electrodes): every subject's targets are predicted from pools of other subjects' responses with the
-  same estimator and CV as the model. Two disjoint pools give two independent noisy predictions of a target's
-  shared signal, so the target's ceiling is its mean r with them corrected for their attenuation,
-  ``r / sqrt(r_AB)`` (:func:`attenuation_ceiling`; the pool-level split half), with no curve extrapolated to
-  an infinite pool. A block bootstrap of the test samples gives its standard error, and
-  :func:`shrink_to_unit_interval` shrinks the noisy per-target values toward their subject's mean and keeps
-  them in [0, 1]. The r of growing pools is also kept (the pool curve), and extrapolated with one
-  Spearman-Brown shape for all targets (:func:`fit_common_shape`) for comparison; Brain-Score's per-target
-  ``v0 (1 - exp(-x / tau))`` fit (:func:`fit_saturation`) is kept for reference only: on few pool sizes its
-  bounds decide the answer, and its shape saturates too early (docs/statistics.md, "Noise ceilings").
-* :func:`~lmbrain.encoding.pool_ceiling.inter_subject_ceiling` -- targets that correspond across subjects (the
-  same ROI): every subject's loading on the signal all subjects share (a one-factor model of the pairwise correlations), no regression.
+  that need not correspond (ECoG electrodes): every subject's targets are predicted from pools of other subjects'
+  responses with the same estimator and CV as the model. Two disjoint pools give two independent noisy predictions
+  of a target's shared signal, so the target's ceiling is its mean r with them corrected for their attenuation, ``r
+  / sqrt(r_AB)`` (:func:`attenuation_ceiling`; the pool-level split half), with no curve extrapolated to an
+  infinite pool. A block bootstrap of the test samples gives its standard error, and
+  :func:`shrink_to_unit_interval` shrinks the noisy per-target values toward their subject's mean and keeps them in
+  [0, 1]. The r of growing pools is also kept (the pool curve), and extrapolated with one Spearman-Brown shape for
+  all targets (:func:`fit_common_shape`) for comparison; Brain-Score's per-target ``v0 (1 - exp(-x / tau))`` fit
+  (:func:`fit_saturation`) is kept for reference only: on few pool sizes its bounds decide the answer, and its
+  shape saturates too early (docs/statistics.md, "Noise ceilings").
+* :func:`~lmbrain.encoding.pool_ceiling.inter_subject_ceiling` -- targets that correspond across subjects (the same
+  ROI): every subject's loading on the signal all subjects share (a one-factor model of the pairwise correlations),
+  no regression.
 """
 
 from __future__ import annotations
