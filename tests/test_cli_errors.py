@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lmbrain.errors import EXIT_DATA, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE
+from lmbrain.results import file_checksum
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_SPECS = REPO / "tests" / "data" / "fixtures" / "specs"
@@ -106,6 +108,9 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     foreign = root / "foreign"
     shutil.copytree(trunc, foreign)
     shutil.copy(SMALL_RESULTS / "units.parquet", foreign / "results.parquet")  # valid parquet, wrong columns
+    manifest = json.loads((foreign / "manifest.json").read_text())  # its checksum recorded: the columns are the fault
+    manifest["files"]["results.parquet"] = file_checksum((foreign / "results.parquet").read_bytes())
+    (foreign / "manifest.json").write_text(json.dumps(manifest))
     nomanifest = root / "nomanifest"
     shutil.copytree(SMALL_RESULTS, nomanifest, ignore=shutil.ignore_patterns("tables", "figures", "*.html", "*.log"))
     (nomanifest / "manifest.json").write_text("{not json")

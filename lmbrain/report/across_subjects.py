@@ -10,7 +10,9 @@ from lmbrain.report.tables import _natural, controls_of, format_interval
 from lmbrain.results import (
     LLM,
     NO_MODEL,
+    R2,
     FeatureSet,
+    R,
 )
 
 #: datasets with fewer subjects get no test across subjects (a note instead)
@@ -41,7 +43,7 @@ def _second_level_quantities(data: pd.DataFrame, results: pd.DataFrame, dataset:
     frame = data[data["dataset"] == dataset]
     llm = frame[frame["feature_set"] == LLM]
     out = [(metric, "", _subject_values(llm[llm["metric"] == metric])) for metric in ("r", "r2")]
-    r2 = frame[frame["metric"] == "r2"]
+    r2 = frame[frame["metric"] == R2]
     for control in controls_of(results, dataset):
         ctrl = r2[(r2["model"] == NO_MODEL) & (r2["feature_set"] == control)]
         joint = r2[(r2["model"] != NO_MODEL) & (r2["feature_set"] == FeatureSet.parse(control).joint().label)]
@@ -87,7 +89,7 @@ def across_subject_table(results: pd.DataFrame, scheme: str = "grouped", n_flips
     """
     from lmbrain.analysis.second_level import across_subjects
 
-    data = results[(results["scheme"] == scheme) & (~results["per_layer"]) & results["metric"].isin(["r", "r2"])]
+    data = results[(results["scheme"] == scheme) & (~results["per_layer"]) & results["metric"].isin([R, R2])]
     rows, notes = [], []
     for dataset in sorted(data["dataset"].unique()):
         n_subjects = data.loc[data["dataset"] == dataset, "subject"].nunique()
@@ -111,18 +113,20 @@ def across_subject_table(results: pd.DataFrame, scheme: str = "grouped", n_flips
 
 
 def roi_summary_table(across: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """One dataset's :func:`across_subject_table` as ROI × model rows: LLM R² and unique LLM R² (mean over
-    subjects, q across ROIs)."""
+    """One dataset's :func:`across_subject_table` as ROI × model × control set rows: LLM R² and unique LLM R² against
+    that control set (mean over subjects, q across ROIs)."""
     frame = across[across["dataset"] == dataset]
-    r2 = frame[frame["quantity"] == "r2"].set_index(["roi", "model"])
-    unique = frame[frame["quantity"] == "unique_llm"].set_index(["roi", "model"])
-    table = pd.DataFrame({
-        "r2_llm": r2["mean"], "q_r2_llm": r2["q"],
-        "unique_llm": unique["mean"], "unique_llm_ci": [format_interval(lo, hi) for lo, hi in
-                                                        zip(unique["ci_low"], unique["ci_high"], strict=True)],
-        "q_unique_llm": unique["q"], "n_subjects": unique["n_subjects"],
-    }).reset_index()
-    return table
+    r2 = frame[frame["quantity"] == R2][["roi", "model", "mean", "q"]]
+    r2 = r2.rename(columns={"mean": "r2_llm", "q": "q_r2_llm"})
+    unique = frame[frame["quantity"] == "unique_llm"]
+    table = unique[["roi", "model", "controls"]].merge(r2, on=["roi", "model"], how="left")
+    table["unique_llm"] = unique["mean"].to_numpy()
+    table["unique_llm_ci"] = [format_interval(lo, hi) for lo, hi in zip(unique["ci_low"], unique["ci_high"],
+                                                                         strict=True)]
+    table["q_unique_llm"] = unique["q"].to_numpy()
+    table["n_subjects"] = unique["n_subjects"].to_numpy()
+    return table[["roi", "model", "controls", "r2_llm", "q_r2_llm", "unique_llm", "unique_llm_ci", "q_unique_llm",
+                  "n_subjects"]].reset_index(drop=True)
 
 
 COMPARISON_COLUMNS = ["dataset", "roi", "metric", "model_a", "model_b", "mean_a_minus_b", "ci_low", "ci_high",
@@ -149,7 +153,7 @@ def comparison_table(results: pd.DataFrame, scheme: str = "grouped", n_flips: in
     from lmbrain.analysis.stats import mixed_model_comparison
 
     data = results[(results["scheme"] == scheme) & (~results["per_layer"]) & (results["feature_set"] == LLM)
-                   & results["metric"].isin(["r", "r2"])]
+                   & results["metric"].isin([R, R2])]
     rows, notes = [], []
     for dataset in sorted(data["dataset"].unique()):
         frame = data[data["dataset"] == dataset]

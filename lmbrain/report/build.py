@@ -16,6 +16,7 @@ from lmbrain.io import atomic_write_text, pid_alive
 from lmbrain.progress import Progress, duration
 from lmbrain.report import figures as figs
 from lmbrain.report.across_subjects import ALL_TARGETS, across_subject_table, comparison_table, roi_summary_table
+from lmbrain.report.ceilings import ceiling_table
 from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
 from lmbrain.report.latex import latex_table
@@ -23,7 +24,6 @@ from lmbrain.report.literature import literature_table
 from lmbrain.report.seeds import seed_summary_table
 from lmbrain.report.sensitivity import n_replications, sensitivity_caption, sensitivity_table
 from lmbrain.report.tables import (
-    ceiling_table,
     family_table,
     joint_check_table,
     layer_shape_table,

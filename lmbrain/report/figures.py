@@ -16,7 +16,7 @@ import pandas as pd
 from lmbrain.io import atomic_write_bytes
 from lmbrain.report.seeds import base_model
 from lmbrain.report.tables import layer_table, subject_means
-from lmbrain.results import NO_MODEL, is_untrained
+from lmbrain.results import NO_MODEL, R2, is_untrained
 
 plt.rcParams.update({"svg.hashsalt": "lmbrain", "figure.dpi": 100, "font.size": 9})
 
@@ -309,7 +309,7 @@ def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, color
     written: list[Path] = []
     if across.empty:
         return written
-    data = results[(~results["per_layer"]) & (results["scheme"] == "grouped") & (results["metric"] == "r2")
+    data = results[(~results["per_layer"]) & (results["scheme"] == "grouped") & (results["metric"] == R2)
                    & (results["model"] == NO_MODEL)]
     for dataset, frame in across.groupby("dataset"):
         rois = sorted(frame["roi"].unique())

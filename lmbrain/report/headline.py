@@ -15,7 +15,7 @@ from lmbrain.report.across_subjects import MIN_SUBJECTS_SECOND_LEVEL
 from lmbrain.report.seeds import base_model
 from lmbrain.report.sensitivity import zero_sentence
 from lmbrain.report.tables import controls_of, format_interval
-from lmbrain.results import NO_MODEL, P_UNIQUE, FeatureSet, is_untrained
+from lmbrain.results import NO_MODEL, P_UNIQUE, R2, R2_CI_HIGH, R2_CI_LOW, FeatureSet, is_untrained
 
 #: the numeric columns of :func:`headline_rows`
 HEADLINE_COLUMNS = [
@@ -56,7 +56,7 @@ def _controls_interval(data: pd.DataFrame, dataset: str, controls: str, seed: in
     from lmbrain.analysis.stats import bootstrap_ci
 
     rows = data[(data["dataset"] == dataset) & (data["model"] == NO_MODEL) & (data["feature_set"] == controls)]
-    r2 = rows[rows["metric"] == "r2"]
+    r2 = rows[rows["metric"] == R2]
     if r2.empty:
         return np.nan, np.nan, np.nan
     if r2["subject"].nunique() >= 3:
@@ -65,7 +65,7 @@ def _controls_interval(data: pd.DataFrame, dataset: str, controls: str, seed: in
         return float(means.mean()), ci.low, ci.high
     if len(r2) == 1:
         value = rows.set_index("metric")["value"]
-        return float(r2["value"].iloc[0]), float(value.get("r2_ci_low", np.nan)), float(value.get("r2_ci_high",
+        return float(r2["value"].iloc[0]), float(value.get(R2_CI_LOW, np.nan)), float(value.get(R2_CI_HIGH,
                                                                                                     np.nan))
     ci = bootstrap_ci(r2["value"].to_numpy(float), n_boot=n_boot, seed=seed)
     return float(r2["value"].mean()), ci.low, ci.high

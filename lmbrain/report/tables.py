@@ -16,8 +16,17 @@ from lmbrain.analysis.partition import omega, omega_subject_mean
 from lmbrain.results import (
     LLM,
     NO_MODEL,
+    OMEGA_CI_HIGH,
+    OMEGA_CI_LOW,
+    P_R,
+    P_R2,
+    P_UNIQUE,
+    R2,
+    UNIQUE_CI_HIGH,
+    UNIQUE_CI_LOW,
     UNIT_COLUMNS,
     FeatureSet,
+    R,
     choice_value,
     layer_index,
     model_label,
@@ -165,7 +174,7 @@ def layer_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.
     for (dataset, model), frame in curves.groupby(["dataset", "model"], sort=True):
         last = frame["layer_index"].max() or 1
         for layer, at_layer in frame.groupby("layer_index", sort=True):
-            scores = at_layer[at_layer["metric"] == "r"]
+            scores = at_layer[at_layer["metric"] == R]
             row: dict = {"dataset": dataset, "model": model, "layer": int(layer), "depth": layer / last}
             for metric in ("r", "r2"):
                 est, low, high, over = _curve_interval(at_layer, metric, seed, n_boot)
@@ -244,13 +253,13 @@ def _partition_summary(per_subject: pd.DataFrame, joint_rows: pd.DataFrame, r2_l
     ci = bootstrap_partition_subjects(r2_llm, r2_ctrl, r2_joint, n_boot=n_boot, seed=seed)
     unique_low, unique_high = float(ci.unique_low), float(ci.unique_high)
     omega_low, omega_high = float(ci.omega_low), float(ci.omega_high)
-    targets = joint_rows[joint_rows["metric"] == "r2"]
+    targets = joint_rows[joint_rows["metric"] == R2]
     omega_text = format_interval(omega_low, omega_high, 1)
     if len(per_subject) < 3 and len(targets) == 1:  # one target: its CI over the split unit's groups
         value = joint_rows.set_index("metric")["value"]
-        unique_low, unique_high = float(value.get("unique_llm_ci_low", np.nan)), float(
-            value.get("unique_llm_ci_high", np.nan))
-        omega_low, omega_high = float(value.get("omega_ci_low", np.nan)), float(value.get("omega_ci_high", np.nan))
+        unique_low, unique_high = float(value.get(UNIQUE_CI_LOW, np.nan)), float(
+            value.get(UNIQUE_CI_HIGH, np.nan))
+        omega_low, omega_high = float(value.get(OMEGA_CI_LOW, np.nan)), float(value.get(OMEGA_CI_HIGH, np.nan))
         omega_text = stored_omega_interval(omega_low, omega_high)
     mean_llm, mean_ctrl, mean_joint = float(np.mean(r2_llm)), float(np.mean(r2_ctrl)), float(np.mean(r2_joint))
     defined = bool(np.isfinite(r2_llm_low) and r2_llm_low > 0)
@@ -309,9 +318,9 @@ def family_table(
                 low = float(single["value"].iloc[0])
                 high = float(llm[llm["metric"] == f"{metric}_ci_high"]["value"].iloc[0])
             row[metric], row[f"{metric}_ci"] = est, f"[{low:.3f}, {high:.3f}]"
-        ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == "ceiling") & (data["metric"] == "r")]
+        ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == "ceiling") & (data["metric"] == R)]
         if not ceiling.empty:
-            merged = llm[llm["metric"] == "r"].merge(ceiling[["subject", "neuroid_id", "value"]],
+            merged = llm[llm["metric"] == R].merge(ceiling[["subject", "neuroid_id", "value"]],
                                                      on=["subject", "neuroid_id"], suffixes=("", "_ceiling"))
             # Brain-Score style: the aggregate score over the aggregate ceiling (a per-target ratio explodes
             # where a ceiling is near zero); unclipped
@@ -329,12 +338,12 @@ def family_table(
             row[f"controls{suffix}"] = controls
             row.update({f"{k}{suffix}": v for k, v in _partition_summary(part, joint_rows, r2_low, seed,
                                                                           n_boot).items()})
-            unique_p = joint_rows[joint_rows["metric"] == "p_unique"]["value"].to_numpy()
+            unique_p = joint_rows[joint_rows["metric"] == P_UNIQUE]["value"].to_numpy()
             row[f"significant_unique{suffix}"] = float(fdr_bh(unique_p, fdr_alpha)[0].mean()) if len(unique_p) \
                 else np.nan
         # significant = out-of-sample R² above the training mean (p_r2: sign flips of per-group error sums under
         # the default null); results of the former refit null only have p_r
-        pvalues = llm[llm["metric"] == "p_r2"] if (llm["metric"] == "p_r2").any() else llm[llm["metric"] == "p_r"]
+        pvalues = llm[llm["metric"] == P_R2] if (llm["metric"] == P_R2).any() else llm[llm["metric"] == P_R]
         if not pvalues.empty:
             rejected, _ = fdr_bh(pvalues["value"].to_numpy(), fdr_alpha)
             row["significant"] = float(rejected.mean())
@@ -407,7 +416,7 @@ def layer_shape_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         return pd.DataFrame(columns=columns)
     rows = []
     for (dataset, model), frame in shape.groupby(["dataset", "model"], sort=True):
-        scores = curves[(curves["dataset"] == dataset) & (curves["model"] == model) & (curves["metric"] == "r2")]
+        scores = curves[(curves["dataset"] == dataset) & (curves["model"] == model) & (curves["metric"] == R2)]
         depth = scores["layer"].map(layer_index)
         last = int(depth.max())
         wide = frame.pivot_table(index=["subject", "neuroid_id"], columns="metric", values="value", aggfunc="first",
@@ -442,58 +451,3 @@ def layer_shape_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     return table
 
 
-CEILING_TABLE_COLUMNS = ["dataset", "method", "n_subjects", "n_targets", "median_ceiling", "share_at_0",
-                         "share_at_least_0.99", "share_at_bound", "median_ci_width", "median_own",
-                         "median_extrapolated", "median_inter_subject", "median_r_largest_pool", "largest_pool"]
-
-
-def ceiling_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: how its noise ceilings were estimated and how degenerate they are (shares at 0, at >= 0.99, of
-    targets whose own estimate was missing or outside (0, 1)), the median CI width, and the alternative estimates."""
-    from lmbrain.results import (
-        CEILING,
-        CEILING_AT_BOUND,
-        CEILING_CI_HIGH,
-        CEILING_CI_LOW,
-        CEILING_EXTRAPOLATED,
-        CEILING_INTER_SUBJECT,
-        CEILING_OWN,
-        R,
-        pool_r_sources,
-    )
-
-    rows = []
-    ceilings = results[results["feature_set"] == CEILING]
-    for dataset, frame in ceilings.groupby("dataset", sort=True):
-        wide = frame.drop_duplicates(["subject", "neuroid_id", "metric"]).set_index(
-            ["subject", "neuroid_id", "metric"])["value"].unstack("metric")
-        if R not in wide.columns:
-            continue
-        value = wide[R].to_numpy(float)
-
-        def median(metric: str, wide: pd.DataFrame = wide) -> float:
-            return float(np.nanmedian(wide[metric].to_numpy(float))) if metric in wide.columns \
-                and np.isfinite(wide[metric].to_numpy(float)).any() else np.nan
-
-        pools = sorted(k for k in (pool_r_sources(m) for m in wide.columns) if k is not None)
-        n_subjects = int(frame["subject"].nunique())
-        if CEILING_OWN in wide.columns and pools:
-            split = min(pools[-1], (n_subjects - 1) // 2)
-            method = f"two disjoint pools of {split} subjects, attenuation-corrected r, shrunk to the subject mean"
-        else:
-            method = "per-target saturation fit (legacy)"
-        at_bound = wide[CEILING_AT_BOUND].to_numpy(float) if CEILING_AT_BOUND in wide.columns else \
-            ((value <= 0) | (value >= 1)).astype(float)
-        width = (wide[CEILING_CI_HIGH] - wide[CEILING_CI_LOW]).to_numpy(float) if CEILING_CI_LOW in wide.columns \
-            else np.full(len(wide), np.nan)
-        rows.append({
-            "dataset": dataset, "method": method, "n_subjects": n_subjects, "n_targets": len(wide),
-            "median_ceiling": float(np.nanmedian(value)), "share_at_0": float(np.mean(value <= 0)),
-            "share_at_least_0.99": float(np.mean(value >= 0.99)), "share_at_bound": float(np.nanmean(at_bound)),
-            "median_ci_width": float(np.nanmedian(width)) if np.isfinite(width).any() else np.nan,
-            "median_own": median(CEILING_OWN), "median_extrapolated": median(CEILING_EXTRAPOLATED),
-            "median_inter_subject": median(CEILING_INTER_SUBJECT),
-            "median_r_largest_pool": median(f"pool_r_{pools[-1]}") if pools else np.nan,
-            "largest_pool": pools[-1] if pools else np.nan,
-        })
-    return pd.DataFrame(rows, columns=CEILING_TABLE_COLUMNS)

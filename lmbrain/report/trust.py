@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lmbrain.report.ceilings import ceiling_table
 from lmbrain.report.sensitivity import sensitivity_table, trust_items
-from lmbrain.report.tables import ceiling_table, joint_check_table
-from lmbrain.results import NO_MODEL, FeatureSet, parse_feature_set
+from lmbrain.report.tables import joint_check_table
+from lmbrain.results import NO_MODEL, R2, FeatureSet, parse_feature_set
 
 _SPLIT = re.compile(r"split by (?P<unit>[\w.-]+) \((?P<groups>\d+) groups\)")
 _SHAPE = re.compile(r"(?P<samples>\d+) samples x (?P<neuroids>\d+) neuroids, (?P<subjects>\d+) subjects")
@@ -56,7 +57,7 @@ def _cv_text(study: dict, summary: str) -> str:
 
 
 def _split_audit_text(results: pd.DataFrame, dataset: str) -> str:
-    frame = results[(results["dataset"] == dataset) & (~results["per_layer"]) & (results["metric"] == "r2")
+    frame = results[(results["dataset"] == dataset) & (~results["per_layer"]) & (results["metric"] == R2)
                     & (results["model"] == NO_MODEL)]
     oasm = frame[frame["feature_set"].map(lambda label: parse_feature_set(label) == FeatureSet(False, ("oasm",)))]
     schemes = set(oasm["scheme"])

@@ -82,9 +82,17 @@ def test_unique_variance_is_found_across_subjects_with_fdr_across_rois(across):
     for _, family in across.groupby(["dataset", "model", "quantity", "controls"]):
         np.testing.assert_allclose(family["q"], fdr_bh(family["p_signflip"].to_numpy())[1])
     summary = roi_summary_table(across, "roi_ds")
-    assert list(summary.columns) == ["roi", "model", "r2_llm", "q_r2_llm", "unique_llm", "unique_llm_ci",
+    assert list(summary.columns) == ["roi", "model", "controls", "r2_llm", "q_r2_llm", "unique_llm", "unique_llm_ci",
                                      "q_unique_llm", "n_subjects"]
     assert len(summary) == len(ROIS) * len(MODELS)
+    row = summary[(summary["roi"] == "A") & (summary["model"] == "m1")].iloc[0]
+    assert row["unique_llm"] == pytest.approx(unique.loc[("m1", "A"), "mean"])
+    # a second control set (the split audit's OASM next to the default set) gives rows of its own, each with the
+    # LLM-alone R² of its ROI and model
+    other = across[(across["dataset"] == "roi_ds") & (across["quantity"] == "unique_llm")].assign(controls="oasm")
+    both = roi_summary_table(pd.concat([across, other], ignore_index=True), "roi_ds")
+    assert len(both) == 2 * len(summary) and set(both["controls"]) == {"ctrl", "oasm"}
+    np.testing.assert_allclose(both.groupby("controls")["r2_llm"].sum(), summary["r2_llm"].sum())
 
 
 def test_model_comparisons_are_tested_at_the_subject_level(results):

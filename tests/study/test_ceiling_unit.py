@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lmbrain.report.ceilings import ceiling_table
 from lmbrain.report.figures import ceiling_diagnostics
-from lmbrain.report.tables import ceiling_table
 from lmbrain.results import (
     CEILING_AT_BOUND,
     CEILING_CI_HIGH,
