@@ -156,6 +156,15 @@ def controls_markdown() -> str:
         "so that rare levels do not become high-leverage columns); **FIR** says whether the control gets the "
         "study's FIR delays in time series.",
         "",
+        "**Spillover (lagged controls).** `CONTROL@K` is a stimulus-level control's value K stimuli back (K = 1..5) "
+        "within the same context (the text a stimulus is read in; never across contexts), e.g. "
+        "`word_frequency+word_length+word_frequency@1+word_length@1` for reading times, where the previous words' "
+        "length and frequency still act. Any control of level word, sentence or sample can be lagged, surprisal "
+        "included (`surprisal@1`); scan-level (time-series) controls get FIR delays instead, and OASM is not lagged. "
+        "The first K stimuli of each context have no previous value: they get the column's mean over all stimuli, "
+        "and one indicator column (centred only) marks them; the control's description counts them. Options of "
+        "`CONTROL` apply to `CONTROL@K` (`lmbrain.features.spillover`).",
+        "",
         "| control | level | coding | scaling | FIR | units | description |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -142,6 +142,22 @@ def choice_value(label: str) -> str:
 
 # -- feature sets -----------------------------------------------------------------------------------
 
+#: ``CONTROL@K``: the control's value K stimuli back within the same context (spillover), e.g. ``word_frequency@1``
+LAG = "@"
+#: the largest lag accepted (K in 1..MAX_LAG)
+MAX_LAG = 5
+
+
+def parse_lag(name: str) -> tuple[str, int]:
+    """``'word_frequency@2'`` -> ``('word_frequency', 2)``; a name without ``@`` has lag 0."""
+    base, sep, k = str(name).partition(LAG)
+    if not sep:
+        return base, 0
+    if not k.isdigit() or not 1 <= int(k) <= MAX_LAG:
+        raise LmbrainError(f"control {name!r}: a lag is written CONTROL@K with K in 1..{MAX_LAG} (stimuli back)")
+    return base, int(k)
+
+
 
 @dataclass(frozen=True)
 class FeatureSet:

@@ -13,7 +13,7 @@ columns are coded, in which units, from which stimulus column, with which fallba
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -21,8 +21,9 @@ import pandas as pd
 
 from lmbrain.data.dataset import Dataset
 from lmbrain.errors import LmbrainError
+from lmbrain.features.spillover import lagged_parts
 from lmbrain.registry import Registry
-from lmbrain.results import FeatureSet
+from lmbrain.results import FeatureSet, parse_lag
 
 Level = Literal["word", "sentence", "sample", "scan"]
 LEVELS: tuple[str, ...] = ("word", "sentence", "sample", "scan")
@@ -157,13 +158,33 @@ def register_control(
 
 
 def control_info(name: str) -> ControlInfo:
-    """The registry entry of one control (not a ``+`` combination)."""
-    return REGISTRY.get(name.strip())
+    """The registry entry of one control (not a ``+`` combination); for a lagged control (``NAME@K``) its base
+    control's entry under the lagged name: every lag of a stimulus-level control is one."""
+    base, lag = parse_lag(name.strip())
+    info = REGISTRY.get(base)
+    if not lag:
+        return info
+    if info.level == "scan" or info.candidates or info.subject_specific:
+        raise LmbrainError(f"control {name!r}: only stimulus-level controls can be lagged ({base!r} is "
+                           f"{'candidate-valued' if info.candidates else info.level + '-level'}); time series get FIR "
+                           "delays instead")
+    return replace(info, name=name.strip(), description=f"{info.description}, {lag} back in its context (spillover)")
 
 
-def list_controls() -> dict[str, str]:
-    """Registered control names with their one-line descriptions."""
-    return {name: info.description for name, info in REGISTRY.items()}
+def is_control(name: str) -> bool:
+    """Whether ``name`` is a registered control or a valid lag of one."""
+    try:
+        return bool(control_info(name))
+    except LmbrainError:
+        return False
+
+
+def lagged(dataset: Dataset, features: ControlFeatures, name: str, lag: int) -> ControlFeatures:
+    """A control ``lag`` stimuli back within each context, with an indicator column (:func:`spillover.lagged_parts`)."""
+    contexts = _column(dataset, ("context_id", "sentence_id", "passage_id", "story"), name).to_numpy()
+    matrix, columns, flags, description = lagged_parts(features.matrix, features.columns, features.standardize,
+                                                       features.description, contexts, name, lag)
+    return ControlFeatures(name, {name: matrix}, description, columns, flags)
 
 
 def one_hot(values: np.ndarray | pd.Series, prefix: str) -> tuple[np.ndarray, list[str]]:
@@ -454,17 +475,19 @@ def control_features(
     ``standardize`` flags are its parts' flags side by side, in the order of its columns.
     """
     names = list(FeatureSet.controls_only(spec).controls)
-    unknown = [n for n in names if n not in REGISTRY]
+    unknown = [n for n in names if parse_lag(n)[0] not in REGISTRY]
     if unknown:
         raise LmbrainError(f"unknown control(s) {unknown}; known: {REGISTRY.names()}")
     options = options or {}
     parts = []
     for n in names:
-        info = REGISTRY.get(n)
-        kwargs = dict(options.get(n, {}))
+        info = control_info(n)
+        base, lag = parse_lag(n)
+        kwargs = dict(options.get(n, options.get(base, {})))
         if info.subject_specific:
             kwargs["subject"] = subject
-        parts.append(info.fn(dataset, **kwargs))
+        features = info.fn(dataset, **kwargs)
+        parts.append(lagged(dataset, features, n, lag) if lag else features)
     if len(parts) == 1:
         return parts[0]
     if any(len(p.candidates) != 1 for p in parts):
@@ -472,5 +495,6 @@ def control_features(
     matrix = np.column_stack([p.matrix for p in parts])
     columns = [c for p in parts for c in p.columns]
     flags = np.concatenate([p.standardize for p in parts])
-    description = " + ".join(REGISTRY.get(n).description for n in names)
+    description = " + ".join(part.description if parse_lag(n)[1] else REGISTRY.get(n).description
+                             for n, part in zip(names, parts, strict=True))
     return ControlFeatures(spec, {spec: matrix}, description, columns, flags)

@@ -24,7 +24,7 @@ from lmbrain.errors import LmbrainError, StudyError
 from lmbrain.features.context import ContextPolicy, context_policy
 from lmbrain.features.controls import control_features, control_info
 from lmbrain.features.layers import resolve_layers
-from lmbrain.results import ALL_SUBJECTS, FeatureSet, layer_label
+from lmbrain.results import ALL_SUBJECTS, FeatureSet, layer_label, parse_lag
 from lmbrain.study.schema import DatasetEntry, Study
 
 
@@ -233,7 +233,7 @@ class StudyInputs:
         """Keyword options of one control; random features get the LLM layer's dimension (the hidden size of
         the study's models, which must then agree) unless ``dim`` is given."""
         entry = self.entry(name)
-        options = dict(entry.control_options.get(control, {}))
+        options = dict(entry.control_options.get(control, entry.control_options.get(parse_lag(control)[0], {})))
         if control == "random" and "dim" not in options:
             from lmbrain.study.plan import model_variants
 

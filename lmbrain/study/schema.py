@@ -25,9 +25,9 @@ class Strict(BaseModel):
 
 
 def _check_known(names: list[str] | tuple[str, ...]) -> None:
-    from lmbrain.features.controls import REGISTRY
+    from lmbrain.features.controls import REGISTRY, is_control
 
-    unknown = sorted({n for n in names if n not in REGISTRY})
+    unknown = sorted({n for n in names if not is_control(n)})
     if unknown:
         raise ValueError(f"unknown control(s) {unknown}; known: {REGISTRY.names()}")
 
