@@ -24,19 +24,20 @@ class Registry(Generic[T]):
         What an entry is, in words ("control", "reader", ...): error messages name it.
     error : type of Exception
         Raised for an unknown name (default :class:`~lmbrain.errors.LmbrainError`).
-    builtins : str, optional
-        Module that registers the built-in entries, imported before the first lookup.
+    builtins : str or tuple of str, optional
+        Module(s) that register the built-in entries, imported before the first lookup.
     """
 
-    def __init__(self, what: str, error: type[Exception] = LmbrainError, builtins: str | None = None) -> None:
+    def __init__(self, what: str, error: type[Exception] = LmbrainError,
+                 builtins: str | tuple[str, ...] | None = None) -> None:
         self.what = what
         self.error = error
         self.builtins = builtins
         self._entries: dict[str, T] = {}
 
     def _load(self) -> None:
-        if self.builtins is not None:
-            importlib.import_module(self.builtins)  # a no-op once imported (or while it is being imported)
+        for module in (self.builtins,) if isinstance(self.builtins, str) else self.builtins or ():
+            importlib.import_module(module)  # a no-op once imported (or while it is being imported)
 
     def add(self, name: str, entry: T, replace: bool = True) -> T:
         """Register ``entry`` under ``name`` (``replace=False``: an error if the name is taken, built-ins included);

@@ -123,7 +123,8 @@ class ControlInfo:
 
 
 #: The controls by name (:class:`~lmbrain.registry.Registry`), filled by :func:`register_control`.
-REGISTRY: Registry[ControlInfo] = Registry("control", builtins="lmbrain.features.scan_controls")
+REGISTRY: Registry[ControlInfo] = Registry("control", builtins=("lmbrain.features.scan_controls",
+                                                               "lmbrain.features.glove"))
 
 
 def register_control(
@@ -171,20 +172,17 @@ def control_info(name: str) -> ControlInfo:
     return replace(info, name=name.strip(), description=f"{info.description}, {lag} back in its context (spillover)")
 
 
-def is_control(name: str) -> bool:
-    """Whether ``name`` is a registered control or a valid lag of one."""
-    try:
-        return bool(control_info(name))
-    except LmbrainError:
-        return False
-
-
 def lagged(dataset: Dataset, features: ControlFeatures, name: str, lag: int) -> ControlFeatures:
     """A control ``lag`` stimuli back within each context, with an indicator column (:func:`spillover.lagged_parts`)."""
     contexts = _column(dataset, ("context_id", "sentence_id", "passage_id", "story"), name).to_numpy()
     matrix, columns, flags, description = lagged_parts(features.matrix, features.columns, features.standardize,
                                                        features.description, contexts, name, lag)
     return ControlFeatures(name, {name: matrix}, description, columns, flags)
+
+
+def list_controls() -> dict[str, str]:
+    """Registered control names with their one-line descriptions."""
+    return {name: info.description for name, info in REGISTRY.items()}
 
 
 def one_hot(values: np.ndarray | pd.Series, prefix: str) -> tuple[np.ndarray, list[str]]:

@@ -19,6 +19,8 @@ from lmbrain.report.across_subjects import ALL_TARGETS, across_subject_table, co
 from lmbrain.report.ceilings import ceiling_table
 from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
+from lmbrain.report.increments import CAPTION as INCREMENTS_CAPTION
+from lmbrain.report.increments import increments_table
 from lmbrain.report.latex import latex_table
 from lmbrain.report.literature import literature_table
 from lmbrain.report.seeds import seed_summary_table
@@ -380,6 +382,11 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
         title = "Sensitivity: known unique LLM signals implanted into the responses"
         caption = sensitivity_caption(alpha, n_replications(results))
         written += _detail(bundle, sensitivity, tables_dir / "sensitivity", formats, title, caption, ".4g")
+    increments = increments_table(results, seed=seed, fdr_alpha=alpha)
+    if not increments.empty:
+        title = "Nested control sets: what the larger set adds"
+        written += _detail(bundle, increments, tables_dir / "control_increments", formats, title, INCREMENTS_CAPTION,
+                           ".4g")
     step("across-subject tests and model comparisons")
     written += _across_subject_tables(results, stats, tables_dir, formats, bundle)
     step("split audit, layer shape and ceilings")

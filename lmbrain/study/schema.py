@@ -25,9 +25,16 @@ class Strict(BaseModel):
 
 
 def _check_known(names: list[str] | tuple[str, ...]) -> None:
-    from lmbrain.features.controls import REGISTRY, is_control
+    from lmbrain.errors import LmbrainError
+    from lmbrain.features.controls import REGISTRY, control_info
 
-    unknown = sorted({n for n in names if not is_control(n)})
+    def known(name: str) -> bool:
+        try:
+            return bool(control_info(name))
+        except LmbrainError:
+            return False
+
+    unknown = sorted({n for n in names if not known(n)})
     if unknown:
         raise ValueError(f"unknown control(s) {unknown}; known: {REGISTRY.names()}")
 

@@ -105,6 +105,7 @@ EXPECTED_INFO = {
     "passage_identity": ("sentence", True, False, False, False),
     "oasm": ("sample", False, False, False, True),
     "random": ("sample", False, False, True, False),
+    "glove": ("sample", True, False, True, False),
     "word_rate": ("scan", True, False, True, False),
     "sound_power": ("scan", False, True, True, False),
     "motion": ("scan", False, True, True, False),
