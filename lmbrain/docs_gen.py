@@ -134,6 +134,12 @@ def _options(info: Any) -> str:
     return ", ".join(f"`{p.name}` (default `{p.default!r}`)" for p in params)
 
 
+def _by_level(items: list, levels: tuple[str, ...]) -> list:
+    """Controls ordered by level, registration order within one: the page does not depend on which module happened
+    to register first (built-in modules register on first lookup)."""
+    return sorted(items, key=lambda item: levels.index(item[1].level))
+
+
 def controls_markdown() -> str:
     """The text of docs/controls.md: every registered control, from its registry entry."""
     from lmbrain.features.controls import LEVELS, REGISTRY
@@ -168,11 +174,11 @@ def controls_markdown() -> str:
         "| control | level | coding | scaling | FIR | units | description |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, info in REGISTRY.items():
+    for name, info in _by_level(REGISTRY.items(), LEVELS):
         lines.append(f"| [`{name}`](#{name}) | {info.level} | {info.coding} | {_scaling(info)} | "
                      f"{'yes' if info.delayed else 'no'} | {_cell(info.units)} | {_cell(info.description)} |")
     lines += ["", f"Levels: {', '.join(f'`{level}`' for level in LEVELS)}.", ""]
-    for name, info in REGISTRY.items():
+    for name, info in _by_level(REGISTRY.items(), LEVELS):
         facts = [
             ("level", info.level),
             ("coding", f"{info.coding}, {_scaling(info)}"),
