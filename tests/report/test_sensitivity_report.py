@@ -214,6 +214,8 @@ def test_where_the_real_unique_contribution_is_detected_no_bound_is_claimed():
     assert text.startswith("the real unique contribution is already detected (p = 0.031)")
     assert zero_sentence(table, "sens_ds", "ctrl", "m") == ""
     assert zero_sentence(table, "few_ds", "ctrl", "m") != ""  # per-target p 0.2: the bound stands
+    strict = sensitivity_table(results, 0.01)  # the study's α decides: p = 0.031 is not a detection at 0.01
+    assert not strict["real_detected"].any() and zero_sentence(strict, "sens_ds", "ctrl", "m") != ""
 
 
 def test_smallest_level_and_missing_power_are_said_as_they_are():
