@@ -282,7 +282,7 @@ def ridge_cv_scores(
         ops = []
         for a0 in range(0, n_alphas, alpha_batch):
             w = weights[a0 : a0 + alpha_batch]
-            Aw = (A[None] * w[:, None, :]).reshape(-1, rank)
+            Aw = (A[None] * w[:, None, :]).reshape(w.shape[0] * n_test, rank)  # rank 0: a constant feature band
             ops.append((a0, w.shape[0], Aw if project_first else Aw @ dec.B.T))
         batch = _target_batch(n_targets, n_test * min(alpha_batch, n_alphas), itemsize, n_targets_batch)
         for t0 in range(0, n_targets, batch):

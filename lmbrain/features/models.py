@@ -12,6 +12,7 @@ from lmbrain.errors import LmbrainError, ModelUnavailableError
 from lmbrain.features.checkpoints import _auto_class, kind_from_config
 from lmbrain.features.errors import FeatureError
 from lmbrain.features.layers import resolve_layers
+from lmbrain.features.quant_roundtrip import describe_replay, replay_quantisation
 from lmbrain.features.registry import (
     ModelInfo,
     ModelShape,
@@ -82,8 +83,6 @@ class ModelRef:
     kind: str
 
 
-
-
 # -- names ------------------------------------------------------------------------------------------
 def parse_model_name(name: str, untrained_seed: int | None = None) -> tuple[str, int | None]:
     """Split ``NAME[:untrained[-SEED]]`` into the base name and the untrained seed (None = pretrained)."""
@@ -105,36 +104,24 @@ def parse_model_name(name: str, untrained_seed: int | None = None) -> tuple[str,
     return name, seed
 
 
-
-
-
-
-
-
 # -- identity ---------------------------------------------------------------------------------------
 
 
-
-
-
-
-def _identity(base: str, weights_id: str, seed: int | None) -> str:
+def _identity(base: str, weights_id: str, seed: int | None, replayed: bool = False) -> str:
     if seed is None:
         return f"{base}@{weights_id}"
     import transformers
 
     versions = f"transformers-{transformers.__version__},torch-{torch.__version__.split('+')[0]}"
-    return f"{base}@{weights_id}:untrained-{seed}[{versions}]"
+    # untrained variants of a GGUF checkpoint go through its quantisation round trip: a different set of weights
+    replay = ",gguf-roundtrip-1" if replayed else ""
+    return f"{base}@{weights_id}:untrained-{seed}[{versions}{replay}]"
 
 
 def _effective_seed(src: ModelSource, seed: int | None) -> int | None:
     if src.config_built() and seed is None:
         return 0
     return seed
-
-
-
-
 
 
 def model_ref(name: str, untrained_seed: int | None = None) -> ModelRef:
@@ -151,26 +138,13 @@ def model_ref(name: str, untrained_seed: int | None = None) -> ModelRef:
         raise src.not_loadable(error) from error
     if weights_id is None:
         raise src.not_loadable(LookupError("revision not in the local cache"))
+    replayed = seed is not None and src.quantised_file() is not None
     return ModelRef(
-        name=name, base=base, untrained_seed=seed, identity=_identity(base, weights_id, seed), kind=kind
+        name=name, base=base, untrained_seed=seed, identity=_identity(base, weights_id, seed, replayed), kind=kind
     )
 
 
 # -- shapes without weights -------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def model_shape(name: str) -> ModelShape | None:
@@ -203,16 +177,6 @@ def model_layer_count(name: str) -> int:
 # -- loading ----------------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
 def init_from_config(config: Any, kind: str, seed: int) -> Any:
     """A model of ``config``'s architecture, weights from its own initialiser, seeded (global RNG kept)."""
     if hasattr(config, "quantization_config"):
@@ -220,6 +184,14 @@ def init_from_config(config: Any, kind: str, seed: int) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _auto_class(kind).from_config(config, dtype=torch.float32)
+
+
+def untrained_training(seed: int | None, replayed: str = "") -> str:
+    """How an untrained variant's weights were made, in words (``replayed``: the GGUF formats replayed on them)."""
+    text = f"untrained: weights from the architecture's initialiser, seed {seed}"
+    if replayed:
+        text += f", then quantised and de-quantised in the checkpoint's own GGUF formats ({replayed})"
+    return text
 
 
 def _max_length(config: Any, tokenizer: Any) -> int:
@@ -250,6 +222,7 @@ def load_model(
 
     quiet_third_party_progress()  # no "Loading weights" bars drawn with carriage returns into logs
     torch_device = _device(device)
+    replayed = ""
     base, seed = parse_model_name(name, untrained_seed)
     src = model_source(base)
     seed = _effective_seed(src, seed)
@@ -261,6 +234,9 @@ def load_model(
             config, tokenizer = src.skeleton()
             kind = src.entry.kind if src.entry else kind_from_config(config)
             model = init_from_config(config, kind, seed)
+            quantised = src.quantised_file()
+            if quantised is not None:
+                replayed = describe_replay(replay_quantisation(model, quantised))
         weights_id = src.weights_id()
     except LmbrainError:
         raise
@@ -280,7 +256,7 @@ def load_model(
     training = (
         entry.training
         if entry and seed is None
-        else f"untrained: weights from the architecture's initialiser, seed {seed}"
+        else untrained_training(seed, replayed)
         if seed is not None
         else "pretrained"
     )
@@ -295,7 +271,7 @@ def load_model(
         n_layers=int(config.num_hidden_layers) + 1,
         hidden_size=int(config.hidden_size),
         max_length=_max_length(config, tokenizer),
-        identity=_identity(base, weights_id, seed),
+        identity=_identity(base, weights_id, seed, bool(replayed)),
         untrained_seed=seed,
         training=training,
         source=src.source,

@@ -9,7 +9,11 @@ from typing import Any
 from lmbrain.errors import ModelUnavailableError
 from lmbrain.registry import Registry
 
-KINDS = ("causal", "bidirectional")
+KINDS = ("causal", "bidirectional", "static")
+
+#: ``embed(texts, untrained_seed) -> (vectors (n_texts, dim), facts)`` of a static embedding (one "layer", no
+#: context): the facts (words, out-of-vocabulary words) go into the feature cache's model info
+Embed = Callable[[list[str], int | None], tuple[Any, dict[str, Any]]]
 
 #: ``loader()`` returns (model, tokenizer) with pretrained weights; ``skeleton()`` returns (config, tokenizer)
 #: without reading weights (used to build untrained variants); ``weights_id()`` a cheap stable identity of
@@ -76,6 +80,10 @@ class RegisteredModel:
     shape: Callable[[], ModelShape] | None = None
     quantisation: str = "none"
     size: str = ""
+    #: the quantised file the pretrained weights come from (its tensors' formats are replayed on untrained variants)
+    gguf: Callable[[], Any] | None = None
+    #: a static embedding's lookup (its features are computed by :func:`lmbrain.features.static.static_features`)
+    embed: Embed | None = None
 
 
 #: The models by name; the packaged ones register when ``lmbrain.features.catalog`` is imported (on first lookup).
@@ -97,6 +105,8 @@ def register_model(
     shape: Callable[[], ModelShape] | None = None,
     quantisation: str = "none",
     size: str = "",
+    gguf: Callable[[], Any] | None = None,
+    embed: Embed | None = None,
     replace: bool = False,
 ) -> Callable[[Loader], Loader]:
     """Decorator: register the decorated loader (``() -> (model, tokenizer)``) as the model ``name``
@@ -104,7 +114,8 @@ def register_model(
 
     ``training``: how its weights were obtained (base pretraining, instruction tuning, contrastive fine-tuning,
     untrained); ``quantisation``: how the shipped weights were stored ("none" for full precision); ``size``:
-    parameters and shape in words. All three are shown by ``lmbrain models`` and recorded in study manifests.
+    parameters and shape in words; ``gguf``: the quantised file the weights are read from. All are shown by
+    ``lmbrain models`` and recorded in study manifests. ``embed``: a static embedding's lookup (kind "static").
     """
     if ":" in name:
         raise ValueError(f"model name {name!r} must not contain ':' (reserved for ':untrained-SEED')")
@@ -116,7 +127,7 @@ def register_model(
         return RegisteredModel(name=name, loader=loader, family=family, architecture=architecture, kind=kind,
                                weights_id=wid, skeleton=skeleton, tokenizer_loader=tokenizer_loader,
                                training=training, config_built=config_built, description=description,
-                               shape=shape, quantisation=quantisation, size=size)
+                               shape=shape, quantisation=quantisation, size=size, gguf=gguf, embed=embed)
 
     return MODELS.register(name, entry, replace=replace)
 
@@ -158,8 +169,9 @@ def describe_model(name: str, untrained_seed: int | None = None) -> dict[str, An
                 "size": "", "description": ""}
     out = next(d for d in describe_models() if d["name"] == base)
     if untrained_seed is not None or ":untrained" in name:
+        replay = "the checkpoint's GGUF formats replayed (quantised, then de-quantised to float32)"
         out = {**out, "training": f"untrained: weights from the architecture's initialiser, seed {untrained_seed}",
-               "quantisation": "none"}
+               "quantisation": replay if entry.gguf is not None else "none"}
     return {**out, "name": name}
 
 

@@ -77,6 +77,10 @@ class ModelSource:
         """Whether the model is built from a config (its weights always come from a seed)."""
         return False
 
+    def quantised_file(self) -> Path | None:
+        """The GGUF file the pretrained weights are read from (its formats are replayed on untrained variants)."""
+        return None
+
 
 @dataclass(frozen=True)
 class RegistrySource(ModelSource):
@@ -114,6 +118,9 @@ class RegistrySource(ModelSource):
     def config_built(self) -> bool:
         return self.entry.config_built
 
+    def quantised_file(self) -> Path | None:
+        return Path(self.entry.gguf()) if self.entry.gguf is not None else None
+
 
 @dataclass(frozen=True)
 class GGUFSource(ModelSource):
@@ -139,6 +146,9 @@ class GGUFSource(ModelSource):
 
     def skeleton(self) -> tuple[Any, Any]:
         return load_gguf(self.path, skeleton=True)
+
+    def quantised_file(self) -> Path | None:
+        return self.path
 
 
 @dataclass(frozen=True)
