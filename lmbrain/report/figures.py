@@ -226,55 +226,57 @@ def layer_curves(results: pd.DataFrame, out_dir: Path, colors: dict[str, str] | 
     return written
 
 
-def scaling(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: dict[str, dict]) -> list[Path]:
-    """LLM R², unique LLM R² and omega against parameter count (log axis), one panel row per dataset × control
-    set, one line per model family (trained: solid with 95 % CIs; untrained seeds: a band min–max, dashed mean)."""
-    known = {b for b, i in info.items() if np.isfinite(i.get("n_params", np.nan))}
-    rows = rows[rows["base"].isin(known)]
+def _size_text(n_params: float) -> str:
+    if not np.isfinite(n_params):
+        return ""
+    return f"{n_params / 1e6:.0f}M" if n_params >= 1e6 else f"{n_params / 1e3:.0f}k"
+
+
+def families(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: dict[str, dict]) -> list[Path]:
+    """LLM R², unique LLM R² and omega per model family side by side, one panel row per dataset × control set:
+    each trained model a filled circle with its 95 % CI, its untrained seeds an open square at their mean with a
+    bar over their range (min–max over seeds) just right of it."""
     if rows.empty:
         return []
-    rows = rows.assign(n_params=rows["base"].map(lambda b: info[b]["n_params"]),
-                       family=rows["base"].map(lambda b: info[b].get("family", b)))
+    bases = sorted(rows["base"].unique(), key=lambda b: (info.get(b, {}).get("n_params", np.nan), b))
+    position = {b: i for i, b in enumerate(bases)}
     keys = sorted(rows[["dataset", "controls"]].drop_duplicates().itertuples(index=False, name=None))
     quantities = (("r2_llm", "r2_llm_low", "r2_llm_high", "R² LLM alone"),
                   ("unique_llm", "unique_low", "unique_high", "unique LLM R²"),
                   ("omega", "omega_low", "omega_high", "Ω (%)"))
-    fig, axes = plt.subplots(len(keys), 3, figsize=(11, 2.7 * len(keys)), squeeze=False)
+    fig, axes = plt.subplots(len(keys), 3, figsize=(11, 2.9 * len(keys)), squeeze=False)
     for row_axes, (dataset, controls) in zip(axes, keys, strict=True):
         frame = rows[(rows["dataset"] == dataset) & (rows["controls"] == controls)]
         for ax, (value, low, high, label) in zip(row_axes, quantities, strict=True):
-            for family, part in frame.groupby("family"):
-                color = colors.get(sorted(part["base"])[0], "k")
-                trained = part[~part["untrained"]].sort_values("n_params")
-                if not trained.empty:
-                    err = [np.maximum(trained[value] - trained[low].fillna(trained[value]), 0),
-                           np.maximum(trained[high].fillna(trained[value]) - trained[value], 0)]
-                    ax.errorbar(trained["n_params"], trained[value], yerr=err, color=color, marker="o", ms=4,
-                                capsize=2, label=f"{family} trained")
-                seeds = part[part["untrained"]]
-                if not seeds.empty:  # drawn just right of the trained point (x 1.08) so that both stay visible
-                    spread = seeds.groupby("n_params")[value].agg(["mean", "min", "max"]).reset_index()
-                    spread["n_params"] = spread["n_params"] * 1.08
-                    ax.plot(spread["n_params"], spread["mean"], ls="--", marker="s", mfc="none", color=color,
-                            ms=4, label=f"{family} untrained (seeds)")
-                    ax.fill_between(spread["n_params"], spread["min"], spread["max"], color=color, alpha=0.15,
-                                    lw=0)
-                    for x, lo, hi in spread[["n_params", "min", "max"]].itertuples(index=False):
-                        ax.vlines(x, lo, hi, color=color, alpha=0.5, lw=3)
-            ax.set_xscale("log")
-            sizes = sorted(frame["n_params"].unique())
-            ax.set_xticks(sizes, [f"{v / 1e6:.0f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" for v in sizes])
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)
+            for base, part in frame.groupby("base"):
+                x, color = position[base], colors.get(base, "k")
+                trained = part[~part["untrained"]]
+                for r in trained.itertuples(index=False):
+                    v, lo, hi = getattr(r, value), getattr(r, low), getattr(r, high)
+                    if not np.isfinite(v):
+                        continue
+                    err = [[max(v - lo, 0) if np.isfinite(lo) else 0], [max(hi - v, 0) if np.isfinite(hi) else 0]]
+                    ax.errorbar([x], [v], yerr=err, color=color, marker="o", ms=5, capsize=3)
+                seeds = part[part["untrained"]][value].to_numpy(float)
+                seeds = seeds[np.isfinite(seeds)]
+                if len(seeds):
+                    ax.vlines(x + 0.22, seeds.min(), seeds.max(), color=color, lw=3, alpha=0.45)
+                    ax.plot([x + 0.22], [seeds.mean()], marker="s", mfc="white", color=color, ms=5)
+            ax.set_xticks(range(len(bases)), [f"{b}\n{_size_text(info.get(b, {}).get('n_params', np.nan))}"
+                                              for b in bases], fontsize=7)
+            ax.set_xlim(-0.5, len(bases) - 0.3)
             ax.axhline(0, color="k", lw=0.5)
+            if value == "omega":
+                ax.axhline(100, color="k", lw=0.5, ls=":")
             ax.set_ylabel(label)
             ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
-    axes[0][0].legend(fontsize=6, frameon=False)
-    for ax in axes[-1]:
-        ax.set_xlabel("parameters (log scale)")
-    fig.suptitle("Score, unique variance and omega against model size (one line per family)", fontsize=9)
+    handles = [matplotlib.lines.Line2D([], [], color="0.2", marker="o", ls="", label="trained (95 % CI)"),
+               matplotlib.lines.Line2D([], [], color="0.2", marker="s", mfc="white", ls="",
+                                       label="untrained seeds: mean, bar = min–max")]
+    axes[0][0].legend(handles=handles, fontsize=6, frameon=False)
+    fig.suptitle("Score, unique variance and omega per model family (trained vs untrained seeds)", fontsize=9)
     fig.tight_layout()
-    return save(fig, out_dir / "scaling")
+    return save(fig, out_dir / "families")
 
 
 def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:

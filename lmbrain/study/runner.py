@@ -168,10 +168,19 @@ def prepare_model_controls(study: Study) -> dict[str, float]:
 def context_policies(study: Study) -> dict[str, dict[str, dict[str, str]]]:
     """Per dataset and model label: the context policy requested, the one run, and why (manifest
     ``context_policies``)."""
+    from lmbrain.features.static import lookup_text
+
     inputs = study_inputs(study)
-    return {entry.name: {model_label(model, seed): inputs.context_policy(entry.name, model, seed).as_dict()
-                         for model, seed in model_variants(study)}
-            for entry in study.datasets}
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for entry in study.datasets:
+        out[entry.name] = {}
+        for model, seed in model_variants(study):
+            policy = inputs.context_policy(entry.name, model, seed).as_dict()
+            lookup = lookup_text(model, inputs.dataset(entry.name).stimuli["text"].astype(str).tolist())
+            if lookup:  # a static embedding: its out-of-vocabulary words, shown in the trust panel
+                policy["reason"] += f"; {lookup}"
+            out[entry.name][model_label(model, seed)] = policy
+    return out
 
 
 def model_catalog(study: Study) -> dict[str, dict[str, Any]]:
