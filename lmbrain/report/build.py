@@ -35,6 +35,7 @@ from lmbrain.report.tables import (
     to_markdown,
 )
 from lmbrain.report.trust import read_study, trust_panel
+from lmbrain.report.verdicts import verdicts
 from lmbrain.results import (
     NO_MODEL,
     RESULTS_FILE,
@@ -200,7 +201,10 @@ HEADLINE_CAPTION = (
     "(each subject's mean over its targets), 95% bootstrap CI over subjects ([a, b]; over the split unit's groups "
     "for one target). Unique LLM R² = R²(joint) − R²(controls). p (unique): one-sided sign-flip test across "
     "subjects of their mean unique R² (uncorrected); with one target, block sign flips over the split unit's "
-    "groups (widened by the refits' two-role inflation κ for time series). Ω: % of the LLM's R² the controls "
+    "groups (widened by the refits' two-role inflation κ for time series). q (BH): Benjamini–Hochberg q-value over "
+    "the headline's unique-variance tests of trained models (every dataset × control set); 'significant' in the "
+    "sentences means q ≤ the study's α, and each claim names what it generalises over (subjects, or passages for "
+    "one averaged target). Ω: % of the LLM's R² the controls "
     "account for, 100 · (1 − unique LLM R² / R² LLM), as measured (never clipped): above 100 where the joint model "
     "lost to the controls (R² joint < R² controls), below 0 where the unique R² exceeds the LLM's own, each said in "
     "words; not defined where the LLM's R² CI does not lie above 0. The headline's Ω (Ω % [CI], and the sentences "
@@ -358,6 +362,7 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
     step("sensitivity and headline tables")
     sensitivity = sensitivity_table(results, alpha, seed)
     sentences = findings(rows, alpha, sensitivity)
+    lines = verdicts(rows, alpha, sensitivity)
     if not headline.empty:
         written += write_table(headline, tables_dir / "headline", formats, "Headline: what the controls explain",
                                HEADLINE_CAPTION)
@@ -428,7 +433,7 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
     if html:
         trust = trust_panel(results, units, manifest, main, study, sensitivity)
         page = render_html(manifest, study, headline, sentences, trust, pictures, literature, bundle, staging,
-                           HEADLINE_CAPTION, leakage_answers(audit))
+                           HEADLINE_CAPTION, leakage_answers(audit), verdict_lines=lines)
         atomic_write_text(staging / "index.html", page)
         written.append(staging / "index.html")
     return written
@@ -445,6 +450,10 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
     family_of = {base: i["family"] for base, i in info.items()}
     across = across_subject_table(results, seed=seed, fdr_alpha=alpha)
     entries = [
+        ("The answer at a glance", figs.answer_figure(rows, fig_dir, colors, alpha),
+         "Unique LLM R² (left) and Ω, the % of the LLM's R² the controls explain (right), per dataset × control set: "
+         "trained models with 95% CIs (a star: unique R² above 0 after Benjamini–Hochberg correction), untrained "
+         "seeds as their mean (open square) and range (bar)."),
         ("Omega per dataset and model", figs.omega_overview(rows, fig_dir, colors),
          "Ω with its 95% CI for each trained model (filled) and each untrained seed (open; bar: mean over seeds); "
          "n.d.: the LLM's R² is not above chance."),

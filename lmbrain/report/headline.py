@@ -23,8 +23,10 @@ HEADLINE_COLUMNS = [
     "r2_controls_low", "r2_controls_high", "r2_joint", "unique_llm", "unique_low", "unique_high", "p_unique",
     "p_test", "n_subjects", "omega", "omega_low", "omega_high", "omega_ci", "omega_subject_mean",
     "omega_subject_mean_low", "omega_subject_mean_high", "omega_subject_mean_ci", "omega_subjects",
-    "omega_subject_mean_clipped", "r_ceiled",
+    "omega_subject_mean_clipped", "r_ceiled", "q_unique",
 ]
+#: the family of tests the headline's claims are corrected over (Benjamini-Hochberg), in words
+CLAIM_FAMILY = "the headline's unique-variance tests of trained models (every dataset x control set)"
 #: the headline table's two omega columns: the headline's (of the mean R²s) and the mean of per-subject omegas
 OMEGA_COLUMN, OMEGA_SUBJECTS_COLUMN = "Ω % [CI]", "Ω % per-subject mean [CI]"
 
@@ -143,7 +145,27 @@ def headline_rows(results: pd.DataFrame, main: pd.DataFrame, family: pd.DataFram
                         float(_family_value(row, "omega_subject_mean", controls, several))) else np.nan),
                     "r_ceiled": float(row.get("r_ceiled", np.nan)),
                 })
-    return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
+    return with_corrected_claims(pd.DataFrame(rows, columns=HEADLINE_COLUMNS))
+
+
+def with_corrected_claims(rows: pd.DataFrame) -> pd.DataFrame:
+    """``q_unique``: Benjamini-Hochberg q-values of the trained models' ``p_unique`` over :data:`CLAIM_FAMILY`
+    (untrained seeds are baselines, not claims: NaN). "Significant" on the page means q <= the study's alpha."""
+    from lmbrain.analysis.stats import fdr_bh
+
+    rows = rows.copy()
+    rows["q_unique"] = np.nan
+    trained = ~rows["untrained"].astype(bool)
+    if trained.any():
+        rows.loc[trained, "q_unique"] = fdr_bh(rows.loc[trained, "p_unique"].to_numpy(float))[1]
+    return rows
+
+
+def generalises_over(r: pd.Series) -> str:
+    """What a test's unit of generalisation is: subjects, or the split unit's groups (passages) for one target."""
+    if r.n_subjects >= 3:
+        return f"over {r.n_subjects} subjects"
+    return "over passages of one averaged target, not over people"
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -204,7 +226,7 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     its values and CIs; several: mean and range {min, max} over seeds, and how many seeds' unique R² has p <=
     ``alpha``)."""
     columns = ["dataset", "controls", "model", "R² LLM [CI]", "R² controls [CI]", "R² joint",
-               "unique LLM R² [CI]", "p (unique)", OMEGA_COLUMN, OMEGA_SUBJECTS_COLUMN, "r / ceiling"]
+               "unique LLM R² [CI]", "p (unique)", "q (BH)", OMEGA_COLUMN, OMEGA_SUBJECTS_COLUMN, "r / ceiling"]
     out = []
     if rows.empty:
         return pd.DataFrame(columns=columns)
@@ -220,6 +242,7 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                     "R² joint": _fmt(r.r2_joint),
                     "unique LLM R² [CI]": _with_interval(r.unique_llm, r.unique_low, r.unique_high),
                     "p (unique)": _p_text(r.p_unique) + (f" ({r.n_subjects} subj.)" if r.n_subjects >= 3 else ""),
+                    "q (BH)": _p_text(r.q_unique),
                     OMEGA_COLUMN: omega_cell(r.omega, r.omega_ci),
                     OMEGA_SUBJECTS_COLUMN: omega_cell(r.omega_subject_mean, r.omega_subject_mean_ci,
                                                       extra=f"{r.omega_subjects} subj."),
@@ -233,7 +256,7 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
             "R² LLM [CI]": _seed_text(group["r2_llm"]),
             "R² controls [CI]": _with_interval(first.r2_controls, first.r2_controls_low, first.r2_controls_high),
             "R² joint": _seed_text(group["r2_joint"]), "unique LLM R² [CI]": _seed_text(group["unique_llm"]),
-            "p (unique)": f"{significant}/{len(group)} seeds ≤ {alpha:g}",
+            "p (unique)": f"{significant}/{len(group)} seeds ≤ {alpha:g}", "q (BH)": "",
             OMEGA_COLUMN: _seed_omega_text(group["omega"]),
             OMEGA_SUBJECTS_COLUMN: _seed_omega_text(group["omega_subject_mean"]),
             "r / ceiling": _seed_text(group["r_ceiled"], undefined=""),
@@ -250,15 +273,17 @@ def _pretty_controls(controls: str) -> str:
 
 
 def _model_finding(r: pd.Series, alpha: float, controls: str) -> str:
-    """What the controls and the LLM do for one trained model (a clause)."""
-    subjects = f"{r.n_subjects} subjects" if r.n_subjects >= 3 else r.p_test
-    p = _p_text(r.p_unique)
+    """What the controls and the LLM do for one trained model (a clause); "significant" after BH correction."""
+    over = generalises_over(r)
+    p, q = _p_text(r.p_unique), _p_text(r.q_unique)
     p_part = f"p = {p}" if p and not p.startswith("<") else f"p {p}"
+    q_part = f"BH q = {q}" if q and not q.startswith("<") else f"BH q {q}"
     unique = f"unique R² {r.unique_llm:.3f}" + (f" [{r.unique_low:.3f}, {r.unique_high:.3f}]"
                                                 if np.isfinite(r.unique_low) else "")
-    adds = (f"the LLM adds significant variance beyond the controls ({unique}, {p_part}, {subjects})"
-            if np.isfinite(r.p_unique) and r.p_unique <= alpha else
-            f"the LLM adds no significant variance ({unique}, {p_part}, {subjects})" if np.isfinite(r.p_unique)
+    tested = f"{unique}, {p_part}, {q_part}, {over}"
+    adds = (f"the LLM adds significant variance beyond the controls ({tested})"
+            if np.isfinite(r.q_unique) and r.q_unique <= alpha else
+            f"the LLM adds no significant variance after correction ({tested})" if np.isfinite(r.p_unique)
             else f"no test of its unique variance ({unique})")
     if np.isfinite(r.omega):
         ci = f" {_rounded_interval(r.omega_ci)}" if isinstance(r.omega_ci, str) and r.omega_ci else ""

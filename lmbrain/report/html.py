@@ -69,11 +69,15 @@ def _detail_entry(title: str, table: pd.DataFrame, note: str, files: list[Path],
 def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: dict[str, list[str]],
                 trust: dict[str, list[tuple[str, str]]], figures: list[tuple[str, Path, str]],
                 literature: pd.DataFrame, tables: list[tuple[str, pd.DataFrame, str, list[Path]]], out_dir: Path,
-                headline_caption: str, answers: list[str] | None = None) -> str:
+                headline_caption: str, answers: list[str] | None = None,
+                verdict_lines: list[str] | None = None) -> str:
     """Render the report page: its title and question from the study (:func:`page_question`), ``answers`` (the
     study's own answer to its question, e.g. the split audit's) before the findings; figure and table-file paths
     are made relative to ``out_dir``; long detailed tables are previewed (:func:`preview`) and linked to their
-    files."""
+    files. The first screen: ``verdict_lines`` beside the answer figure (the first figure, "answer.png"), the
+    models' identity, then the headline table; the long sentences follow, collapsed."""
+    from lmbrain.report.verdicts import model_identity
+
     env = Environment(loader=PackageLoader("lmbrain.report", "templates"), autoescape=select_autoescape())
     template = env.get_template("report.html.j2")
     title, question = page_question(study, str(manifest.get("study", "")))
@@ -93,5 +97,9 @@ def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: d
         tables=[_detail_entry(title, table, note, files, out_dir) for title, table, note, files in tables],
         figures=[{"title": title, "caption": caption, "src": path.relative_to(out_dir).as_posix(),
                   "svg": path.with_suffix(".svg").relative_to(out_dir).as_posix()}
-                 for title, path, caption in figures],
+                 for title, path, caption in figures if path.stem != "answer"],
+        answer_figure=next(({"title": title, "caption": caption, "src": path.relative_to(out_dir).as_posix()}
+                            for title, path, caption in figures if path.stem == "answer"), None),
+        verdicts=verdict_lines or [],
+        identity=model_identity(manifest.get("models", {}) or {}),
     )

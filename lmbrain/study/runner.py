@@ -131,7 +131,10 @@ def run_chain(study: Study, units_dir: Path, chain: list[Unit], blas_threads: in
 def prepare_features(study: Study) -> dict[str, float]:
     """Extract (or find in the cache) every model's features on every dataset, in this process."""
     timings: dict[str, float] = {}
-    jobs = [(entry, model, seed) for entry in study.datasets for model, seed in model_variants(study)]
+    from lmbrain.features.cache import release_models
+
+    # model-major: each model variant is loaded once (kept between its datasets), not once per dataset
+    jobs = [(entry, model, seed) for model, seed in model_variants(study) for entry in study.datasets]
     if not jobs:
         return prepare_model_controls(study)
     with progress("features", len(jobs), "extraction", logger=log,
@@ -144,6 +147,7 @@ def prepare_features(study: Study) -> dict[str, float]:
             study_inputs(study).llm_layers(entry.name, model, seed)
             timings[f"{entry.name}/{label}"] = time.perf_counter() - start
             stage.update()
+    release_models()
     timings.update(prepare_model_controls(study))
     return timings
 

@@ -27,6 +27,7 @@ def test_omega_words_and_text_never_round_a_value_outside_0_100_onto_its_bounds(
     assert omega_note(100.0) == "" and omega_note(0.0) == "" and omega_note(np.nan) == ""
     assert format_omega(103.2) == "103" and format_omega(-9.4) == "-9" and format_omega(92.26) == "92"
     assert format_omega(100.04) == "100.04" and format_omega(100.3, 0) == "100.3"
+    assert format_omega(100.000002) == "> 100.000" and format_omega(-1e-7) == "< 0.000"  # never '100' or '0'
     assert format_omega(-0.3) == "-0.3" and format_omega(99.7) == "100"  # inside [0, 100]: plain rounding
     assert format_omega(np.nan) == ""
 
