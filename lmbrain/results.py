@@ -40,6 +40,15 @@ P_R, P_R2 = "p_r", "p_r2"
 NULL_R_MEAN = "null_r_mean"  #: mean fold-mean r of the null that p_r is read from
 NULL_R2_MEAN = "null_r2_mean"  #: mean R² of the null that p_r2 is read from (0 by construction for sign flips)
 P_UNIQUE = "p_unique"  #: p-value of unique LLM R² > 0 (joint vs controls alone, paired block sign flips)
+#: per-target test of a larger control set against a smaller one it contains: ``f"{P_INCREMENT}|{smaller}"`` (p of
+#: R²(larger) − R²(smaller) > 0, paired block sign flips) and ``f"{INCREMENT}|{smaller}"`` (the increment), in the
+#: larger set's controls unit
+P_INCREMENT, INCREMENT = "p_increment", "increment"
+
+
+def increment_metric(kind: str, smaller: str) -> str:
+    """The metric name of a nested control-set increment (``kind``: P_INCREMENT or INCREMENT) against ``smaller``."""
+    return f"{kind}|{smaller}"
 UNIQUE_CI_LOW, UNIQUE_CI_HIGH = "unique_llm_ci_low", "unique_llm_ci_high"
 OMEGA_CI_LOW, OMEGA_CI_HIGH = "omega_ci_low", "omega_ci_high"
 #: layer curves' shape (per-layer units): the intermediate layer chosen for each test fold on other folds that

@@ -22,6 +22,7 @@ from lmbrain.encoding.joint import make_joint_estimator
 from lmbrain.study.inputs import StudyInputs, Targets, cv_groups, make_cv, study_inputs, subject_targets
 from lmbrain.study.plan import CEILING_MAX_SOURCES, Unit, llm_unit_of
 from lmbrain.study.rows import (
+    increment_rows,
     interval_rows,
     layer_interval_rows,
     layer_shape_rows,
@@ -113,11 +114,35 @@ def compute_controls(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
         with stage("bootstrap"):
             frames.append(interval_rows(study, unit, data, result, layers))
     frames += _permutations(study, unit, data, candidates, result, chosen, controls.standardize)
+    if study.statistics.permutations:
+        frames += _increments(study, unit, data, result, layers)
     record = {"n_samples": len(data.rows), "n_targets": data.Y.shape[1], "candidates": list(candidates),
               "n_features": controls.n_features}
     if len(candidates) > 1:
         record["selected"] = chosen
     return pd.concat(frames, ignore_index=True), record
+
+
+def nested_smaller(study: Study, unit: Unit) -> list:
+    """The dataset's control sets that the unit's (controls-only) set strictly contains."""
+    entry = next(e for e in study.datasets if e.name == unit.dataset)
+    own = set(unit.features.controls)
+    return [fs for fs in entry.control_sets if set(fs.controls) < own]
+
+
+def _increments(study: Study, unit: Unit, data: Targets, result, layers: list[str]) -> list[pd.DataFrame]:
+    """Per-target tests of the unit's control set against each smaller set it contains (same samples, same folds)."""
+    inputs = study_inputs(study)
+    frames = []
+    for smaller in nested_smaller(study, unit):
+        controls = inputs.controls(unit.dataset, smaller, unit.subject)
+        ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, controls.standardize)
+        with stage("controls"):
+            alone = cross_validate_select(controls.rows(data.rows), data.Y, data.groups, data.cv, ridge,
+                                          target_groups=data.subjects)
+        with stage("nulls"):
+            frames.append(increment_rows(study, unit, data, result, alone, smaller.label, layers))
+    return frames
 
 
 #: recent layer selections: the LLM-alone, joint and per-layer units of one (dataset, subjects, model,

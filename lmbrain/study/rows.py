@@ -17,10 +17,12 @@ from lmbrain.analysis.signflip import (
 )
 from lmbrain.analysis.smoothers import FoldSmoother
 from lmbrain.results import (
+    INCREMENT,
     NULL_R2_MEAN,
     NULL_R_MEAN,
     OMEGA_CI_HIGH,
     OMEGA_CI_LOW,
+    P_INCREMENT,
     P_R,
     P_R2,
     P_UNIQUE,
@@ -32,6 +34,7 @@ from lmbrain.results import (
     UNIQUE_CI_HIGH,
     UNIQUE_CI_LOW,
     R,
+    increment_metric,
 )
 from lmbrain.study.inputs import Targets
 from lmbrain.study.plan import Unit
@@ -177,6 +180,22 @@ def unique_variance_rows(study: Study, unit: Unit, data: Targets, joint_pred: np
                                  study.statistics.permutations, seed=study.statistics.seed, tested=tested,
                                  folds=controls.folds, inflation=inflation)
     return metric_rows(unit, data.neuroids, layers, {P_UNIQUE: test.p})
+
+
+def increment_rows(study: Study, unit: Unit, data: Targets, larger, smaller, smaller_label: str,
+                   layers: list[str]) -> pd.DataFrame:
+    """Per target, a larger control set against a smaller one it contains, fitted on the same samples and folds:
+    the increment R²(larger) − R²(smaller) and the p-value that it is above 0 (the unique-variance test's paired
+    block sign flips, without the two-role inflation κ)."""
+    tested = smaller.folds >= 0
+    n = len(data.Y)
+    test = paired_sign_flip_test(data.Y, larger.predictions.reshape(n, -1), smaller.predictions.reshape(n, -1),
+                                 smaller.baseline.reshape(n, -1), resampling_blocks(study, data),
+                                 study.statistics.permutations, seed=study.statistics.seed, tested=tested,
+                                 folds=smaller.folds)
+    return metric_rows(unit, data.neuroids, layers, {increment_metric(P_INCREMENT, smaller_label): test.p,
+                                                     increment_metric(INCREMENT, smaller_label):
+                                                     np.asarray(larger.r2) - np.asarray(smaller.r2)})
 
 
 def partition_interval_rows(study: Study, unit: Unit, data: Targets, llm_pred: np.ndarray, controls,

@@ -399,3 +399,46 @@ def test_layer_curve_rows_equal_plain_cross_validate(name, data_dir):
     # the comparison can fail: the layers' curves differ
     first, *_, last = candidates
     assert np.abs(metric(table, "r2", data.neuroids, first) - plain[last].r2).max() > 1e-4
+
+
+def test_nested_control_set_increment_equals_sklearn_fits_and_the_paired_sign_flip(data_dir):
+    """The larger set's controls unit tests it against the smaller set it contains: the increment is R²(larger) −
+    R²(smaller) of two scikit-learn nested ridges on the same folds, and its p the paired block sign-flip test of
+    those predictions; a set with no smaller set inside gets no such rows."""
+    from lmbrain.analysis.signflip import paired_sign_flip_test
+    from lmbrain.results import INCREMENT, P_INCREMENT, increment_metric
+    from lmbrain.study.rows import resampling_blocks
+
+    study = Study.model_validate({
+        "name": "reference-nested",
+        "datasets": [{"name": "pereira2018_langnet",
+                      "controls": ["sentence_length", "sentence_length+sentence_position"]}],
+        "cv": {"n_splits": 3, "inner_splits": 3},
+        "estimator": {"alphas": ALPHAS.tolist(), "alpha_choice": "best"},
+        "statistics": {"ceiling": False, "bootstrap": 0, "permutations": 199},
+    })
+    inputs = study_inputs(study)
+    units = {u.feature_set: u for u in enumerate_units(study) if u.kind == "controls"}
+    small_table, _ = compute_unit(study, units["sentence_length"])
+    assert not small_table["metric"].str.startswith(P_INCREMENT).any()
+    unit = units["sentence_length+sentence_position"]
+    table, _ = compute_unit(study, unit)
+    data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
+    splits = outer_splits(data)
+    fits = {}
+    for label, unit_of in units.items():
+        controls = inputs.controls(unit_of.dataset, unit_of.features, unit_of.subject)
+        (X,) = controls.candidates.values()
+        pred, base, _ = ridge_reference(study, data, X[data.rows], controls.standardize)
+        fits[label] = (pred, base, scores(data.Y, pred, base, splits)[1])
+    (big, base, r2_big), (small, _, r2_small) = fits["sentence_length+sentence_position"], fits["sentence_length"]
+    increment = metric(table, increment_metric(INCREMENT, "sentence_length"), data.neuroids)
+    np.testing.assert_allclose(increment, r2_big - r2_small, rtol=0, atol=TOL)
+    folds = np.full(len(data.Y), -1)
+    for k, (_, test) in enumerate(splits):
+        folds[test] = k
+    expected = paired_sign_flip_test(data.Y, big, small, base, resampling_blocks(study, data), 199,
+                                     seed=study.statistics.seed, tested=folds >= 0, folds=folds).p
+    p = metric(table, increment_metric(P_INCREMENT, "sentence_length"), data.neuroids)
+    np.testing.assert_allclose(p, expected, rtol=0, atol=1e-12)
+    assert 1 / 200 <= p.min() and p.max() <= 1
