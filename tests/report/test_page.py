@@ -168,39 +168,54 @@ def test_report_files_are_readable_by_others(report):
 
 MEASURE = """<script>
 window.addEventListener("load", function () {
-  var bad = [];
+  var bad = [], W = window.innerWidth, H = window.innerHeight;
   document.querySelectorAll("details").forEach(function (d) { d.open = true; });
   document.querySelectorAll("table").forEach(function (t) {
     var box = t.parentElement, style = getComputedStyle(box);
     var scrolls = style.overflowX === "auto" || style.overflowX === "scroll";
-    if (t.getBoundingClientRect().width > window.innerWidth && !scrolls) { bad.push(t.id); }
-    if (box.getBoundingClientRect().right > window.innerWidth + 1) { bad.push("container of " + t.id); }
+    if (t.getBoundingClientRect().width > W && !scrolls) { bad.push(t.id); }
+    if (box.getBoundingClientRect().right > W + 1) { bad.push("container of " + t.id); }
+  });
+  document.querySelectorAll(".card, .verdicts, figure").forEach(function (c) {
+    if (c.getBoundingClientRect().right > W + 1) { bad.push(c.className || c.tagName); }
   });
   document.body.setAttribute("data-too-wide", bad.join(","));
-  var headline = document.getElementById("headline-table").getBoundingClientRect();
-  var question = document.querySelector(".question").getBoundingClientRect();
-  var first = document.querySelector(".findings li").getBoundingClientRect();
-  var fits = question.bottom <= window.innerHeight && first.bottom <= window.innerHeight
-             && headline.bottom <= window.innerHeight && headline.right <= window.innerWidth;
-  document.body.setAttribute("data-first-screen", fits ? "fits" : "no");
+  document.querySelectorAll("details").forEach(function (d) { d.open = false; });
+  var verdicts = Array.from(document.querySelectorAll(".verdict-list li"));
+  var seen = verdicts.length > 0 && verdicts.every(function (v) { return v.getBoundingClientRect().bottom <= H; });
+  var figure = Array.from(document.querySelectorAll("figure img")).some(function (img) {
+    var r = img.getBoundingClientRect(); return r.top < H && r.height > 100 && r.right <= W + 1; });
+  document.body.setAttribute("data-first-screen", (seen ? "verdicts" : "") + (figure ? "+figure" : ""));
   document.body.setAttribute("data-checked", "yes");
 });
 </script></body>"""
 
 
-def test_first_screen_holds_the_headline_and_no_table_overflows_in_chromium(report):
+def _measured(report: Path, width: int, height: int) -> str:
+    """The page as Chromium lays it out at ``width`` x ``height`` with :data:`MEASURE`'s findings in its DOM."""
     browser = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
     if browser is None:
         pytest.skip("chromium not installed (Debian: apt-get install chromium)")
     probe = report / "probe.html"
     probe.write_text((report / "index.html").read_text().replace("</body>", MEASURE))
-    run = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+    run = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}",
                           f"--user-data-dir={report / '.chromium'}", "--virtual-time-budget=5000", "--dump-dom",
                           probe.as_uri()], capture_output=True, text=True, timeout=120)
     assert 'data-checked="yes"' in run.stdout, run.stderr[-2000:]
-    assert 'data-too-wide=""' in run.stdout, run.stdout.split("data-too-wide=")[1][:300]
-    # the question, the findings and the whole headline table are on the first screen (1400 x 900)
-    assert 'data-first-screen="fits"' in run.stdout
+    return run.stdout
+
+
+def test_first_screen_shows_the_verdicts_beside_a_figure_in_chromium(report):
+    """At 1,400 x 900: every verdict line and the answer figure are on the first screen; nothing overflows."""
+    dom = _measured(report, 1400, 900)
+    assert 'data-first-screen="verdicts+figure"' in dom, dom.split("data-first-screen=")[1][:60]
+    assert 'data-too-wide=""' in dom, dom.split("data-too-wide=")[1][:300]
+
+
+def test_no_card_table_or_figure_overflows_at_phone_width(report):
+    """At 390 x 844 (a phone): cards wrap, wide tables scroll inside their container, figures fit."""
+    dom = _measured(report, 390, 844)
+    assert 'data-too-wide=""' in dom, dom.split("data-too-wide=")[1][:300]
 
 
 def test_literature_values_carry_a_citation_and_a_source():
