@@ -1,4 +1,5 @@
-"""Render each shipped report with headless Chromium and write its first screen (1400 x 900) to docs/screenshots/.
+"""Render each shipped report with headless Chromium and write its first screen on a desktop (1400 x 900) and on a
+phone (390 x 844) to docs/screenshots/.
 
 Usage: python scripts/screenshot_reports.py [REPORT_DIR ...] [--out docs/screenshots] [--height 900]
 (default: reports/default, reports/family_comparison, reports/split_audit). Needs Debian's ``chromium``.
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         suffix = "first_screen" if args.height == 900 else f"{args.height}px"
         out = screenshot(page, Path(args.out) / f"{Path(report).name}_{suffix}.png", height=args.height)
         print(f"wrote {out}")
+        phone = screenshot(page, Path(args.out) / f"{Path(report).name}_phone.png", width=390, height=844)
+        print(f"wrote {phone}")
     return 0
 
 

@@ -19,6 +19,36 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("LMBRAIN_CACHE_DIR", str(REPO / ".cache"))
 
 
+def require_tool(*names: str, install: str) -> str:
+    """The path of the first of ``names`` on PATH; else skip, or fail where LMBRAIN_REQUIRE_RENDER is set (CI
+    installs the browser and TeX, so a missing one there is a broken setup, not a reason to skip)."""
+    import shutil
+
+    found = next((path for name in names if (path := shutil.which(name))), None)
+    if found is None:
+        message = f"{names[0]} not installed (Debian: apt-get install {install})"
+        if os.environ.get("LMBRAIN_REQUIRE_RENDER"):
+            pytest.fail(message + "; LMBRAIN_REQUIRE_RENDER is set")
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium for layout tests (:func:`require_tool`)."""
+    return require_tool("chromium", "chromium-browser", install="chromium")
+
+
+@pytest.fixture(scope="session")
+def pdflatex() -> str:
+    """pdflatex with booktabs, longtable, siunitx and pdflscape (:func:`require_tool`)."""
+    return require_tool("pdflatex", install="texlive-latex-recommended texlive-latex-extra texlive-science")
+
+
+@pytest.fixture(scope="session")
+def pdftoppm() -> str:
+    """poppler's PDF-to-PNG renderer (:func:`require_tool`)."""
+    return require_tool("pdftoppm", install="poppler-utils")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,5 +1,7 @@
-"""Publication LaTeX tables: typeset headers (R², Ω, CIs as [a, b]), wide tables split into parts that fit a
-page (booktabs; longtable for long ones), captions that say what is averaged over what."""
+"""Publication LaTeX tables: one notation ($R^2$, $\\Omega$, true minus signs), readable dataset and control names,
+numbers aligned on the decimal point (siunitx), never sliced by columns: a table too wide for a portrait A4 page is
+set on a landscape page (pdflscape) with its text columns wrapped to fit, and a long one breaks across pages by rows
+(longtable). Every table is \\footnotesize, so sizes do not vary from table to table."""
 
 from __future__ import annotations
 
@@ -8,23 +10,28 @@ import re
 import numpy as np
 import pandas as pd
 
-#: columns that identify a row; repeated in every part of a split table
-ID_COLUMNS = ("dataset", "controls", "model", "roi", "subject", "quantity", "metric", "model_a", "model_b",
-              "feature_set", "scheme", "implanted_unique_r2")
-#: data columns per part (besides the identifying ones), at most
-MAX_DATA_COLUMNS = 6
-#: estimated width budget of one part (A4 with 2 cm margins: 483 pt of text width), in points; a short table may be
-#: wider (shrunk to the text width, by at most ~25 %), a longtable may not
-WIDTH_BUDGET, SHORT_WIDTH_BUDGET = 460.0, 620.0
-#: longer tables become a longtable (breaks across pages)
-LONG_TABLE_ROWS = 35
-#: string cells longer than this get a wrapping paragraph column
+#: text width of A4 with 2 cm margins, portrait and landscape, in points
+PORTRAIT_WIDTH, LANDSCAPE_WIDTH = 483.0, 728.0
+#: string cells longer than this wrap in a paragraph column
 WRAP_CHARS = 28
+#: the packages every table needs (``standalone`` loads them)
+PACKAGES = ("booktabs", "longtable", "array", "siunitx", "pdflscape", "lmodern")
+#: points per character of \footnotesize text, and the padding of one column
+CHAR_PT, PAD_PT = 4.6, 6.0
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_UNICODE = {"²": r"\textsuperscript{2}", "Ω": r"$\Omega$", "−": "--", "–": "--", "≤": r"$\le$", "≥": r"$\ge$",
-            "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$", "κ": r"$\kappa$", "σ": r"$\sigma$", "α": r"$\alpha$"}
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+            "<": r"\textless{}", ">": r"\textgreater{}"}
+_UNICODE = {"²": r"\textsuperscript{2}", "Ω": r"$\Omega$", "−": r"$-$", "–": "--", "≤": r"$\le$", "≥": r"$\ge$",
+            "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$", "κ": r"$\kappa$", "σ": r"$\sigma$", "α": r"$\alpha$",
+            "·": r"$\cdot$", "√": r"$\surd$", "✔": r"$\checkmark$"}
+#: dataset name parts spelled out
+_WORDS = {"langnet": "language network", "eeg": "EEG", "et": "eye tracking", "alice": "Alice"}
+#: columns that identify a row (kept as columns when a table is set in long form)
+ID_COLUMNS = ("dataset", "controls", "model", "roi", "subject", "quantity", "metric", "model_a", "model_b",
+              "feature_set", "scheme", "implanted_unique_r2", "smaller")
+#: columns whose cells are dataset ids or control-set labels, shown readably
+_DATASET_COLUMNS, _CONTROL_COLUMNS = ("dataset",), ("controls", "smaller", "feature_set", "added")
 
 _HEADERS = {
     "r": "$r$", "r2": "$R^2$", "r_ci": "$r$ 95\\% CI", "r2_ci": "$R^2$ 95\\% CI", "r_ceiled": "$r$/ceiling",
@@ -54,10 +61,29 @@ _HEADERS = {
 }
 
 
+def _minus(text: str) -> str:
+    """A hyphen before a digit (a negative number in text) as a true minus sign."""
+    return re.sub(r"(?<![\w.])-(?=\d)", "\u2212", text)
+
+
 def escape(text: str) -> str:
-    """Text with LaTeX's special characters escaped and common Unicode symbols typeset."""
-    out = "".join(_SPECIAL.get(c, c) for c in str(text))
-    return "".join(_UNICODE.get(c, c) for c in out)
+    """Text with LaTeX's special characters escaped, R² as $R^2$, negative numbers with true minus signs and other
+    Unicode symbols typeset."""
+    text = _minus(str(text)).replace("R²", "\x00")
+    out = "".join(_SPECIAL.get(c, c) for c in text)
+    return "".join(_UNICODE.get(c, c) for c in out).replace("\x00", "$R^2$")
+
+
+def readable_dataset(name: str) -> str:
+    """'brennan2016_alice' -> 'Brennan2016 (Alice)', 'pereira2018_langnet' -> 'Pereira2018 (language network)'."""
+    first, *rest = str(name).split("_")
+    words = " ".join(_WORDS.get(w, w) for w in rest)
+    return first[:1].upper() + first[1:] + (f" ({words})" if words else "")
+
+
+def readable_controls(label: str) -> str:
+    """'sentence_length+sentence_position' -> 'sentence length + sentence position' (lags kept: 'word length@1')."""
+    return " + ".join(part.replace("_", " ") for part in str(label).split("+"))
 
 
 def header(column: str) -> str:
@@ -67,106 +93,181 @@ def header(column: str) -> str:
         return _HEADERS[name]
     suffix = re.match(r"^(?P<base>.+?) \[(?P<controls>.+)\]$", name)  # 'omega [controls]'
     if suffix:
-        controls = escape(suffix["controls"]).replace("+", "+\\allowbreak{}").replace("\\_", "\\_\\allowbreak{}")
-        return f"{header(suffix['base'])} ({controls})"
+        return f"{header(suffix['base'])} ({escape(readable_controls(suffix['controls']))})"
     for unit in (" trained", " untrained mean", " untrained range", " untrained defined"):
         if name.endswith(unit):
             return f"{header(name[: -len(unit)])} {unit.strip()}"
     return escape(name.replace("_", " "))
 
 
-def _head_cell(column: str) -> str:
-    """A column's header, set in a 2.6 cm paragraph when it is longer than a wrapped cell (so it can break)."""
-    text = header(column)
-    plain = re.sub(r"\\[a-z]+\{\}|[\\{}$^]", "", text)
-    return rf"\parbox[b]{{2.6cm}}{{\raggedright {text}}}" if len(plain) > WRAP_CHARS else text
+def _numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _cell(value: object) -> str:
+def _integral(values: pd.Series) -> bool:
+    """A numeric column of counts or indices (every finite value a whole number, some above 1)."""
+    finite = values.to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    return bool(len(finite)) and bool(np.all(finite == np.round(finite))) and bool((np.abs(finite) > 1).any())
+
+
+def _number(value: float, integer: bool = False) -> str:
+    """A number for an siunitx column: 3 decimals, or 2 significant digits in scientific form when tiny; counts and
+    indices as integers."""
+    if not np.isfinite(value):
+        return r"{$\infty$}" if value == np.inf else r"{$-\infty$}" if value == -np.inf else "{}"
+    if integer:
+        return f"{round(value)}"
+    value = 0.0 if value == 0 else value  # no '-0.000'
+    return f"{value:.3f}" if abs(value) >= 0.0005 or value == 0 else f"{value:.1e}"
+
+
+def _text(column: str, value: object) -> str:
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        if np.isinf(value):
-            return r"$\infty$" if value > 0 else r"$-\infty$"
-        if not np.isfinite(value):
-            return ""
-        return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.1e}"
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    return escape(value).replace("+", "+\\allowbreak{}").replace("\\_", "\\_\\allowbreak{}")
+    text = str(value)
+    if column in _DATASET_COLUMNS:
+        text = readable_dataset(text)
+    elif column in _CONTROL_COLUMNS:
+        text = readable_controls(text)
+    return escape(text).replace(":", ":\\allowbreak{}").replace("\\_", "\\_\\allowbreak{}")
 
 
-def _column_spec(table: pd.DataFrame, column: str) -> str:
-    values = table[column]
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return "r"
-    longest = int(values.astype(str).str.len().max()) if len(values) else 0
-    return r">{\raggedright\arraybackslash}p{2.6cm}" if longest > WRAP_CHARS else "l"
+def _plain(text: str) -> str:
+    return re.sub(r"\\[a-z]+\{\}|\$[^$]*\$|[\\{}$^]", "x", text)
 
 
-def _width(table: pd.DataFrame, column: str) -> float:
-    """A column's estimated typeset width in points (footnotesize: ~4 pt per character, wrapped columns 2.6 cm),
-    padding included."""
-    cells = table[column].map(_cell).str.replace(r"\\[a-z]+\{\}|[\\{}$^]", "", regex=True)
-    chars = max([len(re.sub(r"\\[a-z]+\{\}|[\\{}$^]", "", header(column))), *cells.str.len().tolist()])
-    return chars * 4.0 + 6.0 if chars <= WRAP_CHARS else 74.0 + 6.0
+def _natural_width(table: pd.DataFrame, column: str) -> float:
+    """A column's unwrapped typeset width in points (header included)."""
+    if _numeric(table[column]):
+        cells = [_number(float(v), _integral(table[column])) for v in table[column]]
+    else:
+        cells = [_plain(_text(column, v)) for v in table[column]]
+    longest = max([len(c) for c in cells] + [0])
+    plain = _plain(header(column))
+    words = max((len(w) for w in plain.split()), default=0)
+    line = 10 if _numeric(table[column]) else 14  # headers are stacked in lines of about this many characters
+    head = max(words, min(len(plain), line))
+    return max(longest, head) * CHAR_PT + PAD_PT
 
 
-def split_columns(table: pd.DataFrame, max_data_columns: int = MAX_DATA_COLUMNS,
-                  budget: float = WIDTH_BUDGET) -> list[list[str]]:
-    """The column lists of a table's parts: its identifying columns, then as many others (at most
-    ``max_data_columns``) as fit the estimated width ``budget`` (at least one per part)."""
-    ids = [c for c in table.columns if c in ID_COLUMNS]
-    data = [c for c in table.columns if c not in ids]
-    if not data:
-        return [ids]
-    room = budget - sum(_width(table, c) for c in ids)
-    parts: list[list[str]] = [[]]
-    used = 0.0
-    for column in data:
-        width = _width(table, column)
-        if parts[-1] and (used + width > room or len(parts[-1]) >= max_data_columns):
-            parts.append([])
-            used = 0.0
-        parts[-1].append(column)
-        used += width
-    return [ids + part for part in parts]
+def _number_format(values: pd.Series) -> str | None:
+    """siunitx ``table-format`` of a numeric column (None: some value needs scientific notation)."""
+    finite = values.to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return "1.3"
+    if _integral(values):
+        return f"{'-' if (finite < 0).any() else ''}{len(str(int(np.abs(finite).max())))}.0"
+    if (np.abs(finite[finite != 0]) < 0.0005).any():
+        return None
+    digits = max(1, len(str(int(np.abs(finite).max()))))
+    return f"{'-' if (finite <= -0.0005).any() else ''}{digits}.3"
 
 
-def latex_table(table: pd.DataFrame, caption: str, label: str,
-                max_data_columns: int = MAX_DATA_COLUMNS) -> str:
-    """A table as LaTeX (needs ``booktabs``, ``longtable``, ``array`` and ``graphicx``): typeset headers, one table
-    per part where the table is wide (the caption says 'part i of n'), a longtable where it is long; a short part
-    still wider than the text is shrunk to the text width."""
-    budget = WIDTH_BUDGET if len(table) > LONG_TABLE_ROWS else SHORT_WIDTH_BUDGET
-    parts = split_columns(table, max_data_columns, budget)
-    blocks = []
-    for i, columns in enumerate(parts, start=1):
-        part = table[columns]
-        spec = "".join(_column_spec(part, c) for c in columns)
-        head = " & ".join(_head_cell(c) for c in columns) + r" \\"
-        body = "\n".join(" & ".join(_cell(v) for v in row) + r" \\" for row in part.itertuples(index=False))
-        text = escape(caption) + (f" (Part {i} of {len(parts)}.)" if len(parts) > 1 else "")
-        tag = f"{label}-{i}" if len(parts) > 1 else label
-        if len(part) > LONG_TABLE_ROWS:
-            blocks.append("\n".join([
-                r"{\footnotesize\setlength{\tabcolsep}{3pt}",
-                rf"\begin{{longtable}}{{{spec}}}",
-                rf"\caption{{{text}}}\label{{{tag}}}\\", r"\toprule", head, r"\midrule", r"\endfirsthead",
-                r"\toprule", head, r"\midrule", r"\endhead", r"\bottomrule", r"\endfoot",
-                body, r"\end{longtable}}"]))
+def column_layout(table: pd.DataFrame) -> tuple[list[str], bool]:
+    """Each column's spec and whether the table needs a landscape page: numbers in siunitx columns, text in
+    paragraph columns narrowed (widest first) until the table fits the page."""
+    natural = {c: _natural_width(table, c) for c in table.columns}
+    landscape = sum(natural.values()) > PORTRAIT_WIDTH
+    budget = LANDSCAPE_WIDTH if landscape else PORTRAIT_WIDTH
+    width = dict(natural)
+    text = [c for c in table.columns if not _numeric(table[c])]
+    floor = 9 * CHAR_PT + PAD_PT  # a wrapped column keeps at least ~9 characters a line
+    while sum(width.values()) > budget:
+        wide = [c for c in text if width[c] > floor]
+        if not wide:
+            break
+        widest = max(wide, key=lambda c: width[c])
+        width[widest] = max(floor, width[widest] - CHAR_PT)
+    specs = []
+    for c in table.columns:
+        if _numeric(table[c]):
+            fmt = _number_format(table[c])
+            specs.append(f"S[table-format={fmt}]" if fmt else "S[exponent-mode=scientific, table-format=-1.1e-1]")
+        elif width[c] < natural[c] or natural[c] > WRAP_CHARS * CHAR_PT:
+            specs.append(rf">{{\raggedright\arraybackslash}}p{{{width[c] - PAD_PT:.0f}pt}}")
         else:
-            blocks.append("\n".join([
-                r"\begin{table}[htbp]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
-                rf"\caption{{{text}}}\label{{{tag}}}", rf"\sbox0{{\begin{{tabular}}{{{spec}}}", r"\toprule", head,
-                r"\midrule", body, r"\bottomrule", r"\end{tabular}}",
-                r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi",  # shrink only
-                r"\end{table}"]))
-    return "% needs \\usepackage{booktabs,longtable,array,graphicx}\n" + "\n\n".join(blocks) + "\n"
+            specs.append("l")
+    return specs, landscape
+
+
+def _stacked(text: str, chars: int) -> str:
+    """A header set in lines of about ``chars`` characters (math kept whole), as a bottom-aligned inner tabular."""
+    words = re.findall(r"\$[^$]*\$\S*|\S+", text)
+    lines: list[str] = []
+    for word in words:
+        if lines and len(_plain(lines[-1] + " " + word)) <= chars:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    if len(lines) <= 1:
+        return text
+    return r"\begin{tabular}[b]{@{}c@{}}" + r"\\".join(lines) + r"\end{tabular}"
+
+
+def _fits(table: pd.DataFrame) -> bool:
+    """Whether a table's columns fit a landscape page with every text column wrapped to its floor."""
+    floor = 9 * CHAR_PT + PAD_PT
+    return sum(_natural_width(table, c) if _numeric(table[c]) else min(floor, _natural_width(table, c))
+               for c in table.columns) <= LANDSCAPE_WIDTH
+
+
+def long_form(table: pd.DataFrame) -> pd.DataFrame:
+    """A table too wide for any page as rows: its identifying columns, then one row per other column
+    (``quantity``, ``value``), so that it breaks across pages by rows."""
+    ids = [c for c in table.columns if c in ID_COLUMNS] or [table.columns[0]]
+    rest = [c for c in table.columns if c not in ids]
+    out = table.astype({c: object for c in rest}).melt(id_vars=ids, value_vars=rest, var_name="quantity",
+                                                       value_name="value")
+    out["value"] = [("" if v is None or (isinstance(v, float) and np.isnan(v)) else
+                     _number(float(v)) if isinstance(v, float | np.floating) else str(v)) for v in out["value"]]
+    out["quantity"] = out["quantity"].map(lambda c: _plain_header(c))
+    return out.sort_values(ids, kind="stable").reset_index(drop=True)
+
+
+def _plain_header(column: str) -> str:
+    """A column name in words for a long-form table's ``quantity`` cells (typeset there by :func:`escape`)."""
+    return str(column).replace("r2", "R²").replace("_", " ")
+
+
+def latex_table(table: pd.DataFrame, caption: str, label: str) -> str:
+    """A table as LaTeX (needs :data:`PACKAGES`): one longtable (breaking across pages by rows), all its columns,
+    on a landscape page where it is too wide for portrait; a table too wide even for landscape is set in long form
+    (:func:`long_form`); \\footnotesize throughout."""
+    if not _fits(table):
+        table = long_form(table)
+        caption += " (Set in long form: one row per quantity.)"
+    specs, landscape = column_layout(table)
+    columns = list(table.columns)
+    head = " & ".join(f"{{{_stacked(header(c), 10)}}}" if spec.startswith("S") else
+                      header(c) if spec.startswith(">") else _stacked(header(c), 14)
+                      for c, spec in zip(columns, specs, strict=True)) + r" \\"
+    numeric = [_numeric(table[c]) for c in columns]
+    integer = [is_number and _integral(table[c]) for c, is_number in zip(columns, numeric, strict=True)]
+    scientific = ["exponent-mode" in spec for spec in specs]
+
+    def cell(c: str, v: object, is_number: bool, whole: bool, sci: bool) -> str:
+        if not is_number:
+            return _text(c, v)
+        return f"{float(v):.1e}" if sci and np.isfinite(float(v)) else _number(float(v), whole)
+
+    body = "\n".join(" & ".join(cell(*args) for args in zip(columns, row, numeric, integer, scientific, strict=True))
+                      + r" \\" for row in table.itertuples(index=False))
+    lines = [r"{\footnotesize\setlength{\tabcolsep}{3pt}\setlength{\LTcapwidth}{\linewidth}"
+             r"\sisetup{group-digits=false}",
+             rf"\begin{{longtable}}{{{''.join(specs)}}}", rf"\caption{{{escape(caption)}}}\label{{{label}}}\\",
+             r"\toprule", head, r"\midrule", r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
+             r"\bottomrule", r"\endfoot", body, r"\end{longtable}}"]
+    if landscape:
+        lines = [r"\begin{landscape}", *lines, r"\end{landscape}"]
+    return f"% needs \\usepackage[T1]{{fontenc}} and \\usepackage{{{','.join(PACKAGES)}}}\n" + "\n".join(lines) + "\n"
 
 
 def standalone(paths_or_bodies: list[str]) -> str:
-    """A minimal document (A4, 2 cm margins) that inputs or holds the given table bodies; for compile tests."""
+    """A minimal A4 document (2 cm margins, T1 fonts) that inputs or holds the given table bodies."""
     return "\n".join([r"\documentclass{article}", r"\usepackage[a4paper,margin=2cm]{geometry}",
-                      r"\usepackage[T1]{fontenc}", r"\usepackage{booktabs,longtable,array,graphicx}",
+                      r"\usepackage[T1]{fontenc}", rf"\usepackage{{{','.join(PACKAGES)}}}",
                       r"\begin{document}", *paths_or_bodies, r"\end{document}", ""])

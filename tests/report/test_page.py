@@ -191,11 +191,8 @@ window.addEventListener("load", function () {
 </script></body>"""
 
 
-def _measured(report: Path, width: int, height: int) -> str:
+def _measured(browser: str, report: Path, width: int, height: int) -> str:
     """The page as Chromium lays it out at ``width`` x ``height`` with :data:`MEASURE`'s findings in its DOM."""
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
-    if browser is None:
-        pytest.skip("chromium not installed (Debian: apt-get install chromium)")
     probe = report / "probe.html"
     probe.write_text((report / "index.html").read_text().replace("</body>", MEASURE))
     run = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}",
@@ -205,16 +202,16 @@ def _measured(report: Path, width: int, height: int) -> str:
     return run.stdout
 
 
-def test_first_screen_shows_the_verdicts_beside_a_figure_in_chromium(report):
+def test_first_screen_shows_the_verdicts_beside_a_figure_in_chromium(report, chromium):
     """At 1,400 x 900: every verdict line and the answer figure are on the first screen; nothing overflows."""
-    dom = _measured(report, 1400, 900)
+    dom = _measured(chromium, report, 1400, 900)
     assert 'data-first-screen="verdicts+figure"' in dom, dom.split("data-first-screen=")[1][:60]
     assert 'data-too-wide=""' in dom, dom.split("data-too-wide=")[1][:300]
 
 
-def test_no_card_table_or_figure_overflows_at_phone_width(report):
+def test_no_card_table_or_figure_overflows_at_phone_width(report, chromium):
     """At 390 x 844 (a phone): cards wrap, wide tables scroll inside their container, figures fit."""
-    dom = _measured(report, 390, 844)
+    dom = _measured(chromium, report, 390, 844)
     assert 'data-too-wide=""' in dom, dom.split("data-too-wide=")[1][:300]
 
 
