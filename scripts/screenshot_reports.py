@@ -38,6 +38,26 @@ def screenshot(page: Path, out: Path, width: int = 1400, height: int = 900) -> P
     return out
 
 
+def headline_pdf_page(report: Path, out: Path) -> Path | None:
+    """Page 1 of the report's headline table compiled with pdflatex (A4, as lmbrain's standalone wrapper), as PNG;
+    None where pdflatex or pdftoppm is missing."""
+    sys.path.insert(0, str(REPO))
+    from lmbrain.report.latex import standalone
+
+    table = report / "tables" / "headline.tex"
+    if not table.is_file() or not (shutil.which("pdflatex") and shutil.which("pdftoppm")):
+        return None
+    with tempfile.TemporaryDirectory() as work:
+        source = Path(work) / "headline.tex"
+        source.write_text(standalone([f"\\input{{{table.resolve()}}}"]))
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", source.name], cwd=work,
+                       check=True, capture_output=True, timeout=300)
+        subprocess.run(["pdftoppm", "-r", "80", "-png", "-f", "1", "-l", "1", "-singlefile", "headline.pdf",
+                        str(out.with_suffix(""))], cwd=work, check=True, capture_output=True, timeout=120)
+    out.chmod(0o644)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Screenshot each report's index.html; prints the files written."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}")
         phone = screenshot(page, Path(args.out) / f"{Path(report).name}_phone.png", width=390, height=844)
         print(f"wrote {phone}")
+        pdf = headline_pdf_page(page.parent, Path(args.out) / f"{Path(report).name}_headline_table.png")
+        if pdf is not None:
+            print(f"wrote {pdf}")
     return 0
 
 

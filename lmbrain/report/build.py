@@ -35,7 +35,7 @@ from lmbrain.report.tables import (
     to_markdown,
 )
 from lmbrain.report.trust import read_study, trust_panel
-from lmbrain.report.verdicts import verdicts
+from lmbrain.report.verdicts import untrained_beats_trained, verdicts
 from lmbrain.results import (
     NO_MODEL,
     RESULTS_FILE,
@@ -362,7 +362,9 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
     step("sensitivity and headline tables")
     sensitivity = sensitivity_table(results, alpha, seed)
     sentences = findings(rows, alpha, sensitivity)
-    lines = verdicts(rows, alpha, sensitivity)
+    kinds = {name: str(info.get("kind", "")) for name, info in (manifest.get("models") or {}).items()
+             if isinstance(info, dict)}
+    lines, untrained_notes = verdicts(rows, alpha, sensitivity), untrained_beats_trained(rows, kinds)
     if not headline.empty:
         written += write_table(headline, tables_dir / "headline", formats, "Headline: what the controls explain",
                                HEADLINE_CAPTION)
@@ -433,7 +435,8 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
     if html:
         trust = trust_panel(results, units, manifest, main, study, sensitivity)
         page = render_html(manifest, study, headline, sentences, trust, pictures, literature, bundle, staging,
-                           HEADLINE_CAPTION, leakage_answers(audit), verdict_lines=lines)
+                           HEADLINE_CAPTION, leakage_answers(audit), verdict_lines=lines,
+                           untrained_notes=untrained_notes)
         atomic_write_text(staging / "index.html", page)
         written.append(staging / "index.html")
     return written

@@ -70,7 +70,7 @@ def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: d
                 trust: dict[str, list[tuple[str, str]]], figures: list[tuple[str, Path, str]],
                 literature: pd.DataFrame, tables: list[tuple[str, pd.DataFrame, str, list[Path]]], out_dir: Path,
                 headline_caption: str, answers: list[str] | None = None,
-                verdict_lines: list[str] | None = None) -> str:
+                verdict_lines: list[str] | None = None, untrained_notes: list[str] | None = None) -> str:
     """Render the report page: its title and question from the study (:func:`page_question`), ``answers`` (the
     study's own answer to its question, e.g. the split audit's) before the findings; figure and table-file paths
     are made relative to ``out_dir``; long detailed tables are previewed (:func:`preview`) and linked to their
@@ -101,5 +101,6 @@ def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: d
         answer_figure=next(({"title": title, "caption": caption, "src": path.relative_to(out_dir).as_posix()}
                             for title, path, caption in figures if path.stem == "answer"), None),
         verdicts=verdict_lines or [],
+        untrained_notes=untrained_notes or [],
         identity=model_identity(manifest.get("models", {}) or {}),
     )

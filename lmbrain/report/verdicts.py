@@ -95,3 +95,32 @@ def model_identity(models: dict[str, dict]) -> list[str]:
         parts = [p for p in (info.get("family", ""), size, training, storage) if p]
         lines.append(f"{label}: {', '.join(parts)}")
     return lines
+
+
+#: the likely reason an untrained network scores like a trained one, by model kind
+_UNTRAINED_CAUSES = {
+    "bidirectional": "untrained BERT-type encoders keep absolute position embeddings, which carry word position",
+    "causal": "an untrained decoder still carries token identity and position through its residual stream",
+    "static": "random word vectors still carry word identity (and so frequency and length)",
+}
+
+
+def untrained_beats_trained(rows: pd.DataFrame, kinds: dict[str, str] | None = None) -> list[str]:
+    """One line per dataset × model where the mean over untrained seeds of the LLM's R² is at least the trained
+    model's, with its likely cause (``kinds``: model -> "causal" / "bidirectional" / "static")."""
+    if rows.empty:
+        return []
+    kinds = kinds or {}
+    lines = []
+    first = rows.sort_values("controls").groupby(["dataset", "base"], sort=True)
+    for (dataset, base), group in first:
+        group = group[group["controls"] == group["controls"].iloc[0]]  # the LLM's R² is the same for every set
+        trained, seeds = group[~group["untrained"]], group[group["untrained"]]
+        if trained.empty or seeds.empty:
+            continue
+        ours, theirs = float(trained["r2_llm"].iloc[0]), float(seeds["r2_llm"].mean())
+        if np.isfinite(ours) and np.isfinite(theirs) and theirs >= ours:
+            cause = _UNTRAINED_CAUSES.get(kinds.get(base, ""), "the architecture alone carries the signal")
+            lines.append(f"Untrained {base} scores at least as well as trained on {dataset} (R² {theirs:.3f} vs "
+                         f"{ours:.3f}, mean of {len(seeds)} seeds): likely because {cause}.")
+    return lines

@@ -77,3 +77,19 @@ def test_identity_lines_name_training_and_storage():
                     "quantisation": "none (float32 vectors)"}}
     assert model_identity(models) == ["a: gemma3, 270M parameters, base pretraining, 4-bit GGUF Q4_K_M",
                                       "g: glove, 20M parameters, static co-occurrence embedding, float32"]
+
+
+def test_every_untrained_beats_trained_case_gets_one_line_with_its_cause():
+    from lmbrain.report.verdicts import untrained_beats_trained
+
+    frame = pd.DataFrame([
+        _row(dataset="fed", base="minilm-l6", model="minilm-l6", r2_llm=0.030),
+        _row(dataset="fed", base="minilm-l6", model="minilm-l6:untrained-0", untrained=True, r2_llm=0.031),
+        _row(dataset="fed", base="minilm-l6", model="minilm-l6:untrained-1", untrained=True, r2_llm=0.033),
+        _row(dataset="fed", base="smollm2-135m", model="smollm2-135m", r2_llm=0.040),
+        _row(dataset="fed", base="smollm2-135m", model="smollm2-135m:untrained-0", untrained=True, r2_llm=0.010),
+    ])
+    lines = untrained_beats_trained(frame, {"minilm-l6": "bidirectional", "smollm2-135m": "causal"})
+    assert lines == ["Untrained minilm-l6 scores at least as well as trained on fed (R² 0.032 vs 0.030, mean of 2 "
+                     "seeds): likely because untrained BERT-type encoders keep absolute position embeddings, which "
+                     "carry word position."]
