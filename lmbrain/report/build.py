@@ -15,6 +15,7 @@ import pandas as pd
 from lmbrain.io import atomic_write_text, pid_alive
 from lmbrain.progress import Progress, duration
 from lmbrain.report import figures as figs
+from lmbrain.report import summary_figures
 from lmbrain.report.across_subjects import ALL_TARGETS, across_subject_table, comparison_table, roi_summary_table
 from lmbrain.report.ceilings import ceiling_table
 from lmbrain.report.headline import findings, headline_rows, headline_table
@@ -23,6 +24,7 @@ from lmbrain.report.increments import CAPTION as INCREMENTS_CAPTION
 from lmbrain.report.increments import increments_table
 from lmbrain.report.latex import latex_table
 from lmbrain.report.literature import literature_table
+from lmbrain.report.names import figure_title
 from lmbrain.report.seeds import seed_summary_table
 from lmbrain.report.sensitivity import n_replications, sensitivity_caption, sensitivity_table
 from lmbrain.report.tables import (
@@ -453,7 +455,7 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
     family_of = {base: i["family"] for base, i in info.items()}
     across = across_subject_table(results, seed=seed, fdr_alpha=alpha)
     entries = [
-        ("The answer at a glance", figs.answer_figure(rows, fig_dir, colors, alpha),
+        ("The answer at a glance", summary_figures.answer_figure(rows, fig_dir, colors, alpha),
          "Unique LLM R² (left) and Ω, the % of the LLM's R² the controls explain (right), per dataset × control set: "
          "trained models with 95% CIs (a star: unique R² above 0 after Benjamini–Hochberg correction), untrained "
          "seeds as their mean (open square) and range (bar)."),
@@ -468,7 +470,7 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
         ("Layer curves", figs.layer_curves(results, fig_dir, colors, family_of, n_boot=n_boot, seed=seed),
          "R² per relative depth, one panel per family; trained: line with 95% CI band; untrained seeds: dashed mean "
          "with min–max band."),
-        ("Model families", figs.families(rows, fig_dir, colors, info) if rows["base"].nunique() > 1 else [],
+        ("Model families", summary_figures.families(rows, fig_dir, colors, info) if rows["base"].nunique() > 1 else [],
          "LLM R², unique LLM R² and Ω per model side by side (parameter count under each name): trained models "
          "with 95% CI, untrained seeds as their mean (open square) and range (bar)."),
         ("Grouped vs shuffled splits", figs.split_audit(results, fig_dir),
@@ -477,7 +479,9 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
          "Pool curves, shrinkage and agreement of the ceiling estimates."),
     ]
     pictures, written = [], []
+    datasets = sorted(results["dataset"].unique(), key=len, reverse=True)
     for title, paths, caption in entries:
         written += paths
-        pictures += [(f"{title}: {p.stem}", p, caption) for p in paths if p.suffix == ".png"]
+        pngs = [p for p in paths if p.suffix == ".png"]
+        pictures += [(figure_title(title, p.stem, datasets) if len(pngs) > 1 else title, p, caption) for p in pngs]
     return pictures, written

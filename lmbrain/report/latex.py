@@ -10,6 +10,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from lmbrain.report.names import readable_controls, readable_dataset
+
 #: text width of A4 with 2 cm margins, portrait and landscape, in points
 PORTRAIT_WIDTH, LANDSCAPE_WIDTH = 483.0, 728.0
 #: string cells longer than this wrap in a paragraph column
@@ -25,8 +27,6 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
 _UNICODE = {"²": r"\textsuperscript{2}", "Ω": r"$\Omega$", "−": r"$-$", "–": "--", "≤": r"$\le$", "≥": r"$\ge$",
             "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$", "κ": r"$\kappa$", "σ": r"$\sigma$", "α": r"$\alpha$",
             "·": r"$\cdot$", "√": r"$\surd$", "✔": r"$\checkmark$"}
-#: dataset name parts spelled out
-_WORDS = {"langnet": "language network", "eeg": "EEG", "et": "eye tracking", "alice": "Alice"}
 #: columns that identify a row (kept as columns when a table is set in long form)
 ID_COLUMNS = ("dataset", "controls", "model", "roi", "subject", "quantity", "metric", "model_a", "model_b",
               "feature_set", "scheme", "implanted_unique_r2", "smaller")
@@ -72,18 +72,6 @@ def escape(text: str) -> str:
     text = _minus(str(text)).replace("R²", "\x00")
     out = "".join(_SPECIAL.get(c, c) for c in text)
     return "".join(_UNICODE.get(c, c) for c in out).replace("\x00", "$R^2$")
-
-
-def readable_dataset(name: str) -> str:
-    """'brennan2016_alice' -> 'Brennan2016 (Alice)', 'pereira2018_langnet' -> 'Pereira2018 (language network)'."""
-    first, *rest = str(name).split("_")
-    words = " ".join(_WORDS.get(w, w) for w in rest)
-    return first[:1].upper() + first[1:] + (f" ({words})" if words else "")
-
-
-def readable_controls(label: str) -> str:
-    """'sentence_length+sentence_position' -> 'sentence length + sentence position' (lags kept: 'word length@1')."""
-    return " + ".join(part.replace("_", " ") for part in str(label).split("+"))
 
 
 def header(column: str) -> str:

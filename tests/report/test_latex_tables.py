@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmbrain.report.latex import LANDSCAPE_WIDTH, escape, header, latex_table, long_form, readable_dataset, standalone
+from lmbrain.report.latex import LANDSCAPE_WIDTH, escape, header, latex_table, long_form, standalone
+from lmbrain.report.names import readable_dataset
 
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "default"
 
