@@ -462,9 +462,10 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
         ("Omega per dataset and model", figs.omega_overview(rows, fig_dir, colors),
          "Ω with its 95% CI for each trained model (filled) and each untrained seed (open; bar: mean over seeds); "
          "n.d.: the LLM's R² is not above chance."),
-        ("Variance partitions", figs.partition_bars(rows, fig_dir, colors),
-         "R² of the controls, the LLM, both, and the LLM's unique R² (with 95% CI) side by side from 0: negative "
-         "values are bars below 0."),
+        ("Variance partitions", figs.partition_bars(rows, fig_dir, colors, alpha),
+         "R² of the controls alone (grey), the LLM alone (model colour), both (black outline) and the LLM's unique "
+         "R² (hatched) side by side from 0, for each trained model (95% CIs; a star: unique R² above 0 after "
+         "Benjamini–Hochberg) and its untrained seeds (pale; mean with a min–max bar)."),
         ("Per-ROI scores", figs.roi_panels(across, results, fig_dir, colors),
          "One panel per ROI: LLM R² and unique LLM R², mean over subjects with 95% t intervals; dashed: controls."),
         ("Layer curves", figs.layer_curves(results, fig_dir, colors, family_of, n_boot=n_boot, seed=seed),

@@ -142,38 +142,67 @@ def omega_overview(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) ->
     return save(fig, out_dir / "omega")
 
 
-def partition_bars(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) -> list[Path]:
-    """Per dataset and control set: R² of the controls, of the LLM and of both, and the LLM's unique R² (with its
-    95 % CI), side by side from 0 — a negative value is a bar below 0, never a segment stacked on others."""
+def _partition_groups(frame: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(label, base, rows) per bar group: each trained model, then its untrained seeds as one group."""
+    groups = []
+    for base, part in frame.groupby("base", sort=True):
+        trained, seeds = part[~part["untrained"]], part[part["untrained"]]
+        if not trained.empty:
+            groups.append((base, base, trained))
+        if not seeds.empty:
+            groups.append((f"{base}\nuntrained ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})", base, seeds))
+    return groups
+
+
+def partition_bars(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], alpha: float = 0.05) -> list[Path]:
+    """Per dataset and control set, the variance partition of each trained model and of its untrained seeds (one
+    group, their mean with a min–max bar): R² of the controls alone (grey), of the LLM alone (model colour), of both
+    (model colour, black outline) and the LLM's unique R² (hatched), side by side from 0 (a negative value is a bar
+    below 0); trained bars carry 95 % CIs, and a star marks a unique R² above 0 after Benjamini–Hochberg (q <=
+    ``alpha``)."""
     written: list[Path] = []
+    quantities = (("r2_controls", "r2_controls_low", "r2_controls_high"), ("r2_llm", "r2_llm_low", "r2_llm_high"),
+                  ("r2_joint", None, None), ("unique_llm", "unique_low", "unique_high"))
     for (dataset, controls), frame in rows.groupby(["dataset", "controls"], sort=True):
-        frame = frame.sort_values(["base", "untrained", "model"])
-        fig, ax = plt.subplots(figsize=(1.6 + 1.05 * len(frame), 3.6))
-        x = np.arange(len(frame))
+        groups = _partition_groups(frame)
+        fig, ax = plt.subplots(figsize=(2.2 + 1.25 * len(groups), 3.8))
         width = 0.2
-        quantities = (("r2_controls", CONTROLS_COLOR, None), ("r2_llm", None, None), ("r2_joint", JOINT_COLOR, None),
-                      ("unique_llm", None, "//"))
-        for k, (column, fixed, hatch) in enumerate(quantities):
-            values = frame[column].to_numpy(float)
-            face = [fixed or colors.get(b, "k") for b in frame["base"]]
-            alpha = [0.45 if u else 1.0 for u in frame["untrained"]]
-            for xi, v, f, a in zip(x + (k - 1.5) * width, values, face, alpha, strict=True):
-                ax.bar(xi, v, width, color=f, alpha=a, hatch=hatch, edgecolor="white" if hatch else f, lw=0)
-            if column == "unique_llm":
-                low = np.maximum(values - frame["unique_low"].to_numpy(float), 0)
-                high = np.maximum(frame["unique_high"].to_numpy(float) - values, 0)
-                ax.errorbar(x + (k - 1.5) * width, values, yerr=[low, high], fmt="none", color="k", lw=0.8, capsize=2)
+        for g, (_label, base, part) in enumerate(groups):
+            color, untrained = colors.get(base, "k"), bool(part["untrained"].iloc[0])
+            for k, (column, low, high) in enumerate(quantities):
+                xi = g + (k - 1.5) * width
+                values = part[column].to_numpy(float)
+                value = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
+                if not np.isfinite(value):
+                    continue
+                face = CONTROLS_COLOR if column == "r2_controls" else color
+                ax.bar(xi, value, width, color=face, hatch="///" if column == "unique_llm" else None,
+                       edgecolor="black" if column == "r2_joint" else "white", lw=1.0 if column == "r2_joint" else 0,
+                       alpha=0.55 if untrained else 1.0)
+                if untrained and len(values) > 1:
+                    ax.vlines(xi, np.nanmin(values), np.nanmax(values), color="black", lw=1.2)
+                elif not untrained and low is not None and np.isfinite(part[low].iloc[0]):
+                    ax.errorbar(xi, value, yerr=[[max(value - part[low].iloc[0], 0)], [max(part[high].iloc[0] - value,
+                                0)]], fmt="none", color="black", lw=0.8, capsize=2)
+                if column == "unique_llm" and not untrained and np.isfinite(part["q_unique"].iloc[0]) \
+                        and part["q_unique"].iloc[0] <= alpha:
+                    top = part[high].iloc[0] if np.isfinite(part[high].iloc[0]) else value
+                    ax.text(xi, top, "*", ha="center", va="bottom", fontsize=12, fontweight="bold")
         ax.axhline(0, color="k", lw=0.8)
-        labels = [m.replace(":untrained-", "\nuntrained ") for m in frame["model"]]
-        ax.set_xticks(x, labels, fontsize=7)
-        ax.set_ylabel("out-of-sample R² (mean over subjects)")
+        ax.set_xticks(range(len(groups)), [label for label, _, _ in groups], fontsize=7)
+        one_target = bool((frame["n_subjects"] < 3).all())
+        ax.set_ylabel("out-of-sample R² " + ("(one averaged target)" if one_target else "(mean over subjects)"))
         ax.set_title(f"{dataset}: variance partition vs {controls.replace('+', ' + ')}", fontsize=9)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=CONTROLS_COLOR, label="controls alone"),
-                   plt.Rectangle((0, 0), 1, 1, color="#777777", label="LLM alone (model colour)"),
-                   plt.Rectangle((0, 0), 1, 1, color=JOINT_COLOR, label="LLM + controls"),
-                   plt.Rectangle((0, 0), 1, 1, facecolor="#777777", hatch="//", edgecolor="white",
-                                 label="unique LLM (may be < 0), 95 % CI"),
-                   plt.Rectangle((0, 0), 1, 1, color="#777777", alpha=0.45, label="pale: untrained")]
+        handles = [plt.Rectangle((0, 0), 1, 1, color=CONTROLS_COLOR, label="controls alone (grey)"),
+                   plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="0.4", label="LLM alone (model colour)"),
+                   plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", lw=1.5,
+                                 label="LLM + controls (black outline)"),
+                   plt.Rectangle((0, 0), 1, 1, facecolor="white", hatch="///", edgecolor="0.4",
+                                 label="unique LLM R² (hatched; may be < 0)"),
+                   plt.Line2D([], [], color="black", marker="_", ls="", ms=8,
+                              label="trained: 95 % CI; untrained: min–max over seeds (pale bars)"),
+                   plt.Line2D([], [], color="black", marker="$*$", ls="", ms=8,
+                              label=f"unique R² > 0 after BH (q ≤ {alpha:g})")]
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         written += save(fig, out_dir / f"partition_{dataset}_{controls.replace('+', '-')}")
     return written
