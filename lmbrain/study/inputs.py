@@ -195,20 +195,31 @@ class StudyInputs:
 
         study = self.study
         stimuli = self.dataset(name).stimuli
+        policy = self.context_policy(name, model, seed)
         features = get_features(
             model,
             stimuli["text"].astype(str).tolist(),
             stimuli["context_id"].tolist(),
             stimuli["position"].tolist(),
             untrained_seed=seed,
-            context=self.context_policy(name, model, seed).policy,
+            context=policy.policy,
             pooling=study.features.pooling,
             layers="all",
             batch_size=study.features.batch_size,
+            max_length=self.prefix_window(policy, model, seed),
             progress=False,
         )
         layers = resolve_layers(study.features.layers, features.shape[0])
         return {layer: features[layer] for layer in layers}
+
+    def prefix_window(self, policy: ContextPolicy, model: str, seed: int | None) -> int | None:
+        """The token window of a bidirectional model reading prefixes on incremental data (``prefix_window``)."""
+        from lmbrain.features.models import model_ref
+
+        window = self.study.features.prefix_window
+        if window is None or policy.policy != "passage-so-far" or model_ref(model, seed).kind != "bidirectional":
+            return None
+        return window
 
     def context_policy(self, name: str, model: str, seed: int | None) -> ContextPolicy:
         """The context policy of a model on a dataset: left context only on incremental data, for every model."""

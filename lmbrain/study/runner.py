@@ -179,7 +179,11 @@ def context_policies(study: Study) -> dict[str, dict[str, dict[str, str]]]:
     for entry in study.datasets:
         out[entry.name] = {}
         for model, seed in model_variants(study):
-            policy = inputs.context_policy(entry.name, model, seed).as_dict()
+            chosen = inputs.context_policy(entry.name, model, seed)
+            policy = chosen.as_dict()
+            window = inputs.prefix_window(chosen, model, seed)
+            if window is not None:
+                policy["reason"] += f"; each prefix cut to its last {window} tokens (features.prefix_window)"
             lookup = lookup_text(model, inputs.dataset(entry.name).stimuli["text"].astype(str).tolist())
             if lookup:  # a static embedding: its out-of-vocabulary words, shown in the trust panel
                 policy["reason"] += f"; {lookup}"

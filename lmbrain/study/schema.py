@@ -111,6 +111,12 @@ class FeatureOptions(Strict):
     context: str = "auto"
     pooling: Literal["last", "mean", "sum"] = "last"
     batch_size: int = 16
+    prefix_window: int | None = Field(
+        None, ge=8, description="on incremental data, the token window a bidirectional model reads each word's prefix "
+        "in: the window that ends with the word, starting at a word boundary (windows every N/2 tokens), so each word "
+        "sees between about N/2 and N tokens of left context, whole words only: a bounded window as story-listening "
+        "encoding work uses; None: the model's whole window. Causal models read their contexts in one pass and "
+        "ignore it")
 
 
 class CVOptions(Strict):
