@@ -23,7 +23,7 @@ from lmbrain.report.html import render_html
 from lmbrain.report.increments import CAPTION as INCREMENTS_CAPTION
 from lmbrain.report.increments import increments_table
 from lmbrain.report.latex import latex_table
-from lmbrain.report.literature import literature_table
+from lmbrain.report.literature import literature_table, load_literature
 from lmbrain.report.names import figure_title
 from lmbrain.report.seeds import seed_summary_table
 from lmbrain.report.sensitivity import n_replications, sensitivity_caption, sensitivity_table
@@ -474,6 +474,11 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
         ("Model families", summary_figures.families(rows, fig_dir, colors, info) if rows["base"].nunique() > 1 else [],
          "LLM R², unique LLM R² and Ω per model side by side (parameter count under each name): trained models "
          "with 95% CI, untrained seeds as their mean (open square) and range (bar)."),
+        ("This study beside the literature", summary_figures.literature_figure(rows, load_literature(), fig_dir,
+                                                                               colors),
+         "Published omegas (black, ± SE; Feghhi et al. 2024, GPT2-XL) beside this study's comparable values "
+         "(same dataset, controls and training state; each subject's omega clipped to 0–100 as published; open: "
+         "mean over untrained seeds). Models, splits and estimators differ: the literature table says how."),
         ("Grouped vs shuffled splits", figs.split_audit(results, fig_dir),
          "Mean R² under grouped and shuffled (leaky) outer CV per feature set."),
         ("Noise ceilings", figs.ceiling_diagnostics(results, fig_dir),

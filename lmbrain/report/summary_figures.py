@@ -123,3 +123,43 @@ def families(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: di
     fig.suptitle("Score, unique variance and omega per model family (trained vs untrained seeds)", fontsize=9)
     fig.tight_layout()
     return save(fig, out_dir / "families")
+
+
+def literature_figure(rows: pd.DataFrame, values: list, out_dir: Path, colors: dict[str, str]) -> list[Path]:
+    """Each published omega (Feghhi et al.; black diamond, ± its SE) beside this study's comparable value for every
+    model of the same training state on the same dataset and controls: the mean of per-subject omegas, each clipped
+    to 0–100 as published (coloured; open for the mean over untrained seeds). One row per published value."""
+    from lmbrain.report.names import readable_dataset
+    from lmbrain.report.verdicts import short_controls
+
+    omegas = [v for v in values if v.quantity == "omega" and (rows["dataset"] == v.dataset).any()]
+    if rows.empty or not omegas or "omega_subject_mean_clipped" not in rows.columns:
+        return []
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.55 * len(omegas)))
+    labels = []
+    for y, value in enumerate(omegas):
+        untrained = "untrained" in value.model
+        ax.errorbar([value.value], [y], xerr=[[value.spread or 0], [value.spread or 0]], fmt="D", color="black",
+                    ms=6, capsize=3)
+        frame = rows[(rows["dataset"] == value.dataset) & (rows["controls"] == (value.controls or ""))
+                     & (rows["untrained"] == untrained)]
+        for base, group in frame.groupby("base", sort=True):
+            numbers = group["omega_subject_mean_clipped"].to_numpy(float)
+            numbers = numbers[np.isfinite(numbers)]
+            if len(numbers):
+                ax.plot([numbers.mean()], [y - 0.18], marker="o", ls="", ms=6, color=colors.get(base, "k"),
+                        mfc="white" if untrained else colors.get(base, "k"), label=base)
+        labels.append(f"{readable_dataset(value.dataset).split(' (')[0]}, {short_controls(value.controls or '')}\n"
+                      f"vs {value.model.replace('gpt2-xl', 'GPT2-XL')}")
+    ax.set_yticks(range(len(omegas)), labels, fontsize=7)
+    ax.set_xlabel("Ω (%): mean of per-subject omegas, each clipped to 0–100 (as published)")
+    ax.set_xlim(-5, 105)
+    ax.invert_yaxis()
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
+    unique = {"published (± SE)": plt.Line2D([], [], marker="D", color="black", ls=""), **unique}
+    ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title("This study beside published omegas (different models, splits and estimators: see the table)",
+                 fontsize=8)
+    fig.tight_layout()
+    return save(fig, out_dir / "literature")
