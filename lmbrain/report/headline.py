@@ -263,8 +263,10 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         })
     table = pd.DataFrame(out, columns=columns)
     trained_first = table["model"].str.contains(" untrained").astype(int)
-    return table.assign(_order=trained_first).sort_values(["dataset", "controls", "_order", "model"],
-                                                          kind="stable").drop(columns="_order")
+    table = table.assign(_order=trained_first).sort_values(["dataset", "controls", "_order", "model"],
+                                                           kind="stable").drop(columns="_order")
+    empty = [c for c in ("q (BH)", "r / ceiling") if not table[c].astype(str).str.strip().any()]
+    return table.drop(columns=empty)  # no column the study cannot fill (no ceiling, no test)
 
 
 def _pretty_controls(controls: str) -> str:
