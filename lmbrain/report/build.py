@@ -466,8 +466,10 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
          "R² of the controls alone (grey), the LLM alone (model colour), both (black outline) and the LLM's unique "
          "R² (hatched) side by side from 0, for each trained model (95% CIs; a star: unique R² above 0 after "
          "Benjamini–Hochberg) and its untrained seeds (pale; mean with a min–max bar)."),
-        ("Per-ROI scores", figs.roi_panels(across, results, fig_dir, colors),
-         "One panel per ROI: LLM R² and unique LLM R², mean over subjects with 95% t intervals; dashed: controls."),
+        ("Per-ROI scores", figs.roi_panels(across, results, fig_dir, colors, alpha),
+         "LLM R² (top) and unique LLM R² (bottom) per ROI, mean over subjects: trained models with 95% t intervals "
+         "across subjects (a star: q ≤ α, Benjamini–Hochberg over the ROIs), untrained seeds pale (mean, range); "
+         "dashed: the controls' R²."),
         ("Layer curves", figs.layer_curves(results, fig_dir, colors, family_of, n_boot=n_boot, seed=seed),
          "R² per relative depth, one panel per family; trained: line with 95% CI band; untrained seeds: dashed mean "
          "with min–max band."),

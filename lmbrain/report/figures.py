@@ -132,8 +132,10 @@ def omega_overview(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) ->
                     va="bottom", fontsize=5.5, color="0.35")
         ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
         ax.set_ylabel("Ω (% of the LLM R² the controls explain)", fontsize=7)
-    handles = [plt.Line2D([], [], marker="o", color="k", ls="", label="trained (95 % CI)"),
-               plt.Line2D([], [], marker="o", mfc="none", color="k", ls="", label="untrained seeds (bar: mean)")]
+    handles = [plt.Line2D([], [], marker="o", color="k", ls="", label="trained (95 % CI)")]
+    if rows["untrained"].any():  # no legend entry for what the study does not have
+        handles.append(plt.Line2D([], [], marker="o", mfc="none", color="k", ls="",
+                                  label="untrained seeds (bar: mean)"))
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.04), frameon=False)
     fig.suptitle("Omega, as measured: how much of each model's brain score the controls explain (n.d.: the LLM's R² "
                  "is not above chance; > 100: the joint model lost to the controls; < 0: unique R² > the LLM's)",
@@ -200,7 +202,8 @@ def partition_bars(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], al
                    plt.Rectangle((0, 0), 1, 1, facecolor="white", hatch="///", edgecolor="0.4",
                                  label="unique LLM R² (hatched; may be < 0)"),
                    plt.Line2D([], [], color="black", marker="_", ls="", ms=8,
-                              label="trained: 95 % CI; untrained: min–max over seeds (pale bars)"),
+                              label="trained: 95 % CI; untrained: min–max over seeds (pale bars)"
+                              if frame["untrained"].any() else "95 % CI"),
                    plt.Line2D([], [], color="black", marker="$*$", ls="", ms=8,
                               label=f"unique R² > 0 after BH (q ≤ {alpha:g})")]
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -281,9 +284,11 @@ def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     return written
 
 
-def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, colors: dict[str, str]) -> list[Path]:
-    """Per dataset with several ROIs: one panel per ROI (rows: R² of the LLM alone, unique LLM R²), one bar per
-    model (pale: untrained) with the 95 % t interval across subjects; the controls' R² a dashed line."""
+def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, colors: dict[str, str],
+               alpha: float = 0.05) -> list[Path]:
+    """Per dataset with several ROIs: two panels (R² of the LLM alone; unique LLM R²) with the ROIs along x; per ROI
+    one bar per trained model (95 % t interval across subjects, a star where its q <= ``alpha``) and one pale bar
+    per model's untrained seeds (mean over seeds, a bar over their range); the controls' R² a grey dash per ROI."""
     written: list[Path] = []
     if across.empty:
         return written
@@ -293,41 +298,50 @@ def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, color
         rois = sorted(frame["roi"].unique())
         if len(rois) < 2:
             continue
-        models = sorted(frame["model"].unique(), key=lambda m: (base_model(m), is_untrained(m), m))
-        fig, axes = plt.subplots(2, len(rois), figsize=(1.0 + 0.42 * len(models) * len(rois), 5.2),
-                                 squeeze=False, sharey="row")
+        bases = sorted({base_model(m) for m in frame["model"]})
+        slots = [(b, False) for b in bases] + [(b, True) for b in bases
+                                                if frame["model"].map(is_untrained)[frame["model"].map(base_model)
+                                                                                    == b].any()]
+        width = 0.8 / len(slots)
+        fig, axes = plt.subplots(2, 1, figsize=(max(7.0, 1.2 + 0.22 * len(slots) * len(rois) * 1.6), 6.0),
+                                 sharex=True)
         controls = data[data["dataset"] == dataset]
-        for j, roi in enumerate(rois):
-            for i, quantity in enumerate(("r2", "unique_llm")):
-                ax = axes[i, j]
-                part = frame[(frame["roi"] == roi) & (frame["quantity"] == quantity)].set_index("model")
-                for k, model in enumerate(models):
-                    if model not in part.index:
+        for ax, quantity, label in zip(axes, ("r2", "unique_llm"), ("R² LLM alone", "unique LLM R²"), strict=True):
+            part = frame[frame["quantity"] == quantity]
+            for j, roi in enumerate(rois):
+                here = part[part["roi"] == roi]
+                for k, (base, untrained) in enumerate(slots):
+                    x = j - 0.4 + width * (k + 0.5)
+                    rows = here[(here["model"].map(base_model) == base)
+                                & (here["model"].map(is_untrained) == untrained)]
+                    if rows.empty:
                         continue
-                    r = part.loc[model]
-                    if isinstance(r, pd.DataFrame):
-                        r = r.iloc[0]
-                    color = colors.get(base_model(model), "k")
-                    ax.bar(k, r["mean"], color=color, alpha=0.45 if is_untrained(model) else 1.0)
-                    ax.errorbar(k, r["mean"], yerr=[[max(r["mean"] - r["ci_low"], 0)],
-                                                    [max(r["ci_high"] - r["mean"], 0)]],
-                                color="k", lw=0.8, capsize=2)
-                if quantity == "r2" and not controls.empty and "roi" in controls.columns:
+                    color = colors.get(base, "k")
+                    if untrained:
+                        means = rows["mean"].to_numpy(float)
+                        ax.bar(x, means.mean(), width, color=color, alpha=0.4)
+                        ax.vlines(x, means.min(), means.max(), color="black", lw=1)
+                        continue
+                    r = rows.iloc[0]
+                    ax.bar(x, r["mean"], width, color=color)
+                    ax.errorbar(x, r["mean"], yerr=[[max(r["mean"] - r["ci_low"], 0)],
+                                                    [max(r["ci_high"] - r["mean"], 0)]], color="k", lw=0.8, capsize=2)
+                    if np.isfinite(r.get("q", np.nan)) and r["q"] <= alpha:
+                        ax.text(x, max(r["ci_high"], r["mean"]), "*", ha="center", va="bottom", fontsize=11,
+                                fontweight="bold")
+                if quantity == "r2" and "roi" in controls.columns:
                     at_roi = controls[controls["roi"] == roi]
                     if not at_roi.empty:
-                        ax.axhline(at_roi.groupby("subject")["value"].mean().mean(), color=CONTROLS_COLOR, ls="--",
-                                   lw=1)
-                ax.axhline(0, color="k", lw=0.6)
-                ax.set_xticks([])
-                if i == 0:
-                    ax.set_title(roi, fontsize=8)
-            axes[0, 0].set_ylabel("R² LLM alone")
-            axes[1, 0].set_ylabel("unique LLM R²")
-        handles = [plt.Rectangle((0, 0), 1, 1, color=colors.get(base_model(m), "k"),
-                                 alpha=0.45 if is_untrained(m) else 1.0, label=m) for m in models]
-        handles.append(plt.Line2D([], [], color=CONTROLS_COLOR, ls="--", label="controls alone"))
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False,
-                   bbox_to_anchor=(0.5, -0.06))
+                        ax.hlines(at_roi.groupby("subject")["value"].mean().mean(), j - 0.45, j + 0.45,
+                                  color=CONTROLS_COLOR, ls="--", lw=1.2)
+            ax.axhline(0, color="k", lw=0.6)
+            ax.set_ylabel(label)
+        axes[1].set_xticks(range(len(rois)), rois)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colors.get(b, "k"), label=b) for b in bases]
+        handles += [plt.Rectangle((0, 0), 1, 1, color="0.5", alpha=0.4, label="pale: untrained seeds (mean, range)"),
+                    plt.Line2D([], [], color=CONTROLS_COLOR, ls="--", label="controls alone"),
+                    plt.Line2D([], [], color="black", marker="$*$", ls="", ms=8, label=f"q ≤ {alpha:g} (BH over ROIs)")]
+        axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
         fig.suptitle(f"{dataset}: per ROI, mean over subjects with 95 % t interval across subjects", fontsize=9)
         fig.tight_layout()
         written += save(fig, out_dir / f"roi_{dataset}")

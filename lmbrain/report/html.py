@@ -77,8 +77,11 @@ def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: d
     files. The first screen: ``verdict_lines`` beside the answer figure (the first figure, "answer.png"), the
     models' identity, then the headline table; the long sentences follow, collapsed."""
     from lmbrain.report.verdicts import model_identity
+    from lmbrain.report.wording import is_behavioural, reword
 
     env = Environment(loader=PackageLoader("lmbrain.report", "templates"), autoescape=select_autoescape())
+    behavioural = is_behavioural(manifest)
+    env.filters["words"] = lambda text: reword(text, behavioural)  # prose only; never table cells or names
     template = env.get_template("report.html.j2")
     title, question = page_question(study, str(manifest.get("study", "")))
     return template.render(

@@ -62,10 +62,12 @@ def answer_figure(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], alp
     axes[0].set_yticks(range(len(keys)), [f"{d}\nvs {short_controls(c)}" for d, c in keys], fontsize=7)
     axes[0].set_ylim(-0.55, len(keys) - 0.45)
     handles = [plt.Line2D([], [], marker="o", color=colors.get(b, "k"), ls="", label=b) for b in bases]
-    handles += [plt.Line2D([], [], marker="o", color="0.3", ls="-", label="trained, 95 % CI"),
-                plt.Line2D([], [], marker="s", mfc="white", color="0.3", ls="-", label="untrained seeds: mean, range"),
-                plt.Line2D([], [], marker="$*$", color="0.3", ls="", ms=8,
-                           label=f"unique R² > 0 after BH (q ≤ {alpha:g})")]
+    handles += [plt.Line2D([], [], marker="o", color="0.3", ls="-", label="trained, 95 % CI")]
+    if rows["untrained"].any():  # no legend entry for what the study does not have
+        handles.append(plt.Line2D([], [], marker="s", mfc="white", color="0.3", ls="-",
+                                  label="untrained seeds: mean, range"))
+    handles.append(plt.Line2D([], [], marker="$*$", color="0.3", ls="", ms=8,
+                              label=f"unique R² > 0 after BH (q ≤ {alpha:g})"))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=7, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(handles) > 4), 1, 1))

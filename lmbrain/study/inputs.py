@@ -216,7 +216,7 @@ class StudyInputs:
         """The token window of a bidirectional model reading prefixes on incremental data (``prefix_window``)."""
         from lmbrain.features.models import model_ref
 
-        window = self.study.features.prefix_window
+        window = getattr(self.study.features, "prefix_window", None)  # a study pickled before the option existed
         if window is None or policy.policy != "passage-so-far" or model_ref(model, seed).kind != "bidirectional":
             return None
         return window

@@ -104,6 +104,10 @@ class ModelEntry(Strict):
     trained: bool = True
 
 
+#: (section, option) pairs added after studies were run: left out of the hash when unset (None)
+UNHASHED_WHEN_UNSET = (("features", "prefix_window"),)
+
+
 class FeatureOptions(Strict):
     """Which layers, which context policy and which pooling to extract."""
 
@@ -257,7 +261,11 @@ class Study(Strict):
 
     def digest(self) -> str:
         """A stable hash of the study's content (key order and formatting do not matter)."""
-        text = json.dumps(self.model_dump(mode="json", exclude={"question"}), sort_keys=True)
+        content = self.model_dump(mode="json", exclude={"question"})
+        for section, key in UNHASHED_WHEN_UNSET:  # options added later: unset, a study keeps the hash it had
+            if content.get(section, {}).get(key) is None:
+                content[section].pop(key, None)
+        text = json.dumps(content, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
