@@ -346,12 +346,55 @@ def _next_step(stage: Progress, name: str) -> None:
     stage.set_note(f"now: {name}")
 
 
+#: a detailed table to write: (file stem, title, caption, table, Markdown number format); empty tables are skipped
+TableSpec = tuple[str, str, str, pd.DataFrame, str]
+
+SEEDS_CAPTION = ("Per dataset and model: the trained model's value next to the mean and range (min, max) over its "
+                 "untrained (re-initialised) seeds, from the family comparison; 'defined' counts the seeds whose value "
+                 "is defined (omega needs the LLM above chance).")
+JOINT_CHECK_CAPTION = ("Shortfall = max(R² LLM, R² controls) − R² joint per (model, subject) row (subject means over "
+                       "targets); a joint model that never lost to its parts would have shortfall <= 0. "
+                       "share_joint_ge_best: rows within 0.002 of their best part.")
+CEILINGS_CAPTION = ("Per dataset: the ceiling method, its median over targets, the share of ceilings at 0 or >= 0.99 "
+                    "and of per-target estimates at a bound, the median CI width, and the alternative estimates "
+                    "(docs/statistics.md, 'Noise ceilings').")
+SCORES_CAPTION = ("Per subject: mean over its targets; 'all' averages the subject means. Layer: the in-fold choice "
+                  "most often made (how often).")
+LAYERS_CAPTION = ("Never used to choose a layer; mean over subjects of subject means, CIs over subjects (3 or more), "
+                  "else the target's own CI over the split unit's groups.")
+
+
+def _write_details(bundle: list[Detail], specs: list[TableSpec], tables_dir: Path, formats: list[str]) -> list[Path]:
+    """Write each non-empty table of ``specs`` (its files, and its entry in the page's ``bundle``)."""
+    written: list[Path] = []
+    for stem, title, caption, table, floatfmt in specs:
+        if not table.empty:
+            written += _detail(bundle, table, tables_dir / stem, formats, title, caption, floatfmt)
+    return written
+
+
+def _summary_specs(results: pd.DataFrame, main: pd.DataFrame, family: pd.DataFrame, sensitivity: pd.DataFrame,
+                   seed: int, alpha: float) -> list[TableSpec]:
+    """The tables read with the headline: family comparison, untrained seeds, joint check, sensitivity, increments."""
+    seeds = seed_summary_table(family) if not family.empty else pd.DataFrame()
+    if not seeds.empty and not (seeds["n_untrained_seeds"] > 0).any():
+        seeds = pd.DataFrame()
+    return [
+        ("family_comparison", "Family comparison", FAMILY_CAPTION, family, ".3f"),
+        ("untrained_seeds", "Trained vs untrained seeds", SEEDS_CAPTION, seeds, ".3f"),
+        ("joint_check", "Joint model vs its parts", JOINT_CHECK_CAPTION, joint_check_table(main), ".3f"),
+        ("sensitivity", "Sensitivity: known unique LLM signals implanted into the responses",
+         sensitivity_caption(alpha, n_replications(results)), sensitivity, ".4g"),
+        ("control_increments", "Nested control sets: what the larger set adds", INCREMENTS_CAPTION,
+         increments_table(results, seed=seed, fdr_alpha=alpha), ".4g"),
+    ]
+
+
 def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units: pd.DataFrame, manifest: dict,
                   formats: list[str], figures: bool, html: bool, step: Callable[[str], None]) -> list[Path]:
     """The report's files, written under ``staging``; ``step(name)`` marks the start of each of REPORT_STEPS."""
     study = read_study(results_dir)
     tables_dir = staging / "tables"
-    written: list[Path] = []
     bundle: list[Detail] = []  # detailed tables, in page order
     stats = manifest.get("statistics", {})
     seed, n_boot = int(stats.get("seed", 0)), int(stats.get("bootstrap", 1000))
@@ -363,71 +406,27 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
     headline = headline_table(rows, alpha)
     step("sensitivity and headline tables")
     sensitivity = sensitivity_table(results, alpha, seed)
-    sentences = findings(rows, alpha, sensitivity)
-    kinds = {name: str(info.get("kind", "")) for name, info in (manifest.get("models") or {}).items()
-             if isinstance(info, dict)}
-    lines, untrained_notes = verdicts(rows, alpha, sensitivity), untrained_beats_trained(rows, kinds)
-    if not headline.empty:
-        written += write_table(headline, tables_dir / "headline", formats, "Headline: what the controls explain",
-                               HEADLINE_CAPTION)
-    if not family.empty:
-        title = "Family comparison"
-        written += _detail(bundle, family, tables_dir / "family_comparison", formats, title, FAMILY_CAPTION)
-    seeds = seed_summary_table(family) if not family.empty else pd.DataFrame()
-    if not seeds.empty and (seeds["n_untrained_seeds"] > 0).any():
-        title, caption = "Trained vs untrained seeds", (
-            "Per dataset and model: the trained model's value next to the mean and range (min, max) over its "
-            "untrained (re-initialised) seeds, from the family comparison; 'defined' counts the seeds whose value "
-            "is defined (omega needs the LLM above chance).")
-        written += _detail(bundle, seeds, tables_dir / "untrained_seeds", formats, title, caption)
-    check = joint_check_table(main)
-    if not check.empty:
-        title, caption = "Joint model vs its parts", (
-            "Shortfall = max(R² LLM, R² controls) − R² joint per (model, subject) row (subject means over targets); "
-            "a joint model that never lost to its parts would have shortfall <= 0. share_joint_ge_best: rows within "
-            "0.002 of their best part.")
-        written += _detail(bundle, check, tables_dir / "joint_check", formats, title, caption)
-    if not sensitivity.empty:
-        title = "Sensitivity: known unique LLM signals implanted into the responses"
-        caption = sensitivity_caption(alpha, n_replications(results))
-        written += _detail(bundle, sensitivity, tables_dir / "sensitivity", formats, title, caption, ".4g")
-    increments = increments_table(results, seed=seed, fdr_alpha=alpha)
-    if not increments.empty:
-        title = "Nested control sets: what the larger set adds"
-        written += _detail(bundle, increments, tables_dir / "control_increments", formats, title, INCREMENTS_CAPTION,
-                           ".4g")
+    written = (write_table(headline, tables_dir / "headline", formats, "Headline: what the controls explain",
+                           HEADLINE_CAPTION) if not headline.empty else [])
+    written += _write_details(bundle, _summary_specs(results, main, family, sensitivity, seed, alpha), tables_dir,
+                              formats)
     step("across-subject tests and model comparisons")
     written += _across_subject_tables(results, stats, tables_dir, formats, bundle)
     step("split audit, layer shape and ceilings")
     audit = split_audit_table(results)
-    if not audit.empty:
-        title = "Split audit: grouped vs shuffled (leaky) outer CV"
-        caption = ("Mean over subjects of subject means (over targets). "
-                   + ("; ".join(leakage_warnings(audit)) or "No leakage warning."))
-        written += _detail(bundle, audit, tables_dir / "split_audit", formats, title, caption)
-    shape = layer_shape_table(results, n_boot=n_boot, seed=seed, fdr_alpha=alpha)
-    if not shape.empty:
-        title, caption = "Best intermediate layer vs last layer (descriptive)", LAYER_SHAPE_CAPTION
-        written += _detail(bundle, shape, tables_dir / "layer_shape", formats, title, caption)
-    ceilings = ceiling_table(results)
-    if not ceilings.empty:
-        title, caption = "Noise ceilings", (
-            "Per dataset: the ceiling method, its median over targets, the share of ceilings at 0 or >= 0.99 and of "
-            "per-target estimates at a bound, the median CI width, and the alternative estimates "
-            "(docs/statistics.md, 'Noise ceilings').")
-        written += _detail(bundle, ceilings, tables_dir / "ceilings", formats, title, caption)
-    title = f"{manifest['study']}: encoding scores with controls, per subject"
-    shown = main.rename(columns=MAIN_COLUMNS)
-    caption = ("Per subject: mean over its targets; 'all' averages the subject means. Layer: the in-fold choice "
-               "most often made (how often).")
-    written += _detail(bundle, shown, tables_dir / "scores", formats, title, caption)
+    audit_caption = ("Mean over subjects of subject means (over targets). "
+                     + ("; ".join(leakage_warnings(audit)) or "No leakage warning."))
+    written += _write_details(bundle, [
+        ("split_audit", "Split audit: grouped vs shuffled (leaky) outer CV", audit_caption, audit, ".3f"),
+        ("layer_shape", "Best intermediate layer vs last layer (descriptive)", LAYER_SHAPE_CAPTION,
+         layer_shape_table(results, n_boot=n_boot, seed=seed, fdr_alpha=alpha), ".3f"),
+        ("ceilings", "Noise ceilings", CEILINGS_CAPTION, ceiling_table(results), ".3f"),
+        ("scores", f"{manifest['study']}: encoding scores with controls, per subject", SCORES_CAPTION,
+         main.rename(columns=MAIN_COLUMNS), ".3f"),
+    ], tables_dir, formats)
     step("per-layer scores")
-    layers = layer_table(results, n_boot=n_boot, seed=seed)
-    if not layers.empty:
-        caption = ("Never used to choose a layer; mean over subjects of subject means, CIs over subjects (3 or "
-                   "more), else the target's own CI over the split unit's groups.")
-        written += _detail(bundle, layers, tables_dir / "layers", formats, "Per-layer scores (descriptive)", caption)
-    literature = literature_table(sorted(results["dataset"].unique()), rows=rows)
+    written += _write_details(bundle, [("layers", "Per-layer scores (descriptive)", LAYERS_CAPTION,
+                                        layer_table(results, n_boot=n_boot, seed=seed), ".3f")], tables_dir, formats)
     pictures: list[tuple[str, Path, str]] = []
     step("figures")
     if figures:
@@ -435,10 +434,13 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
         written += figure_files
     step("page")
     if html:
-        trust = trust_panel(results, units, manifest, main, study, sensitivity)
-        page = render_html(manifest, study, headline, sentences, trust, pictures, literature, bundle, staging,
-                           HEADLINE_CAPTION, leakage_answers(audit), verdict_lines=lines,
-                           untrained_notes=untrained_notes)
+        kinds = {name: str(info.get("kind", "")) for name, info in (manifest.get("models") or {}).items()
+                 if isinstance(info, dict)}
+        page = render_html(manifest, study, headline, findings(rows, alpha, sensitivity),
+                           trust_panel(results, units, manifest, main, study, sensitivity), pictures,
+                           literature_table(sorted(results["dataset"].unique()), rows=rows), bundle, staging,
+                           HEADLINE_CAPTION, leakage_answers(audit), verdict_lines=verdicts(rows, alpha, sensitivity),
+                           untrained_notes=untrained_beats_trained(rows, kinds))
         atomic_write_text(staging / "index.html", page)
         written.append(staging / "index.html")
     return written
