@@ -421,9 +421,10 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
         ("layer_shape", "Best intermediate layer vs last layer (descriptive)", LAYER_SHAPE_CAPTION,
          layer_shape_table(results, n_boot=n_boot, seed=seed, fdr_alpha=alpha), ".3f"),
         ("ceilings", "Noise ceilings", CEILINGS_CAPTION, ceiling_table(results), ".3f"),
-        ("scores", f"{manifest['study']}: encoding scores with controls, per subject", SCORES_CAPTION,
-         main.rename(columns=MAIN_COLUMNS), ".3f"),
     ], tables_dir, formats)
+    # the per-subject scores are always written (with a header only, in a study without models)
+    written += _detail(bundle, main.rename(columns=MAIN_COLUMNS), tables_dir / "scores", formats,
+                       f"{manifest['study']}: encoding scores with controls, per subject", SCORES_CAPTION)
     step("per-layer scores")
     written += _write_details(bundle, [("layers", "Per-layer scores (descriptive)", LAYERS_CAPTION,
                                         layer_table(results, n_boot=n_boot, seed=seed), ".3f")], tables_dir, formats)

@@ -242,7 +242,7 @@ def headline_table(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                     "R² joint": _fmt(r.r2_joint),
                     "unique LLM R² [CI]": _with_interval(r.unique_llm, r.unique_low, r.unique_high),
                     "p (unique)": _p_text(r.p_unique) + (f" ({r.n_subjects} subj.)" if r.n_subjects >= 3 else ""),
-                    "q (BH)": _p_text(r.q_unique),
+                    "q (BH)": _p_text(getattr(r, "q_unique", np.nan)),
                     OMEGA_COLUMN: omega_cell(r.omega, r.omega_ci),
                     OMEGA_SUBJECTS_COLUMN: omega_cell(r.omega_subject_mean, r.omega_subject_mean_ci,
                                                       extra=f"{r.omega_subjects} subj."),

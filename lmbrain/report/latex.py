@@ -12,8 +12,9 @@ import pandas as pd
 
 from lmbrain.report.names import readable_controls, readable_dataset
 
-#: text width of A4 with 2 cm margins, portrait and landscape, in points
-PORTRAIT_WIDTH, LANDSCAPE_WIDTH = 483.0, 728.0
+#: text width of A4 with 2 cm margins, portrait and landscape, in points, and the share of it the width estimates
+#: may use (they count characters, not glyphs)
+PORTRAIT_WIDTH, LANDSCAPE_WIDTH, MARGIN = 483.0, 728.0, 0.94
 #: string cells longer than this wrap in a paragraph column
 WRAP_CHARS = 28
 #: the packages every table needs (``standalone`` loads them)
@@ -26,7 +27,7 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "<": r"\textless{}", ">": r"\textgreater{}"}
 _UNICODE = {"²": r"\textsuperscript{2}", "Ω": r"$\Omega$", "−": r"$-$", "–": "--", "≤": r"$\le$", "≥": r"$\ge$",
             "×": r"$\times$", "±": r"$\pm$", "ρ": r"$\rho$", "κ": r"$\kappa$", "σ": r"$\sigma$", "α": r"$\alpha$",
-            "·": r"$\cdot$", "√": r"$\surd$", "✔": r"$\checkmark$"}
+            "·": r"$\cdot$", "√": r"$\surd$", "✔": r"$\checkmark$", "∞": r"$\infty$"}
 #: columns that identify a row (kept as columns when a table is set in long form)
 ID_COLUMNS = ("dataset", "controls", "model", "roi", "subject", "quantity", "metric", "model_a", "model_b",
               "feature_set", "scheme", "implanted_unique_r2", "smaller")
@@ -159,17 +160,17 @@ def column_layout(table: pd.DataFrame) -> tuple[list[str], bool]:
     """Each column's spec and whether the table needs a landscape page: numbers in siunitx columns, text in
     paragraph columns narrowed (widest first) until the table fits the page."""
     natural = {c: _natural_width(table, c) for c in table.columns}
-    landscape = sum(natural.values()) > PORTRAIT_WIDTH
-    budget = LANDSCAPE_WIDTH if landscape else PORTRAIT_WIDTH
+    landscape = sum(natural.values()) > PORTRAIT_WIDTH * MARGIN
+    budget = (LANDSCAPE_WIDTH if landscape else PORTRAIT_WIDTH) * MARGIN
     width = dict(natural)
     text = [c for c in table.columns if not _numeric(table[c])]
-    floor = 9 * CHAR_PT + PAD_PT  # a wrapped column keeps at least ~9 characters a line
+    floor = {c: _floor(table, c) for c in text}  # a wrapped column keeps its longest word on one line
     while sum(width.values()) > budget:
-        wide = [c for c in text if width[c] > floor]
+        wide = [c for c in text if width[c] > floor[c]]
         if not wide:
             break
         widest = max(wide, key=lambda c: width[c])
-        width[widest] = max(floor, width[widest] - CHAR_PT)
+        width[widest] = max(floor[widest], width[widest] - CHAR_PT)
     specs = []
     for c in table.columns:
         if _numeric(table[c]):
@@ -196,11 +197,17 @@ def _stacked(text: str, chars: int) -> str:
     return r"\begin{tabular}[b]{@{}c@{}}" + r"\\".join(lines) + r"\end{tabular}"
 
 
+def _floor(table: pd.DataFrame, column: str) -> float:
+    """The narrowest a text column may wrap to: about 9 characters, or its longest unbreakable word."""
+    words = [w for v in table[column] for w in re.split(r"[\s:_/+-]+", _plain(_text(column, v)))]
+    longest = max([len(w) for w in words] + [9])
+    return min(longest * CHAR_PT + PAD_PT, _natural_width(table, column))
+
+
 def _fits(table: pd.DataFrame) -> bool:
     """Whether a table's columns fit a landscape page with every text column wrapped to its floor."""
-    floor = 9 * CHAR_PT + PAD_PT
-    return sum(_natural_width(table, c) if _numeric(table[c]) else min(floor, _natural_width(table, c))
-               for c in table.columns) <= LANDSCAPE_WIDTH
+    return sum(_natural_width(table, c) if _numeric(table[c]) else _floor(table, c)
+               for c in table.columns) <= LANDSCAPE_WIDTH * MARGIN
 
 
 def long_form(table: pd.DataFrame) -> pd.DataFrame:
@@ -211,6 +218,7 @@ def long_form(table: pd.DataFrame) -> pd.DataFrame:
     out = table.astype({c: object for c in rest}).melt(id_vars=ids, value_vars=rest, var_name="quantity",
                                                        value_name="value")
     out["value"] = [("" if v is None or (isinstance(v, float) and np.isnan(v)) else
+                     ("∞" if v > 0 else "−∞") if isinstance(v, float | np.floating) and np.isinf(v) else
                      _number(float(v)) if isinstance(v, float | np.floating) else str(v)) for v in out["value"]]
     out["quantity"] = out["quantity"].map(lambda c: _plain_header(c))
     return out.sort_values(ids, kind="stable").reset_index(drop=True)

@@ -1,7 +1,8 @@
 """Issue 23, item 5, on the real unit that showed it: untrained SmolLM2 (seed 2) alone on Brennan2016 reached
 R² = -0.80 on s43's right anterior temporal lobe with the cosine high-pass alone and the best inner-CV penalty,
 its first test block (the story's first two and a half minutes) predicted from features unlike any it was fitted
-on. With the study's defaults no subject's mean R² falls below -0.05 and no ROI below -0.3."""
+on (-0.57 since untrained GGUF variants go through the checkpoint's quantisation round trip). With the study's
+defaults no subject's mean R² falls below -0.05 and no ROI below -0.3."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ def _llm_alone(**options: object) -> pd.DataFrame:
 
 def test_untrained_smollm2_on_brennan2016_has_no_pathological_fits(data_dir):
     before = _llm_alone(timeseries={"onset_s": []}, estimator={"alpha_choice": "best"})
-    assert before["s43_RATL"] < -0.7  # the issue's unit, reproduced
+    # the issue's unit, reproduced: -0.80 with the plain initialiser's weights, -0.57 since untrained variants replay
+    # the checkpoint's Q4_1 round trip (docs/models.md)
+    assert before["s43_RATL"] < -0.5
     after = _llm_alone()
     assert after["s43_RATL"] > -0.3
     assert after.min() > -0.3
