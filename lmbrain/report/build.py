@@ -22,7 +22,7 @@ from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
 from lmbrain.report.increments import CAPTION as INCREMENTS_CAPTION
 from lmbrain.report.increments import increments_table
-from lmbrain.report.latex import latex_table
+from lmbrain.report.latex import LATEX_MAX_ROWS, latex_table
 from lmbrain.report.literature import literature_table, load_literature
 from lmbrain.report.names import figure_title
 from lmbrain.report.seeds import seed_summary_table
@@ -88,7 +88,7 @@ def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str,
         atomic_write_text(stem.with_suffix(".md"), f"## {title}\n\n" + (f"{caption}\n\n" if caption else "")
                           + to_markdown(table, floatfmt))
         written.append(stem.with_suffix(".md"))
-    if "tex" in formats:
+    if "tex" in formats and len(table) <= LATEX_MAX_ROWS:  # a longer table is read from its CSV, not typeset
         latex = latex_table(table, f"{title}. {caption}" if caption else title, f"tab:{stem.name}")
         atomic_write_text(stem.with_suffix(".tex"), latex)
         written.append(stem.with_suffix(".tex"))

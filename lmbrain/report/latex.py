@@ -15,6 +15,8 @@ from lmbrain.report.names import readable_controls, readable_dataset
 #: text width of A4 with 2 cm margins, portrait and landscape, in points, and the share of it the width estimates
 #: may use (they count characters, not glyphs)
 PORTRAIT_WIDTH, LANDSCAPE_WIDTH, MARGIN = 483.0, 728.0, 0.94
+#: tables longer than this get no LaTeX file (a 1,000-row table is read from its CSV, not typeset for a paper)
+LATEX_MAX_ROWS = 400
 #: string cells longer than this wrap in a paragraph column
 WRAP_CHARS = 28
 #: the packages every table needs (``standalone`` loads them)
