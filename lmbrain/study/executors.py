@@ -175,7 +175,7 @@ def dask_session(n_jobs: int, scheduler: str | None) -> Iterator[tuple[Any, str]
             # the cluster starts waits until it has (then it is closed below): a half-started one cannot be
             with sigterm_deferred():
                 cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
+                                       dashboard_address=":0")  # any free port: no clash, no warning
                 client = Client(cluster)
         else:
             try:
