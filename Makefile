@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_ridge.py
 	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_selection.py
+	$(PY) benchmarks/bench_sensitivity.py
 	$(PY) benchmarks/bench_inner_cv.py
 	$(PY) benchmarks/bench_banded.py
 	$(PY) benchmarks/bench_permutation.py

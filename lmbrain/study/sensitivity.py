@@ -4,9 +4,9 @@
 replications, side by side as extra columns) goes through the unit's own computation: the controls alone (σ chosen
 again in-fold for OASM) and the joint model (penalties and stacking weights chosen again by inner CV), with the LLM
 layer held at its in-fold choices for the real responses, then the paired sign-flip test of the unique R² (widened
-by the real responses' two-role inflation on time series). Columns are ordered level, replication, target; a joint
-estimator that shares something between targets (a common penalty) is fitted on each implanted copy separately, so
-that nothing crosses copies; every other one fits all copies side by side at once (each target's fit is its own).
+by the real responses' two-role inflation on time series). Columns are ordered level, replication, target; all
+copies are fitted side by side at once, and a joint estimator that shares something between targets (a common or
+pooled penalty) is told which columns form one copy (``pool_groups``), so that nothing crosses copies.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from lmbrain.analysis.sensitivity import implant, implant_signals, limit_gains, residualise
 from lmbrain.analysis.signflip import paired_sign_flip_test
@@ -35,14 +36,17 @@ def same_choices(chosen: dict[str, list[str]]) -> dict[tuple[str, ...], list[str
 
 
 def joint_fits(joint, candidates: dict[str, np.ndarray], ctrl: dict[str, np.ndarray], both: dict[str, list[str]],
-               groups: np.ndarray, cv, Y: np.ndarray, subjects: np.ndarray) -> list[tuple[np.ndarray, list, object]]:
+               groups: np.ndarray, cv, Y: np.ndarray, subjects: np.ndarray,
+               pool: np.ndarray | None = None) -> list[tuple[np.ndarray, list, object]]:
     """The joint model's outer CV per group of subjects with the same in-fold (layer | control) choices ``both``:
-    (their columns of ``Y`` (a mask over ``subjects``, one per column), the per-fold bands, the result)."""
+    (their columns of ``Y`` (a mask over ``subjects``, one per column), the per-fold bands, the result). ``pool``
+    (a label per column) keeps a joint model that shares between targets to columns with the same label."""
     fits = []
     for pairs, members in same_choices(both).items():
         subset = np.isin(subjects, members)
         bands = [(candidates[a], ctrl[b]) for a, b in (p.split("|") for p in pairs)]
-        result = cross_validate(joint, [np.hstack(x) for x in bands], Y[:, subset], groups, cv)
+        model = joint if pool is None else clone(joint).set_params(pool_groups=pool[subset])
+        result = cross_validate(model, [np.hstack(x) for x in bands], Y[:, subset], groups, cv)
         fits.append((subset, bands, result))
     return fits
 
@@ -72,16 +76,13 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
     alone = cross_validate_select(ctrl, Y, data.groups, data.cv, ridge, target_groups=subjects)
     r2_joint = np.full(Y.shape[1], np.nan)
     joint_pred = np.full_like(Y, np.nan)
-    # each implanted copy is fitted as a study of its own where the estimator shares anything between targets (a common
-    # penalty); otherwise every target's fit is its own and all copies go through one fit, side by side
+    # all copies go through one fit, side by side (they share its decompositions); an estimator that shares anything
+    # between targets (a common or pooled penalty) shares it only within each implanted copy, as if fitted on its own
     shared = getattr(joint, "rule", None) in ("shared", "pooled")
-    for k in range(copies if shared else 1):
-        cols = np.arange(k * n_targets, (k + 1) * n_targets) if shared else np.arange(Y.shape[1])
-        subjects_k = data.subjects if shared else subjects
-        for subset, _, result in joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, Y[:, cols],
-                                            subjects_k):
-            r2_joint[cols[subset]] = result.r2
-            joint_pred[:, cols[subset]] = result.predictions.reshape(len(Y), -1)
+    pool = np.repeat(np.arange(copies), n_targets) if shared else None
+    for subset, _, result in joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, Y, subjects, pool):
+        r2_joint[subset] = result.r2
+        joint_pred[:, subset] = result.predictions.reshape(len(Y), -1)
     unique = r2_joint - alone.r2
     level_of = np.repeat(levels, reps * n_targets)
     recovered = unique - (1 - level_of) * np.tile(unique_real, copies)

@@ -252,6 +252,29 @@ def test_pooled_choice_borrows_the_curve_of_the_targets_that_want_the_stage():
     np.testing.assert_array_equal(alphas[own], [100.0, 100.0, 100.0, 1.0, 1000.0])
 
 
+@pytest.mark.parametrize("rule", ["pooled", "shared"])
+def test_pool_groups_make_side_by_side_problems_equal_separate_fits(rule):
+    """Three independent problems' responses as one fit with ``pool_groups`` give each problem exactly the fit it gets
+    on its own (the penalty is shared or pooled within a problem only); without the labels they would differ."""
+    X, _, groups, slices, mask = problem(seed=3)
+    rng = np.random.default_rng(4)
+    # problems whose LLM band carries different amounts (and spreads) of signal: their penalties differ
+    Ys = [X[:, :P_LLM] @ rng.normal(size=(P_LLM, 5)) * (w / np.sqrt(P_LLM)) + rng.normal(size=(len(X), 5)) * 2
+          for w in (0.2, 1.0, 3.0)]
+    est = HierarchicalRidgeCV(slices, alphas=np.logspace(-1, 4, 6), cv=4, standardize=mask, rule=rule)
+    labels = np.repeat(np.arange(3), Ys[0].shape[1])
+    together = clone(est).set_params(pool_groups=labels).fit(X, np.hstack(Ys), groups)
+    unlabelled = clone(est).fit(X, np.hstack(Ys), groups)
+    for k, Yk in enumerate(Ys):
+        alone = clone(est).fit(X, Yk, groups)
+        cols = labels == k
+        np.testing.assert_array_equal(together.alpha_[:, cols], alone.alpha_)
+        np.testing.assert_allclose(together.predict(X)[:, cols], alone.predict(X), rtol=1e-9, atol=1e-9)
+    assert not np.array_equal(unlabelled.alpha_, together.alpha_)
+    with pytest.raises(LmbrainError, match="one label per target"):
+        clone(est).set_params(pool_groups=labels[:-1]).fit(X, np.hstack(Ys), groups)
+
+
 def test_make_joint_estimator_errors_and_default():
     assert DEFAULT_JOINT in JOINT_KINDS
     with pytest.raises(LmbrainError, match="unknown joint estimator"):

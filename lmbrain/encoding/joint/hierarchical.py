@@ -73,6 +73,22 @@ def pooled_choice(scores: np.ndarray, alphas: np.ndarray, own_weight: float = PO
     return chosen
 
 
+def grouped_choice(choice: Any, scores: np.ndarray, alphas: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """``choice(scores, alphas)`` applied to each group of targets on its own (``groups``: a label per target; None:
+    one group), so that a rule that shares between targets (:func:`shared_choice`, :func:`pooled_choice`) shares only
+    within a group -- several independent problems fitted side by side give each its own result."""
+    if groups is None:
+        return choice(scores, alphas)
+    groups = np.asarray(groups)
+    if groups.shape != (scores.shape[1],):
+        raise LmbrainError(f"pool_groups needs one label per target ({scores.shape[1]}), got shape {groups.shape}")
+    chosen = np.zeros_like(scores)
+    for label in np.unique(groups):
+        cols = groups == label
+        chosen[:, cols] = choice(scores[:, cols], alphas)
+    return chosen
+
+
 def guarded_choice(scores: np.ndarray, index: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """Scores (n_alphas, n_targets) whose argmax is, per target, penalty ``index`` or -- where the inner-CV score is
     at least as high there -- the largest penalty (the stage vanishes)."""
@@ -114,8 +130,10 @@ class HierarchicalRidgeCV(_JointRidge):
         dtype: Any = None,
         cv_method: str = "leave_out",
         alpha_choice: str = "best",
+        pool_groups: Any = None,
     ) -> None:
         self.alpha_choice = alpha_choice
+        self.pool_groups = pool_groups
         self.feature_slices = feature_slices
         self.alphas = alphas
         self.cv = cv
@@ -155,10 +173,12 @@ class HierarchicalRidgeCV(_JointRidge):
                     ridge_cv_scores(Xb, residual, grid, splits, standardize=band_mask(standardize, cols),
                                     backend=self.backend, method=ridge.cv_method), grid))
             elif stage and self.rule == "shared":
-                ridge.fit_from_cv_scores(Xb, residual, shared_choice(ridge.inner_cv_scores(Xb, residual), grid))
+                ridge.fit_from_cv_scores(Xb, residual, grouped_choice(
+                    shared_choice, ridge.inner_cv_scores(Xb, residual), grid, self.pool_groups))
             elif stage and self.rule == "pooled":  # raw curves: the pooling, not alpha_choice, regularises the choice
                 ridge.set_params(alpha_choice="best")
-                ridge.fit_from_cv_scores(Xb, residual, pooled_choice(ridge.inner_cv_scores(Xb, residual), grid))
+                ridge.fit_from_cv_scores(Xb, residual, grouped_choice(
+                    pooled_choice, ridge.inner_cv_scores(Xb, residual), grid, self.pool_groups))
             elif stage and self.rule == "alone":
                 own = select_alphas(ridge.inner_cv_scores(Xb, Y), grid)  # the band's penalty on the responses
                 ridge.fit_from_cv_scores(Xb, residual, guarded_choice(ridge.inner_cv_scores(Xb, residual), own, grid))
