@@ -110,8 +110,10 @@ def families(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: di
                 if len(seeds):
                     ax.vlines(x + 0.22, seeds.min(), seeds.max(), color=color, lw=3, alpha=0.45)
                     ax.plot([x + 0.22], [seeds.mean()], marker="s", mfc="white", color=color, ms=5)
+            # name and size, slanted: four long model names side by side would run into each other
             ax.set_xticks(range(len(bases)), [f"{b}\n{_size_text(info.get(b, {}).get('n_params', np.nan))}"
-                                              for b in bases], fontsize=7)
+                                              for b in bases], fontsize=7, rotation=25, ha="right",
+                          rotation_mode="anchor")
             ax.set_xlim(-0.5, len(bases) - 0.3)
             ax.axhline(0, color="k", lw=0.5)
             if value == "omega":
