@@ -12,8 +12,8 @@ from lmbrain.results import FeatureSet
 
 #: the most words a verdict line may have
 MAX_WORDS = 25
-#: verdict marks: added after correction, nothing added, not interpretable
-MARKS = {"adds": "✔", "none": "✘", "undefined": "–"}
+#: verdict marks: added after correction, nothing added, not interpretable, no test of the unique R² was run
+MARKS = {"adds": "✔", "none": "✘", "undefined": "–", "untested": "?"}
 
 
 def short_controls(controls: str) -> str:
@@ -45,10 +45,13 @@ def _detectable(sensitivity: pd.DataFrame, dataset: str, controls: str, model: s
 
 
 def verdict_kind(r: pd.Series, alpha: float) -> str:
-    """'adds' (q <= alpha), 'none' (tested, not significant after correction) or 'undefined' (LLM not above chance)."""
+    """'adds' (q <= alpha), 'none' (tested, not significant after correction), 'undefined' (LLM not above chance) or
+    'untested' (no test of its unique R² was run: one target without sign-flip resamples)."""
     if not np.isfinite(r.omega):
         return "undefined"
-    return "adds" if np.isfinite(r.q_unique) and r.q_unique <= alpha else "none"
+    if not np.isfinite(r.q_unique):
+        return "untested"
+    return "adds" if r.q_unique <= alpha else "none"
 
 
 def verdict_line(r: pd.Series, alpha: float, sensitivity: pd.DataFrame | None = None) -> str:
@@ -63,8 +66,8 @@ def verdict_line(r: pd.Series, alpha: float, sensitivity: pd.DataFrame | None = 
                  f"unique R² exceeds its own (Ω {format_omega(r.omega)} %)")
         over = f"{r.n_subjects} subjects" if r.n_subjects >= 3 else "passages"
         adds = (f"adds {r.unique_llm:.3f} (q = {r.q_unique:.2g}, over {over})" if kind == "adds" else
-                f"adds nothing after correction (q = {r.q_unique:.2g})" if np.isfinite(r.q_unique) else
-                "untested")
+                f"adds nothing after correction (q = {r.q_unique:.2g})" if kind == "none" else
+                f"unique R² {r.unique_llm:.3f}, not tested")
         body = f"{share}; {adds}"
     seen = _detectable(sensitivity, r.dataset, r.controls, r.model)
     text = f"{head} {body}" + (f"; {seen}." if seen else ".")

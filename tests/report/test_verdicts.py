@@ -47,6 +47,16 @@ def test_q_values_are_statsmodels_bh_over_the_trained_tests_only():
     assert kinds == ["adds", "adds", "none", "none"]  # 0.04 -> q 0.053: not significant after correction
 
 
+def test_an_untested_unique_r2_is_marked_as_such_not_as_nothing_added():
+    """One target without sign-flip resamples has no p: its line says 'not tested' under its own mark, never ✘."""
+    frame = with_corrected_claims(pd.DataFrame([_row(dataset="d0", p_unique=0.01),
+                                                _row(dataset="d1", p_unique=np.nan, n_subjects=1)]))
+    assert [verdict_kind(r, 0.05) for r in frame.itertuples(index=False)] == ["adds", "untested"]
+    lines = verdicts(frame, 0.05)
+    assert lines[0].startswith("✔") and lines[1].startswith("?")
+    assert "not tested" in lines[1] and "nothing" not in lines[1]
+
+
 def test_shipped_report_claims_follow_the_corrected_q(rows):
     trained = rows[~rows["untrained"]]
     expected = multipletests(trained["p_unique"].to_numpy(float), method="fdr_bh")[1]
