@@ -478,7 +478,8 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
          "with min–max band."),
         ("Model families", summary_figures.families(rows, fig_dir, colors, info) if rows["base"].nunique() > 1 else [],
          "LLM R², unique LLM R² and Ω per model side by side (parameter count under each name): trained models "
-         "with 95% CI, untrained seeds as their mean (open square) and range (bar)."),
+         "with 95% CI, untrained seeds as their mean (open square) and range (bar); n.d.: Ω not defined (the "
+         "model's R² is not above chance)."),
         ("This study beside the literature", summary_figures.literature_figure(rows, load_literature(), fig_dir,
                                                                                colors),
          "Published omegas (black, ± SE; Feghhi et al. 2024, GPT2-XL) beside this study's comparable values "

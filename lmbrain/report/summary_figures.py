@@ -101,7 +101,9 @@ def families(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: di
                 trained = part[~part["untrained"]]
                 for r in trained.itertuples(index=False):
                     v, lo, hi = getattr(r, value), getattr(r, low), getattr(r, high)
-                    if not np.isfinite(v):
+                    if not np.isfinite(v):  # an omega of a model not above chance: said, not left blank
+                        ax.text(x, 0.5, "n.d.", transform=ax.get_xaxis_transform(), ha="center", va="center",
+                                fontsize=7, color=color)
                         continue
                     err = [[max(v - lo, 0) if np.isfinite(lo) else 0], [max(hi - v, 0) if np.isfinite(hi) else 0]]
                     ax.errorbar([x], [v], yerr=err, color=color, marker="o", ms=5, capsize=3)
