@@ -78,8 +78,7 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
     joint_pred = np.full_like(Y, np.nan)
     # all copies go through one fit, side by side (they share its decompositions); an estimator that shares anything
     # between targets (a common or pooled penalty) shares it only within each implanted copy, as if fitted on its own
-    shared = getattr(joint, "rule", None) in ("shared", "pooled")
-    pool = np.repeat(np.arange(copies), n_targets) if shared else None
+    pool = np.repeat(np.arange(copies), n_targets) if "pool_groups" in joint.get_params() else None
     for subset, _, result in joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, Y, subjects, pool):
         r2_joint[subset] = result.r2
         joint_pred[:, subset] = result.predictions.reshape(len(Y), -1)

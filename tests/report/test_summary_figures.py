@@ -20,7 +20,12 @@ def _row(base: str, untrained: bool, omega: float) -> dict:
 
 def test_an_undefined_omega_is_marked_nd_in_its_models_column(tmp_path, monkeypatch):
     captured = {}
-    monkeypatch.setattr(summary_figures, "save", lambda fig, stem: captured.setdefault("fig", fig) and [stem])
+
+    def keep(fig, stem):
+        captured["fig"] = fig
+        return [stem]
+
+    monkeypatch.setattr(summary_figures, "save", keep)
     rows = pd.DataFrame([_row("a", False, 80.0), _row("b", False, np.nan), _row("b", True, np.nan)])
     summary_figures.families(rows, tmp_path, {"a": "C0", "b": "C1"}, {"a": {"n_params": 1e6}, "b": {"n_params": 2e6}})
     omega_ax = captured["fig"].axes[2]
