@@ -49,6 +49,8 @@ from lmbrain.errors import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from lmbrain.study.schema import Study
+
 PROG = "lmbrain"
 DEBUG_ENV = "LMBRAIN_DEBUG"
 
@@ -111,30 +113,12 @@ def run(
     """Run a study (resumable: finished units are not recomputed), then write its report.
 
     The study file's keys, types, defaults and limits: docs/study.md; the control features: docs/controls.md."""
-    from lmbrain.study.executors import EXECUTORS
-
-    if executor not in EXECUTORS:
-        raise UsageError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if scheduler is not None and executor != "dask":
-        raise UsageError("--scheduler needs --executor dask")
-    cores = os.cpu_count() or 1
-    if n_jobs is None:
-        n_jobs = min(2, cores)
-    elif n_jobs > cores and scheduler is None and not force:
-        raise UsageError(f"--n-jobs {n_jobs}: this machine has {cores} CPU core(s); more workers than cores only "
-                         "compete for them (pass --force to run that many anyway)")
+    n_jobs = _checked_workers(executor, n_jobs, scheduler, force)
     from lmbrain.study.schema import load_study
 
     spec = load_study(study)
     out = out or Path("reports") / spec.name
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
-    if not dry_run:
-        check_writable(out, "--out")
-        from lmbrain.study.folder import check_folder, check_lock
-
-        check_folder(spec, out)  # another study's results there: refused before any work, the folder untouched
-        check_lock(out)
+    _check_run_folder(spec, out, dry_run)
     from lmbrain.study.validate import validate_study
 
     if dry_run:
@@ -151,18 +135,52 @@ def run(
         return
     run_study(spec, out, executor=executor, n_jobs=n_jobs, scheduler=scheduler, study_source=study.read_text())
     if report:
-        import time
+        _write_run_report(spec, out)
 
-        from lmbrain.report.build import build_report
-        from lmbrain.study.folder import record_report_time, report_logging
 
-        start = time.perf_counter()
-        with writing_under(out):
-            with report_logging(out):
-                written = build_report(out, formats=list(spec.outputs.formats))
-            record_report_time(out, time.perf_counter() - start)
-        for path in written:
-            echo(f"wrote {path}")
+def _checked_workers(executor: str, n_jobs: int | None, scheduler: str | None, force: bool) -> int:
+    """The number of workers for ``run`` (default: 2, or the cores if fewer); a UsageError for bad options."""
+    from lmbrain.study.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise UsageError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if scheduler is not None and executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    cores = os.cpu_count() or 1
+    if n_jobs is None:
+        n_jobs = min(2, cores)
+    elif n_jobs > cores and scheduler is None and not force:
+        raise UsageError(f"--n-jobs {n_jobs}: this machine has {cores} CPU core(s); more workers than cores only "
+                         "compete for them (pass --force to run that many anyway)")
+    return n_jobs
+
+
+def _check_run_folder(spec: Study, out: Path, dry_run: bool) -> None:
+    """Refuse a results folder that is a file, or (for a real run) unwritable, another study's or locked."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if not dry_run:
+        check_writable(out, "--out")
+        from lmbrain.study.folder import check_folder, check_lock
+
+        check_folder(spec, out)  # another study's results there: refused before any work, the folder untouched
+        check_lock(out)
+
+
+def _write_run_report(spec: Study, out: Path) -> None:
+    """Build the report of a finished run (its time recorded) and print the files written."""
+    import time
+
+    from lmbrain.report.build import build_report
+    from lmbrain.study.folder import record_report_time, report_logging
+
+    start = time.perf_counter()
+    with writing_under(out):
+        with report_logging(out):
+            written = build_report(out, formats=list(spec.outputs.formats))
+        record_report_time(out, time.perf_counter() - start)
+    for path in written:
+        echo(f"wrote {path}")
 
 
 _FIT_FIELDS = {"models": "--model", "datasets": "DATASET", "features": "--layers", "cv": "--scheme"}

@@ -191,27 +191,15 @@ def init_command(
 ) -> None:
     """Write a ``table``-reader spec for a table in a folder under the data directory: columns guessed (or
     named), file checksummed with its role, ``root`` relative to the data directory."""
-    import re
-
     import yaml
 
     from lmbrain.clitools import check_writable
     from lmbrain.data.scaffold import scaffold_spec, trial_load
-    from lmbrain.data.specs import MODALITIES
     from lmbrain.io import atomic_write_text
-    from lmbrain.paths import slug_problem
 
-    if modality not in MODALITIES or modality == "fmri_timeseries":
-        raise DataError(f"--modality {modality!r}: the table reader takes {[m for m in MODALITIES if 'time' not in m]}")
-    if unit not in (None, "word", "sentence"):
-        raise DataError(f"--unit {unit!r}: choose word or sentence")
+    _check_init_options(modality, unit)
     _check_data_dir(data_dir)
-    given_name = name is not None
-    name = name if given_name else re.sub(r"[^A-Za-z0-9_]+", "_", table.stem).strip("_").lower()
-    problem = slug_problem(name)
-    if problem:
-        how = "" if given_name else f" (made from the file name {table.name!r}; give --name)"
-        raise UsageError(f"--name: {problem}{how}")
+    name = _spec_name(table, name)
     out = out or Path(f"{name}.yaml")
     if out.exists() and not force:
         raise DataError(f"{out} exists; pass --force to overwrite it")
@@ -223,6 +211,36 @@ def init_command(
     with quiet_loggers(*DATA_LOAD_LOGGERS):  # `data check` states the data problems; here only refusals count
         trial_load(spec, data_dir, source=str(out))  # what is written is a valid spec that loads
     atomic_write_text(out, yaml.safe_dump(spec, sort_keys=False, width=110, allow_unicode=True))
+    _echo_next_steps(out, name, notes)
+
+
+def _check_init_options(modality: str, unit: str | None) -> None:
+    """Refuse a modality the table reader does not read and a unit other than word or sentence."""
+    from lmbrain.data.specs import MODALITIES
+
+    if modality not in MODALITIES or modality == "fmri_timeseries":
+        raise DataError(f"--modality {modality!r}: the table reader takes {[m for m in MODALITIES if 'time' not in m]}")
+    if unit not in (None, "word", "sentence"):
+        raise DataError(f"--unit {unit!r}: choose word or sentence")
+
+
+def _spec_name(table: Path, name: str | None) -> str:
+    """The dataset name: the one given, else made from the file name; a UsageError when it is no valid name."""
+    import re
+
+    from lmbrain.paths import slug_problem
+
+    given_name = name is not None
+    name = name if given_name else re.sub(r"[^A-Za-z0-9_]+", "_", table.stem).strip("_").lower()
+    problem = slug_problem(name)
+    if problem:
+        how = "" if given_name else f" (made from the file name {table.name!r}; give --name)"
+        raise UsageError(f"--name: {problem}{how}")
+    return name
+
+
+def _echo_next_steps(out: Path, name: str, notes: list[str]) -> None:
+    """Print the assumptions made and how to check the new spec."""
     for note in notes:
         echo(f"assumed {note}")
     echo(f"wrote {out}; check the assumptions above (edit the options or rerun with --text/--context/...), then:")

@@ -161,6 +161,70 @@ def simulate_sentences(
     )
 
 
+def _word_onsets(
+    onsets: Sequence[float] | None, n_words: int, n_scans: int, tr: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Word onsets in seconds: the given ones, else gamma-distributed gaps drawn from ``rng``; checked."""
+    if onsets is None:
+        gaps = rng.gamma(2.0, 0.15, size=n_words)
+        onsets_arr = 1.0 + np.cumsum(gaps) - gaps[0]
+        onsets_arr *= min(1.0, (n_scans * tr - 20.0) / max(onsets_arr[-1], 1e-9))
+    else:
+        onsets_arr = np.asarray(onsets, dtype=float)
+    if onsets_arr.shape != (n_words,):
+        raise DataError(f"{len(onsets_arr)} onsets for {n_words} words")
+    if onsets_arr.min() < 0 or onsets_arr.max() > n_scans * tr:
+        raise DataError(f"word onsets must lie within the {n_scans} scans x TR {tr} s")
+    return onsets_arr
+
+
+def _scan_features(
+    word_features: Mapping[str, np.ndarray], onsets: np.ndarray, n_scans: int, tr: float
+) -> dict[str, np.ndarray]:
+    """Each word feature set convolved with the HRF at the word onsets and sampled at the scans."""
+    scan_features = {}
+    for key, x in word_features.items():
+        x = np.asarray(x, dtype=float)
+        x = x[:, None] if x.ndim == 1 else x
+        scan_features[key] = np.column_stack(
+            [event_regressor(onsets, n_scans, tr, weights=x[:, j]) for j in range(x.shape[1])]
+        )
+    return scan_features
+
+
+def _word_stimuli(onsets: np.ndarray, texts: Sequence[str] | None) -> pd.DataFrame:
+    """The word table of one story: ids, texts (given or ``wordN``), positions, onsets and offsets."""
+    n_words = len(onsets)
+    offsets = np.append(onsets[1:], onsets[-1] + 0.3)
+    offsets = np.minimum(offsets, onsets + 0.5)
+    return pd.DataFrame(
+        {
+            "stimulus_id": [f"w{i:05d}" for i in range(n_words)],
+            "text": list(texts) if texts is not None else [f"word{i}" for i in range(n_words)],
+            "context_id": "story",
+            "position": np.arange(n_words),
+            "onset": onsets,
+            "offset": offsets,
+        }
+    )
+
+
+def _scan_responses(values: np.ndarray, tr: float, n_blocks: int, n_subjects: int, n_neuroids: int) -> xr.DataArray:
+    """A (scan x neuroid) response array with scan, time, run and block coordinates."""
+    n_scans = values.shape[0]
+    return xr.DataArray(
+        values,
+        dims=("sample", "neuroid"),
+        coords={
+            "scan": ("sample", np.arange(n_scans)),
+            "time": ("sample", np.arange(n_scans) * tr),
+            "run": ("sample", np.zeros(n_scans, dtype=int)),
+            "block": ("sample", contiguous_blocks(n_scans, n_blocks)),
+            **_neuroid_coords(n_subjects, n_neuroids),
+        },
+    )
+
+
 def simulate_timeseries(
     word_features: Mapping[str, np.ndarray],
     weights: Mapping[str, float] | None = None,
@@ -180,49 +244,13 @@ def simulate_timeseries(
     """Time series: word features convolved with the HRF, sampled at scans, mixed, plus AR(1) noise."""
     rng = np.random.default_rng(seed)
     n_words = np.asarray(next(iter(word_features.values()))).shape[0]
-    if onsets is None:
-        gaps = rng.gamma(2.0, 0.15, size=n_words)
-        onsets_arr = 1.0 + np.cumsum(gaps) - gaps[0]
-        onsets_arr *= min(1.0, (n_scans * tr - 20.0) / max(onsets_arr[-1], 1e-9))
-    else:
-        onsets_arr = np.asarray(onsets, dtype=float)
-    if onsets_arr.shape != (n_words,):
-        raise DataError(f"{len(onsets_arr)} onsets for {n_words} words")
-    if onsets_arr.min() < 0 or onsets_arr.max() > n_scans * tr:
-        raise DataError(f"word onsets must lie within the {n_scans} scans x TR {tr} s")
-    scan_features = {}
-    for key, x in word_features.items():
-        x = np.asarray(x, dtype=float)
-        x = x[:, None] if x.ndim == 1 else x
-        scan_features[key] = np.column_stack(
-            [event_regressor(onsets_arr, n_scans, tr, weights=x[:, j]) for j in range(x.shape[1])]
-        )
+    onsets_arr = _word_onsets(onsets, n_words, n_scans, tr, rng)
+    scan_features = _scan_features(word_features, onsets_arr, n_scans, tr)
     total = n_neuroids * n_subjects
     signal, coefs, shares = mix_features(scan_features, weights, total, rng)
     noise = _noise((n_scans, total), snr, rng, ar=noise_ar)
-    offsets = np.append(onsets_arr[1:], onsets_arr[-1] + 0.3)
-    offsets = np.minimum(offsets, onsets_arr + 0.5)
-    stimuli = pd.DataFrame(
-        {
-            "stimulus_id": [f"w{i:05d}" for i in range(n_words)],
-            "text": list(texts) if texts is not None else [f"word{i}" for i in range(n_words)],
-            "context_id": "story",
-            "position": np.arange(n_words),
-            "onset": onsets_arr,
-            "offset": offsets,
-        }
-    )
-    responses = xr.DataArray(
-        signal + noise,
-        dims=("sample", "neuroid"),
-        coords={
-            "scan": ("sample", np.arange(n_scans)),
-            "time": ("sample", np.arange(n_scans) * tr),
-            "run": ("sample", np.zeros(n_scans, dtype=int)),
-            "block": ("sample", contiguous_blocks(n_scans, n_blocks)),
-            **_neuroid_coords(n_subjects, n_neuroids),
-        },
-    )
+    stimuli = _word_stimuli(onsets_arr, texts)
+    responses = _scan_responses(signal + noise, tr, n_blocks, n_subjects, n_neuroids)
     truth = _truth(shares, snr, coefs, signal, noise_ar=noise_ar)
     truth["scan_features"] = scan_features
     return Dataset(

@@ -17,7 +17,7 @@ import numpy as np
 from lmbrain.config import cache_dir
 from lmbrain.errors import ModelUnavailableError
 from lmbrain.features.errors import FeatureError
-from lmbrain.features.extract import POOLINGS, plan_runs, prepare_units, resolve_context, run_extraction
+from lmbrain.features.extract import POOLINGS, Units, plan_runs, prepare_units, resolve_context, run_extraction
 from lmbrain.features.layers import LayerSpec, resolve_layers
 from lmbrain.features.models import LanguageModel, load_model, model_ref
 from lmbrain.io import (
@@ -223,6 +223,92 @@ def release_models() -> None:
     _LOADED.clear()
 
 
+def _model_identity(
+    model_name: str | LanguageModel, untrained_seed: int | None, dtype: str, device: str
+) -> tuple[LanguageModel | None, str, str, str]:
+    """The model (when loaded already or loading was needed to know it), its identity, kind and dtype."""
+    lm = model_name if isinstance(model_name, LanguageModel) else None
+    if lm is not None:
+        identity, kind, dtype = lm.info.identity, lm.info.kind, lm.info.dtype
+    else:
+        try:
+            ref = model_ref(model_name, untrained_seed)
+            identity, kind = ref.identity, ref.kind
+        except (
+            ModelUnavailableError
+        ):  # e.g. a hub model not downloaded yet: loading says whether it can be had
+            lm = _load(model_name, untrained_seed, dtype, device)
+            identity, kind = lm.info.identity, lm.info.kind
+    return lm, identity, kind, dtype
+
+
+def _entry_spec(
+    model_identity: str,
+    units: Units,
+    kind: str,
+    context: str,
+    pooling: str,
+    max_length: int | None,
+    stride: int | None,
+    dtype: str,
+) -> dict[str, Any]:
+    """What a cache entry's key is made of: the model, the units and the extraction settings."""
+    return {
+        "model": model_identity,
+        "units": units.digest(),
+        "n_units": len(units.texts),
+        "context": resolve_context(context, kind),
+        "pooling": pooling,
+        "max_length": max_length,
+        "stride": stride,
+        "dtype": dtype,
+    }
+
+
+def _write_static_entry(
+    store: FeatureCache,
+    key: str,
+    spec: dict[str, Any],
+    model_name: str,
+    untrained_seed: int | None,
+    identity: str,
+    units: Units,
+    layers: LayerSpec,
+) -> None:
+    """Compute a static (word-embedding) model's features and store them as a one-layer entry."""
+    from lmbrain.features.static import static_features
+
+    name = model_name if untrained_seed is None or ":untrained" in model_name else \
+        f"{model_name}:untrained-{untrained_seed}"
+    values, info = static_features(name, list(units.texts), identity)
+    resolve_layers(layers, 1)
+    with store.writer(key, spec, 1, len(units.texts), values.shape[2]) as writer:
+        writer(np.arange(len(units.texts)), values)
+        writer.commit(info)
+
+
+def _write_model_entry(
+    store: FeatureCache,
+    key: str,
+    spec: dict[str, Any],
+    lm: LanguageModel,
+    units: Units,
+    layers: LayerSpec,
+    *,
+    pooling: str,
+    max_length: int | None,
+    stride: int | None,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Extract every layer of a loaded model and stream it into a new entry."""
+    resolve_layers(layers, lm.info.n_layers)
+    runs = plan_runs(lm, units, spec["context"], max_length, stride)
+    with store.writer(key, spec, lm.info.n_layers, len(units.texts), lm.info.hidden_size) as writer:
+        run_extraction(lm, runs, list(range(lm.info.n_layers)), pooling, writer, batch_size, progress)
+        writer.commit(lm.info.as_dict())
+
+
 def get_features(
     model_name: str | LanguageModel,
     texts: Sequence[str],
@@ -250,32 +336,8 @@ def get_features(
         raise FeatureError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     store = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
     units = prepare_units(texts, context_ids, positions)
-    lm = model_name if isinstance(model_name, LanguageModel) else None
-    if lm is not None:
-        identity, kind, dtype = lm.info.identity, lm.info.kind, lm.info.dtype
-    else:
-        try:
-            ref = model_ref(model_name, untrained_seed)
-            identity, kind = ref.identity, ref.kind
-        except (
-            ModelUnavailableError
-        ):  # e.g. a hub model not downloaded yet: loading says whether it can be had
-            lm = _load(model_name, untrained_seed, dtype, device)
-            identity, kind = lm.info.identity, lm.info.kind
-
-    def spec_for(model_identity: str) -> dict[str, Any]:
-        return {
-            "model": model_identity,
-            "units": units.digest(),
-            "n_units": len(units.texts),
-            "context": resolve_context(context, kind),
-            "pooling": pooling,
-            "max_length": max_length,
-            "stride": stride,
-            "dtype": dtype,
-        }
-
-    spec = spec_for(identity)
+    lm, identity, kind, dtype = _model_identity(model_name, untrained_seed, dtype, device)
+    spec = _entry_spec(identity, units, kind, context, pooling, max_length, stride, dtype)
     key = store.key(spec)
     stored_layers = store.n_layers(key)
     if stored_layers is not None:
@@ -284,26 +346,15 @@ def get_features(
     if found is not None:
         return found
     if lm is None and kind == "static":
-        from lmbrain.features.static import static_features
-
-        name = model_name if untrained_seed is None or ":untrained" in model_name else \
-            f"{model_name}:untrained-{untrained_seed}"
-        values, info = static_features(name, list(units.texts), identity)
-        resolve_layers(layers, 1)
-        with store.writer(key, spec, 1, len(units.texts), values.shape[2]) as writer:
-            writer(np.arange(len(units.texts)), values)
-            writer.commit(info)
+        _write_static_entry(store, key, spec, model_name, untrained_seed, identity, units, layers)
         return store.read(key, layers)
     if lm is None:
         lm = _load(model_name, untrained_seed, dtype, device)
         if lm.info.identity != identity:
-            spec = spec_for(lm.info.identity)
+            spec = _entry_spec(lm.info.identity, units, kind, context, pooling, max_length, stride, dtype)
             key = store.key(spec)
-    resolve_layers(layers, lm.info.n_layers)
-    runs = plan_runs(lm, units, spec["context"], max_length, stride)
-    with store.writer(key, spec, lm.info.n_layers, len(units.texts), lm.info.hidden_size) as writer:
-        run_extraction(lm, runs, list(range(lm.info.n_layers)), pooling, writer, batch_size, progress)
-        writer.commit(lm.info.as_dict())
+    _write_model_entry(store, key, spec, lm, units, layers, pooling=pooling, max_length=max_length, stride=stride,
+                       batch_size=batch_size, progress=progress)
     found = store.read(key, layers)
     if found is None:
         raise RuntimeError(f"feature cache entry {key[:12]} could not be read back after writing it")

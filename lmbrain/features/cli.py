@@ -11,7 +11,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,7 @@ from lmbrain.errors import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 app = typer.Typer(help="Language-model features, word/sentence-aligned and cached.", no_args_is_help=True)
 
@@ -130,9 +131,6 @@ def extract(
     from lmbrain.features.stimuli_io import read_units
 
     table = read_units(source)
-    texts = table["text"].tolist()
-    context_ids = table["context_id"].tolist()
-    positions = table["position"].tolist() if "position" in table.columns else None
     options = dict(
         context=context,
         pooling=pooling,
@@ -141,6 +139,33 @@ def extract(
         batch_size=batch_size,
         progress=True,
     )
+    features, layer_ids = _layer_features(model, table, layers, untrained_seed, dtype, device, cache_dir, no_cache,
+                                          options)
+    ids = table["stimulus_id"].astype(str).tolist() if "stimulus_id" in table.columns else []
+    metadata = _file_metadata(model, untrained_seed, context, pooling, layer_ids, ids)
+    with writing_to(out):
+        _write(out, features, layer_ids, metadata)
+    echo(
+        f"wrote {features.shape[0]} layers x {features.shape[1]} units x {features.shape[2]} to {out}",
+        err=True,
+    )
+
+
+def _layer_features(
+    model: str,
+    table: pd.DataFrame,
+    layers: str,
+    untrained_seed: int | None,
+    dtype: str,
+    device: str,
+    cache_dir: Path | None,
+    no_cache: bool,
+    options: dict[str, Any],
+) -> tuple[np.ndarray, list[int]]:
+    """The requested layers' features for the units of ``table``, and their indices (extracted, or via the cache)."""
+    texts = table["text"].tolist()
+    context_ids = table["context_id"].tolist()
+    positions = table["position"].tolist() if "position" in table.columns else None
     from lmbrain.features.layers import resolve_layers
 
     if no_cache:
@@ -166,8 +191,14 @@ def extract(
         )
         layer_ids = resolve_layers(layers, everything.shape[0])
         features = everything[layer_ids]
-    ids = table["stimulus_id"].astype(str).tolist() if "stimulus_id" in table.columns else []
-    metadata = {
+    return features, layer_ids
+
+
+def _file_metadata(
+    model: str, untrained_seed: int | None, context: str, pooling: str, layer_ids: list[int], ids: list[str]
+) -> dict[str, str]:
+    """The metadata written with the features (strings; JSON for the seed, layers and stimulus ids)."""
+    return {
         "model": model,
         "untrained_seed": json.dumps(untrained_seed),
         "context": context,
@@ -175,12 +206,6 @@ def extract(
         "layers": json.dumps(layer_ids),
         "stimulus_ids": json.dumps(ids),
     }
-    with writing_to(out):
-        _write(out, features, layer_ids, metadata)
-    echo(
-        f"wrote {features.shape[0]} layers x {features.shape[1]} units x {features.shape[2]} to {out}",
-        err=True,
-    )
 
 
 models_app = typer.Typer(help="The models lmbrain knows by name.", no_args_is_help=True)

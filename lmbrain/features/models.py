@@ -211,21 +211,9 @@ def _device(device: str) -> torch.device:
         ) from None
 
 
-def load_model(
-    name: str, untrained_seed: int | None = None, dtype: str = "float32", device: str = "auto"
-) -> LanguageModel:
-    """Load a model by registry name, hub id, local folder or .gguf path; ``:untrained-SEED`` or
-    ``untrained_seed`` gives the same architecture and tokenizer with weights from its initialiser."""
-    if dtype not in DTYPES:
-        raise FeatureError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    from lmbrain.progress import quiet_third_party_progress
-
-    quiet_third_party_progress()  # no "Loading weights" bars drawn with carriage returns into logs
-    torch_device = _device(device)
+def _build_weights(src: ModelSource, seed: int | None) -> tuple[Any, Any, str, str, str]:
+    """The model (pretrained, or initialised from ``seed``), tokenizer, kind, replayed GGUF formats, weights id."""
     replayed = ""
-    base, seed = parse_model_name(name, untrained_seed)
-    src = model_source(base)
-    seed = _effective_seed(src, seed)
     try:
         if seed is None:
             model, tokenizer = src.pretrained()
@@ -244,13 +232,14 @@ def load_model(
         raise src.not_loadable(error) from error
     if weights_id is None:  # a hub model just downloaded: its revision is known now
         weights_id = f"rev-{getattr(model.config, '_commit_hash', None) or 'unknown'}"
-    if not getattr(tokenizer, "is_fast", False):
-        raise FeatureError(
-            f"model {name!r}: its tokenizer has no offset mapping (not a fast tokenizer); lmbrain "
-            "aligns tokens to words by offsets only"
-        )
-    model.eval()
-    model.to(device=torch_device, dtype=DTYPES[dtype])
+    return model, tokenizer, kind, replayed, weights_id
+
+
+def _loaded_info(
+    name: str, base: str, src: ModelSource, model: Any, tokenizer: Any, kind: str, seed: int | None,
+    replayed: str, weights_id: str, dtype: str,
+) -> ModelInfo:
+    """The metadata of a loaded model: registry entry first, else read from its config."""
     config = model.config
     entry = src.entry
     training = (
@@ -260,7 +249,7 @@ def load_model(
         if seed is not None
         else "pretrained"
     )
-    info = ModelInfo(
+    return ModelInfo(
         name=name,
         family=entry.family if entry else config.model_type,
         architecture=entry.architecture
@@ -277,6 +266,31 @@ def load_model(
         source=src.source,
         dtype=dtype,
     )
+
+
+def load_model(
+    name: str, untrained_seed: int | None = None, dtype: str = "float32", device: str = "auto"
+) -> LanguageModel:
+    """Load a model by registry name, hub id, local folder or .gguf path; ``:untrained-SEED`` or
+    ``untrained_seed`` gives the same architecture and tokenizer with weights from its initialiser."""
+    if dtype not in DTYPES:
+        raise FeatureError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    from lmbrain.progress import quiet_third_party_progress
+
+    quiet_third_party_progress()  # no "Loading weights" bars drawn with carriage returns into logs
+    torch_device = _device(device)
+    base, seed = parse_model_name(name, untrained_seed)
+    src = model_source(base)
+    seed = _effective_seed(src, seed)
+    model, tokenizer, kind, replayed, weights_id = _build_weights(src, seed)
+    if not getattr(tokenizer, "is_fast", False):
+        raise FeatureError(
+            f"model {name!r}: its tokenizer has no offset mapping (not a fast tokenizer); lmbrain "
+            "aligns tokens to words by offsets only"
+        )
+    model.eval()
+    model.to(device=torch_device, dtype=DTYPES[dtype])
+    info = _loaded_info(name, base, src, model, tokenizer, kind, seed, replayed, weights_id, dtype)
     return LanguageModel(info=info, model=model, tokenizer=tokenizer, device=torch_device)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmbrain.data.alignment import check_lag
+from lmbrain.data.alignment import AlignmentCheck, check_lag
 from lmbrain.data.dataset import Dataset
 from lmbrain.data.readers.common import contiguous_blocks, neuroid_table, timeseries_responses
 from lmbrain.data.registry import ReadContext, register_reader
@@ -58,6 +58,63 @@ def scan_words(ctx: ReadContext, n_scans: int, tr: float, offset: float) -> pd.D
     return words
 
 
+def _read_subjects(
+    ctx: ReadContext, folder: Path, sizes: list[str], n_scans: int, discarded: int
+) -> tuple[list[np.ndarray], list[tuple[str, str, str, str]], dict[str, pd.DataFrame], dict[str, str]]:
+    """ROI time courses (a matrix per subject and size), their neuroid rows, nuisance tables, excluded subjects."""
+    columns, neuroid_rows, nuisance, excluded = [], [], {}, {}
+    for subject in ctx.spec.subjects:
+        if not ctx.wants(subject):
+            continue
+        courses = {
+            size: _matrix(ctx.path(folder / size / f"{subject}-timecourses.txt"), n_scans, len(ROIS))
+            for size in sizes
+        }
+        zero = [size for size, values in courses.items() if not np.any(values)]
+        if zero:
+            excluded[subject] = f"all-zero ROI time courses ({', '.join(zero)} files): no usable signal"
+            continue
+        for size, values in courses.items():
+            columns.append(values)
+            for roi in ROIS:
+                suffix = f"_{size}" if len(sizes) > 1 else ""
+                neuroid_rows.append((f"{subject}_{roi}{suffix}", subject, roi, size))
+        nuisance[subject] = _nuisance(ctx, folder, subject, n_scans, discarded)
+    return columns, neuroid_rows, nuisance, excluded
+
+
+def _check_alignment(
+    ctx: ReadContext, words: pd.DataFrame, nuisance: dict[str, pd.DataFrame], tr: float, offset: float
+) -> AlignmentCheck:
+    """Check the TextGrid word onsets against the subjects' mean word-rate regressor (a DataError if off)."""
+    spec, opts = ctx.spec, ctx.options
+    reference = np.mean([df["rate"].to_numpy() for df in nuisance.values()], axis=0)
+    lags = range(-int(opts["alignment_lags"]), int(opts["alignment_lags"]) + 1)
+    check = check_lag(words["onset"].to_numpy(), reference, tr, lags=lags, chosen_lag=0)
+    if not check.passed or check.correlations[0] < float(opts["min_alignment_r"]):
+        raise DataError(
+            f"dataset {spec.name}: TextGrid word rate does not align with the provided rate regressor at the "
+            f"chosen offset ({offset:g} s): best lag {check.best_lag} scans, r by lag {check.correlations}"
+        )
+    return check
+
+
+def _word_stimuli(words: pd.DataFrame, story: str, tr: float) -> pd.DataFrame:
+    """The stimulus table of the story's words, with their onsets, offsets and scans."""
+    return pd.DataFrame(
+        {
+            "stimulus_id": [f"w{i:04d}" for i in range(len(words))],
+            "text": words["text"].to_numpy(),
+            "context_id": story,
+            "position": np.arange(len(words)),
+            "story": story,
+            "onset": words["onset"].to_numpy(),
+            "offset": words["offset"].to_numpy(),
+            "scan": np.floor(words["onset"].to_numpy() / tr).astype(int),
+        }
+    )
+
+
 @register_reader(
     "brennan2016",
     options={
@@ -88,51 +145,15 @@ def read_brennan2016(ctx: ReadContext) -> Dataset:
         )
     folder = Path(opts["folder"])
 
-    columns, neuroid_rows, nuisance, excluded = [], [], {}, {}
-    for subject in spec.subjects:
-        if not ctx.wants(subject):
-            continue
-        courses = {
-            size: _matrix(ctx.path(folder / size / f"{subject}-timecourses.txt"), n_scans, len(ROIS))
-            for size in sizes
-        }
-        zero = [size for size, values in courses.items() if not np.any(values)]
-        if zero:
-            excluded[subject] = f"all-zero ROI time courses ({', '.join(zero)} files): no usable signal"
-            continue
-        for size, values in courses.items():
-            columns.append(values)
-            for roi in ROIS:
-                suffix = f"_{size}" if len(sizes) > 1 else ""
-                neuroid_rows.append((f"{subject}_{roi}{suffix}", subject, roi, size))
-        nuisance[subject] = _nuisance(ctx, folder, subject, n_scans, discarded)
+    columns, neuroid_rows, nuisance, excluded = _read_subjects(ctx, folder, sizes, n_scans, discarded)
     if not columns:
         raise DataError(
             f"dataset {spec.name}: no usable subject among {ctx.subjects or spec.subjects}: {excluded}"
         )
 
     words = scan_words(ctx, n_scans, tr, offset)
-    reference = np.mean([df["rate"].to_numpy() for df in nuisance.values()], axis=0)
-    lags = range(-int(opts["alignment_lags"]), int(opts["alignment_lags"]) + 1)
-    check = check_lag(words["onset"].to_numpy(), reference, tr, lags=lags, chosen_lag=0)
-    if not check.passed or check.correlations[0] < float(opts["min_alignment_r"]):
-        raise DataError(
-            f"dataset {spec.name}: TextGrid word rate does not align with the provided rate regressor at the "
-            f"chosen offset ({offset:g} s): best lag {check.best_lag} scans, r by lag {check.correlations}"
-        )
-
-    stimuli = pd.DataFrame(
-        {
-            "stimulus_id": [f"w{i:04d}" for i in range(len(words))],
-            "text": words["text"].to_numpy(),
-            "context_id": opts["story"],
-            "position": np.arange(len(words)),
-            "story": opts["story"],
-            "onset": words["onset"].to_numpy(),
-            "offset": words["offset"].to_numpy(),
-            "scan": np.floor(words["onset"].to_numpy() / tr).astype(int),
-        }
-    )
+    check = _check_alignment(ctx, words, nuisance, tr, offset)
+    stimuli = _word_stimuli(words, opts["story"], tr)
     scans = pd.DataFrame(
         {
             "scan": np.arange(n_scans),
