@@ -399,87 +399,95 @@ def _oof(ops: list[_Ops], Ytr_all: Any, alpha_index: np.ndarray, n: int, bk: Any
     return pred, base
 
 
+def _refit_fold(problem: ControlProblem, sel: Selection, designs: tuple, ctrl_std: Any, k: int, train: np.ndarray,
+                test: np.ndarray, t0: int, t1: int, spill: _Spill, weights: np.ndarray) -> None:
+    """Outer fold ``k``, chunk by chunk: refit the chosen layer and the controls, stack them (``weights``), spill."""
+    Xs, C, bk, dtype = designs
+    names, n = problem.names, problem.targets.n_samples
+    inner, used = _inner_splits(problem, train), np.unique(sel.layer[k])
+    outer = {j: _Ops(problem, Xs[names[j]], train, test, _llm_standardize(problem, Xs[names[j]].shape[1]), bk)
+             for j in used}
+    inner_ops = {j: [_Ops(problem, Xs[names[j]], a, v, _llm_standardize(problem, Xs[names[j]].shape[1]), bk)
+                     for a, v in inner] for j in used}
+    ctrl_outer = _Ops(problem, C, train, test, ctrl_std, bk)
+    ctrl_inner = [_Ops(problem, C, a, v, ctrl_std, bk) for a, v in inner]
+    for c0, c1 in problem.chunks(t0, t1):
+        Y = problem.targets.read(c0, c1).astype(dtype, copy=False)
+        Yb = bk.asarray(Y)
+        Ytr, local = Yb[bk.index(train)], slice(c0 - t0, c1 - t0)
+        ymean = bk.to_numpy(Ytr.mean(0)).astype(np.float64)
+        llm_te, llm_oof = np.empty((len(test), c1 - c0)), np.empty((n, c1 - c0))
+        for j in used:
+            cols = np.flatnonzero(sel.layer[k, local] == j)
+            if not len(cols):
+                continue
+            Yj = Yb[:, bk.index(cols)]
+            alpha = sel.llm_alpha[k, local][cols]
+            llm_te[:, cols] = bk.to_numpy(outer[j].predict(Yj[bk.index(train)], alpha))
+            llm_oof[:, cols], base = _oof(inner_ops[j], Yj, alpha, n, bk)
+        calpha = sel.controls_alpha[k, local]
+        ctrl_te = bk.to_numpy(ctrl_outer.predict(Ytr, calpha)).astype(np.float64)
+        ctrl_oof, base = _oof(ctrl_inner, Yb, calpha, n, bk)
+        rows = train[np.isfinite(base[train]).all(1)]  # training rows in some inner validation fold
+        P = np.stack([llm_oof[rows] - base[rows], ctrl_oof[rows] - base[rows]], axis=1)
+        z = stacking_weights(P, Y[rows].astype(np.float64) - base[rows], "simplex")
+        weights[:, local] = z
+        joint_te = ymean + z[0] * (llm_te - ymean) + z[1] * (ctrl_te - ymean)
+        for name, value in (("llm", llm_te), ("controls", ctrl_te), ("joint", joint_te)):
+            spill.put((name, k, c0), value.astype(dtype))
+        spill.put(("base", k, c0), ymean.astype(dtype))
+
+
+def _score_block(problem: ControlProblem, splits: list[tuple[np.ndarray, np.ndarray]], folds: np.ndarray, spill: _Spill,
+                 t0: int, t1: int, dtype: np.dtype, keep_predictions: bool) -> tuple[dict[str, list], dict[str, list]]:
+    """Per chunk, r, R², unique R² and its test from the spilled predictions: (per-target scores, kept predictions)."""
+    from lmbrain.analysis.signflip import paired_sign_flip_test
+
+    per_target: dict[str, list[np.ndarray]] = {key: [] for key in ChunkedResult._PER_TARGET}
+    kept: dict[str, list[np.ndarray]] = {"llm": [], "controls": [], "joint": [], "baseline": []}
+    tested, blocks = folds >= 0, np.asarray(problem.groups if problem.blocks is None else problem.blocks)
+    for c0, c1 in problem.chunks(t0, t1):
+        Y = problem.targets.read(c0, c1).astype(dtype, copy=False)
+        pred = {}
+        for name in ("llm", "controls", "joint", "base"):
+            full = np.full((len(folds), c1 - c0), np.nan, dtype=dtype)
+            for k, (_, test) in enumerate(splits):
+                full[test] = spill.get((name, k, c0))
+            pred[name] = full
+        for name in ("llm", "controls", "joint"):
+            per_target[f"{name}_r"].append(mean_fold_r(pearson_r_folds(Y, pred[name], folds)))
+            per_target[f"{name}_r2"].append(r2_oos(Y[tested], pred[name][tested], pred["base"][tested]))
+        test = paired_sign_flip_test(Y, pred["joint"], pred["controls"], pred["base"], blocks,
+                                     problem.n_permutations, seed=problem.seed, tested=tested, folds=folds)
+        per_target["unique_r2"].append(test.delta_r2)
+        per_target["p_unique"].append(test.p)
+        if keep_predictions:
+            for name in ("llm", "controls", "joint"):
+                kept[name].append(pred[name])
+            kept["baseline"].append(pred["base"])
+    return per_target, kept
+
+
 def block_results(problem: ControlProblem, selection: Selection, t0: int = 0, t1: int | None = None,
                   keep_predictions: bool = False) -> ChunkedResult:
     """Pass 2 for targets ``t0:t1`` (``selection`` of all targets): per outer fold the chosen layer, the controls
     and their stacking refitted; then r, R², the unique R² and its test, chunk by chunk."""
-    from lmbrain.analysis.signflip import paired_sign_flip_test
-
     t1 = problem.n_targets if t1 is None else t1
     sel = selection.block(t0, t1)
     Xs, C, bk, dtype = _designs(problem)
-    names = problem.names
     ctrl_std = check_standardize(problem.control_standardize, C.shape[1])
     splits = problem.splits()
-    n = problem.targets.n_samples
-    folds = np.full(n, -1, dtype=np.intp)
+    folds = np.full(problem.targets.n_samples, -1, dtype=np.intp)
     weights = np.full((len(splits), 2, t1 - t0), np.nan)
     spill = _Spill(problem.spill_dir)
     try:
         for k, (train, test) in enumerate(splits):
             folds[test] = k
-            inner = _inner_splits(problem, train)
-            used = np.unique(sel.layer[k])
-            outer = {j: _Ops(problem, Xs[names[j]], train, test, _llm_standardize(problem, Xs[names[j]].shape[1]), bk)
-                     for j in used}
-            inner_ops = {j: [_Ops(problem, Xs[names[j]], a, v, _llm_standardize(problem, Xs[names[j]].shape[1]), bk)
-                             for a, v in inner] for j in used}
-            ctrl_outer = _Ops(problem, C, train, test, ctrl_std, bk)
-            ctrl_inner = [_Ops(problem, C, a, v, ctrl_std, bk) for a, v in inner]
-            for c0, c1 in problem.chunks(t0, t1):
-                Y = problem.targets.read(c0, c1).astype(dtype, copy=False)
-                Yb = bk.asarray(Y)
-                Ytr = Yb[bk.index(train)]
-                ymean = bk.to_numpy(Ytr.mean(0)).astype(np.float64)
-                local = slice(c0 - t0, c1 - t0)
-                llm_te = np.empty((len(test), c1 - c0))
-                llm_oof = np.empty((n, c1 - c0))
-                for j in used:
-                    cols = np.flatnonzero(sel.layer[k, local] == j)
-                    if not len(cols):
-                        continue
-                    Yj = Yb[:, bk.index(cols)]
-                    alpha = sel.llm_alpha[k, local][cols]
-                    llm_te[:, cols] = bk.to_numpy(outer[j].predict(Yj[bk.index(train)], alpha))
-                    llm_oof[:, cols], base = _oof(inner_ops[j], Yj, alpha, n, bk)
-                calpha = sel.controls_alpha[k, local]
-                ctrl_te = bk.to_numpy(ctrl_outer.predict(Ytr, calpha)).astype(np.float64)
-                ctrl_oof, base = _oof(ctrl_inner, Yb, calpha, n, bk)
-                rows = train[np.isfinite(base[train]).all(1)]  # training rows in some inner validation fold
-                P = np.stack([llm_oof[rows] - base[rows], ctrl_oof[rows] - base[rows]], axis=1)
-                z = stacking_weights(P, Y[rows].astype(np.float64) - base[rows], "simplex")
-                weights[k, :, local] = z
-                joint_te = ymean + z[0] * (llm_te - ymean) + z[1] * (ctrl_te - ymean)
-                for name, value in (("llm", llm_te), ("controls", ctrl_te), ("joint", joint_te)):
-                    spill.put((name, k, c0), value.astype(dtype))
-                spill.put(("base", k, c0), ymean.astype(dtype))
-        per_target: dict[str, list[np.ndarray]] = {key: [] for key in ChunkedResult._PER_TARGET}
-        kept: dict[str, list[np.ndarray]] = {"llm": [], "controls": [], "joint": [], "baseline": []}
-        tested = folds >= 0
-        blocks = np.asarray(problem.groups if problem.blocks is None else problem.blocks)
-        for c0, c1 in problem.chunks(t0, t1):
-            Y = problem.targets.read(c0, c1).astype(dtype, copy=False)
-            pred = {}
-            for name in ("llm", "controls", "joint", "base"):
-                full = np.full((n, c1 - c0), np.nan, dtype=dtype)
-                for k, (_, test) in enumerate(splits):
-                    full[test] = spill.get((name, k, c0))
-                pred[name] = full
-            for name in ("llm", "controls", "joint"):
-                per_target[f"{name}_r"].append(mean_fold_r(pearson_r_folds(Y, pred[name], folds)))
-                per_target[f"{name}_r2"].append(r2_oos(Y[tested], pred[name][tested], pred["base"][tested]))
-            test = paired_sign_flip_test(Y, pred["joint"], pred["controls"], pred["base"], blocks,
-                                         problem.n_permutations, seed=problem.seed, tested=tested, folds=folds)
-            per_target["unique_r2"].append(test.delta_r2)
-            per_target["p_unique"].append(test.p)
-            if keep_predictions:
-                for name in ("llm", "controls", "joint"):
-                    kept[name].append(pred[name])
-                kept["baseline"].append(pred["base"])
+            _refit_fold(problem, sel, (Xs, C, bk, dtype), ctrl_std, k, train, test, t0, t1, spill, weights[k])
+        per_target, kept = _score_block(problem, splits, folds, spill, t0, t1, dtype, keep_predictions)
     finally:
         spill.close()
-    return ChunkedResult(**{k: np.concatenate(v) for k, v in per_target.items()}, joint_weights=weights,
-                         selection=sel,
+    return ChunkedResult(**{k: np.concatenate(v) for k, v in per_target.items()}, joint_weights=weights, selection=sel,
                          predictions={k: np.hstack(v) for k, v in kept.items()} if keep_predictions else None)
 
 

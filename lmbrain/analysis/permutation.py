@@ -251,6 +251,43 @@ def _flipped_predictions(tensors: list[tuple[np.ndarray, np.ndarray]], signs: np
     return pred
 
 
+def _tally_refits(tally: _NullTally, gains: _GainMoments | None, Y: np.ndarray,
+                  splits: Sequence[tuple[np.ndarray, np.ndarray]], alphas: np.ndarray,
+                  operators: list[dict[float, np.ndarray]], resamples: Iterator[np.ndarray] | Sequence[np.ndarray],
+                  center: np.ndarray, tested: np.ndarray) -> None:
+    """Refit every resampled data set through the fold operators and add it to ``tally`` (and ``gains``)."""
+    batched: dict[int, tuple[np.ndarray, FoldColumns]] = {}
+    # draws side by side as extra columns: one product per fold and penalty for a whole batch of them
+    for k, Yp in _resampled_batches(Y, resamples, center):
+        if k not in batched:
+            tiled = np.tile(alphas, (1, k))
+            batched[k] = (tiled, alpha_columns(tiled, operators))
+        pred_p, base_p = cv_predictions(Yp, splits, operators, *batched[k])
+        if gains is not None:
+            gains.add(Yp, pred_p, base_p, copies=k)
+        tally.add(slice(None), k, Yp, pred_p, base_p, splits, tested)
+
+
+def _tally_block_flips(tally: _NullTally, gains: _GainMoments | None, Y: np.ndarray, cols: slice,
+                       splits: Sequence[tuple[np.ndarray, np.ndarray]], columns: FoldColumns, signs: np.ndarray,
+                       index: np.ndarray, center: np.ndarray, tested: np.ndarray, per_batch: int) -> None:
+    """Refit the targets ``cols`` (``columns``: theirs) on ``per_batch`` block flips at a time, into ``tally``."""
+    Yc = Y[:, cols] - center[cols]
+    tensors = _flip_tensors(Yc, splits, columns, index)
+    for first in range(0, len(signs), per_batch):
+        batch = signs[first:first + per_batch]
+        k = len(batch)
+        Yp = np.tile(center[cols], k) + (batch[:, index].T.astype(Y.dtype)[:, :, None] * Yc[:, None, :]
+                                         ).reshape(len(Y), -1)
+        pred_p = _flipped_predictions(tensors, batch, center[cols], splits, len(Y))
+        base_p = np.full_like(Yp, np.nan)
+        for train, test in splits:
+            base_p[test] = Yp[train].mean(0)
+        if gains is not None:
+            gains.add(Yp, pred_p, base_p, copies=k)
+        tally.add(cols, k, Yp, pred_p, base_p, splits, tested)
+
+
 def permutation_test(
     X: np.ndarray | Sequence[np.ndarray],
     Y: np.ndarray,
@@ -288,46 +325,24 @@ def permutation_test(
     pred, base = cv_predictions(Y, splits, operators, alphas, columns)
     tally = _NullTally(_fold_mean_r(Y, pred, splits), _r2(Y[tested], pred[tested], base[tested]))
     folds = _folds_of(splits, len(Y))
-    n_targets = Y.shape[1]
     if flip_blocks is None:
         gains = None if blocks is None else _GainMoments(blocks, folds)
-        batched: dict[int, tuple[np.ndarray, FoldColumns]] = {}
-        # draws side by side as extra columns: one product per fold and penalty for a whole batch of them
-        for k, Yp in _resampled_batches(Y, permutations, center):
-            if k not in batched:
-                tiled = np.tile(alphas, (1, k))
-                batched[k] = (tiled, alpha_columns(tiled, operators))
-            pred_p, base_p = cv_predictions(Yp, splits, operators, *batched[k])
-            if gains is not None:
-                gains.add(Yp, pred_p, base_p, copies=k)
-            tally.add(slice(None), k, Yp, pred_p, base_p, splits, tested)
+        _tally_refits(tally, gains, Y, splits, alphas, operators, permutations, center, tested)
         return tally.result(None if gains is None else gains.inflation())
     if len(flip_blocks) != len(Y):
         raise ValueError(f"flip_blocks has {len(flip_blocks)} entries for {len(Y)} samples")
     signs, index = block_signs(permutations, flip_blocks)
     # targets in chunks small enough that FLIP_DRAWS draws of all of them fit in one batch of columns
+    n_targets = Y.shape[1]
     chunk = max(1, min(n_targets, RESAMPLE_COLUMNS // FLIP_DRAWS))
     per_batch = max(1, RESAMPLE_COLUMNS // chunk)
     inflation = []
     for start in range(0, n_targets, chunk):
         cols = slice(start, min(start + chunk, n_targets))
-        Yc = Y[:, cols] - center[cols]
         sub_columns = [[(B, idx[(idx >= cols.start) & (idx < cols.stop)] - cols.start) for B, idx in fold]
                        for fold in columns]
-        tensors = _flip_tensors(Yc, splits, sub_columns, index)
         gains = None if blocks is None else _GainMoments(blocks, folds)
-        for first in range(0, len(signs), per_batch):
-            batch = signs[first:first + per_batch]
-            k = len(batch)
-            Yp = np.tile(center[cols], k) + (batch[:, index].T.astype(Y.dtype)[:, :, None] * Yc[:, None, :]
-                                             ).reshape(len(Y), -1)
-            pred_p = _flipped_predictions(tensors, batch, center[cols], splits, len(Y))
-            base_p = np.full_like(Yp, np.nan)
-            for train, test in splits:
-                base_p[test] = Yp[train].mean(0)
-            if gains is not None:
-                gains.add(Yp, pred_p, base_p, copies=k)
-            tally.add(cols, k, Yp, pred_p, base_p, splits, tested)
+        _tally_block_flips(tally, gains, Y, cols, splits, sub_columns, signs, index, center, tested, per_batch)
         if gains is not None:
             inflation.append(gains.inflation())
     return tally.result(np.concatenate(inflation) if blocks is not None else None)

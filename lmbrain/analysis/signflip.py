@@ -46,6 +46,22 @@ def fold_r_contributions(Y: np.ndarray, predictions: np.ndarray, folds: np.ndarr
     return out
 
 
+def _flipped_sum_tally(sums: np.ndarray, tolerance: np.ndarray, n_permutations: int, seed: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts of sign-flipped totals of ``sums`` (2, blocks, targets) >= ``tolerance``, their sum and sum of squares."""
+    rng = np.random.default_rng(seed)
+    exceed = np.zeros_like(tolerance)
+    total = np.zeros_like(tolerance)
+    total_sq = np.zeros_like(tolerance)
+    for start in range(0, n_permutations, 256):  # bounded memory: 256 sign vectors at a time
+        signs = rng.choice([-1.0, 1.0], size=(min(256, n_permutations - start), sums.shape[1]))
+        null = np.einsum("fb,sbt->sft", signs, sums)
+        exceed += (null >= tolerance[:, None]).sum(1)
+        total += null.sum(1)
+        total_sq += (null**2).sum(1)
+    return exceed, total, total_sq
+
+
 def sign_flip_test(
     Y: np.ndarray,
     predictions: np.ndarray,
@@ -91,16 +107,7 @@ def sign_flip_test(
     tolerance = observed - 1e-12 * np.abs(observed)
     if inflation is not None:  # observed / √κ against the flips = the flips widened by √κ
         tolerance[0] = tolerance[0] / np.sqrt(_at_least_one(inflation))
-    rng = np.random.default_rng(seed)
-    exceed = np.zeros_like(observed)
-    total = np.zeros_like(observed)
-    total_sq = np.zeros_like(observed)
-    for start in range(0, n_permutations, 256):  # bounded memory: 256 sign vectors at a time
-        signs = rng.choice([-1.0, 1.0], size=(min(256, n_permutations - start), sums.shape[1]))
-        null = np.einsum("fb,sbt->sft", signs, sums)
-        exceed += (null >= tolerance[:, None]).sum(1)
-        total += null.sum(1)
-        total_sq += (null**2).sum(1)
+    exceed, total, total_sq = _flipped_sum_tally(sums, tolerance, n_permutations, seed)
     n = max(n_permutations, 1)
     mean = total / n
     with np.errstate(invalid="ignore", divide="ignore"):

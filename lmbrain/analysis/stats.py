@@ -125,6 +125,21 @@ def _fold_r(sums: np.ndarray, n: np.ndarray, c: int) -> np.ndarray:
     return r
 
 
+def _resampled_fold_mean_r(weights: np.ndarray, moments: np.ndarray, counts: np.ndarray,
+                           in_fold: list[np.ndarray], c: int) -> np.ndarray:
+    """Every resample's r (n_boot, c) within each fold, averaged over the folds where it is finite."""
+    r_sum = np.zeros((len(weights), c))
+    r_count = np.zeros((len(weights), c))
+    for rows in in_fold:
+        w = weights[:, rows]
+        r = _fold_r(w @ moments[rows], w @ counts[rows], c)
+        finite = np.isfinite(r)
+        r_sum += np.where(finite, r, 0.0)
+        r_count += finite
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return r_sum / r_count
+
+
 def bootstrap_scores(
     Y: np.ndarray,
     predictions: np.ndarray,
@@ -175,17 +190,7 @@ def bootstrap_scores(
         errors = weights @ (to_cells @ np.hstack([(Y[:, cols] - P[:, cols]) ** 2, (Y[:, cols] - B[:, cols]) ** 2]))
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = 1.0 - errors[:, :c] / errors[:, c:]
-        r_sum = np.zeros((n_boot, c))
-        r_count = np.zeros((n_boot, c))
-        for rows in in_fold:
-            w = weights[:, rows]
-            r = _fold_r(w @ moments[rows], w @ counts[rows], c)
-            finite = np.isfinite(r)
-            r_sum += np.where(finite, r, 0.0)
-            r_count += finite
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r_mean = r_sum / r_count
-        r_low[cols], r_high[cols] = _bounds(r_mean, level)
+        r_low[cols], r_high[cols] = _bounds(_resampled_fold_mean_r(weights, moments, counts, in_fold, c), level)
         r2_low[cols], r2_high[cols] = _bounds(r2, level)
     return ScoreIntervals(r_low, r_high, r2_low, r2_high, n_groups)
 

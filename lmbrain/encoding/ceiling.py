@@ -180,6 +180,38 @@ def fit_common_shape(
     return (theta[0], scales[0], edge[0]) if single else (theta, scales, edge)
 
 
+def _group_mean(values: np.ndarray, weight: np.ndarray, finite: np.ndarray, index: np.ndarray,
+                n_groups: int) -> np.ndarray:
+    """Weighted mean of every target's group over its targets with an estimate, NaN-aware, per target."""
+    w = np.where(np.isfinite(values) & finite, weight, 0.0)
+    sums, total = np.zeros((*values.shape[:-1], n_groups)), np.zeros((*values.shape[:-1], n_groups))
+    np.add.at(sums, (..., index), w * np.nan_to_num(values))
+    np.add.at(total, (..., index), w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / total)[..., index]
+
+
+def _replicate_variance(values: np.ndarray) -> np.ndarray:
+    """Variance over the bootstrap replicates (axis 0), NaN for targets without replicates."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # targets without replicates stay NaN
+        return np.nanvar(values, axis=0, ddof=1)
+
+
+def _deviation_spread(raw: np.ndarray, v: np.ndarray, finite: np.ndarray, several: np.ndarray, index: np.ndarray,
+                      n_groups: int) -> float:
+    """tau², the spread of the true deviations from the group means (DerSimonian-Laird over the groups; >= 1e-6)."""
+    if not several.any():
+        return 1e-6
+    w = np.where(several, 1.0 / v, 0.0)
+    q = float(np.sum(w * (raw - _group_mean(raw[None], w, finite, index, n_groups)[0]) ** 2))
+    sums = np.bincount(index, w, minlength=n_groups)
+    squares = np.bincount(index, w * w, minlength=n_groups)
+    scale = float(np.sum(sums - np.divide(squares, sums, out=np.zeros_like(sums), where=sums > 0)))
+    df = float(np.sum(np.maximum(np.bincount(index[several], minlength=n_groups) - 1, 0)))
+    return max((q - df) / scale, 1e-6) if scale > 0 else 1e-6
+
+
 def shrink_to_unit_interval(
     raw: Any, boot: Any, group: Any, level: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -203,42 +235,19 @@ def shrink_to_unit_interval(
     if not finite.any():
         raise LmbrainError("no target has a ceiling estimate to shrink")
     raw, boot = np.where(finite, raw, 0.0), np.where(finite, boot, np.nan)
-
-    def group_mean(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Weighted mean of every target's group over its targets with an estimate, NaN-aware, per target."""
-        w = np.where(np.isfinite(values) & finite, weight, 0.0)
-        sums, total = np.zeros((*values.shape[:-1], n_groups)), np.zeros((*values.shape[:-1], n_groups))
-        np.add.at(sums, (..., index), w * np.nan_to_num(values))
-        np.add.at(total, (..., index), w)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (sums / total)[..., index]
-
-    def variance(values: np.ndarray) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # targets without replicates stay NaN
-            return np.nanvar(values, axis=0, ddof=1)
-
-    weight = 1.0 / np.maximum(variance(boot), 1e-12)
-    v = np.maximum(variance(boot - group_mean(boot, weight)), 1e-12)
+    weight = 1.0 / np.maximum(_replicate_variance(boot), 1e-12)
+    v = np.maximum(_replicate_variance(boot - _group_mean(boot, weight, finite, index, n_groups)), 1e-12)
     size = np.bincount(index[finite], minlength=n_groups)[index]
     several = finite & (size > 1)
-    if several.any():  # DerSimonian-Laird over the groups' deviations
-        w = np.where(several, 1.0 / v, 0.0)
-        q = float(np.sum(w * (raw - group_mean(raw[None], w)[0]) ** 2))
-        sums = np.bincount(index, w, minlength=n_groups)
-        squares = np.bincount(index, w * w, minlength=n_groups)
-        scale = float(np.sum(sums - np.divide(squares, sums, out=np.zeros_like(sums), where=sums > 0)))
-        df = float(np.sum(np.maximum(np.bincount(index[several], minlength=n_groups) - 1, 0)))
-        tau2 = max((q - df) / scale, 1e-6) if scale > 0 else 1e-6
-    else:
-        tau2 = 1e-6
+    tau2 = _deviation_spread(raw, v, finite, several, index, n_groups)
     prior = 1.0 / (v + tau2)
-    mu, mu_boot = group_mean(raw[None], prior)[0], group_mean(boot, prior)
-    mu_var = variance(mu_boot)
+    mu = _group_mean(raw[None], prior, finite, index, n_groups)[0]
+    mu_boot = _group_mean(boot, prior, finite, index, n_groups)
+    mu_var = _replicate_variance(mu_boot)
     lonely = ~np.isfinite(mu)  # no target of the group has an estimate: the spread of all estimates
     mu[lonely] = float(np.mean(raw[finite]))
     mu_var[lonely] = float(np.var(raw[finite])) if finite.sum() > 1 else 1.0
-    v = np.where(several, variance(boot - mu_boot), np.inf)
+    v = np.where(several, _replicate_variance(boot - mu_boot), np.inf)
     shrink = np.where(several, tau2 / (tau2 + np.where(several, v, 0.0)), 0.0)
     mean = mu + shrink * np.where(several, raw - mu, 0.0)
     spread = np.where(several, shrink * np.where(several, v, 0.0), np.where(finite, 0.0, tau2))
@@ -246,5 +255,3 @@ def shrink_to_unit_interval(
     tail = (1.0 - level) / 2
     post = truncnorm((0.0 - mean) / sd, (1.0 - mean) / sd, loc=mean, scale=sd)
     return post.mean(), post.ppf(tail), post.ppf(1 - tail), tau2
-
-

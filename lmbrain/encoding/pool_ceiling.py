@@ -131,6 +131,106 @@ class PoolCeiling:
         return self.n_sources + 1
 
 
+def _checked_subjects(responses: Sequence[Any], max_sources: int | None, n_boot: int
+                      ) -> tuple[list[np.ndarray], int]:
+    """Every subject's responses as a float64 (n_samples, n_targets_s) array, and the largest pool used (checked)."""
+    subjects = [np.asarray(r, dtype=np.float64) for r in responses]
+    subjects = [s[:, None] if s.ndim == 1 else s for s in subjects]
+    n_sub = len(subjects)
+    if n_sub < 3:
+        raise LmbrainError(f"pool_ceiling needs at least 3 subjects (two disjoint pools and a target), got {n_sub}")
+    n = subjects[0].shape[0]
+    if any(s.shape[0] != n for s in subjects):
+        raise LmbrainError("every subject's responses must have the same samples (rows)")
+    max_sources = n_sub - 1 if max_sources is None else min(max_sources, n_sub - 1)
+    if max_sources < 1:
+        raise LmbrainError("pool_ceiling needs max_sources >= 1")
+    if n_boot < 2:
+        raise LmbrainError("pool_ceiling needs a bootstrap (n_boot >= 2) for its standard errors")
+    return subjects, max_sources
+
+
+class _PoolSums:
+    """Running sums of :func:`pool_ceiling` over targets (all subjects' side by side): pool curves and pair r's."""
+
+    def __init__(self, subjects: list[np.ndarray], estimator: Any, groups: Any, cv: Any, n_k: int,
+                 n_boot: int) -> None:
+        """Zero sums for ``n_k`` pool sizes and ``n_boot`` bootstrap resamples."""
+        self.subjects, self.estimator, self.groups, self.cv = subjects, estimator, groups, cv
+        self.n = subjects[0].shape[0]
+        self.widths = [s.shape[1] for s in subjects]
+        self.starts = np.cumsum([0, *self.widths])
+        self.curve_sum, self.curve_n = np.zeros((n_k, self.starts[-1])), np.zeros((n_k, self.starts[-1]))
+        self.pair_sum = np.zeros((2, self.starts[-1]))  # mean r of the two pools, their predictions' correlation
+        self.boot_sum = np.zeros((2, n_boot, self.starts[-1]))
+        self.n_pools = np.zeros((len(subjects), n_k), dtype=int)
+        self.n_pairs = np.zeros(len(subjects), dtype=int)
+
+    def columns(self, members: list[int]) -> np.ndarray:
+        """The target columns of the subjects ``members``."""
+        return np.concatenate([np.arange(self.starts[s], self.starts[s + 1]) for s in members])
+
+    def per_subject(self, values: np.ndarray) -> list[np.ndarray]:
+        """``values`` (targets on the last axis) split into one array per subject."""
+        return [values[..., a:b] for a, b in itertools.pairwise(self.starts)]
+
+    def predict(self, pool: tuple[int, ...], i: int) -> tuple[list[int], Any]:
+        """Predict every subject outside ``pool`` from it (pool size index ``i``); (those subjects, the CV result)."""
+        outside = [s for s in range(len(self.subjects)) if s not in pool]
+        Y = np.hstack([self.subjects[s] for s in outside])
+        result = cross_validate(self.estimator, np.hstack([self.subjects[s] for s in pool]), Y, self.groups, self.cv)
+        cols = self.columns(outside)
+        self.curve_sum[i, cols] += np.nan_to_num(result.r)
+        self.curve_n[i, cols] += np.isfinite(result.r)
+        self.n_pools[outside, i] += 1
+        return outside, result
+
+    def add_pair(self, fit_a: tuple[list[int], Any], fit_b: tuple[list[int], Any], block_index: np.ndarray,
+                 weights: np.ndarray) -> None:
+        """Add two disjoint pools' predictions of the targets outside both: their r's and bootstrap replicates."""
+        (out_a, res_a), (out_b, res_b) = fit_a, fit_b
+        both = [s for s in out_a if s in out_b]
+        Y = np.hstack([self.subjects[s] for s in both])
+        pa = np.asarray(res_a.predictions).reshape(self.n, -1)[:, np.isin(self.columns(out_a), self.columns(both))]
+        pb = np.asarray(res_b.predictions).reshape(self.n, -1)[:, np.isin(self.columns(out_b), self.columns(both))]
+        cols = self.columns(both)
+        r_ab = mean_fold_r(pearson_r_folds(pa, pb, res_a.folds))
+        r_a = mean_fold_r(pearson_r_folds(Y, pa, res_a.folds))
+        r_b = mean_fold_r(pearson_r_folds(Y, pb, res_a.folds))
+        self.pair_sum[:, cols] += [(r_a + r_b) / 2, r_ab]
+        boot_a = _bootstrap_fold_r(Y, pa, res_a.folds, block_index, weights)
+        boot_b = _bootstrap_fold_r(Y, pb, res_a.folds, block_index, weights)
+        self.boot_sum[0][:, cols] += (boot_a + boot_b) / 2
+        self.boot_sum[1][:, cols] += _bootstrap_fold_r(pa, pb, res_a.folds, block_index, weights)
+        self.n_pairs[both] += 1
+
+
+def _pool_result(sums: _PoolSums, n_sources: np.ndarray, split: int, level: float) -> PoolCeiling:
+    """The ceilings from the summed pools and pairs: attenuation-corrected, shrunk into (0, 1), per subject."""
+    count = np.repeat(sums.n_pairs, sums.widths).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curves = sums.curve_sum / sums.curve_n
+        pair_mean, boot_mean = sums.pair_sum / count, sums.boot_sum / count
+    raw = attenuation_ceiling(pair_mean[0], pair_mean[1])
+    boot = attenuation_ceiling(boot_mean[0], boot_mean[1])
+    subject_of = np.repeat(np.arange(len(sums.subjects)), sums.widths)
+    mean, low, high, tau2 = shrink_to_unit_interval(raw, boot, subject_of, level)
+    at_bound = ~(np.isfinite(raw) & (raw > 0) & (raw < 1))
+    q2 = pair_mean[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(q2 > 0, q2 / (split - (split - 1) * q2), np.nan)
+    theta, extrapolated, _ = fit_common_shape(n_sources, curves) if len(n_sources) > 1 else (np.nan, raw, False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = np.nanstd(boot, axis=0, ddof=1)
+    per_subject = sums.per_subject
+    return PoolCeiling(ceiling=per_subject(mean), ci_low=per_subject(low), ci_high=per_subject(high),
+                       at_bound=per_subject(at_bound), raw=per_subject(raw), se=per_subject(se),
+                       shared=per_subject(q2), rho=per_subject(rho), extrapolated=per_subject(extrapolated),
+                       scores=per_subject(curves), n_sources=n_sources, n_pools=sums.n_pools, n_pairs=sums.n_pairs,
+                       split_sources=split, theta=float(theta), prior_sd=float(np.sqrt(tau2)))
+
+
 def pool_ceiling(
     responses: Sequence[Any],
     estimator: Any,
@@ -156,94 +256,26 @@ def pool_ceiling(
     pair); :func:`shrink_to_unit_interval` turns it into the reported estimate and interval. The pool curves are
     also extrapolated with one Spearman-Brown shape for all targets (:func:`fit_common_shape`), for comparison.
     """
-    subjects = [np.asarray(r, dtype=np.float64) for r in responses]
-    subjects = [s[:, None] if s.ndim == 1 else s for s in subjects]
+    subjects, max_sources = _checked_subjects(responses, max_sources, n_boot)
     n_sub = len(subjects)
-    if n_sub < 3:
-        raise LmbrainError(f"pool_ceiling needs at least 3 subjects (two disjoint pools and a target), got {n_sub}")
-    n = subjects[0].shape[0]
-    if any(s.shape[0] != n for s in subjects):
-        raise LmbrainError("every subject's responses must have the same samples (rows)")
-    max_sources = n_sub - 1 if max_sources is None else min(max_sources, n_sub - 1)
-    if max_sources < 1:
-        raise LmbrainError("pool_ceiling needs max_sources >= 1")
-    if n_boot < 2:
-        raise LmbrainError("pool_ceiling needs a bootstrap (n_boot >= 2) for its standard errors")
     rng = np.random.default_rng(random_state)
     _, block_index = np.unique(np.asarray(groups if blocks is None else blocks), return_inverse=True)
     n_blocks = int(block_index.max()) + 1
     weights = rng.multinomial(n_blocks, np.full(n_blocks, 1 / n_blocks), size=n_boot).astype(np.float64)
     n_sources = np.arange(1, max_sources + 1)
     split = min(max_sources, (n_sub - 1) // 2)
-    widths = [s.shape[1] for s in subjects]
-    starts = np.cumsum([0, *widths])
-    curve_sum, curve_n = np.zeros((len(n_sources), starts[-1])), np.zeros((len(n_sources), starts[-1]))
-    pair_sum = np.zeros((2, starts[-1]))  # mean r of the two pools, their predictions' correlation
-    boot_sum = np.zeros((2, n_boot, starts[-1]))
-    n_pools = np.zeros((n_sub, len(n_sources)), dtype=int)
-    n_pairs = np.zeros(n_sub, dtype=int)
-
-    def columns(members: list[int]) -> np.ndarray:
-        return np.concatenate([np.arange(starts[s], starts[s + 1]) for s in members])
-
-    def predict(pool: tuple[int, ...], i: int) -> tuple[list[int], Any]:
-        outside = [s for s in range(n_sub) if s not in pool]
-        Y = np.hstack([subjects[s] for s in outside])
-        result = cross_validate(estimator, np.hstack([subjects[s] for s in pool]), Y, groups, cv)
-        cols = columns(outside)
-        curve_sum[i, cols] += np.nan_to_num(result.r)
-        curve_n[i, cols] += np.isfinite(result.r)
-        n_pools[outside, i] += 1
-        return outside, result
-
+    sums = _PoolSums(subjects, estimator, groups, cv, len(n_sources), n_boot)
     for i, k in enumerate(n_sources):
         if k != split:
             for pool in _draw_pools(n_sub, int(k), n_draws, rng):
-                predict(pool, i)
+                sums.predict(pool, i)
             continue
         fitted: dict[tuple[int, ...], tuple[list[int], Any]] = {}  # a pool may be in several pairs: fit it once
         for a, b in _draw_pairs(n_sub, int(k), n_draws, rng):
-            out_a, res_a = fitted[a] if a in fitted else fitted.setdefault(a, predict(a, i))
-            out_b, res_b = fitted[b] if b in fitted else fitted.setdefault(b, predict(b, i))
-            both = [s for s in out_a if s in out_b]
-            Y = np.hstack([subjects[s] for s in both])
-            pa = np.asarray(res_a.predictions).reshape(n, -1)[:, np.isin(columns(out_a), columns(both))]
-            pb = np.asarray(res_b.predictions).reshape(n, -1)[:, np.isin(columns(out_b), columns(both))]
-            cols = columns(both)
-            r_ab = mean_fold_r(pearson_r_folds(pa, pb, res_a.folds))
-            r_a = mean_fold_r(pearson_r_folds(Y, pa, res_a.folds))
-            r_b = mean_fold_r(pearson_r_folds(Y, pb, res_a.folds))
-            pair_sum[:, cols] += [(r_a + r_b) / 2, r_ab]
-            boot_a = _bootstrap_fold_r(Y, pa, res_a.folds, block_index, weights)
-            boot_b = _bootstrap_fold_r(Y, pb, res_a.folds, block_index, weights)
-            boot_sum[0][:, cols] += (boot_a + boot_b) / 2
-            boot_sum[1][:, cols] += _bootstrap_fold_r(pa, pb, res_a.folds, block_index, weights)
-            n_pairs[both] += 1
-    count = np.repeat(n_pairs, widths).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        curves = curve_sum / curve_n
-        pair_mean, boot_mean = pair_sum / count, boot_sum / count
-    raw = attenuation_ceiling(pair_mean[0], pair_mean[1])
-    boot = attenuation_ceiling(boot_mean[0], boot_mean[1])
-    subject_of = np.repeat(np.arange(n_sub), widths)
-    mean, low, high, tau2 = shrink_to_unit_interval(raw, boot, subject_of, level)
-    at_bound = ~(np.isfinite(raw) & (raw > 0) & (raw < 1))
-    q2 = pair_mean[1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.where(q2 > 0, q2 / (split - (split - 1) * q2), np.nan)
-    theta, extrapolated, _ = fit_common_shape(n_sources, curves) if len(n_sources) > 1 else (np.nan, raw, False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        se = np.nanstd(boot, axis=0, ddof=1)
-
-    def per_subject(values: np.ndarray) -> list[np.ndarray]:
-        return [values[..., a:b] for a, b in itertools.pairwise(starts)]
-
-    return PoolCeiling(ceiling=per_subject(mean), ci_low=per_subject(low), ci_high=per_subject(high),
-                       at_bound=per_subject(at_bound), raw=per_subject(raw), se=per_subject(se),
-                       shared=per_subject(q2), rho=per_subject(rho), extrapolated=per_subject(extrapolated),
-                       scores=per_subject(curves), n_sources=n_sources, n_pools=n_pools, n_pairs=n_pairs,
-                       split_sources=split, theta=float(theta), prior_sd=float(np.sqrt(tau2)))
+            fit_a = fitted[a] if a in fitted else fitted.setdefault(a, sums.predict(a, i))
+            fit_b = fitted[b] if b in fitted else fitted.setdefault(b, sums.predict(b, i))
+            sums.add_pair(fit_a, fit_b, block_index, weights)
+    return _pool_result(sums, n_sources, split, level)
 
 
 def inter_subject_ceiling(responses: Any, folds: Any) -> tuple[np.ndarray, np.ndarray]:

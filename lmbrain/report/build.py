@@ -22,7 +22,7 @@ from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
 from lmbrain.report.increments import CAPTION as INCREMENTS_CAPTION
 from lmbrain.report.increments import increments_table
-from lmbrain.report.latex import LATEX_MAX_ROWS, latex_table
+from lmbrain.report.latex import _SPECIAL, LATEX_MAX_ROWS, latex_table
 from lmbrain.report.literature import literature_table, load_literature
 from lmbrain.report.names import figure_title
 from lmbrain.report.seeds import seed_summary_table
@@ -67,13 +67,9 @@ def load_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return results, units, manifest
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
 def latex_escape(text: str) -> str:
     """Text with LaTeX's special characters escaped (pandas leaves captions as they are)."""
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+    return "".join(c if c in "<>" else _SPECIAL.get(c, c) for c in text)  # latex.py's table, < and > left as they are
 
 
 def write_table(table: pd.DataFrame, stem: Path, formats: list[str], title: str, caption: str = "",

@@ -16,7 +16,23 @@ import pandas as pd
 from lmbrain.io import atomic_write_bytes
 from lmbrain.report.seeds import base_model
 from lmbrain.report.tables import layer_table, subject_means
-from lmbrain.results import NO_MODEL, R2, is_untrained
+from lmbrain.results import (
+    CEILING,
+    CEILING_AT_BOUND,
+    CEILING_CI_HIGH,
+    CEILING_CI_LOW,
+    CEILING_COMMON_RHO,
+    CEILING_EXTRAPOLATED,
+    CEILING_INTER_SUBJECT,
+    CEILING_OWN,
+    CEILING_RHO,
+    NO_MODEL,
+    R2,
+    R,
+    is_untrained,
+    pool_r_metric,
+    pool_r_sources,
+)
 
 plt.rcParams.update({"svg.hashsalt": "lmbrain", "figure.dpi": 100, "font.size": 9})
 
@@ -284,6 +300,38 @@ def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     return written
 
 
+def _roi_bars(ax: plt.Axes, here: pd.DataFrame, j: int, slots: list[tuple[str, bool]], width: float,
+              colors: dict[str, str], alpha: float) -> None:
+    """One ROI's bars around x = j: each trained model's (interval, star) and each model's untrained seeds'."""
+    for k, (base, untrained) in enumerate(slots):
+        x = j - 0.4 + width * (k + 0.5)
+        rows = here[(here["model"].map(base_model) == base) & (here["model"].map(is_untrained) == untrained)]
+        if rows.empty:
+            continue
+        color = colors.get(base, "k")
+        if untrained:
+            means = rows["mean"].to_numpy(float)
+            ax.bar(x, means.mean(), width, color=color, alpha=0.4)
+            ax.vlines(x, means.min(), means.max(), color="black", lw=1)
+            continue
+        r = rows.iloc[0]
+        ax.bar(x, r["mean"], width, color=color)
+        ax.errorbar(x, r["mean"], yerr=[[max(r["mean"] - r["ci_low"], 0)],
+                                        [max(r["ci_high"] - r["mean"], 0)]], color="k", lw=0.8, capsize=2)
+        if np.isfinite(r.get("q", np.nan)) and r["q"] <= alpha:
+            ax.text(x, max(r["ci_high"], r["mean"]), "*", ha="center", va="bottom", fontsize=11,
+                    fontweight="bold")
+
+
+def _roi_legend(ax: plt.Axes, bases: list[str], colors: dict[str, str], alpha: float) -> None:
+    """The ROI panels' legend, right of ``ax``: the models' colours, the untrained seeds, the controls, the star."""
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors.get(b, "k"), label=b) for b in bases]
+    handles += [plt.Rectangle((0, 0), 1, 1, color="0.5", alpha=0.4, label="pale: untrained seeds (mean, range)"),
+                plt.Line2D([], [], color=CONTROLS_COLOR, ls="--", label="controls alone"),
+                plt.Line2D([], [], color="black", marker="$*$", ls="", ms=8, label=f"q ≤ {alpha:g} (BH over ROIs)")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+
+
 def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, colors: dict[str, str],
                alpha: float = 0.05) -> list[Path]:
     """Per dataset with several ROIs: two panels (R² of the LLM alone; unique LLM R²) with the ROIs along x; per ROI
@@ -309,26 +357,7 @@ def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, color
         for ax, quantity, label in zip(axes, ("r2", "unique_llm"), ("R² LLM alone", "unique LLM R²"), strict=True):
             part = frame[frame["quantity"] == quantity]
             for j, roi in enumerate(rois):
-                here = part[part["roi"] == roi]
-                for k, (base, untrained) in enumerate(slots):
-                    x = j - 0.4 + width * (k + 0.5)
-                    rows = here[(here["model"].map(base_model) == base)
-                                & (here["model"].map(is_untrained) == untrained)]
-                    if rows.empty:
-                        continue
-                    color = colors.get(base, "k")
-                    if untrained:
-                        means = rows["mean"].to_numpy(float)
-                        ax.bar(x, means.mean(), width, color=color, alpha=0.4)
-                        ax.vlines(x, means.min(), means.max(), color="black", lw=1)
-                        continue
-                    r = rows.iloc[0]
-                    ax.bar(x, r["mean"], width, color=color)
-                    ax.errorbar(x, r["mean"], yerr=[[max(r["mean"] - r["ci_low"], 0)],
-                                                    [max(r["ci_high"] - r["mean"], 0)]], color="k", lw=0.8, capsize=2)
-                    if np.isfinite(r.get("q", np.nan)) and r["q"] <= alpha:
-                        ax.text(x, max(r["ci_high"], r["mean"]), "*", ha="center", va="bottom", fontsize=11,
-                                fontweight="bold")
+                _roi_bars(ax, part[part["roi"] == roi], j, slots, width, colors, alpha)
                 if quantity == "r2" and "roi" in controls.columns:
                     at_roi = controls[controls["roi"] == roi]
                     if not at_roi.empty:
@@ -337,37 +366,78 @@ def roi_panels(across: pd.DataFrame, results: pd.DataFrame, out_dir: Path, color
             ax.axhline(0, color="k", lw=0.6)
             ax.set_ylabel(label)
         axes[1].set_xticks(range(len(rois)), rois)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=colors.get(b, "k"), label=b) for b in bases]
-        handles += [plt.Rectangle((0, 0), 1, 1, color="0.5", alpha=0.4, label="pale: untrained seeds (mean, range)"),
-                    plt.Line2D([], [], color=CONTROLS_COLOR, ls="--", label="controls alone"),
-                    plt.Line2D([], [], color="black", marker="$*$", ls="", ms=8, label=f"q ≤ {alpha:g} (BH over ROIs)")]
-        axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+        _roi_legend(axes[0], bases, colors, alpha)
         fig.suptitle(f"{dataset}: per ROI, mean over subjects with 95 % t interval across subjects", fontsize=9)
         fig.tight_layout()
         written += save(fig, out_dir / f"roi_{dataset}")
     return written
 
 
+def _pool_curve_panel(ax: plt.Axes, wide: pd.DataFrame, pools: list[int], ceiling: np.ndarray) -> None:
+    """Pool curves of three example targets and the median one, with their Spearman-Brown curves and ceilings."""
+    from lmbrain.encoding.ceiling import pool_curve
+
+    k = np.asarray(pools, dtype=float)
+    grid = np.unique(np.geomspace(1, 100, 60))
+    curves = wide[[pool_r_metric(p) for p in pools]].to_numpy(float)
+    order = np.argsort(ceiling)
+    examples = [order[int(q * (len(order) - 1))] for q in (0.1, 0.5, 0.9)]
+    for i, color in zip(examples, ("#d55e00", "#009e73", "#0072b2"), strict=True):
+        target = wide.iloc[i]
+        subject, neuroid = (str(v) for v in target.name)
+        label = neuroid if neuroid.startswith(subject) else f"subject {subject}, {neuroid}"
+        ax.plot(k, curves[i], "o", color=color, ms=3.5, label=label)
+        if np.isfinite(target[CEILING_RHO]):
+            ax.plot(grid, target[CEILING_OWN] * pool_curve(grid, target[CEILING_RHO])[0], color=color, lw=1)
+        ax.axhline(target[R], color=color, ls=":", lw=0.8)
+        ax.axhspan(target[CEILING_CI_LOW], target[CEILING_CI_HIGH], color=color, alpha=0.08, lw=0)
+    median_curve = np.nanmedian(curves, axis=0)
+    ax.plot(k, median_curve, "s", color="k", ms=3.5, label="median target")
+    rho = float(np.nanmedian(wide[CEILING_COMMON_RHO])) if CEILING_COMMON_RHO in wide.columns else np.nan
+    if np.isfinite(rho):
+        scale = float(np.nanmedian(wide[CEILING_EXTRAPOLATED]))
+        ax.plot(grid, scale * pool_curve(grid, rho)[0], color="k", ls="--", lw=1,
+                label=f"common shape (rho={rho:.2f})")
+    ax.axhline(float(np.nanmedian(ceiling)), color="k", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("source subjects in the pool (k)")
+    ax.set_ylabel("Pearson r (dotted: ceiling, band: 95 % CI)")
+    ax.set_title("pool curves and Spearman-Brown extrapolation", fontsize=8)
+    ax.legend(fontsize=6)
+
+
+def _shrinkage_panel(ax: plt.Axes, wide: pd.DataFrame, ceiling: np.ndarray) -> None:
+    """Every target's reported ceiling (with its CI) against its own estimate, those at a bound marked."""
+    own = np.clip(wide[CEILING_OWN].to_numpy(float), -0.3, 1.3)
+    bound = wide[CEILING_AT_BOUND].to_numpy(float) > 0 if CEILING_AT_BOUND in wide.columns else own != own
+    own = np.where(np.isfinite(own), own, -0.3)  # no own estimate: drawn at the left edge
+    errors = np.vstack([ceiling - wide[CEILING_CI_LOW].to_numpy(float), wide[CEILING_CI_HIGH].to_numpy(float)
+                        - ceiling])
+    ax.errorbar(own[~bound], ceiling[~bound], yerr=errors[:, ~bound], fmt="o", ms=2.5, lw=0.5, color="#0072b2",
+                label="own estimate in (0, 1)")
+    ax.errorbar(own[bound], ceiling[bound], yerr=errors[:, bound], fmt="x", ms=4, lw=0.5, color="#d55e00",
+                label="own estimate missing (left edge) or outside (0, 1)")
+    ax.plot([0, 1], [0, 1], color="k", lw=0.6)
+    ax.set_xlabel("target's own estimate (clipped to [-0.3, 1.3])")
+    ax.set_ylabel("reported ceiling (95 % CI)")
+    ax.set_ylim(0, 1)
+    ax.set_title("shrinkage toward the subject mean", fontsize=8)
+    ax.legend(fontsize=6)
+
+
+def _inter_subject_panel(ax: plt.Axes, wide: pd.DataFrame, ceiling: np.ndarray) -> None:
+    """Every target's reported ceiling against its inter-subject ceiling (leave one subject out)."""
+    ax.plot(wide[CEILING_INTER_SUBJECT].to_numpy(float), ceiling, "o", ms=2.5, color="#0072b2")
+    ax.plot([0, 1], [0, 1], color="k", lw=0.6)
+    ax.set_xlabel("inter-subject ceiling (leave one subject out)")
+    ax.set_ylabel("reported ceiling")
+    ax.set_title("agreement of the two estimates", fontsize=8)
+
+
 def ceiling_diagnostics(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Per dataset with ceilings: the pool curves (mean r from pools of k other subjects; points) of the median and
     of three example targets with the Spearman-Brown curve their two-pool agreement implies (lines) and their
     ceiling (the asymptote, with its CI), next to every target's reported ceiling against its own estimate."""
-    from lmbrain.encoding.ceiling import pool_curve
-    from lmbrain.results import (
-        CEILING,
-        CEILING_AT_BOUND,
-        CEILING_CI_HIGH,
-        CEILING_CI_LOW,
-        CEILING_COMMON_RHO,
-        CEILING_EXTRAPOLATED,
-        CEILING_INTER_SUBJECT,
-        CEILING_OWN,
-        CEILING_RHO,
-        R,
-        pool_r_metric,
-        pool_r_sources,
-    )
-
     written: list[Path] = []
     for dataset, frame in results[results["feature_set"] == CEILING].groupby("dataset", sort=True):
         wide = frame.drop_duplicates(["subject", "neuroid_id", "metric"]).set_index(
@@ -375,60 +445,13 @@ def ceiling_diagnostics(results: pd.DataFrame, out_dir: Path) -> list[Path]:
         pools = sorted(k for k in (pool_r_sources(m) for m in wide.columns) if k is not None)
         if not pools or CEILING_OWN not in wide.columns:
             continue
-        k = np.asarray(pools, dtype=float)
-        grid = np.unique(np.geomspace(1, 100, 60))
-        curves = wide[[pool_r_metric(p) for p in pools]].to_numpy(float)
         ceiling = wide[R].to_numpy(float)
         panels = 3 if CEILING_INTER_SUBJECT in wide.columns else 2
         fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6))
-        ax = axes[0]
-        order = np.argsort(ceiling)
-        examples = [order[int(q * (len(order) - 1))] for q in (0.1, 0.5, 0.9)]
-        for i, color in zip(examples, ("#d55e00", "#009e73", "#0072b2"), strict=True):
-            target = wide.iloc[i]
-            subject, neuroid = (str(v) for v in target.name)
-            label = neuroid if neuroid.startswith(subject) else f"subject {subject}, {neuroid}"
-            ax.plot(k, curves[i], "o", color=color, ms=3.5, label=label)
-            if np.isfinite(target[CEILING_RHO]):
-                ax.plot(grid, target[CEILING_OWN] * pool_curve(grid, target[CEILING_RHO])[0], color=color, lw=1)
-            ax.axhline(target[R], color=color, ls=":", lw=0.8)
-            ax.axhspan(target[CEILING_CI_LOW], target[CEILING_CI_HIGH], color=color, alpha=0.08, lw=0)
-        median_curve = np.nanmedian(curves, axis=0)
-        ax.plot(k, median_curve, "s", color="k", ms=3.5, label="median target")
-        rho = float(np.nanmedian(wide[CEILING_COMMON_RHO])) if CEILING_COMMON_RHO in wide.columns else np.nan
-        if np.isfinite(rho):
-            scale = float(np.nanmedian(wide[CEILING_EXTRAPOLATED]))
-            ax.plot(grid, scale * pool_curve(grid, rho)[0], color="k", ls="--", lw=1,
-                    label=f"common shape (rho={rho:.2f})")
-        ax.axhline(float(np.nanmedian(ceiling)), color="k", ls=":", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("source subjects in the pool (k)")
-        ax.set_ylabel("Pearson r (dotted: ceiling, band: 95 % CI)")
-        ax.set_title("pool curves and Spearman-Brown extrapolation", fontsize=8)
-        ax.legend(fontsize=6)
-        ax = axes[1]
-        own = np.clip(wide[CEILING_OWN].to_numpy(float), -0.3, 1.3)
-        bound = wide[CEILING_AT_BOUND].to_numpy(float) > 0 if CEILING_AT_BOUND in wide.columns else own != own
-        own = np.where(np.isfinite(own), own, -0.3)  # no own estimate: drawn at the left edge
-        errors = np.vstack([ceiling - wide[CEILING_CI_LOW].to_numpy(float), wide[CEILING_CI_HIGH].to_numpy(float)
-                            - ceiling])
-        ax.errorbar(own[~bound], ceiling[~bound], yerr=errors[:, ~bound], fmt="o", ms=2.5, lw=0.5, color="#0072b2",
-                    label="own estimate in (0, 1)")
-        ax.errorbar(own[bound], ceiling[bound], yerr=errors[:, bound], fmt="x", ms=4, lw=0.5, color="#d55e00",
-                    label="own estimate missing (left edge) or outside (0, 1)")
-        ax.plot([0, 1], [0, 1], color="k", lw=0.6)
-        ax.set_xlabel("target's own estimate (clipped to [-0.3, 1.3])")
-        ax.set_ylabel("reported ceiling (95 % CI)")
-        ax.set_ylim(0, 1)
-        ax.set_title("shrinkage toward the subject mean", fontsize=8)
-        ax.legend(fontsize=6)
+        _pool_curve_panel(axes[0], wide, pools, ceiling)
+        _shrinkage_panel(axes[1], wide, ceiling)
         if panels == 3:
-            ax = axes[2]
-            ax.plot(wide[CEILING_INTER_SUBJECT].to_numpy(float), ceiling, "o", ms=2.5, color="#0072b2")
-            ax.plot([0, 1], [0, 1], color="k", lw=0.6)
-            ax.set_xlabel("inter-subject ceiling (leave one subject out)")
-            ax.set_ylabel("reported ceiling")
-            ax.set_title("agreement of the two estimates", fontsize=8)
+            _inter_subject_panel(axes[2], wide, ceiling)
         fig.suptitle(f"{dataset}: noise ceilings ({len(wide)} targets)")
         fig.tight_layout()
         written += save(fig, out_dir / f"ceiling_{dataset}")

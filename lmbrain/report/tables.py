@@ -283,6 +283,66 @@ def _partition_summary(per_subject: pd.DataFrame, joint_rows: pd.DataFrame, r2_l
     }
 
 
+def _llm_scores(llm: pd.DataFrame, seed: int, n_boot: int) -> dict:
+    """The LLM's r and R² with bootstrap CIs (a single target's own CI over the split unit's groups)."""
+    row: dict = {}
+    for metric in ("r", "r2"):
+        est, low, high = _interval(llm[llm["metric"] == metric], seed, n_boot)
+        single = llm[llm["metric"] == f"{metric}_ci_low"]
+        if llm["subject"].nunique() < 3 and llm[llm["metric"] == metric]["neuroid_id"].nunique() == 1 \
+                and len(single) == 1:  # one target: its CI over the split unit's groups (passages)
+            low = float(single["value"].iloc[0])
+            high = float(llm[llm["metric"] == f"{metric}_ci_high"]["value"].iloc[0])
+        row[metric], row[f"{metric}_ci"] = est, f"[{low:.3f}, {high:.3f}]"
+    return row
+
+
+def _ceiling_columns(data: pd.DataFrame, dataset: str, llm: pd.DataFrame) -> dict:
+    """The dataset's ceiling (mean over subjects) and the LLM's r over it; NaN where the dataset has none."""
+    ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == "ceiling") & (data["metric"] == R)]
+    if ceiling.empty:
+        return {"ceiling": np.nan, "r_ceiled": np.nan}
+    merged = llm[llm["metric"] == R].merge(ceiling[["subject", "neuroid_id", "value"]],
+                                             on=["subject", "neuroid_id"], suffixes=("", "_ceiling"))
+    # Brain-Score style: the aggregate score over the aggregate ceiling (a per-target ratio explodes
+    # where a ceiling is near zero); unclipped
+    per_subject = merged.groupby("subject")[["value", "value_ceiling"]].mean()
+    value = float(per_subject["value_ceiling"].mean())
+    return {"ceiling": value, "r_ceiled": float(per_subject["value"].mean() / value)}
+
+
+def _controls_columns(frame: pd.DataFrame, per_subject: pd.DataFrame, r2_low: float, seed: int, n_boot: int,
+                      fdr_alpha: float) -> dict:
+    """Per control set: its partition summary and the share of significant unique R² (suffixed when several)."""
+    from lmbrain.analysis.stats import fdr_bh
+
+    row: dict = {}
+    for controls, part in per_subject.groupby("controls", sort=True):
+        suffix = "" if per_subject["controls"].nunique() == 1 else f" [{controls}]"
+        joint_label = FeatureSet.parse(controls).joint().label
+        joint_rows = frame[frame["feature_set"] == joint_label]
+        row[f"controls{suffix}"] = controls
+        row.update({f"{k}{suffix}": v for k, v in _partition_summary(part, joint_rows, r2_low, seed,
+                                                                      n_boot).items()})
+        unique_p = joint_rows[joint_rows["metric"] == P_UNIQUE]["value"].to_numpy()
+        row[f"significant_unique{suffix}"] = float(fdr_bh(unique_p, fdr_alpha)[0].mean()) if len(unique_p) \
+            else np.nan
+    return row
+
+
+def _significant_share(llm: pd.DataFrame, fdr_alpha: float) -> float:
+    """Share of the LLM's targets whose R² p-value survives BH FDR (p_r for the former refit null); NaN without."""
+    from lmbrain.analysis.stats import fdr_bh
+
+    # significant = out-of-sample R² above the training mean (p_r2: sign flips of per-group error sums under
+    # the default null); results of the former refit null only have p_r
+    pvalues = llm[llm["metric"] == P_R2] if (llm["metric"] == P_R2).any() else llm[llm["metric"] == P_R]
+    if pvalues.empty:
+        return np.nan
+    rejected, _ = fdr_bh(pvalues["value"].to_numpy(), fdr_alpha)
+    return float(rejected.mean())
+
+
 def family_table(
     results: pd.DataFrame, units: pd.DataFrame, scheme: str = "grouped", n_boot: int = 1000, seed: int = 0,
     fdr_alpha: float = 0.05,
@@ -298,8 +358,6 @@ def family_table(
     of targets whose permutation p-value survives Benjamini–Hochberg FDR (where permutations were run), and
     the fraction whose unique LLM variance (joint over controls alone, paired block sign flips) survives it.
     """
-    from lmbrain.analysis.stats import fdr_bh
-
     data = results[(results["scheme"] == scheme) & (~results["per_layer"])]
     layers = selected_layers(units)
     main = main_table(results, units, scheme)
@@ -310,45 +368,12 @@ def family_table(
         chosen = layers[(layers["dataset"] == dataset) & (layers["model"] == model)
                         & (layers["feature_set"] == LLM) & (layers["scheme"] == scheme)]["choices"]
         row["layer"] = describe_choices([c for choices in chosen for c in choices])
-        for metric in ("r", "r2"):
-            est, low, high = _interval(llm[llm["metric"] == metric], seed, n_boot)
-            single = llm[llm["metric"] == f"{metric}_ci_low"]
-            if llm["subject"].nunique() < 3 and llm[llm["metric"] == metric]["neuroid_id"].nunique() == 1 \
-                    and len(single) == 1:  # one target: its CI over the split unit's groups (passages)
-                low = float(single["value"].iloc[0])
-                high = float(llm[llm["metric"] == f"{metric}_ci_high"]["value"].iloc[0])
-            row[metric], row[f"{metric}_ci"] = est, f"[{low:.3f}, {high:.3f}]"
-        ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == "ceiling") & (data["metric"] == R)]
-        if not ceiling.empty:
-            merged = llm[llm["metric"] == R].merge(ceiling[["subject", "neuroid_id", "value"]],
-                                                     on=["subject", "neuroid_id"], suffixes=("", "_ceiling"))
-            # Brain-Score style: the aggregate score over the aggregate ceiling (a per-target ratio explodes
-            # where a ceiling is near zero); unclipped
-            per_subject = merged.groupby("subject")[["value", "value_ceiling"]].mean()
-            row["ceiling"] = float(per_subject["value_ceiling"].mean())
-            row["r_ceiled"] = float(per_subject["value"].mean() / row["ceiling"])
-        else:
-            row["ceiling"], row["r_ceiled"] = np.nan, np.nan
+        row.update(_llm_scores(llm, seed, n_boot))
+        row.update(_ceiling_columns(data, dataset, llm))
         r2_low = _ci_bounds(row["r2_ci"])[0]
         per_subject = main[(main["dataset"] == dataset) & (main["model"] == model) & (main["subject"] != "all")]
-        for controls, part in per_subject.groupby("controls", sort=True):
-            suffix = "" if per_subject["controls"].nunique() == 1 else f" [{controls}]"
-            joint_label = FeatureSet.parse(controls).joint().label
-            joint_rows = frame[frame["feature_set"] == joint_label]
-            row[f"controls{suffix}"] = controls
-            row.update({f"{k}{suffix}": v for k, v in _partition_summary(part, joint_rows, r2_low, seed,
-                                                                          n_boot).items()})
-            unique_p = joint_rows[joint_rows["metric"] == P_UNIQUE]["value"].to_numpy()
-            row[f"significant_unique{suffix}"] = float(fdr_bh(unique_p, fdr_alpha)[0].mean()) if len(unique_p) \
-                else np.nan
-        # significant = out-of-sample R² above the training mean (p_r2: sign flips of per-group error sums under
-        # the default null); results of the former refit null only have p_r
-        pvalues = llm[llm["metric"] == P_R2] if (llm["metric"] == P_R2).any() else llm[llm["metric"] == P_R]
-        if not pvalues.empty:
-            rejected, _ = fdr_bh(pvalues["value"].to_numpy(), fdr_alpha)
-            row["significant"] = float(rejected.mean())
-        else:
-            row["significant"] = np.nan
+        row.update(_controls_columns(frame, per_subject, r2_low, seed, n_boot, fdr_alpha))
+        row["significant"] = _significant_share(llm, fdr_alpha)
         rows.append(row)
     return pd.DataFrame(rows)
 
