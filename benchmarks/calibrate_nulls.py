@@ -68,7 +68,7 @@ from lmbrain.analysis.signflip import (
     sign_flip_test,
 )
 from lmbrain.analysis.smoothers import FoldSmoother, joint_smoother
-from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate
+from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate, cross_validate_select
 from lmbrain.encoding.joint import DEFAULT_JOINT, make_joint_estimator
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "statistics.md"
@@ -218,27 +218,37 @@ def responses(design: Design, rng: np.random.Generator, n_targets: int, controls
     return signal + design.noise(rng, n_targets) * np.sqrt(1 - controls - unique)
 
 
+#: targets per simulated subject: a subject's ROIs share one LLM penalty on time series, as in a study
+#: (``alpha_choice: shared_one_se``, Brennan2016's six ROIs)
+TARGETS_PER_SUBJECT = 6
+
+
 def alpha_choice(design: Design) -> str:
-    """How a study reads each target's penalty off its inner-CV scores by default (``estimator.alpha_choice: auto``,
-    ``lmbrain.study.compute.alpha_choice``): the one-standard-error rule for time series, the best mean otherwise."""
-    return "one_se" if design.timeseries else "best"
+    """How a study reads the LLM alone's penalty off its inner-CV scores by default (``estimator.alpha_choice: auto``,
+    ``lmbrain.study.compute.alpha_choice``): one per subject by the one-standard-error rule on time series, each
+    target's best mean otherwise."""
+    return "shared_one_se" if design.timeseries else "best"
 
 
 def fit(design: Design, which: str, Y: np.ndarray):
     """Out-of-fold predictions of the controls, the LLM or the joint model (``DEFAULT_JOINT``), as a study fits them
-    (penalties by :func:`alpha_choice`)."""
+    (penalties by :func:`alpha_choice`; on time series every :data:`TARGETS_PER_SUBJECT` targets are one subject)."""
     choice = alpha_choice(design)
     if which == "controls":
         # the controls keep the best inner-CV mean, as in a study (alpha_choice applies to the LLM's ridges)
         est = RidgeCV(alphas=ALPHAS, cv=design.inner, standardize=design.controls_std)
         X = design.controls
     elif which == "llm":
-        est, X = RidgeCV(alphas=ALPHAS, cv=design.inner, alpha_choice=choice), design.llm
+        X = design.llm
+        subjects = np.arange(Y.shape[1]) // TARGETS_PER_SUBJECT
+        ridge = RidgeCV(alphas=ALPHAS, cv=design.inner, alpha_choice=choice)
+        return cross_validate_select({"llm": X}, Y, design.groups, design.outer, ridge, target_groups=subjects), X
     else:
         q = design.llm.shape[1]
         X = np.hstack([design.llm, design.controls])
+        joint_choice = "one_se" if choice == "shared_one_se" else choice  # as lmbrain.study.compute.make_joint
         est = make_joint_estimator(DEFAULT_JOINT, [slice(0, q), slice(q, X.shape[1])], ALPHAS, design.inner,
-                                   standardize=np.r_[np.ones(q, bool), design.controls_std], alpha_choice=choice)
+                                   standardize=np.r_[np.ones(q, bool), design.controls_std], alpha_choice=joint_choice)
     return cross_validate(est, X, Y, design.groups, design.outer), X
 
 

@@ -180,6 +180,27 @@ def brennan_like(rng: np.random.Generator, n_targets: int, p: int = 576, delays:
 SIMULATIONS = {"fedorenko": fedorenko_like, "brennan": brennan_like}
 
 
+#: a suffix of ``--kinds``: the kind with the time-series rule of a study (``alpha_choice: shared_one_se``, one LLM
+#: penalty per subject, ``pool_groups`` = subjects) on subjects of :data:`SUBJECT_SIZE` targets of one scenario
+SHARED = "@shared"
+SUBJECT_SIZE = 6
+
+
+def subjects_of(problem: Problem) -> np.ndarray:
+    """A subject label per target: consecutive runs of :data:`SUBJECT_SIZE` targets of the same scenario (a subject
+    whose ROIs carry the same unique R², like an implanted copy of the real-data sensitivity analysis)."""
+    scenario = np.asarray(problem.meta["scenario"])
+    rank = np.zeros(len(scenario), dtype=int)
+    for s in np.unique(scenario):
+        rank[scenario == s] = np.arange((scenario == s).sum())
+    return scenario * len(scenario) + rank // SUBJECT_SIZE
+
+
+def _pools(kind: str) -> bool:
+    """Whether a joint kind takes ``pool_groups`` (its penalty choices can be kept within subjects)."""
+    return "pool_groups" in make_joint_estimator(kind, [slice(0, 1), slice(1, 2)]).get_params()
+
+
 def estimators(problem: Problem, kinds: tuple[str, ...]) -> dict[str, tuple[object, np.ndarray]]:
     """Name -> (estimator, feature matrix): the LLM alone, the controls alone and every joint kind."""
     llm, ctrl = problem.slices
@@ -187,9 +208,12 @@ def estimators(problem: Problem, kinds: tuple[str, ...]) -> dict[str, tuple[obje
         "llm": (RidgeCV(cv=problem.inner, standardize=problem.standardize[llm]), problem.X[:, llm]),
         "controls": (RidgeCV(cv=problem.inner, standardize=problem.standardize[ctrl]), problem.X[:, ctrl]),
     }
-    for kind in kinds:
+    for label in kinds:
+        kind, shared, _ = label.partition(SHARED)
         est = make_joint_estimator(kind, problem.slices, cv=problem.inner, standardize=problem.standardize)
-        out[kind] = (est, problem.X)
+        if shared:
+            est.set_params(alpha_choice="shared_one_se", pool_groups=subjects_of(problem))
+        out[label] = (est, problem.X)
     return out
 
 
@@ -314,7 +338,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=None, help="replications per simulation (full: 5)")
     parser.add_argument("--targets", type=int, default=None, help="targets per replication (full: 1000)")
     parser.add_argument("--sims", nargs="+", default=list(SIMULATIONS), choices=list(SIMULATIONS))
-    parser.add_argument("--kinds", nargs="+", default=list(JOINT_KINDS), choices=list(JOINT_KINDS))
+    parser.add_argument("--kinds", nargs="+", default=list(JOINT_KINDS),
+                        choices=list(JOINT_KINDS) + [f"{k}{SHARED}" for k in JOINT_KINDS if _pools(k)],
+                        help=f"joint kinds; KIND{SHARED}: with one LLM penalty per subject of {SUBJECT_SIZE} targets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/statistics.md")
     args = parser.parse_args()

@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["banded", "hierarchical", "stacked_simplex", "stacked_nnls"],
                         choices=list(JOINT_KINDS))
     parser.add_argument("--all", action="store_true", help="every subject group, not every third")
+    parser.add_argument("--csv", default=None, help="also write the per-(kind, model, subject) rows here")
     args = parser.parse_args()
     study = load_study(args.study)
     names = args.datasets or [e.name for e in study.datasets if e.controls]
@@ -77,6 +78,8 @@ def main() -> None:
     rows = pd.DataFrame([r for name in names for r in rows_for(study, name, args.kinds, 1 if args.all else 3)])
     rows["shortfall"] = np.maximum(rows["r2_llm"], rows["r2_controls"]) - rows["r2_joint"]
     rows["unique"] = rows["r2_joint"] - rows["r2_controls"]
+    if args.csv:
+        rows.to_csv(args.csv, index=False)
     table = rows.groupby(["dataset", "kind"], sort=True).agg(
         rows=("shortfall", "size"), median_shortfall=("shortfall", "median"),
         share_within_0_002=("shortfall", lambda s: float((s <= 0.002).mean())), mean_unique=("unique", "mean"),

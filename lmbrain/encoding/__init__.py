@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lmbrain.encoding.inner_cv import ridge_cv_predictions, ridge_cv_scores, select_alphas, solve_ridge_cv
     from lmbrain.encoding.joint import (
         DEFAULT_JOINT,
+        DEFAULT_JOINT_TIMESERIES,
         JOINT_KINDS,
         ConditionalBandedRidge,
         HierarchicalRidgeCV,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "DEFAULT_ALPHAS": "lmbrain.encoding.estimators",
     "DEFAULT_JOINT": "lmbrain.encoding.joint",
+    "DEFAULT_JOINT_TIMESERIES": "lmbrain.encoding.joint",
     "JOINT_KINDS": "lmbrain.encoding.joint",
     "OLS": "lmbrain.encoding.estimators",
     "BandedRidgeCV": "lmbrain.encoding.estimators",
@@ -107,6 +109,7 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_ALPHAS",
     "DEFAULT_JOINT",
+    "DEFAULT_JOINT_TIMESERIES",
     "JOINT_KINDS",
     "OLS",
     "BandedRidgeCV",

@@ -84,7 +84,9 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     alpha (the same decomposition). ``scoring`` ("r2", "pearson", "neg_mse") is averaged over inner folds;
     ``alpha_choice`` "best" takes each target's best mean (ties: the larger alpha), "one_se" the largest alpha
     within one standard error (over inner folds) of it (:func:`lmbrain.encoding.inner_cv.alpha_scores`; the smaller
-    alphas' scores are then -inf in ``cv_scores_``). ``standardize`` is a bool or a per-feature boolean mask
+    alphas' scores are then -inf in ``cv_scores_``), "shared_one_se" that rule on the targets' mean curve: one alpha
+    for all targets (per subject in :func:`lmbrain.encoding.cross_validate_select` with ``target_groups``).
+    ``standardize`` is a bool or a per-feature boolean mask
     (True: z-score the column; False: centre only, for one-hot, indicator and identity-like features), fitted on
     the training samples given to ``fit`` (with ``"refit"``: on each inner training fold). The intercept is
     refitted without the held-out rows either way.
@@ -124,16 +126,17 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         return dict(fit_intercept=self.fit_intercept, standardize=self.standardize, solver=self.solver,
                     backend=self.backend, n_targets_batch=self.n_targets_batch)
 
-    def inner_cv_scores(self, X: Any, Y: Any, groups: Any = None) -> np.ndarray:
+    def inner_cv_scores(self, X: Any, Y: Any, groups: Any = None, target_groups: Any = None) -> np.ndarray:
         """Inner-CV scores (n_alphas, n_targets) on these training data, without refitting: the mean over inner
-        folds, with ``alpha_choice="one_se"`` -inf below each target's one-SE alpha (:func:`alpha_scores`)."""
+        folds, with ``alpha_choice="one_se"`` -inf below each target's one-SE alpha (:func:`alpha_scores`;
+        ``"shared_one_se"``: one curve per group of ``target_groups``, all targets when None)."""
         X, Y, _ = check_xy(X, Y, self.dtype)
         groups = _check_groups(groups, X.shape[0])
         splits = check_splits(self.cv, X, Y, groups)
         alphas = _check_alphas(self.alphas)
         scores = ridge_cv_scores(X, Y, alphas, splits, scoring=self.scoring, method=self.cv_method,
                                  **self._solver_kwargs())
-        return alpha_scores(scores, alphas, self.alpha_choice)
+        return alpha_scores(scores, alphas, self.alpha_choice, target_groups)
 
     def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:
         """Choose one alpha per target by inner CV over ``groups``, then refit on all samples."""

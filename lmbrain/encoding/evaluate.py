@@ -213,7 +213,7 @@ def cross_validate_select(
         for j, name in enumerate(names):
             Xtr, Ytr = Xs[name][train], Y2[train]
             if ridge:
-                cache[name] = cv_scores = clone(estimator).inner_cv_scores(Xtr, Ytr, g)
+                cache[name] = cv_scores = clone(estimator).inner_cv_scores(Xtr, Ytr, g, target_groups=labels)
                 per_target = cv_scores.max(0)
             else:
                 res = cross_validate(estimator, Xtr, Ytr, g, inner)

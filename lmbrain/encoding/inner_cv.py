@@ -309,21 +309,37 @@ def ridge_cv_scores(
     return scores
 
 
-def alpha_scores(fold_scores: np.ndarray, alphas: Sequence[float] | np.ndarray, choice: str = "best") -> np.ndarray:
+def alpha_scores(fold_scores: np.ndarray, alphas: Sequence[float] | np.ndarray, choice: str = "best",
+                 target_groups: Any = None) -> np.ndarray:
     """The inner-CV scores (n_alphas, n_targets) that choose each target's alpha, from per-fold scores
     (n_folds, n_alphas, n_targets): their mean over folds (``choice="best"``: :func:`select_alphas` takes the
     best alpha), or (``"one_se"``) that mean with every alpha smaller than the target's one-standard-error choice
     set to -inf -- the largest alpha whose mean is within one standard error (over folds) of the best one's
     (Hastie, Tibshirani & Friedman, ESL 7.10), so that its argmax is that alpha and its maximum that alpha's mean.
+    ``"shared_one_se"``: one penalty for every target of a group (``target_groups``, a label per target, e.g. the
+    subject; None: all targets), the one-SE choice on the group's mean curve (its per-fold mean over the group's
+    targets), returned for each of them -- scikit-learn's ``RidgeCV(alpha_per_target=False)`` with the one-SE rule.
 
     Why: with far more features than samples the small alphas nearly interpolate, and their inner-CV scores swing
     by whole R² units from fold to fold; the best mean of a few such folds is often luck, and a luck-chosen small
     alpha predicts wildly wherever the test rows differ from the training rows (issue 23: untrained SmolLM2 on
-    Brennan2016; ``tests/encoding/test_alpha_choice.py``).
+    Brennan2016; ``tests/encoding/test_alpha_choice.py``). One target's curve from 5 contiguous blocks of ~56 scans
+    is still noise-dominated: Brennan2016's six ROIs per subject share one penalty under ``shared_one_se``, which
+    averages six curves (``docs/statistics.md``, "The LLM-alone penalty on time series").
     """
     if choice not in ALPHA_CHOICES:
         raise LmbrainError(f"unknown alpha choice {choice!r}; expected one of {ALPHA_CHOICES}")
     fold_scores = np.asarray(fold_scores, dtype=np.float64)
+    if choice == "shared_one_se":
+        labels = np.zeros(fold_scores.shape[2], dtype=int) if target_groups is None else np.asarray(target_groups)
+        if labels.shape != (fold_scores.shape[2],):
+            raise LmbrainError(f"target_groups needs one label per target ({fold_scores.shape[2]}), "
+                               f"got shape {labels.shape}")
+        out = np.empty(fold_scores.shape[1:])
+        for label in np.unique(labels):
+            cols = labels == label
+            out[:, cols] = alpha_scores(fold_scores[:, :, cols].mean(2, keepdims=True), alphas, "one_se")
+        return out
     mean = fold_scores.mean(0)
     n_folds = fold_scores.shape[0]
     if choice == "best" or n_folds < 2:

@@ -60,7 +60,7 @@ SCORINGS = ("r2", "neg_mse", "pearson")
 #: How the splits of an inner CV are scored (see the module docstring).
 CV_METHODS = ("refit", "leave_out")
 #: How a target's alpha is chosen from its inner-CV scores (:func:`alpha_scores`).
-ALPHA_CHOICES = ("best", "one_se")
+ALPHA_CHOICES = ("best", "one_se", "shared_one_se")
 #: Bytes that one batch of validation predictions may take.
 _PREDICTION_BUDGET = 64 * 2**20
 #: Bytes that the stacked per-alpha resolution matrix may take.

@@ -8,7 +8,6 @@ subject inside the training folds.
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 from collections import Counter
@@ -18,7 +17,7 @@ import pandas as pd
 
 from lmbrain.analysis.sensitivity import NothingToImplantError
 from lmbrain.encoding import RidgeCV, cross_validate_each, cross_validate_select, pool_ceiling
-from lmbrain.encoding.joint import make_joint_estimator
+from lmbrain.encoding.joint import DEFAULT_JOINT, DEFAULT_JOINT_TIMESERIES, make_joint_estimator
 from lmbrain.study.inputs import StudyInputs, Targets, cv_groups, make_cv, study_inputs, subject_targets
 from lmbrain.study.plan import CEILING_MAX_SOURCES, Unit, llm_unit_of
 from lmbrain.study.rows import (
@@ -41,10 +40,11 @@ from lmbrain.study.stages import stage, unit_stages
 log = logging.getLogger("lmbrain")
 
 def alpha_choice(study: Study, timeseries: bool) -> str:
-    """How each target's ridge penalty is read off its inner-CV scores (``estimator.alpha_choice``; auto: the
-    one-standard-error rule for time series, the best mean for event data)."""
+    """How the LLM-alone ridge's penalty is read off its inner-CV scores (``estimator.alpha_choice``; auto: for time
+    series one penalty per subject by the one-standard-error rule on the mean curve of its targets, for event data
+    each target's best mean)."""
     choice = study.estimator.alpha_choice
-    return ("one_se" if timeseries else "best") if choice == "auto" else choice
+    return ("shared_one_se" if timeseries else "best") if choice == "auto" else choice
 
 
 def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | np.ndarray = True,
@@ -56,13 +56,36 @@ def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | 
                    alpha_choice=alpha_choice(study, timeseries) if llm else "best")
 
 
+def joint_kind(study: Study, timeseries: bool) -> str:
+    """The joint estimator of a dataset (``estimator.joint``; auto: :data:`DEFAULT_JOINT` for event data,
+    :data:`DEFAULT_JOINT_TIMESERIES` for time series)."""
+    kind = study.estimator.joint
+    if kind != "auto":
+        return kind
+    return DEFAULT_JOINT_TIMESERIES if timeseries else DEFAULT_JOINT
+
+
 def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int], standardize: np.ndarray):
-    """The joint LLM + controls estimator of the study (``estimator.joint``), bands [LLM | controls]."""
+    """The joint LLM + controls estimator of the study (:func:`joint_kind`), bands [LLM | controls]. The LLM band
+    takes :func:`alpha_choice`; ``shared_one_se`` only where the kind keeps it within subjects (``pool_groups``,
+    set by the caller: :func:`pool_labels`), else ``one_se``."""
     inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
     slices = [slice(0, dims[0]), slice(dims[0], dims[0] + dims[1])]
-    return make_joint_estimator(study.estimator.joint, slices, np.asarray(study.estimator.alphas, dtype=float),
-                                inner, standardize=standardize, random_state=study.cv.seed,
-                                alpha_choice=alpha_choice(study, timeseries))
+    kind = joint_kind(study, timeseries)
+    est = make_joint_estimator(kind, slices, np.asarray(study.estimator.alphas, dtype=float), inner,
+                               standardize=standardize, random_state=study.cv.seed)
+    choice = alpha_choice(study, timeseries)
+    if choice == "shared_one_se" and "pool_groups" not in est.get_params():
+        choice = "one_se"
+    return est if choice == "best" else make_joint_estimator(
+        kind, slices, np.asarray(study.estimator.alphas, dtype=float), inner, standardize=standardize,
+        random_state=study.cv.seed, alpha_choice=choice)
+
+
+def pool_labels(joint, subjects: np.ndarray) -> np.ndarray | None:
+    """Who shares a penalty in a joint fit: each subject on its own when the LLM band's penalty is shared
+    (``alpha_choice="shared_one_se"``), else None (the estimator's own rule over the fit's targets)."""
+    return np.asarray(subjects) if joint.get_params().get("alpha_choice") == "shared_one_se" else None
 
 
 def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
@@ -145,24 +168,22 @@ def _increments(study: Study, unit: Unit, data: Targets, result, layers: list[st
     return frames
 
 
-#: recent layer selections: the LLM-alone, joint and per-layer units of one (dataset, subjects, model,
-#: scheme) run one after the other and share the in-fold layer choice and its inner-CV scores
-_SELECTIONS: collections.OrderedDict = collections.OrderedDict()
-_SELECTIONS_KEPT = 2
+#: how many layer selections a process keeps (on its :class:`StudyInputs`, ``selections``)
+SELECTIONS_KEPT = 2
 
 
 def layer_selection(study: Study, unit: Unit) -> tuple[Targets, dict[str, np.ndarray], object]:
     """The LLM layer chosen inside each training fold for every subject of the unit's LLM-alone unit
     (``cross_validate_select`` with every layer's inner-CV scores kept): (targets, candidates, result).
 
-    Memoised within a process: the LLM-alone, joint and per-layer units of one (dataset, subjects, model,
-    scheme) run one after the other and share it; a unit's result is the same whether or not it was
-    already computed (the same computation either way), so resumed and parallel runs agree.
+    Memoised on the study's inputs (``inputs.selections``): the LLM-alone, joint and per-layer units of one
+    (dataset, subjects, model, scheme) run one after the other and share it; a unit's result is the same whether
+    or not it was already computed (the same computation either way), so resumed and parallel runs agree.
     """
     inputs = study_inputs(study)
     llm_unit = llm_unit_of(inputs, unit)
-    key = (study.digest(), llm_unit.key)
-    if key not in _SELECTIONS:
+    key = llm_unit.key
+    if key not in inputs.selections:
         data = inputs.targets(llm_unit.dataset, llm_unit.subject, llm_unit.scheme)
         with stage("features"):
             layers = inputs.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
@@ -171,10 +192,10 @@ def layer_selection(study: Study, unit: Unit) -> tuple[Targets, dict[str, np.nda
         with stage("selection"):
             result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
                                            target_groups=data.subjects, keep_cv_scores=True)
-        _SELECTIONS[key] = (data, candidates, result)
-        while len(_SELECTIONS) > _SELECTIONS_KEPT:
-            _SELECTIONS.popitem(last=False)
-    return _SELECTIONS[key]
+        inputs.selections[key] = (data, candidates, result)
+        while len(inputs.selections) > SELECTIONS_KEPT:
+            inputs.selections.popitem(last=False)
+    return inputs.selections[key]
 
 
 def _record(data: Targets, candidates: dict, chosen: dict, result) -> dict:
@@ -247,7 +268,8 @@ def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     both = {s: [f"{a}|{b}" for a, b in zip(chosen[s], ctrl_chosen[s], strict=True)] for s in chosen}
     inflation = np.ones(len(cols))
     with stage("joint"):  # subjects with the same in-fold choices share a fit
-        fits = joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, data.Y, data.subjects)
+        fits = joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, data.Y, data.subjects,
+                          pool_labels(joint, data.subjects))
     for subset, bands, result in fits:
         r[subset], r2[subset] = result.r, result.r2
         joint_pred[:, subset] = result.predictions.reshape(len(data.Y), -1)

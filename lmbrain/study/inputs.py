@@ -130,6 +130,9 @@ class StudyInputs:
         #: the last models' layer candidates: the units of one model variant (every subject, every kind) follow
         #: one another in a worker, so the feature cache is read (and hashed) once per model, not per unit
         self._candidates: collections.OrderedDict = collections.OrderedDict()
+        #: recent in-fold layer selections (:func:`lmbrain.study.compute.layer_selection`): the LLM-alone, joint and
+        #: per-layer units of one (dataset, subjects, model, scheme) follow one another and share it
+        self.selections: collections.OrderedDict = collections.OrderedDict()
 
     def entry(self, name: str) -> DatasetEntry:
         """The study's entry of a dataset."""

@@ -52,7 +52,7 @@ class Unit:
     @property
     def features(self) -> FeatureSet:
         """The unit's feature set (not for ceilings)."""
-        return _parse(self.feature_set)
+        return FeatureSet.parse(self.feature_set)
 
     @property
     def kind(self) -> str:
@@ -63,11 +63,6 @@ class Unit:
         """A short human-readable description."""
         layers = " per-layer" if self.per_layer else ""
         return f"{self.dataset}/{self.subject} {self.model_label} {self.feature_set}{layers} [{self.scheme}]"
-
-
-@functools.lru_cache(maxsize=256)
-def _parse(label: str) -> FeatureSet:
-    return FeatureSet.parse(label)
 
 
 def unit_kind(unit: Unit) -> str:

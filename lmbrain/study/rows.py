@@ -158,7 +158,9 @@ def unique_inflation(study: Study, data: Targets, Y: np.ndarray, llm: list[np.nd
     if not data.dataset.is_timeseries or stats.permutation_method != "auto" or not stats.permutations:
         return None
     splits = list(data.cv.split(llm[0], Y, data.groups))
-    full = joint_smoother(study.estimator.joint, llm, controls, splits, joint, controls_standardize)
+    from lmbrain.study.compute import joint_kind
+
+    full = joint_smoother(joint_kind(study, True), llm, controls, splits, joint, controls_standardize)
     if full is None:
         return None
     n = min(stats.permutations, INFLATION_RESAMPLES)

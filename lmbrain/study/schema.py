@@ -148,24 +148,20 @@ class TimeseriesOptions(Strict):
     )
 
 
-def _default_joint() -> str:
-    from lmbrain.encoding.joint import DEFAULT_JOINT
-
-    return DEFAULT_JOINT
-
-
 class EstimatorOptions(Strict):
     """Ridge settings: the alpha grid, and how joint LLM + control spaces are regularised."""
 
     alphas: list[PositiveFloat] = Field(default_factory=lambda: [10.0**k for k in range(-2, 8)], min_length=1)
-    joint: str = Field(default_factory=lambda: _default_joint(),
-                       description="joint LLM + controls estimator (lmbrain.encoding.joint.JOINT_KINDS)")
-    alpha_choice: Literal["auto", "best", "one_se"] = Field(
-        "auto", description="each target's alpha from its inner-CV scores: the best mean, or the largest alpha "
-        "within one standard error of it (lmbrain.encoding.inner_cv.alpha_scores); auto: one_se for time series (few "
-        "contiguous inner blocks, thousands of delayed columns: the best mean is often luck), best for event data "
-        "(where one_se costs R², docs/statistics.md); the LLM-alone ridges and the LLM stage of the joint kinds that "
-        "search it per target (hierarchical_pooled chooses its own by pooling inner-CV curves across targets)"
+    joint: str = Field("auto", description="joint LLM + controls estimator (lmbrain.encoding.joint.JOINT_KINDS); auto: "
+                       "DEFAULT_JOINT (hierarchical_pooled) for event data, DEFAULT_JOINT_TIMESERIES (stacked_simplex, "
+                       "its LLM band's penalty shared per subject on time series) for time series")
+    alpha_choice: Literal["auto", "best", "one_se", "shared_one_se"] = Field(
+        "auto", description="the LLM-alone ridge's alpha from its inner-CV scores: each target's best mean (best), the "
+        "largest alpha within one standard error of it (one_se), or one alpha per subject by that rule on the mean "
+        "curve of its targets (shared_one_se; lmbrain.encoding.inner_cv.alpha_scores); auto: shared_one_se for time "
+        "series (few contiguous inner blocks, thousands of delayed columns: one target's best mean is often luck), "
+        "best for event data (where one_se costs R², docs/statistics.md); the joint kinds that search the LLM band per "
+        "target use one_se for shared_one_se (hierarchical_pooled chooses its own by pooling inner-CV curves)"
     )
     layer_curves: bool = True
 
@@ -175,8 +171,8 @@ class EstimatorOptions(Strict):
     def _known_joint(cls, value: str) -> str:
         from lmbrain.encoding.joint import JOINT_KINDS
 
-        if value not in JOINT_KINDS:
-            raise ValueError(f"unknown joint estimator {value!r}; known: {list(JOINT_KINDS)}")
+        if value != "auto" and value not in JOINT_KINDS:
+            raise ValueError(f"unknown joint estimator {value!r}; known: auto, {', '.join(JOINT_KINDS)}")
         return value
 
 

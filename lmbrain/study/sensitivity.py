@@ -79,6 +79,8 @@ def sensitivity_rows(study: Study, unit: Unit, data: Targets, candidates: dict[s
     # all copies go through one fit, side by side (they share its decompositions); an estimator that shares anything
     # between targets (a common or pooled penalty) shares it only within each implanted copy, as if fitted on its own
     pool = np.repeat(np.arange(copies), n_targets) if "pool_groups" in joint.get_params() else None
+    if pool is not None and joint.get_params().get("alpha_choice") == "shared_one_se":  # and within each subject
+        pool = np.char.add(pool.astype(str), np.char.add("|", subjects.astype(str)))
     for subset, _, result in joint_fits(joint, candidates, ctrl, both, data.groups, data.cv, Y, subjects, pool):
         r2_joint[subset] = result.r2
         joint_pred[:, subset] = result.predictions.reshape(len(Y), -1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate, select_alphas
+from lmbrain.encoding import GroupedKFold, RidgeCV, cross_validate, cross_validate_select, select_alphas
 from lmbrain.encoding.inner_cv import alpha_scores
 from lmbrain.encoding.joint import one_se_choice
 from lmbrain.errors import LmbrainError
@@ -83,3 +83,54 @@ def test_chunked_analysis_refuses_the_one_se_choice():
                        targets=rng.normal(size=(30, 2)), target_groups=np.array(["s", "s"]),
                        groups=np.zeros(30, dtype=int), cv=ContiguousBlockSplit(3), ridge=ridge,
                        control_standardize=np.array([True]))
+
+
+def test_shared_one_se_is_the_one_se_choice_of_each_groups_mean_curve():
+    rng = np.random.default_rng(3)
+    folds = rng.normal(size=(5, len(ALPHAS), 12)) * 0.3 + np.linspace(0.2, 0.0, len(ALPHAS))[None, :, None]
+    labels = np.repeat(["s1", "s2", "s3"], 4)
+    scores = alpha_scores(folds, ALPHAS, "shared_one_se", labels)
+    for label in np.unique(labels):
+        cols = labels == label
+        # an independent computation: the per-fold mean over the group's targets, then the one-SE rule by hand
+        pooled = folds[:, :, cols].mean(2)
+        mean, se = pooled.mean(0), pooled.std(0, ddof=1) / np.sqrt(5)
+        best = int(np.argmax(mean))
+        expected = max(a for a, m in zip(ALPHAS, mean, strict=True) if m >= mean[best] - se[best])
+        chosen = ALPHAS[select_alphas(scores[:, cols], ALPHAS)]
+        assert (chosen == expected).all()  # one alpha for the whole group
+        np.testing.assert_allclose(scores[:, cols].max(0), mean[ALPHAS == expected][0])
+    # no labels: all targets are one group
+    np.testing.assert_array_equal(alpha_scores(folds, ALPHAS, "shared_one_se"),
+                                  alpha_scores(folds, ALPHAS, "shared_one_se", np.zeros(12)))
+    with pytest.raises(LmbrainError, match="one label per target"):
+        alpha_scores(folds, ALPHAS, "shared_one_se", labels[:5])
+
+
+def test_shared_one_se_in_cross_validate_select_equals_one_call_per_subject():
+    X, Y, groups = _spiked(4, 6, 0.002)
+    rng = np.random.default_rng(4)
+    candidates = {"a": X, "b": X[:, :300] + rng.standard_normal((160, 300))}
+    subjects = np.repeat(["s1", "s2"], 3)
+    ridge = RidgeCV(alphas=ALPHAS, cv=GroupedKFold(4), alpha_choice="shared_one_se")
+    both = cross_validate_select(candidates, Y, groups, GroupedKFold(4), ridge, target_groups=subjects)
+    for s in ("s1", "s2"):
+        one = cross_validate_select(candidates, Y[:, subjects == s], groups, GroupedKFold(4), ridge)
+        np.testing.assert_allclose(both.r2[subjects == s], one.r2, atol=1e-10)
+        assert [fold[s] for fold in both.selected] == one.selected
+        for fold in both.alphas:  # one penalty per subject and fold
+            assert len(np.unique(fold[subjects == s])) == 1
+
+
+def test_shared_one_se_keeps_no_signal_fits_near_zero_and_costs_little_with_signal():
+    for signal, check in ((0.0, "null"), (0.004, "signal")):
+        X, Y, groups = _spiked(5, 60, signal)
+        subjects = np.repeat(np.arange(10), 6)
+        r2 = {}
+        for choice in ("one_se", "shared_one_se"):
+            ridge = RidgeCV(alphas=ALPHAS, cv=GroupedKFold(4), alpha_choice=choice)
+            r2[choice] = cross_validate_select({"x": X}, Y, groups, GroupedKFold(4), ridge, target_groups=subjects).r2
+        if check == "null":
+            assert np.quantile(r2["shared_one_se"], 0.05) > -0.03 and r2["shared_one_se"].mean() > -0.01
+        else:
+            assert r2["shared_one_se"].mean() > r2["one_se"].mean() - 0.02

@@ -58,7 +58,7 @@ def test_study_defaults_keep_the_first_block_of_a_drifting_story_from_going_path
     ts = TimeseriesOptions()
     study = Study.model_validate({"name": "defaults", "datasets": [{"name": "any", "controls": ["word_rate"]}]})
     choice = alpha_choice(study, timeseries=True)  # the default (auto) for time series
-    assert ts.onset_s and study.estimator.alpha_choice == "auto" and choice == "one_se"
+    assert ts.onset_s and study.estimator.alpha_choice == "auto" and choice == "shared_one_se"
     assert alpha_choice(study, timeseries=False) == "best"
     before, after = [], []
     for seed in range(8):

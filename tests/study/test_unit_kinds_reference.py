@@ -12,7 +12,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from lmbrain.encoding import ContiguousBlockSplit, RidgeCV, cross_validate
-from lmbrain.encoding.joint import DEFAULT_JOINT
+from lmbrain.encoding.joint import DEFAULT_JOINT, DEFAULT_JOINT_TIMESERIES
 from lmbrain.study.compute import compute_unit, layer_selection, make_joint
 from lmbrain.study.inputs import study_inputs
 from lmbrain.study.plan import enumerate_units
@@ -314,9 +314,12 @@ def test_llm_unit_layer_choice_and_predictions_equal_sklearn(name, data_dir):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_joint_unit_equals_sklearn_reimplementation(name, data_dir):
     """The default joint estimator on [the fold's chosen LLM layer | controls], reimplemented with sklearn."""
+    from lmbrain.study.compute import joint_kind
+
     study = make_study(name)
-    assert study.estimator.joint == DEFAULT_JOINT
     inputs = study_inputs(study)
+    kind = joint_kind(study, inputs.dataset(name).is_timeseries)
+    assert study.estimator.joint == "auto" and kind in (DEFAULT_JOINT, DEFAULT_JOINT_TIMESERIES)
     choices, *_ = selection_reference(name)
     llm_unit = units_of(name, "llm")[0]
     llm_data, candidates, _ = layer_selection(study, llm_unit)
@@ -341,8 +344,8 @@ def test_joint_unit_equals_sklearn_reimplementation(name, data_dir):
             designs = [np.hstack([candidates[fold[members[0]]], ctrl]) for fold in choices]
             fitted = cross_validate(make_joint(study, data.dataset.is_timeseries, unit.scheme,
                                                (n_llm, ctrl.shape[1]), mask), designs, sub.Y, data.groups, data.cv)
-            if study.estimator.joint in ("hierarchical", "hierarchical_pooled"):
-                pooled = study.estimator.joint == "hierarchical_pooled"
+            if kind in ("hierarchical", "hierarchical_pooled"):
+                pooled = kind == "hierarchical_pooled"
                 p, alphas = hierarchical_reference(study, sub, designs, n_llm, controls.standardize, splits,
                                                    pooled=pooled)
                 np.testing.assert_array_equal(fitted.alphas, alphas)
@@ -350,17 +353,17 @@ def test_joint_unit_equals_sklearn_reimplementation(name, data_dir):
                 p_short = hierarchical_reference(study, sub, designs, n_llm, controls.standardize, splits, ALPHAS,
                                                  pooled=pooled)[0]
                 assert not vanished or np.abs(p_short - p).max() > TOL
-            elif study.estimator.joint == "stacked_simplex":
+            elif kind == "stacked_simplex":
                 p, weights = stacked_reference(study, sub, designs, n_llm, controls.standardize, splits)
                 est = make_joint(study, data.dataset.is_timeseries, unit.scheme, (n_llm, ctrl.shape[1]), mask)
                 for k, (train, _) in enumerate(splits):  # the estimator's own weights, fold by fold
                     fit = est.fit(designs[k][train], sub.Y[train], data.groups[train])
                     np.testing.assert_allclose(fit.weights_.reshape(weights[k].shape), weights[k], atol=1e-6)
                 assert ((weights[:, 0] > 1e-6) & (weights[:, 0] < 1 - 1e-6)).any()  # not a corner solution only
-            elif study.estimator.joint.startswith("banded"):
+            elif kind.startswith("banded"):
                 p = banded_reference(sub, designs, n_llm, mask, splits, fitted.alphas)
             else:
-                pytest.fail(f"no reference for joint estimator {study.estimator.joint!r}")
+                pytest.fail(f"no reference for joint estimator {kind!r}")
             pred[:, cols] = p
             base = np.full(sub.Y.shape, np.nan)
             for train, test in splits:

@@ -179,9 +179,10 @@ class HierarchicalRidgeCV(_JointRidge):
                 ridge.set_params(alpha_choice="best")
                 ridge.fit_from_cv_scores(Xb, residual, grouped_choice(
                     pooled_choice, ridge.inner_cv_scores(Xb, residual), grid, self.pool_groups))
-            elif stage and self.rule == "alone":
-                own = select_alphas(ridge.inner_cv_scores(Xb, Y), grid)  # the band's penalty on the responses
-                ridge.fit_from_cv_scores(Xb, residual, guarded_choice(ridge.inner_cv_scores(Xb, residual), own, grid))
+            elif stage and self.rule == "alone":  # the band's penalty on the responses; a shared one per pool group
+                own = select_alphas(ridge.inner_cv_scores(Xb, Y, target_groups=self.pool_groups), grid)
+                ridge.fit_from_cv_scores(Xb, residual, guarded_choice(
+                    ridge.inner_cv_scores(Xb, residual, target_groups=self.pool_groups), own, grid))
             elif self.rule in RULES:
                 ridge.fit(Xb, residual)
             else:

@@ -83,8 +83,10 @@ class StackedRidgeCV(_JointRidge):
         cv_method: str = "leave_out",
         nested: bool = False,
         alpha_choice: str = "best",
+        pool_groups: Any = None,
     ) -> None:
         self.alpha_choice = alpha_choice
+        self.pool_groups = pool_groups
         self.feature_slices = feature_slices
         self.alphas = alphas
         self.cv = cv
@@ -120,7 +122,7 @@ class StackedRidgeCV(_JointRidge):
         intercepts, band_alphas = [], []
         for b, cols in enumerate(bands):
             ridge = self._band_ridge(alphas, splits, standardize, cols)
-            scores = ridge.inner_cv_scores(X[:, cols], Y)
+            scores = ridge.inner_cv_scores(X[:, cols], Y, target_groups=self.pool_groups)  # shared within groups
             index = select_alphas(scores, alphas)
             if self.nested:  # the weights see each band as it predicts data its alphas were not chosen on
                 pred, baseline = self._nested_oof(X, Y, groups, splits, alphas, standardize, cols)
