@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,6 +169,12 @@ def parse_lag(name: str) -> tuple[str, int]:
 
 
 
+def label_parts(text: str) -> list[str]:
+    """A feature-set label's '+'-separated parts as they are, unvalidated (for display; :meth:`FeatureSet.parse`
+    checks them)."""
+    return str(text).split(JOINT)
+
+
 @dataclass(frozen=True)
 class FeatureSet:
     """What a unit fits: the LLM (layer chosen in-fold), a set of controls, or the LLM jointly with controls.
@@ -208,6 +215,15 @@ class FeatureSet:
     def label(self) -> str:
         """The string stored in the results' ``feature_set`` column."""
         return JOINT.join(((LLM,) if self.llm else ()) + self.controls)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The label's parts in order (``llm`` first when present)."""
+        return ((LLM,) if self.llm else ()) + self.controls
+
+    def describe(self, name: Callable[[str], str], sep: str = JOINT) -> str:
+        """A display string: every part renamed by ``name``, joined by ``sep`` (the label's ``+`` by default)."""
+        return sep.join(name(part) for part in self.parts)
 
     @property
     def controls_label(self) -> str:

@@ -70,3 +70,18 @@ def test_no_module_is_over_500_lines():
     sizes = {str(p.relative_to(ROOT.parent)): len(p.read_text(encoding="utf-8").splitlines())
              for p in ROOT.rglob("*.py")}
     assert not {p: n for p, n in sizes.items() if n > 500}
+
+
+def long_functions(source: str, limit: int = 60) -> dict[str, int]:
+    """Functions (and methods) of a module's source longer than ``limit`` lines, decorators excluded."""
+    return {node.name: node.end_lineno - node.lineno + 1 for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= limit}
+
+
+def test_no_function_is_over_60_lines():
+    """A function a reader can hold in view (issue 24); the check counts what it should."""
+    assert long_functions("def f():\n" + "    x = 1\n" * 60) == {"f": 61}
+    assert long_functions("def f():\n" + "    x = 1\n" * 59) == {}
+    found = {f"{p.relative_to(ROOT.parent)}:{name}": n for p in ROOT.rglob("*.py")
+             for name, n in long_functions(p.read_text(encoding="utf-8")).items()}
+    assert not found

@@ -180,63 +180,26 @@ def cross_validate_select(
         raise LmbrainError(f"unknown criterion {criterion!r}; expected one of {CRITERIA}")
     if not candidates:
         raise LmbrainError("cross_validate_select needs at least one candidate feature matrix")
-    estimator = RidgeCV() if estimator is None else estimator
     names = list(candidates)
-    Xs = {}
-    Y2 = None
-    ravel = False
+    Xs, Y2, ravel = {}, None, False
     for name in names:
         Xs[name], Y2, ravel = check_xy(candidates[name], Y)
     n = Y2.shape[0]
     grouped_targets = target_groups is not None
-    labels = np.asarray(target_groups) if grouped_targets else np.zeros(Y2.shape[1], dtype=int)
-    if labels.shape != (Y2.shape[1],):
-        raise LmbrainError(f"target_groups needs one label per target ({Y2.shape[1]}), got {labels.shape}")
-    tgroups = list(dict.fromkeys(labels.tolist()))
-    members = [np.flatnonzero(labels == g) for g in tgroups]
+    labels, tgroups, members = _target_groups(target_groups, Y2.shape[1])
     groups = None if groups is None else np.asarray(groups)
     splits = _outer_splits(cv, n, groups)
-    ridge = isinstance(estimator, RidgeCV)
-    if ridge:
-        estimator = clone(estimator).set_params(scoring=criterion)
-        if inner_cv is not None:
-            estimator.set_params(cv=inner_cv)
-    inner = 5 if inner_cv is None else inner_cv
-    pred = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
-    base = np.full(Y2.shape, np.nan, dtype=Y2.dtype)
+    estimator, ridge, inner = _selection_estimator(estimator, criterion, inner_cv)
+    pred, base = np.full(Y2.shape, np.nan, dtype=Y2.dtype), np.full(Y2.shape, np.nan, dtype=Y2.dtype)
     folds = np.full(n, -1, dtype=np.intp)
     inner_scores = np.empty((len(splits), len(names), len(tgroups)))
     alphas, selected, kept = [], [], []
     for k, (train, test) in enumerate(splits):
         g = None if groups is None else groups[train]
-        cache = {}
-        for j, name in enumerate(names):
-            Xtr, Ytr = Xs[name][train], Y2[train]
-            if ridge:
-                cache[name] = cv_scores = clone(estimator).inner_cv_scores(Xtr, Ytr, g, target_groups=labels)
-                per_target = cv_scores.max(0)
-            else:
-                res = cross_validate(estimator, Xtr, Ytr, g, inner)
-                per_target = res.r2 if criterion == "r2" else res.r
-            inner_scores[k, j] = [float(np.nanmean(per_target[m])) for m in members]
-        fold_alpha = None
-        choice = {}
-        for gi, (label, cols) in enumerate(zip(tgroups, members, strict=True)):
-            best = names[int(np.argmax(inner_scores[k, :, gi]))]
-            choice[label] = best
-            Ytr = Y2[train][:, cols]
-            if ridge:
-                est = clone(estimator).fit_from_cv_scores(Xs[best][train], Ytr, cache[best][:, cols])
-            else:
-                est = _fit(clone(estimator), Xs[best][train], Ytr, g)
-            p = np.asarray(est.predict(Xs[best][test]), dtype=Y2.dtype).reshape(len(test), -1)
-            pred[np.ix_(test, cols)] = p
-            a = getattr(est, "alpha_", None)
-            if a is not None:
-                a = np.asarray(a, dtype=np.float64)
-                if fold_alpha is None:
-                    fold_alpha = np.full((*a.shape[:-1], Y2.shape[1]), np.nan)
-                fold_alpha[..., cols] = a
+        cache = _inner_candidate_scores(estimator, Xs, Y2, train, g, labels, members, criterion, inner,
+                                        inner_scores[k])
+        choice, fold_alpha = _fit_choices(estimator, Xs, Y2, train, test, g, tgroups, members, inner_scores[k],
+                                          cache, pred)
         base[test] = Y2[train].mean(0)
         folds[test] = k
         alphas.append(fold_alpha)
@@ -244,10 +207,82 @@ def cross_validate_select(
         if keep_cv_scores and ridge:
             kept.append(cache)
     result = _result(Y2, pred, base, folds, alphas, ravel)
-    result.selected = selected
-    result.candidates = names
+    result.selected, result.candidates = selected, names
     result.cv_scores_folds = kept if keep_cv_scores and ridge else None
-    if grouped_targets:
+    _attach_inner_scores(result, inner_scores, names, tgroups if grouped_targets else None)
+    return result
+
+
+def _target_groups(target_groups: Any, n_targets: int) -> tuple[np.ndarray, list, list[np.ndarray]]:
+    """(a label per target, the distinct labels in order, each label's target indices); None: one group."""
+    labels = np.zeros(n_targets, dtype=int) if target_groups is None else np.asarray(target_groups)
+    if labels.shape != (n_targets,):
+        raise LmbrainError(f"target_groups needs one label per target ({n_targets}), got {labels.shape}")
+    tgroups = list(dict.fromkeys(labels.tolist()))
+    return labels, tgroups, [np.flatnonzero(labels == g) for g in tgroups]
+
+
+def _selection_estimator(estimator: Any, criterion: str, inner_cv: Any) -> tuple[Any, bool, Any]:
+    """(the estimator scoring ``criterion`` (a RidgeCV clone, with ``inner_cv`` when given), whether it is a RidgeCV,
+    the inner CV of other estimators)."""
+    estimator = RidgeCV() if estimator is None else estimator
+    ridge = isinstance(estimator, RidgeCV)
+    if ridge:
+        estimator = clone(estimator).set_params(scoring=criterion)
+        if inner_cv is not None:
+            estimator.set_params(cv=inner_cv)
+    return estimator, ridge, 5 if inner_cv is None else inner_cv
+
+
+def _inner_candidate_scores(estimator: Any, Xs: dict[str, np.ndarray], Y2: np.ndarray, train: np.ndarray,
+                            g: np.ndarray | None, labels: np.ndarray, members: list[np.ndarray], criterion: str,
+                            inner: Any, out: np.ndarray) -> dict[str, np.ndarray]:
+    """Fill ``out`` (n_candidates, n_target_groups) with each candidate's mean inner score per group of targets on
+    one training fold; returns RidgeCV's per-target inner-CV scores by candidate (empty for other estimators)."""
+    cache = {}
+    for j, name in enumerate(Xs):
+        Xtr, Ytr = Xs[name][train], Y2[train]
+        if isinstance(estimator, RidgeCV):
+            cache[name] = cv_scores = clone(estimator).inner_cv_scores(Xtr, Ytr, g, target_groups=labels)
+            per_target = cv_scores.max(0)
+        else:
+            res = cross_validate(estimator, Xtr, Ytr, g, inner)
+            per_target = res.r2 if criterion == "r2" else res.r
+        out[j] = [float(np.nanmean(per_target[m])) for m in members]
+    return cache
+
+
+def _fit_choices(estimator: Any, Xs: dict[str, np.ndarray], Y2: np.ndarray, train: np.ndarray, test: np.ndarray,
+                 g: np.ndarray | None, tgroups: list, members: list[np.ndarray], scores: np.ndarray,
+                 cache: dict[str, np.ndarray], pred: np.ndarray) -> tuple[dict, np.ndarray | None]:
+    """Refit each group of targets on its best candidate of the fold (``scores`` (n_candidates, n_groups)) and write
+    its test predictions into ``pred``; returns ({group: candidate}, the fold's alphas per target or None)."""
+    names = list(Xs)
+    fold_alpha = None
+    choice = {}
+    for gi, (label, cols) in enumerate(zip(tgroups, members, strict=True)):
+        best = names[int(np.argmax(scores[:, gi]))]
+        choice[label] = best
+        Ytr = Y2[train][:, cols]
+        if isinstance(estimator, RidgeCV):
+            est = clone(estimator).fit_from_cv_scores(Xs[best][train], Ytr, cache[best][:, cols])
+        else:
+            est = _fit(clone(estimator), Xs[best][train], Ytr, g)
+        p = np.asarray(est.predict(Xs[best][test]), dtype=Y2.dtype).reshape(len(test), -1)
+        pred[np.ix_(test, cols)] = p
+        a = getattr(est, "alpha_", None)
+        if a is not None:
+            a = np.asarray(a, dtype=np.float64)
+            if fold_alpha is None:
+                fold_alpha = np.full((*a.shape[:-1], Y2.shape[1]), np.nan)
+            fold_alpha[..., cols] = a
+    return choice, fold_alpha
+
+
+def _attach_inner_scores(result: EncodingResult, inner_scores: np.ndarray, names: list[str],
+                         tgroups: list | None) -> None:
+    """``inner_scores_folds`` and ``inner_scores`` of a selection (per group of targets when ``tgroups``)."""
+    if tgroups is not None:
         result.inner_scores_folds = inner_scores
         result.inner_scores = {
             label: {name: float(inner_scores[:, j, gi].mean()) for j, name in enumerate(names)}
@@ -256,7 +291,6 @@ def cross_validate_select(
     else:
         result.inner_scores_folds = inner_scores[:, :, 0]
         result.inner_scores = {name: float(inner_scores[:, j, 0].mean()) for j, name in enumerate(names)}
-    return result
 
 
 def cross_validate_each(

@@ -263,50 +263,58 @@ def ridge_cv_scores(
         if scoring in ("r2", "pearson"):
             scores[~np.isfinite(scores)] = 0.0
         return scores
-    n_targets = Y.shape[1]
-    scores = np.empty((len(splits), len(alphas_np), n_targets), dtype=np.float64)
+    scores = np.empty((len(splits), len(alphas_np), Y.shape[1]), dtype=np.float64)
     alphas_b = bk.asarray(alphas_np, dtype=_np_dtype(X, bk))
-    itemsize = _np_dtype(X, bk).itemsize
     for f, (train, test) in enumerate(splits):
-        train_b, test_b = bk.index(train), bk.index(test)
-        Xtr, Xte, _, _ = standardize_rows(X, train_b, test_b, fit_intercept, standardize, bk)
-        dec = decompose(Xtr, solver, bk)
-        A = Xte @ dec.R
-        n_train, n_test, rank = len(train), len(test), A.shape[1]
-        n_alphas = len(alphas_np)
-        # stacked validation operator per alpha, in the cheaper contraction order
-        project_first = _project_first(n_train, n_test, rank, n_alphas, n_targets)
-        width = rank if project_first else n_train
-        alpha_batch = max(1, min(n_alphas, _MATRIX_BUDGET // max(1, n_test * width * itemsize)))
-        weights = 1.0 / (dec.ev[None, :] + alphas_b[:, None])  # (n_alphas, rank)
-        ops = []
-        for a0 in range(0, n_alphas, alpha_batch):
-            w = weights[a0 : a0 + alpha_batch]
-            Aw = (A[None] * w[:, None, :]).reshape(w.shape[0] * n_test, rank)  # rank 0: a constant feature band
-            ops.append((a0, w.shape[0], Aw if project_first else Aw @ dec.B.T))
-        batch = _target_batch(n_targets, n_test * min(alpha_batch, n_alphas), itemsize, n_targets_batch)
-        for t0 in range(0, n_targets, batch):
-            t1 = min(n_targets, t0 + batch)
-            Ytr = Y[train_b, t0:t1]
-            Yte = Y[test_b, t0:t1]
-            if fit_intercept:
-                ymean = Ytr.mean(0)
-                Ytr -= ymean
-                Yte_c = Yte - ymean
-            else:
-                Yte_c = Yte
-            d = Yte - Yte.mean(0)
-            sst = (d * d).sum(0)
-            rhs = dec.B.T @ Ytr if project_first else Ytr
-            for a0, na, op in ops:
-                P = (op @ rhs).reshape(na, n_test, t1 - t0)
-                with np.errstate(invalid="ignore", divide="ignore"):  # constant targets: handled below
-                    s = bk.to_numpy(_fold_scores(P, Yte_c, sst, scoring, bk)).astype(np.float64)
-                scores[f, a0 : a0 + na, t0:t1] = s
+        _refit_fold_scores(X, Y, alphas_b, train, test, fit_intercept, standardize, scoring, solver, bk,
+                           n_targets_batch, scores[f])
     if scoring in ("r2", "pearson"):
         # a constant validation target has no defined r2 / r; score it 0 like himalaya
         scores[~np.isfinite(scores)] = 0.0
     return scores
+
+
+def _refit_fold_scores(X: Any, Y: Any, alphas_b: Any, train: np.ndarray, test: np.ndarray, fit_intercept: bool,
+                       standardize: bool | np.ndarray, scoring: str, solver: str, bk: Backend,
+                       n_targets_batch: int | None, out: np.ndarray) -> None:
+    """One split of ``method="refit"``: standardise and decompose its training rows, and write its validation
+    scores (n_alphas, n_targets) into ``out``."""
+    n_targets, n_alphas = Y.shape[1], len(alphas_b)
+    itemsize = _np_dtype(X, bk).itemsize
+    train_b, test_b = bk.index(train), bk.index(test)
+    Xtr, Xte, _, _ = standardize_rows(X, train_b, test_b, fit_intercept, standardize, bk)
+    dec = decompose(Xtr, solver, bk)
+    A = Xte @ dec.R
+    n_train, n_test, rank = len(train), len(test), A.shape[1]
+    # stacked validation operator per alpha, in the cheaper contraction order
+    project_first = _project_first(n_train, n_test, rank, n_alphas, n_targets)
+    width = rank if project_first else n_train
+    alpha_batch = max(1, min(n_alphas, _MATRIX_BUDGET // max(1, n_test * width * itemsize)))
+    weights = 1.0 / (dec.ev[None, :] + alphas_b[:, None])  # (n_alphas, rank)
+    ops = []
+    for a0 in range(0, n_alphas, alpha_batch):
+        w = weights[a0 : a0 + alpha_batch]
+        Aw = (A[None] * w[:, None, :]).reshape(w.shape[0] * n_test, rank)  # rank 0: a constant feature band
+        ops.append((a0, w.shape[0], Aw if project_first else Aw @ dec.B.T))
+    batch = _target_batch(n_targets, n_test * min(alpha_batch, n_alphas), itemsize, n_targets_batch)
+    for t0 in range(0, n_targets, batch):
+        t1 = min(n_targets, t0 + batch)
+        Ytr = Y[train_b, t0:t1]
+        Yte = Y[test_b, t0:t1]
+        if fit_intercept:
+            ymean = Ytr.mean(0)
+            Ytr -= ymean
+            Yte_c = Yte - ymean
+        else:
+            Yte_c = Yte
+        d = Yte - Yte.mean(0)
+        sst = (d * d).sum(0)
+        rhs = dec.B.T @ Ytr if project_first else Ytr
+        for a0, na, op in ops:
+            P = (op @ rhs).reshape(na, n_test, t1 - t0)
+            with np.errstate(invalid="ignore", divide="ignore"):  # constant targets: handled below
+                s = bk.to_numpy(_fold_scores(P, Yte_c, sst, scoring, bk)).astype(np.float64)
+            out[a0 : a0 + na, t0:t1] = s
 
 
 def alpha_scores(fold_scores: np.ndarray, alphas: Sequence[float] | np.ndarray, choice: str = "best",
@@ -360,6 +368,35 @@ def select_alphas(cv_scores: np.ndarray, alphas: Sequence[float] | np.ndarray) -
     return np.argmax(cv_scores + 1e-10 * np.log(alphas_np)[:, None], axis=0)
 
 
+def _leave_out_predictions(X: Any, Y: Any, alphas_np: np.ndarray, alpha_index: np.ndarray, splits: Sequence[Split],
+                           fit_intercept: bool, standardize: bool | np.ndarray, solver: str, bk: Backend,
+                           pred: np.ndarray, baseline: np.ndarray) -> None:
+    """``ridge_cv_predictions`` with ``method="leave_out"``: one decomposition of all rows, each split's
+    predictions by exact deletion; written into ``pred`` and ``baseline``."""
+    n_samples, n_targets = Y.shape
+    _, _, dec = standardized_decomposition(X, fit_intercept, standardize, solver, bk)
+    Y = bk.asarray(Y, dtype=np.float64)
+    ymean = Y.mean(0) if fit_intercept else None
+    Yc = Y - ymean if fit_intercept else Y
+    BtY = dec.B.T @ Yc
+    used = np.unique(alpha_index)
+    alphas_b = bk.asarray(alphas_np[used], dtype=np.float64)
+    shrink = dec.ev[None, :] / (dec.ev[None, :] + alphas_b[:, None])
+    for train, test in splits:
+        out, pos = _held_out(train, test, n_samples)
+        M, BE = _deletion_matrices(dec, out, n_samples, alphas_b, fit_intercept, bk)
+        M, inverted = _deletion_inverse(M, n_targets, bk)
+        out_b, pos_b, test_b = bk.index(out), bk.index(pos), bk.index(np.asarray(test))
+        for a, ai in enumerate(used):
+            cols = np.flatnonzero(alpha_index == ai)
+            cols_b = bk.index(cols)
+            p = _deletion_predictions(M[a : a + 1], BE, BtY[:, cols_b], Yc[out_b][:, cols_b],
+                                      Y[test_b][:, cols_b], pos_b, shrink[a : a + 1], bk, inverted)[0]
+            pred[np.ix_(test, cols)] = bk.to_numpy(p)
+        ymean_tr = Y[bk.index(np.asarray(train))].mean(0) if fit_intercept else Y[0] * 0.0
+        baseline[test] = bk.to_numpy(ymean_tr)[None, :]
+
+
 def ridge_cv_predictions(
     X: Any,
     Y: Any,
@@ -393,27 +430,8 @@ def ridge_cv_predictions(
     pred = np.full((n_samples, n_targets), np.nan, dtype=dtype)
     baseline = np.full((n_samples, n_targets), np.nan, dtype=dtype)
     if method == "leave_out":
-        _, _, dec = standardized_decomposition(X, fit_intercept, standardize, solver, bk)
-        Y = bk.asarray(Y, dtype=np.float64)
-        ymean = Y.mean(0) if fit_intercept else None
-        Yc = Y - ymean if fit_intercept else Y
-        BtY = dec.B.T @ Yc
-        used = np.unique(alpha_index)
-        alphas_b = bk.asarray(alphas_np[used], dtype=np.float64)
-        shrink = dec.ev[None, :] / (dec.ev[None, :] + alphas_b[:, None])
-        for train, test in splits:
-            out, pos = _held_out(train, test, n_samples)
-            M, BE = _deletion_matrices(dec, out, n_samples, alphas_b, fit_intercept, bk)
-            M, inverted = _deletion_inverse(M, n_targets, bk)
-            out_b, pos_b, test_b = bk.index(out), bk.index(pos), bk.index(np.asarray(test))
-            for a, ai in enumerate(used):
-                cols = np.flatnonzero(alpha_index == ai)
-                cols_b = bk.index(cols)
-                p = _deletion_predictions(M[a : a + 1], BE, BtY[:, cols_b], Yc[out_b][:, cols_b],
-                                          Y[test_b][:, cols_b], pos_b, shrink[a : a + 1], bk, inverted)[0]
-                pred[np.ix_(test, cols)] = bk.to_numpy(p)
-            ymean_tr = Y[bk.index(np.asarray(train))].mean(0) if fit_intercept else Y[0] * 0.0
-            baseline[test] = bk.to_numpy(ymean_tr)[None, :]
+        _leave_out_predictions(X, Y, alphas_np, alpha_index, splits, fit_intercept, standardize, solver, bk, pred,
+                               baseline)
         return pred, baseline
     index = bk.index(alpha_index)
     alphas_b = bk.asarray(alphas_np, dtype=dtype)

@@ -18,10 +18,10 @@ MARKS = {"adds": "✔", "none": "✘", "undefined": "–", "untested": "?"}
 
 def short_controls(controls: str) -> str:
     """'SL+SP+GloVe'-style short names of a control set ('sentence_length' -> 'sentence length' when alone)."""
-    parts = FeatureSet.controls_only(controls).controls
-    if len(parts) == 1:
-        return parts[0].replace("_", " ")
-    return "+".join(_abbreviation(p) for p in parts)
+    features = FeatureSet.controls_only(controls)
+    if len(features.controls) == 1:
+        return features.controls[0].replace("_", " ")
+    return features.describe(_abbreviation)
 
 
 def _abbreviation(control: str) -> str:

@@ -294,6 +294,55 @@ def log_data_problems(study: Study) -> None:
             log.warning("dataset %s: %s", entry.name, dataset.missing.describe())
 
 
+def _compute_all(study: Study, units_dir: Path, units: list[Unit], executor: str, n_jobs: int,
+                 scheduler: str | None, run_id: str, unit_times: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compute every unit not yet done (damaged ones again), then collect all of them: (results, unit table)."""
+    digest = study.digest()
+    todo = []
+    for unit in units:
+        state = check_unit(units_dir, unit, digest)
+        if state not in (DONE, TODO):
+            report_damage(units_dir, unit, state)
+        if state != DONE:
+            todo.append(unit)
+    log.info("%d units, %d to compute", len(units), len(todo), extra={PROGRESS: True})
+    prior = unit_timings(units_dir, units, digest)
+    compute_units(study, units_dir, todo, executor, n_jobs, scheduler, run_id, unit_times, prior)
+    results, unit_table, bad = collect(units, units_dir, digest)
+    if bad:  # damaged since they were checked: once more, here
+        for unit, reason in bad:
+            report_damage(units_dir, unit, reason)
+        redo = [unit for unit, _ in bad]
+        compute_units(study, units_dir, redo, "sequential", n_jobs, None, run_id, unit_times)
+        results, unit_table, bad = collect(units, units_dir, digest)
+        if bad:
+            raise RunError(f"unit files damaged again right after recomputing them: {bad[0][1]}")
+    return results, unit_table
+
+
+def _manifest(study: Study, out_dir: Path, n_units: int, n_computed: int, timings: dict, records: list[dict],
+              checksums: dict[str, str]) -> dict[str, Any]:
+    """The run's ``manifest.json``: study, code, platform, seeds, timings, run history, data, models, checksums."""
+    return {
+        "study": study.name,
+        "study_hash": study.digest(),
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "seeds": {"cv": study.cv.seed, "statistics": study.statistics.seed},
+        "statistics": study.statistics.model_dump(),
+        "n_units": n_units,
+        "n_units_computed_this_run": n_computed,
+        "timings_seconds": timings,
+        "runs": run_history(out_dir, study.digest(), records),
+        "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},
+        "context_policies": context_policies(study),
+        "models": model_catalog(study),
+        "files": checksums,  # verified by every reader (lmbrain.results.read_checked)
+    }
+
+
 def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str | None,
          study_source: str | None) -> Path:
     digest = study.digest()
@@ -315,25 +364,8 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
         log_data_problems(study)
         feature_times = prepare_features(study)
         units = enumerate_units(study)
-        todo = []
-        for unit in units:
-            state = check_unit(units_dir, unit, digest)
-            if state not in (DONE, TODO):
-                report_damage(units_dir, unit, state)
-            if state != DONE:
-                todo.append(unit)
-        log.info("%d units, %d to compute", len(units), len(todo), extra={PROGRESS: True})
-        prior = unit_timings(units_dir, units, digest)
-        compute_units(study, units_dir, todo, executor, n_jobs, scheduler, run["run"], unit_times, prior)
-        results, unit_table, bad = collect(units, units_dir, digest)
-        if bad:  # damaged since they were checked: once more, here
-            for unit, reason in bad:
-                report_damage(units_dir, unit, reason)
-            redo = [unit for unit, _ in bad]
-            compute_units(study, units_dir, redo, "sequential", n_jobs, None, run["run"], unit_times)
-            results, unit_table, bad = collect(units, units_dir, digest)
-            if bad:
-                raise RunError(f"unit files damaged again right after recomputing them: {bad[0][1]}")
+        results, unit_table = _compute_all(study, units_dir, units, executor, n_jobs, scheduler, run["run"],
+                                           unit_times)
         checksums = {}
         for name, table in ((RESULTS_FILE, results), (UNITS_FILE, unit_table)):
             data = parquet_bytes(table)
@@ -347,29 +379,9 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
         if stages:
             log.info("where this run's unit time went (summed over units and workers):\n%s",
                      stage_table(stages, sum(feature_times.values())), extra={FILE_ONLY: True})
-        manifest = {
-            "study": study.name,
-            "study_hash": digest,
-            "git_commit": git_commit(),
-            "packages": package_versions(),
-            "platform": platform.platform(),
-            "argv": sys.argv,
-            "seeds": {"cv": study.cv.seed, "statistics": study.statistics.seed},
-            "statistics": study.statistics.model_dump(),
-            "n_units": len(units),
-            "n_units_computed_this_run": len(unit_times),
-            "timings_seconds": {
-                "total_this_run": total,
-                "features": feature_times,
-                "units_this_run": sum(unit_times.values()),
-                "stages_this_run": stages,
-            },
-            "runs": run_history(out_dir, digest, records),
-            "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},
-            "context_policies": context_policies(study),
-            "models": model_catalog(study),
-            "files": checksums,  # verified by every reader (lmbrain.results.read_checked)
-        }
+        timings = {"total_this_run": total, "features": feature_times, "units_this_run": sum(unit_times.values()),
+                   "stages_this_run": stages}
+        manifest = _manifest(study, out_dir, len(units), len(unit_times), timings, records, checksums)
         atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
         log.info("study %s: done in %.1f s (%d units computed)", study.name, total, len(unit_times),
                  extra={PROGRESS: True})
