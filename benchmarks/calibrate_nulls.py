@@ -69,7 +69,7 @@ from lmbrain.analysis.signflip import (
 )
 from lmbrain.analysis.smoothers import FoldSmoother, joint_smoother
 from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, RidgeCV, cross_validate, cross_validate_select
-from lmbrain.encoding.joint import DEFAULT_JOINT, make_joint_estimator
+from lmbrain.encoding.joint import DEFAULT_JOINT, DEFAULT_JOINT_TIMESERIES, make_joint_estimator
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "statistics.md"
 BEGIN, END = "<!-- calibrate_nulls: begin -->", "<!-- calibrate_nulls: end -->"
@@ -223,6 +223,11 @@ def responses(design: Design, rng: np.random.Generator, n_targets: int, controls
 TARGETS_PER_SUBJECT = 6
 
 
+def joint_kind(design: Design) -> str:
+    """The study's joint estimator for a data kind (``estimator.joint: auto``, ``lmbrain.study.compute.joint_kind``)."""
+    return DEFAULT_JOINT_TIMESERIES if design.timeseries else DEFAULT_JOINT
+
+
 def alpha_choice(design: Design) -> str:
     """How a study reads the LLM alone's penalty off its inner-CV scores by default (``estimator.alpha_choice: auto``,
     ``lmbrain.study.compute.alpha_choice``): one per subject by the one-standard-error rule on time series, each
@@ -246,9 +251,10 @@ def fit(design: Design, which: str, Y: np.ndarray):
     else:
         q = design.llm.shape[1]
         X = np.hstack([design.llm, design.controls])
-        joint_choice = "one_se" if choice == "shared_one_se" else choice  # as lmbrain.study.compute.make_joint
-        est = make_joint_estimator(DEFAULT_JOINT, [slice(0, q), slice(q, X.shape[1])], ALPHAS, design.inner,
-                                   standardize=np.r_[np.ones(q, bool), design.controls_std], alpha_choice=joint_choice)
+        est = make_joint_estimator(joint_kind(design), [slice(0, q), slice(q, X.shape[1])], ALPHAS, design.inner,
+                                   standardize=np.r_[np.ones(q, bool), design.controls_std], alpha_choice=choice)
+        if choice == "shared_one_se":  # as lmbrain.study.compute.make_joint / pool_labels: one penalty per subject
+            est.set_params(pool_groups=np.arange(Y.shape[1]) // TARGETS_PER_SUBJECT)
     return cross_validate(est, X, Y, design.groups, design.outer), X
 
 
@@ -300,10 +306,10 @@ def unique_test(design: Design, Y: np.ndarray, seed: int, n_flips: int, inflate:
     if inflate:
         splits = list(design.outer.split(design.llm, Y, design.groups))
         folds = len(splits)
-        full = joint_smoother(DEFAULT_JOINT, [design.llm] * folds, [design.controls] * folds, splits, joint,
+        full = joint_smoother(joint_kind(design), [design.llm] * folds, [design.controls] * folds, splits, joint,
                               design.controls_std)
         if full is None:
-            raise SystemExit(f"the default joint estimator {DEFAULT_JOINT!r} has no linear smoother: no κ")
+            raise SystemExit(f"the default joint estimator {joint_kind(design)!r} has no linear smoother: no κ")
         reduced = FoldSmoother.ridge(design.controls, splits, np.asarray(ctrl.alphas).reshape(folds, -1),
                                      design.controls_std)
         kappa = gain_inflation(Y, full, reduced, design.blocks, resamples(design, len(Y), INFLATION_RESAMPLES, seed))
@@ -562,7 +568,9 @@ def main() -> None:
                + f" --widths {' '.join(map(str, args.widths))}" + f" --tests {' '.join(tests)}"
                + (f" --designs {' '.join(args.designs)}" if args.designs != list(DESIGNS) else ""))
     footer = (f"\n\nMeasured with `{command}` (seed {args.seed}; {n_targets} targets per cell over {draws} feature "
-              f"draws; joint model `{DEFAULT_JOINT}`; {{what}}; rates at α = {ALPHA} ± 1.96 standard errors "
+              f"draws; joint model `{DEFAULT_JOINT}` (event data) / `{DEFAULT_JOINT_TIMESERIES}` with one LLM "
+              f"penalty per subject of {TARGETS_PER_SUBJECT} targets (time series); {{what}}; rates at α = {ALPHA} "
+              "± 1.96 standard errors "
               f"clustered by feature draw); total {total:.0f} CPU s.")
     blocks = []
     if "single" in tests:

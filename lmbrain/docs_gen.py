@@ -255,7 +255,7 @@ def validator_limits() -> dict[str, str]:
         "models": "none only if every dataset lists a control set",
         "datasets[].controls": "each a registered control or several joined by `+`; no set twice; not `llm`",
         "datasets[].control_options": "keys: registered controls; values: options that control accepts",
-        "estimator.joint": "one of " + ", ".join(f"`{kind}`" for kind in JOINT_KINDS),
+        "estimator.joint": "`auto` or one of " + ", ".join(f"`{kind}`" for kind in JOINT_KINDS),
         "features.context": "one of " + ", ".join(f"`{context}`" for context in CONTEXTS),
         "features.layers": "not empty; depths in [0, 1]; indices within each model's depth (checked by validation)",
         "features.batch_size": ">= 1 (checked by validation)",

@@ -160,8 +160,9 @@ class EstimatorOptions(Strict):
         "largest alpha within one standard error of it (one_se), or one alpha per subject by that rule on the mean "
         "curve of its targets (shared_one_se; lmbrain.encoding.inner_cv.alpha_scores); auto: shared_one_se for time "
         "series (few contiguous inner blocks, thousands of delayed columns: one target's best mean is often luck), "
-        "best for event data (where one_se costs R², docs/statistics.md); the joint kinds that search the LLM band per "
-        "target use one_se for shared_one_se (hierarchical_pooled chooses its own by pooling inner-CV curves)"
+        "best for event data (where one_se costs R², docs/statistics.md); also the LLM band's choice in the joint "
+        "kinds that search it (per subject where the kind takes pool_groups, else one_se for shared_one_se; "
+        "hierarchical_pooled's residual stage pools inner-CV curves instead)"
     )
     layer_curves: bool = True
 
