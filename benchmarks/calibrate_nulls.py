@@ -495,8 +495,8 @@ def unique_table(results: Results) -> str:
 
 
 def columns(name: str, width: int) -> str:
-    """The LLM band's width as fitted: the model's width (× 4 delays for time series; one-SE penalties there)."""
-    return f"{width} × 4, one-SE α" if DESIGN_TIMESERIES[name] else f"{width}"
+    """The LLM band's width as fitted: the model's width (× 4 delays for time series; one LLM penalty per subject there)."""
+    return f"{width} × 4, one α per subject" if DESIGN_TIMESERIES[name] else f"{width}"
 
 
 def write_docs(text: str, begin: str = BEGIN, end: str = END) -> None:
