@@ -495,7 +495,7 @@ def unique_table(results: Results) -> str:
 
 
 def columns(name: str, width: int) -> str:
-    """The LLM band's width as fitted: the model's width (× 4 delays for time series; one LLM penalty per subject there)."""
+    """The LLM band's width as fitted: the model's width (× 4 delays for time series, one penalty per subject)."""
     return f"{width} × 4, one α per subject" if DESIGN_TIMESERIES[name] else f"{width}"
 
 
