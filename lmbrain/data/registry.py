@@ -134,6 +134,25 @@ def load_dataset(
     are all NaN or constant are set to NaN and listed in ``dataset.masked``; subjects with no usable
     neuroid are removed and listed in ``dataset.excluded``; other missing (NaN) values are counted in
     ``dataset.missing`` and logged; an empty or whitespace-only stimulus text is a DataError.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A spec name (``lb.list_datasets()``) or the path of a spec YAML.
+    subjects : sequence of str, optional
+        Load only these subjects.
+    data_dir : Path, optional
+        Where the data live (default: ``LMBRAIN_DATA_DIR``).
+    verify : bool
+        Check every file's sha256 against the spec before reading it.
+    **options
+        The spec's reader options (e.g. ``roi_size`` for Brennan2016).
+
+    Returns
+    -------
+    Dataset
+        The stimulus table (one row per stimulus), the responses per subject (samples × neuroids) and the split
+        groups.
     """
     spec = find_spec(name_or_path)
     reader = get_reader(spec.reader)

@@ -119,6 +119,25 @@ def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> 
 
     ``X`` may also be a list with one feature matrix per outer fold (e.g. the layer chosen inside that
     fold's training data): fold k is then fitted and predicted with ``X[k]``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A scikit-learn-style regressor (``fit(X, Y, groups)``, ``predict``), e.g. :class:`RidgeCV`; cloned per fold.
+    X : array of shape (n_samples, n_features), or a list of n_folds such arrays
+        The features (one matrix per outer fold when a list).
+    Y : array of shape (n_samples, n_targets) or (n_samples,)
+        The responses.
+    groups : array of shape (n_samples,) or None
+        The split unit of every sample (passage, story, block); no group is on both sides of a fold.
+    cv : int or splitter
+        Outer folds: an int is that many :class:`GroupedKFold` folds.
+
+    Returns
+    -------
+    EncodingResult
+        ``r`` and ``r2`` of shape (n_targets,), ``predictions`` and ``baseline`` (n_samples, n_targets), ``folds``
+        (n_samples,), and the chosen ``alphas`` per fold.
     """
     per_fold = isinstance(X, list | tuple)
     if per_fold:

@@ -260,6 +260,23 @@ def run_study(
     ``n_jobs`` is the number of workers of a parallel executor; every unit runs with the same BLAS/torch threads
     whatever it is (:func:`~lmbrain.study.executors.unit_threads`), so that results are bit-identical whichever
     executor and however many workers ran them.
+
+    Parameters
+    ----------
+    study : lmbrain.Study
+        The validated study (``lb.load_study(path)``).
+    out_dir : str or Path
+        The results folder; a rerun resumes it (finished units are not recomputed).
+    executor : {"sequential", "processes", "dask"}
+        How units run; ``n_jobs`` workers for the parallel ones, ``scheduler`` a Dask scheduler's address.
+    study_source : str, optional
+        The study file's text, kept in the folder as it was written.
+
+    Returns
+    -------
+    Path
+        ``out_dir``, holding ``results.parquet`` (one row per target × metric), ``units.parquet`` and
+        ``manifest.json``.
     """
     from lmbrain.study.validate import validate_study
 

@@ -267,7 +267,14 @@ class Study(Strict):
 
 
 def load_study(path: str | Path) -> Study:
-    """Read and validate a study YAML; one StudyError naming the file and the field on failure."""
+    """Read and validate a study YAML; one StudyError naming the file and the field on failure.
+
+    Parameters
+    ----------
+    path : str or Path
+        A study file (``analyses/*.yaml``; every field in ``docs/study.md``), read with a safe YAML loader; the
+        validated study is returned with its defaults filled in.
+    """
     path = Path(path)
     if not path.is_file():
         raise StudyError(f"study file {path} does not exist")

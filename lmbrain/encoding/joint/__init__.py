@@ -146,7 +146,26 @@ def make_joint_estimator(
     alpha_choice: str = "best",
 ) -> Any:
     """The joint estimator ``kind`` (one of :data:`JOINT_KINDS`; :data:`DEFAULT_JOINT` is the default);
-    ``cv_method`` and ``alpha_choice`` (:class:`RidgeCV`'s) apply to the kinds whose bands are RidgeCVs."""
+    ``cv_method`` and ``alpha_choice`` (:class:`RidgeCV`'s) apply to the kinds whose bands are RidgeCVs.
+
+    Parameters
+    ----------
+    kind : str
+        A registered joint kind (``lmbrain.encoding.joint.JOINT_KINDS``).
+    feature_slices : sequence of slices
+        The bands' columns in the design, ``[LLM, controls]``.
+    alphas : array of shape (n_alphas,)
+        The ridge penalty grid.
+    cv : int or splitter
+        The inner CV that chooses penalties (and stacking weights).
+    standardize : bool or array of shape (n_features,)
+        Which columns are z-scored on the training rows (the others only centred).
+
+    Returns
+    -------
+    estimator
+        A scikit-learn-style estimator: ``fit(X, Y, groups)``, ``predict(X)`` of shape (n_samples, n_targets).
+    """
     common = dict(feature_slices=feature_slices, alphas=alphas, cv=cv, standardize=standardize, backend=backend)
     est = JOINT.get(kind)(common, random_state, cv_method)
     if alpha_choice != "best":
