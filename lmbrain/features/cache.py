@@ -329,26 +329,18 @@ def get_features(
 ) -> np.ndarray:
     """Features ``(layers, units, hidden)`` from the cache; on a miss all layers are extracted to disk.
 
-    The model is loaded only on a miss: a warm run reads the verified layer files and nothing else.
-    ``model_name`` may also be an already loaded LanguageModel. Arguments as in ``extract_features``.
+    The model is loaded only on a miss (a warm run reads the verified layer files); arguments: ``extract_features``.
 
     Parameters
     ----------
     model_name : str or LanguageModel
-        A registered model (``lb.list_models()``), a hub id or a loaded model.
+        A registered model (``lb.list_models()``), a hub id or an already loaded model.
     texts : sequence of str, length n_units
-        The words (or sentences) whose states are wanted.
-    context_ids, positions : sequences of length n_units, optional
-        The context (sentence, passage, story) of each unit and its position in it.
-    untrained_seed : int, optional
-        The randomly initialised model of this seed instead of the trained one.
-    layers : "all" or layer spec
-        Which layers to return (layer 0 = the input embeddings).
+        The words (or sentences); ``context_ids`` and ``positions`` place each in its context.
 
     Returns
     -------
     ndarray of shape (n_layers, n_units, hidden)
-        The hidden states, in ``dtype``.
     """
     if pooling not in POOLINGS:
         raise FeatureError(f"pooling must be one of {POOLINGS}, got {pooling!r}")

@@ -288,21 +288,11 @@ def build_report(
     The report is built in a staging folder inside ``results_dir`` and swapped in whole (``tables/``, with
     ``figures`` ``figures/``, with ``html`` ``index.html``) only once every file of it is written: a failure at
     any point leaves the previous report byte-identical. The parquet files are verified against the manifest's
-    sha256 before anything is written.
-
-    Parameters
-    ----------
-    results_dir : str or Path
-        A folder written by :func:`run_study`.
-    formats : list of str, optional
-        Table formats among ``md``, ``csv``, ``tex`` (default: all three).
-    figures, html : bool
-        Also write the figures and the HTML page.
+    sha256 before anything is written. ``formats``: among ``md``, ``csv``, ``tex`` (default: all three).
 
     Returns
     -------
-    list of Path
-        Every file written."""
+    list of Path"""
     results_dir = Path(results_dir)
     formats = formats or ["md", "csv", "tex"]
     results, units, manifest = load_results(results_dir)
