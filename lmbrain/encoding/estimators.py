@@ -94,6 +94,19 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     Fitted attributes: ``alpha_`` (n_targets,), ``coef_`` (n_features, n_targets), ``intercept_``
     (n_targets,), ``cv_scores_`` (n_alphas, n_targets) the inner-CV scores that chose them. With 1-D ``Y`` these
     drop the target axis.
+
+    Parameters
+    ----------
+    alphas : array of shape (n_alphas,)
+        The penalty grid (default 1e-2 .. 1e7).
+    cv : int or splitter
+        The inner CV over the training samples' groups (an int: that many grouped folds).
+    standardize : bool or array of shape (n_features,)
+        Which columns are z-scored (True) or only centred (False).
+    alpha_choice : {"best", "one_se", "shared_one_se"}
+        How each target's penalty is read off its inner-CV scores.
+    solver, backend, dtype, n_targets_batch, scoring, cv_method
+        How the fits are computed (``lmbrain.encoding.ridge``); the results do not depend on them beyond rounding.
     """
 
     def __init__(

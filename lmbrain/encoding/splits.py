@@ -34,7 +34,15 @@ def _n_samples(X: Any) -> int:
 
 
 class GroupedKFold(GroupKFold):
-    """K-fold over groups (scikit-learn's GroupKFold) with one clear error for too few groups."""
+    """K-fold over groups (scikit-learn's GroupKFold) with one clear error for too few groups.
+
+    Parameters
+    ----------
+    n_splits : int
+        Number of folds; no group is on both sides of a fold.
+    shuffle, random_state
+        As in scikit-learn's ``GroupKFold``.
+    """
 
     def __init__(self, n_splits: int = 5, shuffle: bool = False, random_state: int | None = None) -> None:
         super().__init__(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
@@ -67,6 +75,13 @@ class ContiguousBlockSplit(BaseCrossValidator):
     consecutive runs; otherwise each run is cut into blocks, the ``n_splits`` blocks being allotted to runs
     in proportion to their length. ``gap`` samples before and after a test block, within its run, are
     removed from training (use the HRF length in scans, e.g. 5 for 2 s TR).
+
+    Parameters
+    ----------
+    n_splits : int
+        Number of contiguous test blocks (folds).
+    gap : int
+        Samples dropped from training on each side of a test block, within its run.
     """
 
     def __init__(self, n_splits: int = 5, gap: int = 0) -> None:
