@@ -70,13 +70,14 @@ def _split_audit_text(results: pd.DataFrame, dataset: str) -> str:
     return f"OASM R² {grouped:.3f} grouped vs {shuffled:.3f} shuffled (leaky) — {verdict}"
 
 
-def _joint_text(check: pd.DataFrame, dataset: str) -> str:
+def _joint_text(check: pd.DataFrame, dataset: str, model: str | None = None) -> str:
     rows = check[check["dataset"] == dataset]
     if rows.empty:
         return "no joint model in this study"
-    return "; ".join(f"{r.controls}: median shortfall max(R² LLM, R² controls) − R² joint = {r.median_shortfall:+.4f}"
-                     f" (max {r.max_shortfall:+.4f}); joint ≥ best part − 0.002 in {r.share_joint_ge_best:.0%} of "
-                     f"{r.n_rows} (model, subject) rows" for r in rows.itertuples())
+    parts = [f"{r.controls}: median shortfall max(R² LLM, R² controls) − R² joint = {r.median_shortfall:+.4f} (max "
+             f"{r.max_shortfall:+.4f}); joint ≥ best part − 0.002 in {r.share_joint_ge_best:.0%} of {r.n_rows} (model, "
+             "subject) rows" for r in rows.itertuples()]
+    return "; ".join(([model] if model else []) + parts)
 
 
 def _ceiling_text(ceilings: pd.DataFrame, dataset: str) -> str:
@@ -165,7 +166,7 @@ def trust_panel(results: pd.DataFrame, units: pd.DataFrame, manifest: dict, main
             ("controls", ", ".join(controls) or "none"),
             ("cross-validation", _cv_text(study, summary)),
             ("leakage check", _split_audit_text(results, dataset)),
-            ("joint vs parts", _joint_text(check, dataset)),
+            ("joint vs parts", _joint_text(check, dataset, manifest.get("joint_models", {}).get(dataset))),
             ("noise ceiling", _ceiling_text(ceilings, dataset)),
             ("excluded / masked", _exclusions_text(summary)),
             ("missing samples", _samples_text(units, summary, dataset)),

@@ -65,6 +65,13 @@ def joint_kind(study: Study, timeseries: bool) -> str:
     return DEFAULT_JOINT_TIMESERIES if timeseries else DEFAULT_JOINT
 
 
+def joint_description(study: Study, timeseries: bool) -> str:
+    """The joint model of a dataset in words, for the report (its kind, and how its LLM band's penalty is chosen)."""
+    kind, choice = joint_kind(study, timeseries), alpha_choice(study, timeseries)
+    how = {"shared_one_se": "one LLM penalty per subject, one-SE rule", "one_se": "LLM penalties by the one-SE rule"}
+    return f"joint model {kind}" + (f" ({how[choice]})" if choice in how and kind != "hierarchical_pooled" else "")
+
+
 def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int], standardize: np.ndarray):
     """The joint LLM + controls estimator of the study (:func:`joint_kind`), bands [LLM | controls]. The LLM band
     takes :func:`alpha_choice`; ``shared_one_se`` only where the kind keeps it within subjects (``pool_groups``,

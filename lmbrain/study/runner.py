@@ -44,7 +44,7 @@ from lmbrain.errors import RunError
 from lmbrain.io import atomic_write_bytes, atomic_write_text, parquet_bytes, sha256_bytes
 from lmbrain.progress import FILE_ONLY, PROGRESS, KindETA, duration, eta_text, progress
 from lmbrain.results import RESULTS_FILE, UNITS_FILE, file_checksum, model_label
-from lmbrain.study.compute import compute_unit
+from lmbrain.study.compute import compute_unit, joint_description
 from lmbrain.study.executors import check_executor, run_tasks, unit_threads
 from lmbrain.study.folder import (
     check_folder,
@@ -355,6 +355,8 @@ def _manifest(study: Study, out_dir: Path, n_units: int, n_computed: int, timing
         "runs": run_history(out_dir, study.digest(), records),
         "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},
         "context_policies": context_policies(study),
+        "joint_models": {e.name: joint_description(study, study_inputs(study).dataset(e.name).is_timeseries)
+                         for e in study.datasets},
         "models": model_catalog(study),
         "files": checksums,  # verified by every reader (lmbrain.results.read_checked)
     }

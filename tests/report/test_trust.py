@@ -46,3 +46,22 @@ def test_context_policies_appear_only_when_the_manifest_has_them(shipped):
     panel = trust_panel(results, units, with_policies, main, study)
     assert dict(panel["fedorenko2016"])["context policy"] == "minilm-l6: full"
     assert dict(panel["pereira2018_langnet"])["context policy"] == "minilm-l6: left-only"
+
+
+def test_the_joint_model_of_each_dataset_is_named_when_the_manifest_records_it(shipped):
+    from lmbrain.study.compute import joint_description
+    from lmbrain.study.schema import Study
+
+    results, units, manifest, main, study = shipped
+    bare = {k: v for k, v in manifest.items() if k != "joint_models"}
+    assert not dict(trust_panel(results, units, bare, main, study)["brennan2016_alice"])["joint vs parts"].startswith(
+        "joint model")
+    # the runner's record: auto resolves per data kind (time series: stacking with one LLM penalty per subject)
+    defaults = Study.model_validate({"name": "s", "datasets": [{"name": "any", "controls": ["word_rate"]}]})
+    recorded = {"brennan2016_alice": joint_description(defaults, True),
+                "fedorenko2016": joint_description(defaults, False)}
+    assert recorded == {"brennan2016_alice": "joint model stacked_simplex (one LLM penalty per subject, one-SE rule)",
+                        "fedorenko2016": "joint model hierarchical_pooled"}
+    panel = trust_panel(results, units, {**bare, "joint_models": recorded}, main, study)
+    for dataset, text in recorded.items():
+        assert dict(panel[dataset])["joint vs parts"].startswith(text + "; ")
