@@ -217,12 +217,13 @@ def long_form(table: pd.DataFrame) -> pd.DataFrame:
     (``quantity``, ``value``), so that it breaks across pages by rows."""
     ids = [c for c in table.columns if c in ID_COLUMNS] or [table.columns[0]]
     rest = [c for c in table.columns if c not in ids]
-    out = table.astype({c: object for c in rest}).melt(id_vars=ids, value_vars=rest, var_name="quantity",
+    name = next(n for n in ("quantity", "measure", "column") if n not in ids)  # an id column may be "quantity"
+    out = table.astype({c: object for c in rest}).melt(id_vars=ids, value_vars=rest, var_name=name,
                                                        value_name="value")
     out["value"] = [("" if v is None or (isinstance(v, float) and np.isnan(v)) else
                      ("∞" if v > 0 else "−∞") if isinstance(v, float | np.floating) and np.isinf(v) else
                      _number(float(v)) if isinstance(v, float | np.floating) else str(v)) for v in out["value"]]
-    out["quantity"] = out["quantity"].map(lambda c: _plain_header(c))
+    out[name] = out[name].map(lambda c: _plain_header(c))
     return out.sort_values(ids, kind="stable").reset_index(drop=True)
 
 

@@ -47,6 +47,11 @@ def test_wide_tables_are_never_sliced_by_columns():
     rows = long_form(huge)
     assert list(rows.columns) == ["dataset", "model", "quantity", "value"] and len(rows) == 120
     assert rows[rows["model"] == "n"]["value"].tolist() == ["1.500"] * 60
+    # a table whose identifying columns already hold "quantity" (the across-subject table) melts under another name
+    across = huge.assign(quantity=["r2", "unique"])
+    rows = long_form(across)
+    assert list(rows.columns) == ["dataset", "model", "quantity", "measure", "value"] and len(rows) == 120
+    assert "long form" in latex_table(across, "Across", "tab:a")
 
 
 def _compile(tmp_path: Path, bodies: list[str], pdflatex: str = "pdflatex") -> str:
