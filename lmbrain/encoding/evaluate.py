@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.base import clone
 
 from lmbrain.encoding.estimators import RidgeCV, check_xy
+from lmbrain.encoding.inner_cv import target_group_members
 from lmbrain.encoding.metrics import mean_fold_r, pearson_r, pearson_r_folds, r2_oos
 from lmbrain.encoding.splits import SplitError, check_splits
 from lmbrain.errors import LmbrainError
@@ -205,7 +206,7 @@ def cross_validate_select(
         Xs[name], Y2, ravel = check_xy(candidates[name], Y)
     n = Y2.shape[0]
     grouped_targets = target_groups is not None
-    labels, tgroups, members = _target_groups(target_groups, Y2.shape[1])
+    labels, tgroups, members = target_group_members(target_groups, Y2.shape[1])
     groups = None if groups is None else np.asarray(groups)
     splits = _outer_splits(cv, n, groups)
     estimator, ridge, inner = _selection_estimator(estimator, criterion, inner_cv)
@@ -230,15 +231,6 @@ def cross_validate_select(
     result.cv_scores_folds = kept if keep_cv_scores and ridge else None
     _attach_inner_scores(result, inner_scores, names, tgroups if grouped_targets else None)
     return result
-
-
-def _target_groups(target_groups: Any, n_targets: int) -> tuple[np.ndarray, list, list[np.ndarray]]:
-    """(a label per target, the distinct labels in order, each label's target indices); None: one group."""
-    labels = np.zeros(n_targets, dtype=int) if target_groups is None else np.asarray(target_groups)
-    if labels.shape != (n_targets,):
-        raise LmbrainError(f"target_groups needs one label per target ({n_targets}), got {labels.shape}")
-    tgroups = list(dict.fromkeys(labels.tolist()))
-    return labels, tgroups, [np.flatnonzero(labels == g) for g in tgroups]
 
 
 def _selection_estimator(estimator: Any, criterion: str, inner_cv: Any) -> tuple[Any, bool, Any]:

@@ -317,6 +317,16 @@ def _refit_fold_scores(X: Any, Y: Any, alphas_b: Any, train: np.ndarray, test: n
             out[a0 : a0 + na, t0:t1] = s
 
 
+def target_group_members(target_groups: Any, n_targets: int) -> tuple[np.ndarray, list, list[np.ndarray]]:
+    """(a label per target, the distinct labels in order of appearance, each label's target indices); None: one
+    group of all targets."""
+    labels = np.zeros(n_targets, dtype=int) if target_groups is None else np.asarray(target_groups)
+    if labels.shape != (n_targets,):
+        raise LmbrainError(f"target_groups needs one label per target ({n_targets}), got shape {labels.shape}")
+    tgroups = list(dict.fromkeys(labels.tolist()))
+    return labels, tgroups, [np.flatnonzero(labels == g) for g in tgroups]
+
+
 def alpha_scores(fold_scores: np.ndarray, alphas: Sequence[float] | np.ndarray, choice: str = "best",
                  target_groups: Any = None) -> np.ndarray:
     """The inner-CV scores (n_alphas, n_targets) that choose each target's alpha, from per-fold scores
@@ -339,13 +349,8 @@ def alpha_scores(fold_scores: np.ndarray, alphas: Sequence[float] | np.ndarray, 
         raise LmbrainError(f"unknown alpha choice {choice!r}; expected one of {ALPHA_CHOICES}")
     fold_scores = np.asarray(fold_scores, dtype=np.float64)
     if choice == "shared_one_se":
-        labels = np.zeros(fold_scores.shape[2], dtype=int) if target_groups is None else np.asarray(target_groups)
-        if labels.shape != (fold_scores.shape[2],):
-            raise LmbrainError(f"target_groups needs one label per target ({fold_scores.shape[2]}), "
-                               f"got shape {labels.shape}")
         out = np.empty(fold_scores.shape[1:])
-        for label in np.unique(labels):
-            cols = labels == label
+        for cols in target_group_members(target_groups, fold_scores.shape[2])[2]:
             out[:, cols] = alpha_scores(fold_scores[:, :, cols].mean(2, keepdims=True), alphas, "one_se")
         return out
     mean = fold_scores.mean(0)

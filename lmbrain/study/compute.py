@@ -74,19 +74,12 @@ def joint_description(study: Study, timeseries: bool) -> str:
 
 def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int], standardize: np.ndarray):
     """The joint LLM + controls estimator of the study (:func:`joint_kind`), bands [LLM | controls]. The LLM band
-    takes :func:`alpha_choice`; ``shared_one_se`` only where the kind keeps it within subjects (``pool_groups``,
-    set by the caller: :func:`pool_labels`), else ``one_se``."""
+    takes :func:`alpha_choice` (``shared_one_se`` within the subjects the caller sets: :func:`pool_labels`)."""
     inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
     slices = [slice(0, dims[0]), slice(dims[0], dims[0] + dims[1])]
-    kind = joint_kind(study, timeseries)
-    est = make_joint_estimator(kind, slices, np.asarray(study.estimator.alphas, dtype=float), inner,
-                               standardize=standardize, random_state=study.cv.seed)
-    choice = alpha_choice(study, timeseries)
-    if choice == "shared_one_se" and "pool_groups" not in est.get_params():
-        choice = "one_se"
-    return est if choice == "best" else make_joint_estimator(
-        kind, slices, np.asarray(study.estimator.alphas, dtype=float), inner, standardize=standardize,
-        random_state=study.cv.seed, alpha_choice=choice)
+    return make_joint_estimator(joint_kind(study, timeseries), slices, np.asarray(study.estimator.alphas, dtype=float),
+                                inner, standardize=standardize, random_state=study.cv.seed,
+                                alpha_choice=alpha_choice(study, timeseries))
 
 
 def pool_labels(joint, subjects: np.ndarray) -> np.ndarray | None:

@@ -160,7 +160,8 @@ def unique_inflation(study: Study, data: Targets, Y: np.ndarray, llm: list[np.nd
     splits = list(data.cv.split(llm[0], Y, data.groups))
     from lmbrain.study.compute import joint_kind
 
-    full = joint_smoother(joint_kind(study, True), llm, controls, splits, joint, controls_standardize)
+    full = joint_smoother(joint_kind(study, data.dataset.is_timeseries), llm, controls, splits, joint,
+                          controls_standardize)
     if full is None:
         return None
     n = min(stats.permutations, INFLATION_RESAMPLES)

@@ -146,7 +146,8 @@ def make_joint_estimator(
     alpha_choice: str = "best",
 ) -> Any:
     """The joint estimator ``kind`` (one of :data:`JOINT_KINDS`; :data:`DEFAULT_JOINT` is the default);
-    ``cv_method`` and ``alpha_choice`` (:class:`RidgeCV`'s) apply to the kinds whose bands are RidgeCVs.
+    ``cv_method`` and ``alpha_choice`` (:class:`RidgeCV`'s) apply to the kinds whose bands are RidgeCVs;
+    ``"shared_one_se"`` (one penalty per ``pool_groups`` label) becomes ``"one_se"`` for kinds without ``pool_groups``.
 
     Parameters
     ----------
@@ -168,6 +169,8 @@ def make_joint_estimator(
     """
     common = dict(feature_slices=feature_slices, alphas=alphas, cv=cv, standardize=standardize, backend=backend)
     est = JOINT.get(kind)(common, random_state, cv_method)
+    if alpha_choice == "shared_one_se" and "pool_groups" not in est.get_params():
+        alpha_choice = "one_se"  # a kind that cannot keep a shared penalty within subjects chooses it per target
     if alpha_choice != "best":
         if "alpha_choice" not in est.get_params():
             raise LmbrainError(f"joint estimator {kind!r} chooses its penalties itself; alpha_choice must be 'best'")
