@@ -47,20 +47,21 @@ def worker(chain: str, rows_out: str | None) -> None:
     import collections
 
     from lmbrain.study.compute import compute_unit
+    from lmbrain.study.context import StudyContext
     from lmbrain.study.plan import enumerate_units, unit_chains
     from lmbrain.study.runner import thread_caps
     from lmbrain.study.schema import load_study
 
     dataset, model, seed = parse(chain)
-    study = load_study(ROOT / "analyses" / "default.yaml")
-    chains = unit_chains(study, enumerate_units(study))
+    context = StudyContext(load_study(ROOT / "analyses" / "default.yaml"))
+    chains = unit_chains(context, enumerate_units(context))
     units = next(c for c in chains if c[0].dataset == dataset and c[0].model == model and c[0].untrained_seed == seed)
     stages: collections.Counter = collections.Counter()
     tables = []
     with thread_caps(1):
         start = time.process_time()
         for unit in units:
-            table, record = compute_unit(study, unit)
+            table, record = compute_unit(context, unit)
             stages.update(record["stage_seconds"])
             tables.append(table.assign(unit=unit.key))
         cpu = time.process_time() - start
@@ -122,13 +123,14 @@ def chain_counts() -> dict[str, int]:
     """How many chains of each kind the default study has (dataset, trained or untrained variant)."""
     import logging
 
+    from lmbrain.study.context import StudyContext
     from lmbrain.study.plan import enumerate_units, unit_chains
     from lmbrain.study.schema import load_study
 
     logging.disable(logging.WARNING)  # the datasets' notes were printed by the chains already
-    study = load_study(ROOT / "analyses" / "default.yaml")
+    context = StudyContext(load_study(ROOT / "analyses" / "default.yaml"))
     counts: dict[str, int] = {}
-    for chain in unit_chains(study, enumerate_units(study)):
+    for chain in unit_chains(context, enumerate_units(context)):
         unit = chain[0]
         if unit.model is None:
             continue

@@ -224,13 +224,13 @@ TARGETS_PER_SUBJECT = 6
 
 
 def joint_kind(design: Design) -> str:
-    """The study's joint estimator for a data kind (``estimator.joint: auto``, ``lmbrain.study.compute.joint_kind``)."""
+    """The study's joint estimator for a data kind (``estimator.joint: auto``, ``study.estimators.joint_kind``)."""
     return DEFAULT_JOINT_TIMESERIES if design.timeseries else DEFAULT_JOINT
 
 
 def alpha_choice(design: Design) -> str:
     """How a study reads the LLM alone's penalty off its inner-CV scores by default (``estimator.alpha_choice: auto``,
-    ``lmbrain.study.compute.alpha_choice``): one per subject by the one-standard-error rule on time series, each
+    ``lmbrain.study.estimators.alpha_choice``): one per subject by the one-standard-error rule on time series, each
     target's best mean otherwise."""
     return "shared_one_se" if design.timeseries else "best"
 
@@ -253,7 +253,7 @@ def fit(design: Design, which: str, Y: np.ndarray):
         X = np.hstack([design.llm, design.controls])
         est = make_joint_estimator(joint_kind(design), [slice(0, q), slice(q, X.shape[1])], ALPHAS, design.inner,
                                    standardize=np.r_[np.ones(q, bool), design.controls_std], alpha_choice=choice)
-        if choice == "shared_one_se":  # as lmbrain.study.compute.make_joint / pool_labels: one penalty per subject
+        if choice == "shared_one_se":  # as lmbrain.study.estimators.make_joint / pool_labels: one penalty per subject
             est.set_params(pool_groups=np.arange(Y.shape[1]) // TARGETS_PER_SUBJECT)
     return cross_validate(est, X, Y, design.groups, design.outer), X
 

@@ -22,8 +22,8 @@ import pandas as pd
 from lmbrain.encoding.estimators import check_splits
 from lmbrain.encoding.inner_cv import alpha_scores, ridge_cv_scores, select_alphas
 from lmbrain.encoding.ridge import ALPHA_CHOICES, ridge_fit
-from lmbrain.study.compute import make_ridge
-from lmbrain.study.inputs import study_inputs
+from lmbrain.study.context import StudyContext
+from lmbrain.study.estimators import make_ridge
 from lmbrain.study.schema import load_study
 
 DATASET = "brennan2016_alice"
@@ -33,7 +33,7 @@ VARIANTS = ("smollm2-135m", "gemma3-270m", "minilm-l6", "smollm2-135m:untrained-
 def fold_tables(study, model: str, seed: int | None) -> tuple:
     """Per (outer fold, layer): raw inner-CV scores (n_inner, n_alphas, n_targets) and test predictions at every
     alpha (n_alphas, n_test, n_targets); with the responses, subjects and splits."""
-    inputs = study_inputs(study)
+    inputs = StudyContext(study)
     data = inputs.targets(DATASET, "*", "grouped")
     candidates = {k: X[data.rows] for k, X in inputs.layer_candidates(DATASET, model, seed).items()}
     ridge = make_ridge(study, True, "grouped", llm=True)

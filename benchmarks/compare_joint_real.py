@@ -21,24 +21,25 @@ import pandas as pd
 
 from lmbrain.encoding import cross_validate
 from lmbrain.encoding.joint import JOINT_KINDS, make_joint_estimator
-from lmbrain.study.compute import layer_selection, make_ridge
-from lmbrain.study.inputs import study_inputs
-from lmbrain.study.plan import Unit, model_variants
+from lmbrain.study.compute import layer_selection
+from lmbrain.study.context import StudyContext
+from lmbrain.study.estimators import make_ridge
+from lmbrain.study.plan import Unit
 from lmbrain.study.schema import load_study
 
 
 def rows_for(study, name: str, kinds: list[str], every: int) -> list[dict]:
     """One row per (kind, model, subject): R² of the LLM alone, the controls alone and the joint model."""
-    inputs = study_inputs(study)
+    inputs = StudyContext(study)
     controls = inputs.entry(name).control_sets[0]
     timeseries = inputs.dataset(name).is_timeseries
     groups = inputs.subject_groups(name, controls.joint())[::every]
     alphas = np.asarray(study.estimator.alphas, dtype=float)
     out = []
-    for model, seed in model_variants(study):
+    for model, seed in study.model_variants():
         for label in groups:
             unit = Unit(name, label, model, seed, controls.joint().label, "grouped")
-            llm_data, candidates, selection = layer_selection(study, unit)
+            llm_data, candidates, selection = layer_selection(inputs, unit)
             data = inputs.targets(name, label, "grouped")
             ctrl = inputs.controls(name, controls, label)
             C = next(iter(ctrl.candidates.values()))[data.rows]

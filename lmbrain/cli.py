@@ -119,21 +119,24 @@ def run(
     spec = load_study(study)
     out = out or Path("reports") / spec.name
     _check_run_folder(spec, out, dry_run)
+    from lmbrain.study.context import StudyContext
     from lmbrain.study.validate import validate_study
 
+    context = StudyContext(spec)  # the datasets validation loads are the run's
     if dry_run:
-        validate_study(spec, executor, n_jobs)
+        validate_study(spec, executor, n_jobs, context)
     else:
         with quiet_loggers(*DATA_LOAD_LOGGERS):  # the run logs every data problem itself (run.log and terminal)
-            validate_study(spec, executor, n_jobs)
+            validate_study(spec, executor, n_jobs, context)
     from lmbrain.study.runner import plan, run_study
 
     if dry_run:
-        table = plan(spec, out)
+        table = plan(spec, out, context)
         echo(show_table(table))
         echo(f"{len(table)} units, {int(table['done'].sum())} done, {int((~table['done']).sum())} to run")
         return
-    run_study(spec, out, executor=executor, n_jobs=n_jobs, scheduler=scheduler, study_source=study.read_text())
+    run_study(spec, out, executor=executor, n_jobs=n_jobs, scheduler=scheduler, study_source=study.read_text(),
+              context=context)
     if report:
         _write_run_report(spec, out)
 
@@ -234,15 +237,17 @@ def fit(
         "models": [{"name": model}] if model else [], "features": {"layers": layer_spec},
         "cv": {"schemes": [scheme]}, "estimator": {"layer_curves": False}, "statistics": {"ceiling": False},
     })
+    from lmbrain.study.context import StudyContext
     from lmbrain.study.validate import validate_study
 
-    validate_study(spec)
+    context = StudyContext(spec)
+    validate_study(spec, context=context)
     import pandas as pd
 
     from lmbrain.study.compute import compute_unit
     from lmbrain.study.plan import enumerate_units
 
-    tables = [compute_unit(spec, unit)[0] for unit in enumerate_units(spec)]
+    tables = [compute_unit(context, unit)[0] for unit in enumerate_units(context)]
     rows = pd.concat(tables, ignore_index=True)
     summary = rows.pivot_table(index=["subject", "model", "feature_set", "layer"], columns="metric",
                                values="value", aggfunc="mean")

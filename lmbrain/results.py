@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,6 +173,11 @@ def label_parts(text: str) -> list[str]:
     """A feature-set label's '+'-separated parts as they are, unvalidated (for display; :meth:`FeatureSet.parse`
     checks them)."""
     return str(text).split(JOINT)
+
+
+def join_display(parts: Iterable[str]) -> str:
+    """Parts of a feature set in words, joined as the label joins them, spaced (``'a + b'``)."""
+    return f" {JOINT} ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,87 @@ def test_no_function_is_over_60_lines():
     found = {f"{p.relative_to(ROOT.parent)}:{name}": n for p in ROOT.rglob("*.py")
              for name, n in long_functions(p.read_text(encoding="utf-8")).items()}
     assert not found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the lmbrain modules it imports (lazy imports included; ``from lmbrain.x import f``: ``lmbrain.x``)."""
+    modules = {module_name(p): p for p in ROOT.rglob("*.py")}
+
+    def resolve(name: str) -> str | None:
+        while name not in modules and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name if name in modules and name != "lmbrain" else None
+
+    return {m: {t for t in (resolve(name) for name, _ in imports(p)) if t and t != m} for m, p in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while (w := stack.pop()) != v:
+                component.append(w)
+            if component:
+                found.append(sorted([v, *component]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    """No two modules import each other, directly or round a loop (lazy imports count too)."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check can fail
+    assert cycles({"a": {"b"}, "b": set()}) == []
+    assert cycles(import_graph()) == []
+
+
+#: containers and caches that hold state at module level
+STATEFUL_CALLS = {"dict", "list", "set", "OrderedDict", "defaultdict", "Counter", "ContextCache"}
+#: the one piece of process state in lmbrain.study: a worker process's study contexts (runner.run_chain)
+ALLOWED_STATE = {"runner.WORKER_CONTEXTS"}
+
+
+def module_state(source: str) -> list[str]:
+    """Module-level names of a source that hold mutable state: containers, cache objects, memoised functions."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            decorators = [ast.unparse(d) for d in node.decorator_list]
+            if any("cache" in d for d in decorators):
+                found.append(node.name)
+            continue
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            continue
+        value = node.value
+        called = value.func.attr if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) else (
+            value.func.id if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) else None)
+        if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
+                called in STATEFUL_CALLS):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found += [ast.unparse(t) for t in targets]
+    return found
+
+
+def test_no_module_level_state_in_study():
+    """Memos live on the StudyContext (issue 24): nothing in lmbrain.study keeps state at module level but a worker
+    process's contexts."""
+    assert module_state("X = {}\nY = (1, 2)\n@functools.lru_cache\ndef f(): pass\nZ = OrderedDict()\n") == [
+        "X", "f", "Z"]
+    found = {f"{p.stem}.{name}" for p in (ROOT / "study").glob("*.py") for name in module_state(p.read_text())}
+    assert found == ALLOWED_STATE

@@ -23,7 +23,7 @@ from lmbrain.data.dataset import Dataset
 from lmbrain.errors import LmbrainError
 from lmbrain.features.spillover import lagged_parts
 from lmbrain.registry import Registry
-from lmbrain.results import FeatureSet, parse_lag
+from lmbrain.results import FeatureSet, join_display, parse_lag
 
 Level = Literal["word", "sentence", "sample", "scan"]
 LEVELS: tuple[str, ...] = ("word", "sentence", "sample", "scan")
@@ -460,9 +460,7 @@ def random_features(dataset: Dataset, dim: int = 768, seed: int = 0) -> ControlF
     return _single("random", rng.standard_normal((len(dataset.samples), dim)), [])
 
 
-# -- time series: scan-level controls ------------------------------------------------------------------
-
-
+# -- by name (the scan-level controls of time series: lmbrain.features.scan_controls) --------------------
 def control_features(
     dataset: Dataset, spec: str, options: Mapping[str, Mapping] | None = None, subject: str | None = None
 ) -> ControlFeatures:
@@ -485,14 +483,18 @@ def control_features(
         if info.subject_specific:
             kwargs["subject"] = subject
         features = info.fn(dataset, **kwargs)
+        if len(names) > 1 and not lag:  # in a combination, each part is described by its registry entry
+            features = replace(features, description=info.description)
         parts.append(lagged(dataset, features, n, lag) if lag else features)
+    return combine_controls(spec, parts)
+
+
+def combine_controls(label: str, parts: list[ControlFeatures]) -> ControlFeatures:
+    """Controls side by side as one matrix named ``label``; one part as it is; never a candidate-valued one (OASM)."""
     if len(parts) == 1:
         return parts[0]
     if any(len(p.candidates) != 1 for p in parts):
-        raise LmbrainError(f"control combination {spec!r}: candidate-valued controls (oasm) cannot be combined")
-    matrix = np.column_stack([p.matrix for p in parts])
-    columns = [c for p in parts for c in p.columns]
-    flags = np.concatenate([p.standardize for p in parts])
-    description = " + ".join(part.description if parse_lag(n)[1] else REGISTRY.get(n).description
-                             for n, part in zip(names, parts, strict=True))
-    return ControlFeatures(spec, {spec: matrix}, description, columns, flags)
+        raise LmbrainError(f"control combination {label!r}: candidate-valued controls (oasm) cannot be combined")
+    return ControlFeatures(label, {label: np.column_stack([p.matrix for p in parts])},
+                           join_display([p.description for p in parts]),
+                           [c for p in parts for c in p.columns], np.concatenate([p.standardize for p in parts]))

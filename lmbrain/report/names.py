@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmbrain.results import label_parts
+from lmbrain.results import join_display, label_parts
 
 #: dataset name parts spelled out
 _WORDS = {"langnet": "language network", "eeg": "EEG", "et": "eye tracking", "alice": "Alice"}
@@ -17,7 +17,7 @@ def readable_dataset(name: str) -> str:
 
 def readable_controls(label: str) -> str:
     """'sentence_length+sentence_position' -> 'sentence length + sentence position' (lags kept: 'word length@1')."""
-    return " + ".join(part.replace("_", " ") for part in label_parts(label))
+    return join_display(part.replace("_", " ") for part in label_parts(label))
 
 
 def figure_title(title: str, stem: str, datasets: list[str]) -> str:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from lmbrain.analysis.sensitivity import NothingToImplantError
-from lmbrain.encoding import RidgeCV, cross_validate_each, cross_validate_select, pool_ceiling
-from lmbrain.encoding.joint import DEFAULT_JOINT, DEFAULT_JOINT_TIMESERIES, make_joint_estimator
-from lmbrain.study.inputs import StudyInputs, Targets, cv_groups, make_cv, study_inputs, subject_targets
+from lmbrain.encoding import cross_validate_each, cross_validate_select, pool_ceiling
+from lmbrain.study.context import StudyContext, Targets, cv_groups, make_cv, subject_targets
+from lmbrain.study.estimators import make_joint, make_ridge, pool_labels
 from lmbrain.study.plan import CEILING_MAX_SOURCES, Unit, llm_unit_of
 from lmbrain.study.rows import (
     increment_rows,
@@ -39,60 +40,11 @@ from lmbrain.study.stages import stage, unit_stages
 
 log = logging.getLogger("lmbrain")
 
-def alpha_choice(study: Study, timeseries: bool) -> str:
-    """How the LLM-alone ridge's penalty is read off its inner-CV scores (``estimator.alpha_choice``; auto: for time
-    series one penalty per subject by the one-standard-error rule on the mean curve of its targets, for event data
-    each target's best mean)."""
-    choice = study.estimator.alpha_choice
-    return ("shared_one_se" if timeseries else "best") if choice == "auto" else choice
-
-
-def make_ridge(study: Study, timeseries: bool, scheme: str, standardize: bool | np.ndarray = True,
-               llm: bool = False) -> RidgeCV:
-    """The ridge of single feature spaces; its inner CV follows the outer scheme (grouped or shuffled);
-    ``estimator.alpha_choice`` applies to the LLM's ridges (``llm``), controls keep the best inner-CV mean."""
-    inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
-    return RidgeCV(alphas=np.asarray(study.estimator.alphas, dtype=float), cv=inner, standardize=standardize,
-                   alpha_choice=alpha_choice(study, timeseries) if llm else "best")
-
-
-def joint_kind(study: Study, timeseries: bool) -> str:
-    """The joint estimator of a dataset (``estimator.joint``; auto: :data:`DEFAULT_JOINT` for event data,
-    :data:`DEFAULT_JOINT_TIMESERIES` for time series)."""
-    kind = study.estimator.joint
-    if kind != "auto":
-        return kind
-    return DEFAULT_JOINT_TIMESERIES if timeseries else DEFAULT_JOINT
-
-
-def joint_description(study: Study, timeseries: bool) -> str:
-    """The joint model of a dataset in words, for the report (its kind, and how its LLM band's penalty is chosen)."""
-    kind, choice = joint_kind(study, timeseries), alpha_choice(study, timeseries)
-    how = {"shared_one_se": "one LLM penalty per subject, one-SE rule", "one_se": "LLM penalties by the one-SE rule"}
-    return f"joint model {kind}" + (f" ({how[choice]})" if choice in how and kind != "hierarchical_pooled" else "")
-
-
-def make_joint(study: Study, timeseries: bool, scheme: str, dims: tuple[int, int], standardize: np.ndarray):
-    """The joint LLM + controls estimator of the study (:func:`joint_kind`), bands [LLM | controls]. The LLM band
-    takes :func:`alpha_choice` (``shared_one_se`` within the subjects the caller sets: :func:`pool_labels`)."""
-    inner = make_cv(scheme, study.cv.inner_splits, study.cv.seed, timeseries, study.timeseries.gap)
-    slices = [slice(0, dims[0]), slice(dims[0], dims[0] + dims[1])]
-    return make_joint_estimator(joint_kind(study, timeseries), slices, np.asarray(study.estimator.alphas, dtype=float),
-                                inner, standardize=standardize, random_state=study.cv.seed,
-                                alpha_choice=alpha_choice(study, timeseries))
-
-
-def pool_labels(joint, subjects: np.ndarray) -> np.ndarray | None:
-    """Who shares a penalty in a joint fit: each subject on its own when the LLM band's penalty is shared
-    (``alpha_choice="shared_one_se"``), else None (the estimator's own rule over the fit's targets)."""
-    return np.asarray(subjects) if joint.get_params().get("alpha_choice") == "shared_one_se" else None
-
-
-def compute_unit(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
-    """Fit and score one unit; returns its tidy rows and a record of the in-fold choices (and, under
-    ``stage_seconds``, where its time went)."""
+def compute_unit(context: StudyContext, unit: Unit) -> tuple[pd.DataFrame, dict]:
+    """Fit and score one unit of ``context.study``; returns its tidy rows and a record of the in-fold choices (and,
+    under ``stage_seconds``, where its time went)."""
     with unit_stages() as seconds:
-        table, record = KIND_FUNCTIONS[unit.kind](study, unit)
+        table, record = KIND_FUNCTIONS[unit.kind](context, unit)
     return table, {**record, "stage_seconds": seconds}
 
 
@@ -121,11 +73,11 @@ def _permutations(study: Study, unit: Unit, data: Targets, candidates: dict[str,
     return frames
 
 
-def compute_controls(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+def compute_controls(context: StudyContext, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """A control set alone (its parts side by side; OASM's σ chosen inside each training fold)."""
-    inputs = study_inputs(study)
-    data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
-    controls = inputs.controls(unit.dataset, unit.features, unit.subject)
+    study = context.study
+    data = context.targets(unit.dataset, unit.subject, unit.scheme)
+    controls = context.controls(unit.dataset, unit.features, unit.subject)
     candidates = controls.rows(data.rows)
     ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, controls.standardize)
     with stage("controls"):
@@ -138,7 +90,7 @@ def compute_controls(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
             frames.append(interval_rows(study, unit, data, result, layers))
     frames += _permutations(study, unit, data, candidates, result, chosen, controls.standardize)
     if study.statistics.permutations:
-        frames += _increments(study, unit, data, result, layers)
+        frames += _increments(context, unit, data, result, layers)
     record = {"n_samples": len(data.rows), "n_targets": data.Y.shape[1], "candidates": list(candidates),
               "n_features": controls.n_features}
     if len(candidates) > 1:
@@ -153,12 +105,12 @@ def nested_smaller(study: Study, unit: Unit) -> list:
     return [fs for fs in entry.control_sets if set(fs.controls) < own]
 
 
-def _increments(study: Study, unit: Unit, data: Targets, result, layers: list[str]) -> list[pd.DataFrame]:
+def _increments(context: StudyContext, unit: Unit, data: Targets, result, layers: list[str]) -> list[pd.DataFrame]:
     """Per-target tests of the unit's control set against each smaller set it contains (same samples, same folds)."""
-    inputs = study_inputs(study)
+    study = context.study
     frames = []
     for smaller in nested_smaller(study, unit):
-        controls = inputs.controls(unit.dataset, smaller, unit.subject)
+        controls = context.controls(unit.dataset, smaller, unit.subject)
         ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, controls.standardize)
         with stage("controls"):
             alone = cross_validate_select(controls.rows(data.rows), data.Y, data.groups, data.cv, ridge,
@@ -168,34 +120,34 @@ def _increments(study: Study, unit: Unit, data: Targets, result, layers: list[st
     return frames
 
 
-#: how many layer selections a process keeps (on its :class:`StudyInputs`, ``selections``)
+#: how many layer selections a context keeps (:attr:`StudyContext.selections`)
 SELECTIONS_KEPT = 2
 
 
-def layer_selection(study: Study, unit: Unit) -> tuple[Targets, dict[str, np.ndarray], object]:
+def layer_selection(context: StudyContext, unit: Unit) -> tuple[Targets, dict[str, np.ndarray], object]:
     """The LLM layer chosen inside each training fold for every subject of the unit's LLM-alone unit
     (``cross_validate_select`` with every layer's inner-CV scores kept): (targets, candidates, result).
 
-    Memoised on the study's inputs (``inputs.selections``): the LLM-alone, joint and per-layer units of one
+    Memoised on the context (``context.selections``): the LLM-alone, joint and per-layer units of one
     (dataset, subjects, model, scheme) run one after the other and share it; a unit's result is the same whether
     or not it was already computed (the same computation either way), so resumed and parallel runs agree.
     """
-    inputs = study_inputs(study)
-    llm_unit = llm_unit_of(inputs, unit)
+    study = context.study
+    llm_unit = llm_unit_of(context, unit)
     key = llm_unit.key
-    if key not in inputs.selections:
-        data = inputs.targets(llm_unit.dataset, llm_unit.subject, llm_unit.scheme)
+    if key not in context.selections:
+        data = context.targets(llm_unit.dataset, llm_unit.subject, llm_unit.scheme)
         with stage("features"):
-            layers = inputs.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
+            layers = context.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
         candidates = {k: X[data.rows] for k, X in layers.items()}
         ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, llm=True)
         with stage("selection"):
             result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
                                            target_groups=data.subjects, keep_cv_scores=True)
-        inputs.selections[key] = (data, candidates, result)
-        while len(inputs.selections) > SELECTIONS_KEPT:
-            inputs.selections.popitem(last=False)
-    return inputs.selections[key]
+        context.selections[key] = (data, candidates, result)
+        while len(context.selections) > SELECTIONS_KEPT:
+            context.selections.popitem(last=False)
+    return context.selections[key]
 
 
 def _record(data: Targets, candidates: dict, chosen: dict, result) -> dict:
@@ -203,9 +155,10 @@ def _record(data: Targets, candidates: dict, chosen: dict, result) -> dict:
             "selected": chosen, "inner_scores": {s: result.inner_scores[s] for s in chosen}}
 
 
-def compute_llm(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+def compute_llm(context: StudyContext, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """The LLM alone, its layer chosen inside each training fold."""
-    data, candidates, result = layer_selection(study, unit)
+    study = context.study
+    data, candidates, result = layer_selection(context, unit)
     chosen = _per_subject(result, data.subjects)
     layers = _most_common(chosen, data.subjects)
     frames = [score_rows(unit, data.neuroids, result, layers)]
@@ -216,10 +169,11 @@ def compute_llm(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     return pd.concat(frames, ignore_index=True), _record(data, candidates, chosen, result)
 
 
-def compute_layers(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+def compute_layers(context: StudyContext, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """Every layer scored on its own (descriptive layer curves), refit from the selection's inner-CV scores; with
     bootstrap, per-layer CIs and the best intermediate layer (chosen without its test fold) against the last."""
-    data, candidates, result = layer_selection(study, unit)
+    study = context.study
+    data, candidates, result = layer_selection(context, unit)
     ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, llm=True)
     with stage("layer curves"):
         each = cross_validate_each(candidates, data.Y, data.groups, data.cv, ridge, result.cv_scores_folds)
@@ -241,15 +195,15 @@ def _columns_of(llm_data: Targets, data: Targets) -> np.ndarray:
     return np.array([index[(s, n)] for s, n in zip(data.subjects, data.neuroids["neuroid_id"], strict=True)])
 
 
-def compute_joint(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+def compute_joint(context: StudyContext, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """The LLM (the layer chosen for it alone in each training fold) jointly with a control set, next to the
     controls alone on the same samples: joint scores, the unique-variance test and the partition's CIs."""
-    inputs: StudyInputs = study_inputs(study)
-    llm_data, candidates, selection = layer_selection(study, unit)
-    data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
+    study = context.study
+    llm_data, candidates, selection = layer_selection(context, unit)
+    data = context.targets(unit.dataset, unit.subject, unit.scheme)
     cols = _columns_of(llm_data, data)
     chosen = {s: v for s, v in _per_subject(selection, llm_data.subjects).items() if s in set(data.subjects)}
-    controls = inputs.controls(unit.dataset, unit.features, unit.subject)
+    controls = context.controls(unit.dataset, unit.features, unit.subject)
     ctrl = controls.rows(data.rows)
     timeseries = data.dataset.is_timeseries
     ridge = make_ridge(study, timeseries, unit.scheme, controls.standardize)
@@ -312,7 +266,7 @@ def _corresponding(per_subject: list) -> list[np.ndarray] | None:
     return [np.array([list(r).index(name) for name in order]) for r in rois]
 
 
-def compute_ceiling(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
+def compute_ceiling(context: StudyContext, unit: Unit) -> tuple[pd.DataFrame, dict]:
     """Noise ceiling of every subject's targets from disjoint pools of other subjects (:func:`pool_ceiling`, the
     models' CV and regression), its interval and pool curves; the inter-subject ceiling where ROIs correspond."""
     from lmbrain.analysis.signflip import contiguous_blocks
@@ -330,7 +284,8 @@ def compute_ceiling(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
         pool_r_metric,
     )
 
-    dataset = study_inputs(study).dataset(unit.dataset)
+    study = context.study
+    dataset = context.dataset(unit.dataset)
     per_subject = [subject_targets(dataset, s, study) for s in dataset.subjects]
     common = functools.reduce(np.intersect1d, [rows for rows, _, _ in per_subject])
     responses = [Y[np.searchsorted(rows, common)] for rows, Y, _ in per_subject]
@@ -369,10 +324,11 @@ def compute_ceiling(study: Study, unit: Unit) -> tuple[pd.DataFrame, dict]:
     return pd.concat(frames, ignore_index=True), record
 
 
-KIND_FUNCTIONS = {
+#: the function that computes each unit kind (read-only)
+KIND_FUNCTIONS = MappingProxyType({
     "controls": compute_controls,
     "llm": compute_llm,
     "joint": compute_joint,
     "layers": compute_layers,
     "ceiling": compute_ceiling,
-}
+})

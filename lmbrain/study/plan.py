@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lmbrain.results import ALL_SUBJECTS, CEILING, LLM_ALONE, FeatureSet, model_label
-from lmbrain.study.inputs import StudyInputs, study_inputs, subject_targets
-from lmbrain.study.schema import Study
+from lmbrain.study.context import StudyContext, subject_targets
 
 CEILING_MAX_SOURCES = 8
 
@@ -77,66 +76,55 @@ def unit_kind(unit: Unit) -> str:
     return "layers" if unit.per_layer else "llm"
 
 
-def model_variants(study: Study) -> list[tuple[str, int | None]]:
-    """Every (model, untrained seed) pair of the study; seed None is the trained model."""
-    variants: list[tuple[str, int | None]] = []
-    for entry in study.models:
-        if entry.trained:
-            variants.append((entry.name, None))
-        variants.extend((entry.name, seed) for seed in entry.untrained_seeds)
-    return variants
-
-
-def has_ceiling(inputs: StudyInputs, name: str) -> bool:
+def has_ceiling(context: StudyContext, name: str) -> bool:
     """A pool ceiling needs at least 3 subjects with the same usable samples (at least half of them)."""
-    dataset = inputs.dataset(name)
+    dataset = context.dataset(name)
     if len(dataset.subjects) < 3:
         return False
     common = functools.reduce(np.intersect1d, [subject_targets(dataset, s)[0] for s in dataset.subjects])
     return len(common) >= 0.5 * len(dataset.samples)
 
 
-def enumerate_units(study: Study) -> list[Unit]:
-    """All units of a study in a deterministic order."""
-    inputs = study_inputs(study)
+def enumerate_units(context: StudyContext) -> list[Unit]:
+    """All units of ``context.study`` in a deterministic order."""
+    study = context.study
     units: list[Unit] = []
     for entry in study.datasets:
         name = entry.name
-        if study.statistics.ceiling and has_ceiling(inputs, name):
+        if study.statistics.ceiling and has_ceiling(context, name):
             units.append(Unit(name, ALL_SUBJECTS, None, None, CEILING, "grouped"))
         control_sets = [FeatureSet.controls_only(c) for c in entry.controls]
         for scheme in study.cv.schemes:
             for controls in control_sets:
                 units.extend(Unit(name, g, None, None, controls.label, scheme)
-                             for g in inputs.subject_groups(name, controls))
-            for model, seed in model_variants(study):
+                             for g in context.subject_groups(name, controls))
+            for model, seed in study.model_variants():
                 units.extend(Unit(name, g, model, seed, LLM_ALONE.label, scheme)
-                             for g in inputs.subject_groups(name, LLM_ALONE))
+                             for g in context.subject_groups(name, LLM_ALONE))
                 for controls in control_sets:
                     joint = controls.joint()
                     units.extend(Unit(name, g, model, seed, joint.label, scheme)
-                                 for g in inputs.subject_groups(name, joint))
+                                 for g in context.subject_groups(name, joint))
                 if study.estimator.layer_curves and scheme == "grouped":
                     units.extend(Unit(name, g, model, seed, LLM_ALONE.label, scheme, per_layer=True)
-                                 for g in inputs.subject_groups(name, LLM_ALONE))
+                                 for g in context.subject_groups(name, LLM_ALONE))
     return units
 
 
-def llm_unit_of(inputs: StudyInputs, unit: Unit) -> Unit:
+def llm_unit_of(context: StudyContext, unit: Unit) -> Unit:
     """The LLM-alone unit whose subjects include this unit's (subjects are fitted together for the LLM
     alone when they share samples, but one by one with a subject-specific control)."""
-    mine = set(inputs.unit_subjects(unit.dataset, unit.subject))
-    label = next(g for g in inputs.subject_groups(unit.dataset, LLM_ALONE)
-                 if mine <= set(inputs.unit_subjects(unit.dataset, g)))
+    mine = set(context.unit_subjects(unit.dataset, unit.subject))
+    label = next(g for g in context.subject_groups(unit.dataset, LLM_ALONE)
+                 if mine <= set(context.unit_subjects(unit.dataset, g)))
     return dataclasses.replace(unit, subject=label, feature_set=LLM_ALONE.label, per_layer=False)
 
 
-def unit_chains(study: Study, units: list[Unit]) -> list[list[Unit]]:
+def unit_chains(context: StudyContext, units: list[Unit]) -> list[list[Unit]]:
     """Units grouped into chains that share one in-fold layer selection (the LLM-alone, joint and
     per-layer units of one model and subject group), in their original order; other units alone."""
-    inputs = study_inputs(study)
     chains: dict[tuple, list[Unit]] = {}
     for unit in units:
-        key: tuple = (unit.key,) if unit.model is None else ("llm", llm_unit_of(inputs, unit).key)
+        key: tuple = (unit.key,) if unit.model is None else ("llm", llm_unit_of(context, unit).key)
         chains.setdefault(key, []).append(unit)
     return list(chains.values())

@@ -36,7 +36,7 @@ from lmbrain.results import (
     R,
     increment_metric,
 )
-from lmbrain.study.inputs import Targets
+from lmbrain.study.context import Targets
 from lmbrain.study.plan import Unit
 from lmbrain.study.schema import Study
 
@@ -158,7 +158,7 @@ def unique_inflation(study: Study, data: Targets, Y: np.ndarray, llm: list[np.nd
     if not data.dataset.is_timeseries or stats.permutation_method != "auto" or not stats.permutations:
         return None
     splits = list(data.cv.split(llm[0], Y, data.groups))
-    from lmbrain.study.compute import joint_kind
+    from lmbrain.study.estimators import joint_kind
 
     full = joint_smoother(joint_kind(study, data.dataset.is_timeseries), llm, controls, splits, joint,
                           controls_standardize)
@@ -238,7 +238,7 @@ def _choice_scores(study: Study, unit: Unit, data: Targets, candidates: dict[str
     gap for time series, whose rows within the gap of fold k are left out)."""
     from lmbrain.analysis.layers import choice_folds
     from lmbrain.encoding import RidgeCV
-    from lmbrain.study.inputs import make_cv
+    from lmbrain.study.context import make_cv
 
     timeseries = data.dataset.is_timeseries
     gap = study.timeseries.gap

@@ -40,11 +40,13 @@ import pandas as pd
 import yaml
 from threadpoolctl import threadpool_limits
 
-from lmbrain.errors import RunError
+from lmbrain.errors import RunError, UsageError
 from lmbrain.io import atomic_write_bytes, atomic_write_text, parquet_bytes, sha256_bytes
 from lmbrain.progress import FILE_ONLY, PROGRESS, KindETA, duration, eta_text, progress
 from lmbrain.results import RESULTS_FILE, UNITS_FILE, file_checksum, model_label
-from lmbrain.study.compute import compute_unit, joint_description
+from lmbrain.study.compute import compute_unit
+from lmbrain.study.context import ContextCache, StudyContext
+from lmbrain.study.estimators import joint_description
 from lmbrain.study.executors import check_executor, run_tasks, unit_threads
 from lmbrain.study.folder import (
     check_folder,
@@ -58,8 +60,7 @@ from lmbrain.study.folder import (
     run_history,
     run_logging,
 )
-from lmbrain.study.inputs import study_inputs
-from lmbrain.study.plan import Unit, enumerate_units, model_variants, unit_chains
+from lmbrain.study.plan import Unit, enumerate_units, unit_chains
 from lmbrain.study.schema import Study
 from lmbrain.study.stages import stage_table, sum_stages
 from lmbrain.study.store import (
@@ -94,20 +95,20 @@ def thread_caps(threads: int | None) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def run_unit(study: Study, units_dir: Path, unit: Unit, blas_threads: int | None = None, run_id: str | None = None
-             ) -> tuple[str, float, bool]:
+def run_unit(context: StudyContext, units_dir: Path, unit: Unit, blas_threads: int | None = None,
+             run_id: str | None = None) -> tuple[str, float, bool]:
     """Compute one unit unless done; write its rows then its record. Returns (key, seconds, computed).
 
     ``blas_threads`` caps BLAS/torch threads while computing (every executor passes the same number, so
     results do not depend on the executor; oversubscribed OpenBLAS threads make LAPACK calls much slower).
     """
-    digest = study.digest()
+    digest = context.study.digest()
     if unit_done(units_dir, unit, digest):
         return unit.key, 0.0, False
     start = time.perf_counter()
     try:
         with thread_caps(blas_threads):
-            table, record = compute_unit(study, unit)
+            table, record = compute_unit(context, unit)
     except Exception as error:
         error.add_note(f"while computing unit {unit.describe()} ({unit.key})")
         raise
@@ -121,22 +122,29 @@ def run_unit(study: Study, units_dir: Path, unit: Unit, blas_threads: int | None
     return unit.key, seconds, True
 
 
+#: a worker process's study contexts: the units a worker runs share what its first unit loaded (the one piece of
+#: process state in ``lmbrain.study``; the process that plans a run passes its own context explicitly)
+WORKER_CONTEXTS = ContextCache()
+
+
 def run_chain(study: Study, units_dir: Path, chain: list[Unit], blas_threads: int | None = None,
-              run_id: str | None = None) -> list[tuple[str, float, bool]]:
+              run_id: str | None = None, context: StudyContext | None = None) -> list[tuple[str, float, bool]]:
     """Run units that share an in-fold layer selection one after the other, in one worker (each unit is
-    still written, and resumable, on its own)."""
-    return [run_unit(study, units_dir, unit, blas_threads, run_id) for unit in chain]
+    still written, and resumable, on its own), with ``context`` (in this process) or the worker's own."""
+    context = context if context is not None else WORKER_CONTEXTS.context(study)
+    return [run_unit(context, units_dir, unit, blas_threads, run_id) for unit in chain]
 
 
-def prepare_features(study: Study) -> dict[str, float]:
+def prepare_features(context: StudyContext) -> dict[str, float]:
     """Extract (or find in the cache) every model's features on every dataset, in this process."""
+    study = context.study
     timings: dict[str, float] = {}
     from lmbrain.features.cache import release_models
 
     # model-major: each model variant is loaded once (kept between its datasets), not once per dataset
-    jobs = [(entry, model, seed) for model, seed in model_variants(study) for entry in study.datasets]
+    jobs = [(entry, model, seed) for model, seed in study.model_variants() for entry in study.datasets]
     if not jobs:
-        return prepare_model_controls(study)
+        return prepare_model_controls(context)
     with progress("features", len(jobs), "extraction", logger=log,
                   eta=lambda: (None, "each extraction logs its own")) as stage:
         for entry, model, seed in jobs:
@@ -144,47 +152,45 @@ def prepare_features(study: Study) -> dict[str, float]:
             label = model_label(model, seed)
             stage.set_note(f"now: {label} on {entry.name}")
             log.info("features: %s on %s", label, entry.name)
-            study_inputs(study).llm_layers(entry.name, model, seed)
+            context.llm_layers(entry.name, model, seed)
             timings[f"{entry.name}/{label}"] = time.perf_counter() - start
             stage.update()
     release_models()
-    timings.update(prepare_model_controls(study))
+    timings.update(prepare_model_controls(context))
     return timings
 
 
-def prepare_model_controls(study: Study) -> dict[str, float]:
+def prepare_model_controls(context: StudyContext) -> dict[str, float]:
     """Compute (or find in the cache) every control built by a language model (surprisal, entropy) in this
     process, so that workers only read it from the cache."""
     from lmbrain.features.controls import control_features, control_info
 
-    inputs = study_inputs(study)
     timings: dict[str, float] = {}
-    for entry in study.datasets:
+    for entry in context.study.datasets:
         names = dict.fromkeys(c for fs in entry.control_sets for c in fs.controls if control_info(c).model_kind)
         for name in names:
             start = time.perf_counter()
             log.info("control %s on %s", name, entry.name)
-            control_features(inputs.dataset(entry.name), name, {name: inputs.control_options(entry.name, name)})
+            control_features(context.dataset(entry.name), name, {name: context.control_options(entry.name, name)})
             timings[f"{entry.name}/control:{name}"] = time.perf_counter() - start
     return timings
 
 
-def context_policies(study: Study) -> dict[str, dict[str, dict[str, str]]]:
+def context_policies(context: StudyContext) -> dict[str, dict[str, dict[str, str]]]:
     """Per dataset and model label: the context policy requested, the one run, and why (manifest
     ``context_policies``)."""
     from lmbrain.features.static import lookup_text
 
-    inputs = study_inputs(study)
     out: dict[str, dict[str, dict[str, str]]] = {}
-    for entry in study.datasets:
+    for entry in context.study.datasets:
         out[entry.name] = {}
-        for model, seed in model_variants(study):
-            chosen = inputs.context_policy(entry.name, model, seed)
+        for model, seed in context.study.model_variants():
+            chosen = context.context_policy(entry.name, model, seed)
             policy = chosen.as_dict()
-            window = inputs.prefix_window(chosen, model, seed)
+            window = context.prefix_window(chosen, model, seed)
             if window is not None:
                 policy["reason"] += f"; each prefix cut to its last {window} tokens (features.prefix_window)"
-            lookup = lookup_text(model, inputs.dataset(entry.name).stimuli["text"].astype(str).tolist())
+            lookup = lookup_text(model, context.dataset(entry.name).stimuli["text"].astype(str).tolist())
             if lookup:  # a static embedding: its out-of-vocabulary words, shown in the trust panel
                 policy["reason"] += f"; {lookup}"
             out[entry.name][model_label(model, seed)] = policy
@@ -195,25 +201,26 @@ def model_catalog(study: Study) -> dict[str, dict[str, Any]]:
     """What each model of the study is (manifest ``models``): family, kind, training, quantisation, source."""
     from lmbrain.features.registry import describe_model
 
-    return {model_label(model, seed): describe_model(model, seed) for model, seed in model_variants(study)}
+    return {model_label(model, seed): describe_model(model, seed) for model, seed in study.model_variants()}
 
 
-def plan(study: Study, out_dir: Path) -> pd.DataFrame:
+def plan(study: Study, out_dir: Path, context: StudyContext | None = None) -> pd.DataFrame:
     """The units of a study and whether each is already done (a dry run); ``problem`` names damaged files."""
     from lmbrain.study.validate import validate_study
 
-    validate_study(study)
+    context = own_context(study, context)
+    validate_study(study, context=context)
     units_dir = Path(out_dir) / "_work" / "units"
     digest = study.digest()
     rows = []
-    for unit in enumerate_units(study):
+    for unit in enumerate_units(context):
         state = check_unit(units_dir, unit, digest)
         rows.append({**asdict(unit), "key": unit.key, "done": state == DONE,
                      "problem": state if state not in (DONE, TODO) else ""})
     return pd.DataFrame(rows)
 
 
-def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str, n_jobs: int,
+def compute_units(context: StudyContext, units_dir: Path, todo: list[Unit], executor: str, n_jobs: int,
                   scheduler: str | None, run_id: str | None = None, times: dict[str, float] | None = None,
                   prior: dict[str, list[float]] | None = None) -> dict[str, float]:
     """Compute units with an executor (the same BLAS/torch thread cap whichever). Logs one line per finished unit
@@ -222,7 +229,9 @@ def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str
     ``prior``: earlier runs'), never from the fast control units alone. Returns the seconds of each unit computed
     (also filled into ``times`` as they finish, so that an interrupted run still counts them)."""
     units_dir = units_dir.absolute()  # a worker elsewhere resolves a relative path against its own folder
-    task = functools.partial(run_chain, study, units_dir, blas_threads=unit_threads(), run_id=run_id)
+    here = context if executor == "sequential" else None  # workers in other processes build their own
+    task = functools.partial(run_chain, context.study, units_dir, blas_threads=unit_threads(), run_id=run_id,
+                             context=here)
     described = {u.key: u.describe() for u in todo}
     times = {} if times is None else times
     counted = 0
@@ -230,7 +239,7 @@ def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str
     eta = KindETA({u.key: u.kind for u in todo}, workers, prior)
     with progress("units", len(todo), "unit", logger=log, eta=eta) as stage:
         shared = {"results folder": units_dir, "feature cache": None}  # checked on Dask workers before any unit
-        for done in run_tasks(task, unit_chains(study, todo), executor=executor, n_jobs=n_jobs, scheduler=scheduler,
+        for done in run_tasks(task, unit_chains(context, todo), executor=executor, n_jobs=n_jobs, scheduler=scheduler,
                               shared=shared):
             for key, seconds, computed in done:
                 counted += 1
@@ -247,6 +256,15 @@ def compute_units(study: Study, units_dir: Path, todo: list[Unit], executor: str
     return times
 
 
+def own_context(study: Study, context: StudyContext | None) -> StudyContext:
+    """``context`` when it is the study's (a caller's, with its loaded datasets), else a new one."""
+    if context is None:
+        return StudyContext(study)
+    if context.study.digest() != study.digest():
+        raise UsageError(f"the context given is of study {context.study.name!r}, not of {study.name!r}")
+    return context
+
+
 def run_study(
     study: Study,
     out_dir: str | Path,
@@ -254,6 +272,7 @@ def run_study(
     n_jobs: int = 2,
     scheduler: str | None = None,
     study_source: str | None = None,
+    context: StudyContext | None = None,
 ) -> Path:
     """Run every unit of a study not yet done, then write ``results.parquet``, ``units.parquet``, the manifest.
 
@@ -271,6 +290,8 @@ def run_study(
         How units run; ``n_jobs`` workers for the parallel ones, ``scheduler`` a Dask scheduler's address.
     study_source : str, optional
         The study file's text, kept in the folder as it was written.
+    context : StudyContext, optional
+        The study's context when the caller already built one (e.g. to validate): its loaded datasets are reused.
 
     Returns
     -------
@@ -281,27 +302,27 @@ def run_study(
     from lmbrain.study.validate import validate_study
 
     check_executor(executor, n_jobs)
+    context = own_context(study, context)
     out_dir = Path(out_dir)
     check_folder(study, out_dir)  # a folder of another study, or one another run writes, is refused untouched
     check_lock(out_dir)
     with run_logging(out_dir):
         try:
-            validate_study(study, executor=executor, n_jobs=n_jobs)
+            validate_study(study, executor=executor, n_jobs=n_jobs, context=context)
             with output_lock(out_dir):
-                return _run(study, out_dir, executor, n_jobs, scheduler, study_source)
+                return _run(context, out_dir, executor, n_jobs, scheduler, study_source)
         except BaseException as error:
             status, reason = end_of_run(error, out_dir)
             log.error("run %s: %s", status, reason, extra={FILE_ONLY: True})
             raise
 
 
-def log_data_problems(study: Study) -> None:
+def log_data_problems(context: StudyContext) -> None:
     """Every dataset's summary in the log, and a warning for each data problem (excluded subjects, masked
     neuroids, missing responses), so that ``run.log`` holds them even when the datasets were loaded (and
     their warnings printed) before the log was opened, e.g. by validation."""
-    inputs = study_inputs(study)
-    for entry in study.datasets:
-        dataset = inputs.dataset(entry.name)
+    for entry in context.study.datasets:
+        dataset = context.dataset(entry.name)
         log.info("dataset %s", dataset.summary())
         for subject, reason in sorted(dataset.excluded.items()):
             log.warning("dataset %s: subject %s excluded: %s", entry.name, subject, reason)
@@ -311,10 +332,10 @@ def log_data_problems(study: Study) -> None:
             log.warning("dataset %s: %s", entry.name, dataset.missing.describe())
 
 
-def _compute_all(study: Study, units_dir: Path, units: list[Unit], executor: str, n_jobs: int,
+def _compute_all(context: StudyContext, units_dir: Path, units: list[Unit], executor: str, n_jobs: int,
                  scheduler: str | None, run_id: str, unit_times: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compute every unit not yet done (damaged ones again), then collect all of them: (results, unit table)."""
-    digest = study.digest()
+    digest = context.study.digest()
     todo = []
     for unit in units:
         state = check_unit(units_dir, unit, digest)
@@ -324,22 +345,23 @@ def _compute_all(study: Study, units_dir: Path, units: list[Unit], executor: str
             todo.append(unit)
     log.info("%d units, %d to compute", len(units), len(todo), extra={PROGRESS: True})
     prior = unit_timings(units_dir, units, digest)
-    compute_units(study, units_dir, todo, executor, n_jobs, scheduler, run_id, unit_times, prior)
+    compute_units(context, units_dir, todo, executor, n_jobs, scheduler, run_id, unit_times, prior)
     results, unit_table, bad = collect(units, units_dir, digest)
     if bad:  # damaged since they were checked: once more, here
         for unit, reason in bad:
             report_damage(units_dir, unit, reason)
         redo = [unit for unit, _ in bad]
-        compute_units(study, units_dir, redo, "sequential", n_jobs, None, run_id, unit_times)
+        compute_units(context, units_dir, redo, "sequential", n_jobs, None, run_id, unit_times)
         results, unit_table, bad = collect(units, units_dir, digest)
         if bad:
             raise RunError(f"unit files damaged again right after recomputing them: {bad[0][1]}")
     return results, unit_table
 
 
-def _manifest(study: Study, out_dir: Path, n_units: int, n_computed: int, timings: dict, records: list[dict],
+def _manifest(context: StudyContext, out_dir: Path, n_units: int, n_computed: int, timings: dict, records: list[dict],
               checksums: dict[str, str]) -> dict[str, Any]:
     """The run's ``manifest.json``: study, code, platform, seeds, timings, run history, data, models, checksums."""
+    study = context.study
     return {
         "study": study.name,
         "study_hash": study.digest(),
@@ -353,17 +375,18 @@ def _manifest(study: Study, out_dir: Path, n_units: int, n_computed: int, timing
         "n_units_computed_this_run": n_computed,
         "timings_seconds": timings,
         "runs": run_history(out_dir, study.digest(), records),
-        "datasets": {e.name: study_inputs(study).dataset(e.name).summary() for e in study.datasets},
-        "context_policies": context_policies(study),
-        "joint_models": {e.name: joint_description(study, study_inputs(study).dataset(e.name).is_timeseries)
+        "datasets": {e.name: context.dataset(e.name).summary() for e in study.datasets},
+        "context_policies": context_policies(context),
+        "joint_models": {e.name: joint_description(study, context.dataset(e.name).is_timeseries)
                          for e in study.datasets},
         "models": model_catalog(study),
         "files": checksums,  # verified by every reader (lmbrain.results.read_checked)
     }
 
 
-def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str | None,
+def _run(context: StudyContext, out_dir: Path, executor: str, n_jobs: int, scheduler: str | None,
          study_source: str | None) -> Path:
+    study = context.study
     digest = study.digest()
     claim_folder(study, out_dir, study_source or yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False))
     units_dir = out_dir / "_work" / "units"
@@ -380,10 +403,10 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
     try:
         log.info("study %s (%s): start, executor=%s, n_jobs=%d", study.name, digest, executor, n_jobs,
                  extra={PROGRESS: True})
-        log_data_problems(study)
-        feature_times = prepare_features(study)
-        units = enumerate_units(study)
-        results, unit_table = _compute_all(study, units_dir, units, executor, n_jobs, scheduler, run["run"],
+        log_data_problems(context)
+        feature_times = prepare_features(context)
+        units = enumerate_units(context)
+        results, unit_table = _compute_all(context, units_dir, units, executor, n_jobs, scheduler, run["run"],
                                            unit_times)
         checksums = {}
         for name, table in ((RESULTS_FILE, results), (UNITS_FILE, unit_table)):
@@ -400,7 +423,7 @@ def _run(study: Study, out_dir: Path, executor: str, n_jobs: int, scheduler: str
                      stage_table(stages, sum(feature_times.values())), extra={FILE_ONLY: True})
         timings = {"total_this_run": total, "features": feature_times, "units_this_run": sum(unit_times.values()),
                    "stages_this_run": stages}
-        manifest = _manifest(study, out_dir, len(units), len(unit_times), timings, records, checksums)
+        manifest = _manifest(context, out_dir, len(units), len(unit_times), timings, records, checksums)
         atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
         log.info("study %s: done in %.1f s (%d units computed)", study.name, total, len(unit_times),
                  extra={PROGRESS: True})

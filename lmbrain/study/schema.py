@@ -256,6 +256,11 @@ class Study(Strict):
                              "add a model (models: [{name: ...}]) or a control set (controls: [...])")
         return self
 
+    def model_variants(self) -> list[tuple[str, int | None]]:
+        """Every (model, untrained seed) pair of the study; seed None is the trained model."""
+        return [(entry.name, seed) for entry in self.models
+                for seed in ([None] if entry.trained else []) + list(entry.untrained_seeds)]
+
     def digest(self) -> str:
         """A stable hash of the study's content (key order and formatting do not matter)."""
         content = self.model_dump(mode="json", exclude={"question"})

@@ -22,7 +22,7 @@ from lmbrain.analysis.signflip import paired_sign_flip_test
 from lmbrain.encoding import cross_validate, cross_validate_select
 from lmbrain.encoding.joint import extended_alphas
 from lmbrain.results import SENS_LIMIT, SENS_P, SENS_RECOVERED, SENS_UNIQUE, sensitivity_metric
-from lmbrain.study.inputs import Targets
+from lmbrain.study.context import Targets
 from lmbrain.study.plan import Unit
 from lmbrain.study.schema import Study
 

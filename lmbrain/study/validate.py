@@ -5,8 +5,8 @@ offline; its number of layers and hidden size read from its config or file metad
 layer selection against each model's depth, every dataset (spec, reader options, subjects, ROIs, loadable), every
 control set against its dataset (level, options, the columns it needs) and the cross-validation folds, outer and
 inner, against each dataset's groups. Every problem found is reported in one StudyError, each naming its field
-(``models.0.name: ...``). Datasets are loaded (cheap, and kept for the run by
-:func:`lmbrain.study.inputs.study_inputs`); no model is loaded and nothing is written to the feature cache.
+(``models.0.name: ...``). Datasets are loaded (cheap, and kept on the :class:`~lmbrain.study.context.StudyContext`
+given, for the run to reuse); no model is loaded and nothing is written to the feature cache.
 """
 
 from __future__ import annotations
@@ -20,20 +20,25 @@ import numpy as np
 
 from lmbrain.data.dataset import Dataset
 from lmbrain.errors import DataError, LmbrainError, ModelUnavailableError, StudyError
+from lmbrain.study.context import StudyContext, cv_groups, load_entry, make_cv, subject_targets
 from lmbrain.study.schema import DatasetEntry, Study
 
-__all__ = ["study_problems", "validate_study"]
+__all__ = ("study_problems", "validate_study")
 
 
-def validate_study(study: Study, executor: str | None = None, n_jobs: int | None = None) -> None:
-    """Raise one StudyError listing every problem of a study found without extracting features."""
-    problems = study_problems(study, executor, n_jobs)
+def validate_study(study: Study, executor: str | None = None, n_jobs: int | None = None,
+                   context: StudyContext | None = None) -> None:
+    """Raise one StudyError listing every problem of a study found without extracting features (the datasets are
+    loaded into ``context``, a new one if not given, for the run to reuse)."""
+    problems = study_problems(study, executor, n_jobs, context)
     if problems:
         raise StudyError(f"study {study.name!r} is invalid ({len(problems)} problem(s)): " + "; ".join(problems))
 
 
-def study_problems(study: Study, executor: str | None = None, n_jobs: int | None = None) -> list[str]:
+def study_problems(study: Study, executor: str | None = None, n_jobs: int | None = None,
+                   context: StudyContext | None = None) -> list[str]:
     """Every problem of a study, each as ``"field: message"`` (empty when the study can run)."""
+    context = context if context is not None else StudyContext(study)
     problems = _executor_problems(executor, n_jobs) + _option_problems(study)
     shapes, model_problems = _model_shapes(study)
     problems += model_problems + _layer_problems(study, shapes)
@@ -44,7 +49,7 @@ def study_problems(study: Study, executor: str | None = None, n_jobs: int | None
                             f"(also datasets.{seen[entry.name]})")
             continue
         seen[entry.name] = i
-        problems += _dataset_problems(study, i, entry, shapes)
+        problems += _dataset_problems(context, i, entry, shapes)
     return list(dict.fromkeys(problems))
 
 
@@ -168,11 +173,11 @@ def _layer_problems(study: Study, shapes: dict[str, Any]) -> list[str]:
 # -- datasets --------------------------------------------------------------------------------------------
 
 
-def _dataset_problems(study: Study, i: int, entry: DatasetEntry, shapes: dict[str, Any]) -> list[str]:
+def _dataset_problems(context: StudyContext, i: int, entry: DatasetEntry, shapes: dict[str, Any]) -> list[str]:
     from lmbrain.data.registry import get_reader, resolve_options
     from lmbrain.data.specs import find_spec
-    from lmbrain.study.inputs import load_entry, study_inputs
 
+    study = context.study
     field = f"datasets.{i}"
     try:
         spec = find_spec(entry.name)
@@ -193,7 +198,7 @@ def _dataset_problems(study: Study, i: int, entry: DatasetEntry, shapes: dict[st
             entry = entry.model_copy(update={"subjects": wanted or "all"})  # check the rest on the known ones
     loaded_alone = bool(problems)  # with a corrected subject list: not the study's own inputs
     try:
-        dataset = load_entry(entry) if loaded_alone else study_inputs(study).dataset(entry.name)
+        dataset = load_entry(entry) if loaded_alone else context.dataset(entry.name)
     except KeyError as error:
         if entry.rois is None:
             raise
@@ -214,7 +219,7 @@ def _dataset_problems(study: Study, i: int, entry: DatasetEntry, shapes: dict[st
         return problems or [f"{field}: no neuroid left after the subject / ROI selection"]
     problems += _context_problems(study, field, dataset, shapes)
     problems += _control_problems(study, field, entry, dataset, shapes)
-    problems += _fold_problems(study, dataset, field, None if loaded_alone else entry.name)
+    problems += _fold_problems(context, dataset, field, None if loaded_alone else entry.name)
     return problems
 
 
@@ -322,13 +327,14 @@ def _control_problem(dataset: Dataset, name: str, options: dict[str, Any]) -> st
 # -- folds -----------------------------------------------------------------------------------------------
 
 
-def _fold_problems(study: Study, dataset: Dataset, field: str, entry_name: str | None) -> list[str]:
+def _fold_problems(context: StudyContext, dataset: Dataset, field: str, entry_name: str | None) -> list[str]:
     """Outer and inner splits of every scheme on every set of usable rows, and on the pool ceiling's rows when
     the dataset is the study's own (``entry_name``: its name in the study)."""
     import functools
 
-    from lmbrain.study.inputs import cv_groups, study_inputs, subject_targets
     from lmbrain.study.plan import has_ceiling
+
+    study = context.study
 
     groups = cv_groups(dataset)
     row_sets: dict[bytes, tuple[np.ndarray, list[str]]] = {}
@@ -343,7 +349,7 @@ def _fold_problems(study: Study, dataset: Dataset, field: str, entry_name: str |
             if problem:
                 problems.append(problem)
                 break
-    if entry_name and not problems and study.statistics.ceiling and has_ceiling(study_inputs(study), entry_name):
+    if entry_name and not problems and study.statistics.ceiling and has_ceiling(context, entry_name):
         common = functools.reduce(np.intersect1d, [rows for rows, _ in row_sets.values()])
         problem = _split_problem(study, "grouped", dataset, groups[common], f" ({field}, pool ceiling: the rows "
                                  "every subject has)")
@@ -355,8 +361,6 @@ def _fold_problems(study: Study, dataset: Dataset, field: str, entry_name: str |
 def _split_problem(study: Study, scheme: str, dataset: Dataset, groups: np.ndarray, who: str) -> str | None:
     """The first problem of the outer splits, then of the inner splits of each training fold, or None."""
     from lmbrain.encoding.splits import check_splits
-    from lmbrain.study.inputs import make_cv
-
     cv, ts = study.cv, dataset.is_timeseries
     unit = "run" if ts else dataset.split_unit
     n_groups = len(np.unique(groups.astype(str)))

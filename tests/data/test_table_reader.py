@@ -12,7 +12,7 @@ import yaml
 from lmbrain.cli import run_cli
 from lmbrain.data import load_dataset
 from lmbrain.errors import EXIT_DATA, DataError
-from lmbrain.study.inputs import subject_targets
+from lmbrain.study.context import subject_targets
 
 
 def _reading_table(rng: np.random.Generator) -> pd.DataFrame:

@@ -52,7 +52,7 @@ def _scores(X: np.ndarray, Y: np.ndarray, onset_s: tuple[float, ...], alpha_choi
 
 
 def test_study_defaults_keep_the_first_block_of_a_drifting_story_from_going_pathological():
-    from lmbrain.study.compute import alpha_choice
+    from lmbrain.study.estimators import alpha_choice
     from lmbrain.study.schema import Study
 
     ts = TimeseriesOptions()

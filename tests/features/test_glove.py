@@ -98,6 +98,7 @@ def test_the_model_cannot_be_loaded_as_a_network_and_says_so():
 
 def test_a_studys_trust_panel_counts_the_models_oov_words(data_dir):
     """The manifest's context policy of a static model names its out-of-vocabulary words on that dataset."""
+    from lmbrain.study.context import StudyContext
     from lmbrain.study.runner import context_policies
     from lmbrain.study.schema import Study
 
@@ -106,5 +107,5 @@ def test_a_studys_trust_panel_counts_the_models_oov_words(data_dir):
                                   "models": [{"name": "glove-6b-50d"}]})
     texts = load_dataset("pereira2018_langnet").stimuli["text"].astype(str).tolist()
     _, n_words, n_oov = embed_texts(texts)
-    reason = context_policies(study)["pereira2018_langnet"]["glove-6b-50d"]["reason"]
+    reason = context_policies(StudyContext(study))["pereira2018_langnet"]["glove-6b-50d"]["reason"]
     assert f"{n_oov:,} of {n_words:,} words out of vocabulary" in reason and "no context" in reason

@@ -49,7 +49,7 @@ def test_context_policies_appear_only_when_the_manifest_has_them(shipped):
 
 
 def test_the_joint_model_of_each_dataset_is_named_when_the_manifest_records_it(shipped):
-    from lmbrain.study.compute import joint_description
+    from lmbrain.study.estimators import joint_description
     from lmbrain.study.schema import Study
 
     results, units, manifest, main, study = shipped

@@ -22,6 +22,7 @@ from lmbrain.results import (
     pool_r_metric,
 )
 from lmbrain.study.compute import compute_ceiling
+from lmbrain.study.context import StudyContext
 from lmbrain.study.plan import Unit
 from lmbrain.study.schema import load_study
 
@@ -34,7 +35,7 @@ LARGEST_POOL = {"fedorenko2016": 4, "brennan2016_alice": 8}  # every other subje
 @pytest.fixture(scope="module")
 def ceiling_rows(data_dir) -> pd.DataFrame:
     """Both datasets' ceiling units, computed once."""
-    return pd.concat([compute_ceiling(STUDY, Unit(name, "*", None, None, "ceiling", "grouped"))[0]
+    return pd.concat([compute_ceiling(StudyContext(STUDY), Unit(name, "*", None, None, "ceiling", "grouped"))[0]
                       for name in LARGEST_POOL], ignore_index=True)
 
 

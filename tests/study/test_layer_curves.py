@@ -130,6 +130,7 @@ def test_best_vs_last_detects_a_peak():
 def test_real_per_layer_unit_writes_curve_cis_and_the_shape_test(data_dir):
     """Fedorenko (2016), tiny GPT-2: every layer's targets get CIs around their scores, and the shape rows."""
     from lmbrain.study.compute import compute_unit
+    from lmbrain.study.context import StudyContext
     from lmbrain.study.plan import enumerate_units
     from lmbrain.study.schema import Study
 
@@ -141,8 +142,9 @@ def test_real_per_layer_unit_writes_curve_cis_and_the_shape_test(data_dir):
         "estimator": {"layer_curves": True, "alphas": [1.0, 100.0, 10000.0]},
         "statistics": {"ceiling": False, "bootstrap": 200, "permutations": 0},
     })
-    (unit,) = [u for u in enumerate_units(study) if u.kind == "layers"]
-    table, record = compute_unit(study, unit)
+    context = StudyContext(study)
+    (unit,) = [u for u in enumerate_units(context) if u.kind == "layers"]
+    table, record = compute_unit(context, unit)
     layers = record["candidates"]
     middle, last = intermediate_layers(layers)
     assert middle

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lmbrain.study.compute import compute_unit
+from lmbrain.study.context import StudyContext
 from lmbrain.study.plan import enumerate_units
 from lmbrain.study.schema import Study
 
@@ -27,8 +28,9 @@ def _llm_alone(trained: bool = False, **options: object) -> pd.DataFrame:
         "statistics": {"permutations": 0, "bootstrap": 0, "ceiling": False, "sensitivity": []},
         **options,
     })
-    unit = next(u for u in enumerate_units(study) if u.kind == "llm")
-    table, _ = compute_unit(study, unit)
+    context = StudyContext(study)
+    unit = next(u for u in enumerate_units(context) if u.kind == "llm")
+    table, _ = compute_unit(context, unit)
     return table[table["metric"] == "r2"].set_index("neuroid_id")["value"]
 
 

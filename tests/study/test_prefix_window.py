@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmbrain.study.inputs import study_inputs
+from lmbrain.study.context import StudyContext
 from lmbrain.study.schema import Study
 
 
@@ -15,12 +15,12 @@ def _study(window, dataset="fedorenko2016"):
 
 
 def test_the_window_applies_to_bidirectional_prefix_reading_only(data_dir):
-    inputs = study_inputs(_study(16))
+    inputs = StudyContext(_study(16))
     policy = inputs.context_policy("fedorenko2016", "minilm-l6", None)
     assert policy.policy == "passage-so-far" and inputs.prefix_window(policy, "minilm-l6", None) == 16
     causal = inputs.context_policy("fedorenko2016", "gpt2-tiny", None)
     assert inputs.prefix_window(causal, "gpt2-tiny", None) is None  # one pass over the context: no window
-    assert study_inputs(_study(None)).prefix_window(policy, "minilm-l6", None) is None
+    assert StudyContext(_study(None)).prefix_window(policy, "minilm-l6", None) is None
 
 
 def test_windowed_features_are_the_encoder_on_a_bounded_suffix_of_each_prefix(data_dir, tmp_path, monkeypatch):
@@ -32,7 +32,7 @@ def test_windowed_features_are_the_encoder_on_a_bounded_suffix_of_each_prefix(da
 
     monkeypatch.setenv("LMBRAIN_CACHE_DIR", str(tmp_path))
     window = 8
-    inputs = study_inputs(_study(window))
+    inputs = StudyContext(_study(window))
     stimuli = inputs.dataset("fedorenko2016").stimuli
     layers = inputs.llm_layers("fedorenko2016", "minilm-l6", None)
     last = max(layers)

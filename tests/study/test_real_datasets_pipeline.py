@@ -11,7 +11,7 @@ import pytest
 
 from lmbrain.results import SENS_LIMIT, SENS_P, SENS_RECOVERED, SENS_UNIQUE, sensitivity_metric
 from lmbrain.study.compute import compute_unit
-from lmbrain.study.inputs import study_inputs
+from lmbrain.study.context import StudyContext
 from lmbrain.study.plan import enumerate_units
 from lmbrain.study.schema import Study
 
@@ -38,11 +38,12 @@ def test_real_dataset_runs_through_the_pipeline(name, data_dir):
         "estimator": {"layer_curves": False, "alphas": [1.0, 100.0, 10000.0]},
         "statistics": {"ceiling": False},
     })
-    units = enumerate_units(study)
+    context = StudyContext(study)
+    units = enumerate_units(context)
     assert {u.feature_set for u in units} == {"llm", control, f"llm+{control}"}
     for unit in units:
-        table, record = compute_unit(study, unit)
-        data = study_inputs(study).targets(unit.dataset, unit.subject, unit.scheme)
+        table, record = compute_unit(context, unit)
+        data = context.targets(unit.dataset, unit.subject, unit.scheme)
         # grouped CV: no group (sentence, passage, story, run block) on both sides of any split
         for train, test in data.cv.split(np.zeros((len(data.groups), 1)), None, data.groups):
             if not data.dataset.is_timeseries:

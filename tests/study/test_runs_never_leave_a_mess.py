@@ -18,10 +18,11 @@ from lmbrain.errors import StudyError, UsageError
 from lmbrain.features.cache import FeatureCache
 from lmbrain.io import atomic_write_text, umask
 from lmbrain.study import runner
+from lmbrain.study.context import StudyContext
 from lmbrain.study.folder import output_lock
 from lmbrain.study.plan import enumerate_units
 from lmbrain.study.runner import plan, run_study
-from lmbrain.study.schema import Study, load_study
+from lmbrain.study.schema import load_study
 from lmbrain.study.store import collect, unit_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
@@ -93,7 +94,7 @@ def test_damaged_unit_files_are_reported_and_recomputed(tmp_path, data_dir, caps
     spec = load_study(write_study(tmp_path))
     out = run_study(spec, tmp_path / "out")
     reference = [pd.read_parquet(out / name) for name in ("results.parquet", "units.parquet")]
-    units = enumerate_units(spec)
+    units = enumerate_units(StudyContext(spec))
     units_dir = out / "_work" / "units"
     flipped, truncated, missing = (unit_files(units_dir, u) for u in units[:3])
     data = bytearray(flipped[1].read_bytes())
@@ -133,7 +134,7 @@ def test_a_failed_run_leaves_its_folder_reusable(tmp_path, data_dir, monkeypatch
     fixed = load_study(write_study(tmp_path, "fixed", bootstrap=60))
     out = tmp_path / "out"
 
-    def fail(study: Study) -> None:
+    def fail(context) -> None:
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
@@ -203,6 +204,7 @@ def test_data_problems_are_logged_at_the_start_of_a_run(caplog, data_dir):
     were loaded (and warned about) before the log was opened."""
     import logging
 
+    from lmbrain.study.context import StudyContext
     from lmbrain.study.runner import log_data_problems
     from lmbrain.study.schema import Study
 
@@ -210,7 +212,7 @@ def test_data_problems_are_logged_at_the_start_of_a_run(caplog, data_dir):
         {"name": "brennan2016_alice", "controls": ["word_rate"]},
         {"name": "frank2015_eeg", "subjects": ["1"], "controls": ["word_length"]}]})
     with caplog.at_level(logging.INFO, logger="lmbrain"):
-        log_data_problems(study)
+        log_data_problems(StudyContext(study))
     text = caplog.text
     assert "subject s33 excluded" in text  # all-zero time courses (Brennan2016)
     assert "frank2015_eeg" in text and "missing" in text  # rejected trials are NaN responses

@@ -55,10 +55,10 @@ def test_unknown_control_is_an_error_naming_it(tmp_path):
 
 
 def test_random_control_takes_the_llm_layer_dimension(tmp_path, data_dir):
-    from lmbrain.study.inputs import StudyInputs
+    from lmbrain.study.context import StudyContext
 
     def control_options(study, entry, name):
-        return StudyInputs(study).control_options(entry.name, name)
+        return StudyContext(study).control_options(entry.name, name)
 
     text = ("name: x\ndatasets: [{name: fedorenko2016, controls: [random]}]\n"
             "models: [{name: minilm-l6, untrained_seeds: [0]}]\n")

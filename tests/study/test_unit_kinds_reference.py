@@ -13,8 +13,9 @@ from sklearn.preprocessing import StandardScaler
 
 from lmbrain.encoding import ContiguousBlockSplit, RidgeCV, cross_validate
 from lmbrain.encoding.joint import DEFAULT_JOINT, DEFAULT_JOINT_TIMESERIES
-from lmbrain.study.compute import compute_unit, layer_selection, make_joint
-from lmbrain.study.inputs import study_inputs
+from lmbrain.study.compute import compute_unit, layer_selection
+from lmbrain.study.context import StudyContext
+from lmbrain.study.estimators import make_joint
 from lmbrain.study.plan import enumerate_units
 from lmbrain.study.schema import Study
 
@@ -48,8 +49,13 @@ def make_study(name: str) -> Study:
     })
 
 
+@functools.cache
+def make_context(name: str) -> StudyContext:
+    return StudyContext(make_study(name))
+
+
 def units_of(name: str, kind: str) -> list:
-    return [u for u in enumerate_units(make_study(name)) if u.kind == kind]
+    return [u for u in enumerate_units(make_context(name)) if u.kind == kind]
 
 
 def metric(table, name: str, neuroids, layer: str | None = None) -> np.ndarray:
@@ -144,8 +150,9 @@ def selection_reference(name: str):
     """The LLM layer chosen per outer fold and subject (mean over the subject's targets of each layer's
     best-alpha inner R²; ties to the earlier layer), and the LLM's refit predictions and alphas."""
     study = make_study(name)
+    context = make_context(name)
     unit = units_of(name, "llm")[0]
-    data, candidates, _ = layer_selection(study, unit)
+    data, candidates, _ = layer_selection(context, unit)
     Y, subjects = data.Y, data.subjects
     names = list(candidates)
     pred, base, choices, alphas = np.full(Y.shape, np.nan), np.full(Y.shape, np.nan), [], []
@@ -251,13 +258,13 @@ def banded_reference(data, designs, n_llm: int, mask, splits, penalties: np.ndar
 def test_controls_unit_equals_sklearn_nested_ridge(name, data_dir):
     """Controls alone (one control, or a set side by side): scikit-learn nested ridge, same folds and grid."""
     study = make_study(name)
-    inputs = study_inputs(study)
+    context = make_context(name)
     units = units_of(name, "controls")
     assert units and len(units) == (2 if name == "brennan2016_alice" else 1)  # sound power is per subject
     for unit in units:
-        table, record = compute_unit(study, unit)
-        data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
-        controls = inputs.controls(unit.dataset, unit.features, unit.subject)
+        table, record = compute_unit(context, unit)
+        data = context.targets(unit.dataset, unit.subject, unit.scheme)
+        controls = context.controls(unit.dataset, unit.features, unit.subject)
         (X,) = controls.candidates.values()
         X, mask = X[data.rows], controls.standardize
         splits = outer_splits(data)
@@ -281,10 +288,10 @@ def test_controls_unit_equals_sklearn_nested_ridge(name, data_dir):
 
 def test_multi_part_control_set_is_one_controls_unit(data_dir):
     """``sentence_length+sentence_position``: one controls unit, the lengths z-scored, the one-hot centred."""
-    study = make_study("pereira2018_langnet")
+    context = make_context("pereira2018_langnet")
     (unit,) = units_of("pereira2018_langnet", "controls")
     assert unit.feature_set == "sentence_length+sentence_position" and unit.model is None
-    controls = study_inputs(study).controls(unit.dataset, unit.features, unit.subject)
+    controls = context.controls(unit.dataset, unit.features, unit.subject)
     assert list(controls.candidates) == ["sentence_length+sentence_position"]
     assert controls.standardize[:2].all() and not controls.standardize[2:].any()
 
@@ -292,10 +299,10 @@ def test_multi_part_control_set_is_one_controls_unit(data_dir):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_llm_unit_layer_choice_and_predictions_equal_sklearn(name, data_dir):
     """The layer chosen per fold and subject, the refit alphas, predictions and scores of the LLM unit."""
-    study = make_study(name)
+    context = make_context(name)
     (unit,) = units_of(name, "llm")
-    table, record = compute_unit(study, unit)
-    data, _, result = layer_selection(study, unit)
+    table, record = compute_unit(context, unit)
+    data, _, result = layer_selection(context, unit)
     choices, pred, base, alphas = selection_reference(name)
     assert result.selected == choices
     assert {s: [c[s] for c in choices] for s in choices[0]} == record["selected"]
@@ -314,21 +321,21 @@ def test_llm_unit_layer_choice_and_predictions_equal_sklearn(name, data_dir):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_joint_unit_equals_sklearn_reimplementation(name, data_dir):
     """The default joint estimator on [the fold's chosen LLM layer | controls], reimplemented with sklearn."""
-    from lmbrain.study.compute import joint_kind
+    from lmbrain.study.estimators import joint_kind
 
     study = make_study(name)
-    inputs = study_inputs(study)
-    kind = joint_kind(study, inputs.dataset(name).is_timeseries)
+    context = make_context(name)
+    kind = joint_kind(study, context.dataset(name).is_timeseries)
     assert study.estimator.joint == "auto" and kind in (DEFAULT_JOINT, DEFAULT_JOINT_TIMESERIES)
     choices, *_ = selection_reference(name)
     llm_unit = units_of(name, "llm")[0]
-    llm_data, candidates, _ = layer_selection(study, llm_unit)
+    llm_data, candidates, _ = layer_selection(context, llm_unit)
     n_llm = next(iter(candidates.values())).shape[1]
     for unit in units_of(name, "joint"):
-        table, _ = compute_unit(study, unit)
-        data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
+        table, _ = compute_unit(context, unit)
+        data = context.targets(unit.dataset, unit.subject, unit.scheme)
         assert np.array_equal(data.rows, llm_data.rows)
-        controls = inputs.controls(unit.dataset, unit.features, unit.subject)
+        controls = context.controls(unit.dataset, unit.features, unit.subject)
         (ctrl,) = controls.rows(data.rows).values()
         splits = outer_splits(data)
         subjects = data.subjects
@@ -386,9 +393,10 @@ def test_joint_unit_equals_sklearn_reimplementation(name, data_dir):
 def test_layer_curve_rows_equal_plain_cross_validate(name, data_dir):
     """Each layer's rows of the per-layer unit equal cross_validate(RidgeCV) on that layer alone."""
     study = make_study(name)
+    context = make_context(name)
     (unit,) = units_of(name, "layers")
-    table, record = compute_unit(study, unit)
-    data, candidates, _ = layer_selection(study, unit)
+    table, record = compute_unit(context, unit)
+    data, candidates, _ = layer_selection(context, unit)
     assert record["candidates"] == list(candidates) and len(candidates) > 1
     assert set(table["layer"]) == set(candidates)
     timeseries = data.dataset.is_timeseries
@@ -420,17 +428,17 @@ def test_nested_control_set_increment_equals_sklearn_fits_and_the_paired_sign_fl
         "estimator": {"alphas": ALPHAS.tolist(), "alpha_choice": "best"},
         "statistics": {"ceiling": False, "bootstrap": 0, "permutations": 199},
     })
-    inputs = study_inputs(study)
-    units = {u.feature_set: u for u in enumerate_units(study) if u.kind == "controls"}
-    small_table, _ = compute_unit(study, units["sentence_length"])
+    context = StudyContext(study)
+    units = {u.feature_set: u for u in enumerate_units(context) if u.kind == "controls"}
+    small_table, _ = compute_unit(context, units["sentence_length"])
     assert not small_table["metric"].str.startswith(P_INCREMENT).any()
     unit = units["sentence_length+sentence_position"]
-    table, _ = compute_unit(study, unit)
-    data = inputs.targets(unit.dataset, unit.subject, unit.scheme)
+    table, _ = compute_unit(context, unit)
+    data = context.targets(unit.dataset, unit.subject, unit.scheme)
     splits = outer_splits(data)
     fits = {}
     for label, unit_of in units.items():
-        controls = inputs.controls(unit_of.dataset, unit_of.features, unit_of.subject)
+        controls = context.controls(unit_of.dataset, unit_of.features, unit_of.subject)
         (X,) = controls.candidates.values()
         pred, base, _ = ridge_reference(study, data, X[data.rows], controls.standardize)
         fits[label] = (pred, base, scores(data.Y, pred, base, splits)[1])

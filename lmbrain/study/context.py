@@ -1,15 +1,15 @@
-"""What units fit on: datasets, targets, LLM layer candidates and control matrices, one row per response sample.
+"""What units fit on, built once and passed explicitly: a study's datasets, targets, LLM layers and controls.
 
-:class:`StudyInputs` loads each dataset of a study once and builds, on request, a unit's targets
-(:class:`Targets`), the candidate matrices of its LLM layers, and its control matrices (each control with its
-own FIR delays and standardisation flags, from the control registry). One instance is kept per process and
-study (:func:`study_inputs`), so that the units of a chain reuse what the first one loaded.
+:class:`StudyContext` holds a study and loads each of its datasets once; on request it builds a unit's targets
+(:class:`Targets`), the candidate matrices of its LLM layers and its control matrices (each control with its own FIR
+delays and standardisation flags, from the control registry). Its memos (datasets, subject groups, the last models'
+layer candidates, the last in-fold layer selections) live on the instance: the runner builds one per process and
+hands it to planning, validation and every unit; a worker process keeps its own (:class:`ContextCache`).
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ from lmbrain.encoding import ContiguousBlockSplit, GroupedKFold, ShuffledSplit
 from lmbrain.encoding.timeseries import ScanFeatures, high_pass
 from lmbrain.errors import LmbrainError, StudyError
 from lmbrain.features.context import ContextPolicy, context_policy
-from lmbrain.features.controls import control_features, control_info
+from lmbrain.features.controls import ControlFeatures, combine_controls, control_features, control_info
 from lmbrain.features.layers import resolve_layers
 from lmbrain.results import ALL_SUBJECTS, FeatureSet, layer_label, parse_lag
 from lmbrain.study.schema import DatasetEntry, Study
@@ -120,8 +120,14 @@ def load_entry(entry: DatasetEntry) -> Dataset:
     return dataset
 
 
-class StudyInputs:
-    """Datasets, targets, LLM layers and control matrices of one study, each built once."""
+class StudyContext:
+    """Datasets, targets, LLM layers and control matrices of one study, each built once.
+
+    Parameters
+    ----------
+    study : lmbrain.Study
+        The study whose units this context serves (``context.study``).
+    """
 
     def __init__(self, study: Study) -> None:
         self.study = study
@@ -133,6 +139,7 @@ class StudyInputs:
         #: recent in-fold layer selections (:func:`lmbrain.study.compute.layer_selection`): the LLM-alone, joint and
         #: per-layer units of one (dataset, subjects, model, scheme) follow one another and share it
         self.selections: collections.OrderedDict = collections.OrderedDict()
+        self._widths: dict[tuple[str, int | None], int] = {}
 
     def entry(self, name: str) -> DatasetEntry:
         """The study's entry of a dataset."""
@@ -231,6 +238,17 @@ class StudyInputs:
         kind = model_ref(model, seed).kind
         return context_policy(self.study.features.context, kind, self.dataset(name).modality)
 
+    def llm_width(self, name: str, model: str, seed: int | None) -> int:
+        """Columns of a model's layer features: its hidden size from its config or file header (no weights loaded),
+        else from its cached features on the dataset."""
+        from lmbrain.features.models import model_shape
+
+        if (model, seed) not in self._widths:
+            shape = model_shape(model)
+            self._widths[model, seed] = (shape.hidden_size if shape is not None
+                                         else next(iter(self.llm_layers(name, model, seed).values())).shape[1])
+        return self._widths[model, seed]
+
     def layer_candidates(self, name: str, model: str, seed: int | None) -> dict[str, np.ndarray]:
         """One candidate per LLM layer, one row per response sample (the last two models' kept in memory)."""
         key = (name, model, seed)
@@ -249,10 +267,7 @@ class StudyInputs:
         entry = self.entry(name)
         options = dict(entry.control_options.get(control, entry.control_options.get(parse_lag(control)[0], {})))
         if control == "random" and "dim" not in options:
-            from lmbrain.study.plan import model_variants
-
-            sizes = {next(iter(self.llm_layers(name, model, seed).values())).shape[1]
-                     for model, seed in model_variants(self.study)}
+            sizes = {self.llm_width(name, model, seed) for model, seed in self.study.model_variants()}
             if len(sizes) > 1:
                 raise StudyError(
                     f"dataset {name}: control 'random' should match the LLM layer's dimension, but the study's "
@@ -275,23 +290,25 @@ class StudyInputs:
             n_copies = len(self.study.timeseries.delays) if delays else 1
             candidates = {k: self.sample_features(dataset, X, delays) for k, X in features.candidates.items()}
             flags = np.tile(np.asarray(features.standardize, dtype=bool), n_copies)
-            parts.append(ControlMatrix(candidates, flags))
-        if len(parts) == 1:
-            return parts[0]
-        if any(len(p.candidates) != 1 for p in parts):
-            raise StudyError(f"control set {feature_set.controls_label!r}: a candidate-valued control (oasm) "
-                             "cannot be combined with others")
-        matrix = np.hstack([next(iter(p.candidates.values())) for p in parts])
-        return ControlMatrix({feature_set.controls_label: matrix}, np.concatenate([p.standardize for p in parts]))
+            parts.append(ControlFeatures(control, candidates, features.description, standardize=flags))
+        combined = combine_controls(feature_set.controls_label, parts)
+        return ControlMatrix(combined.candidates, combined.standardize)
 
 
-@functools.lru_cache(maxsize=2)
-def _inputs_for(digest: str, study_json: str) -> StudyInputs:
-    from lmbrain.study.schema import Study as _Study
+class ContextCache:
+    """A worker process's study contexts, by study hash (the last ``size`` kept): a worker runs many units of one
+    study, which then share what the first one loaded."""
 
-    return StudyInputs(_Study.model_validate_json(study_json))
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._contexts: collections.OrderedDict[str, StudyContext] = collections.OrderedDict()
 
-
-def study_inputs(study: Study) -> StudyInputs:
-    """The process's :class:`StudyInputs` of a study (built once per process and study)."""
-    return _inputs_for(study.digest(), study.model_dump_json())
+    def context(self, study: Study) -> StudyContext:
+        """The context of ``study`` (built on first use)."""
+        key = study.digest()
+        if key not in self._contexts:
+            self._contexts[key] = StudyContext(study)
+            while len(self._contexts) > self.size:
+                self._contexts.popitem(last=False)
+        self._contexts.move_to_end(key)
+        return self._contexts[key]

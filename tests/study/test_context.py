@@ -8,7 +8,7 @@ import pytest
 
 from lmbrain.encoding.timeseries import ScanFeatures, high_pass, lanczos_resample, make_delays
 from lmbrain.results import FeatureSet
-from lmbrain.study.inputs import StudyInputs, scan_runs
+from lmbrain.study.context import StudyContext, scan_runs
 from lmbrain.study.schema import Study
 
 pytestmark = pytest.mark.xdist_group("real_inputs")
@@ -21,7 +21,7 @@ def _study(name: str, controls: list[str], subjects) -> Study:
 
 def test_each_control_of_a_time_series_set_keeps_its_own_delays(data_dir):
     study = _study("brennan2016_alice", ["word_rate+sound_power"], ["s18"])
-    inputs = StudyInputs(study)
+    inputs = StudyContext(study)
     dataset = inputs.dataset("brennan2016_alice")
     both = inputs.controls("brennan2016_alice", FeatureSet.parse("word_rate+sound_power"), "s18")
     matrix = next(iter(both.candidates.values()))
@@ -41,7 +41,7 @@ def test_each_control_of_a_time_series_set_keeps_its_own_delays(data_dir):
 
 def test_one_hot_controls_are_only_centred_and_dense_ones_z_scored(data_dir):
     study = _study("pereira2018_langnet", ["sentence_length+sentence_position"], "all")
-    inputs = StudyInputs(study)
+    inputs = StudyContext(study)
     both = inputs.controls("pereira2018_langnet", FeatureSet.parse("sentence_length+sentence_position"), "group")
     # two dense columns (words, characters), then one indicator per sentence position
     assert both.standardize[:2].all() and not both.standardize[2:].any()
@@ -50,7 +50,7 @@ def test_one_hot_controls_are_only_centred_and_dense_ones_z_scored(data_dir):
 
 def test_scan_features_equals_the_plain_chain(data_dir):
     study = _study("brennan2016_alice", ["word_rate"], ["s18"])
-    inputs = StudyInputs(study)
+    inputs = StudyContext(study)
     dataset = inputs.dataset("brennan2016_alice")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(len(dataset.stimuli), 3))
