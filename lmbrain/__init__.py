@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from lmbrain.features.cache import get_features
     from lmbrain.features.controls import control_features, list_controls
     from lmbrain.features.models import list_models, load_model
-    from lmbrain.report.build import build_report, load_results
+    from lmbrain.report.build import build_report
+    from lmbrain.results import load_results
     from lmbrain.study.runner import run_study
     from lmbrain.study.schema import Study, load_study
 
@@ -54,7 +55,7 @@ _EXPORTS = {
     "load_study": "lmbrain.study.schema",
     "run_study": "lmbrain.study.runner",
     "build_report": "lmbrain.report.build",
-    "load_results": "lmbrain.report.build",
+    "load_results": "lmbrain.results",
 }
 __all__ = [
     "ContiguousBlockSplit", "GroupedKFold", "RidgeCV", "Study", "__version__", "build_report", "control_features",

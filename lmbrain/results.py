@@ -324,3 +324,28 @@ def read_results_table(results_dir: str | Path, name: str, manifest: dict[str, A
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{Path(results_dir) / name} is not a readable parquet file ({detail}); "
                         f"{rerun_hint(Path(results_dir))}") from None
+
+
+def load_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The tidy results, the unit records and the manifest of a results directory, each parquet file checked
+    against the sha256 the manifest records (a DataError naming the file when it was changed or damaged).
+
+    Parameters
+    ----------
+    results_dir : Path
+        A folder written by :func:`lmbrain.run_study`.
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        One row per target × unit × metric (columns: dataset, subject, model, feature_set, scheme, per_layer,
+        layer, neuroid_id, roi, metric, value).
+    units : pandas.DataFrame
+        One row per unit: what was chosen inside the training folds, sizes, timings.
+    manifest : dict
+        ``manifest.json``: study hash, code version, seeds, timings, datasets, models, checksums.
+    """
+    manifest = read_manifest(results_dir)
+    results = read_results_table(results_dir, RESULTS_FILE, manifest)
+    units = read_results_table(results_dir, UNITS_FILE, manifest)
+    return results, units, manifest

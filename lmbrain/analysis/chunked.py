@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lmbrain.encoding.backend import get_backend
 from lmbrain.encoding.estimators import RidgeCV, check_xy
@@ -246,7 +247,7 @@ class ChunkedResult:
 class _Ops:
     """One training matrix's decomposition, applied to any chunk of targets (the backend's arrays)."""
 
-    def __init__(self, problem: ControlProblem, X: Any, train: np.ndarray, test: np.ndarray,
+    def __init__(self, problem: ControlProblem, X: ArrayLike, train: np.ndarray, test: np.ndarray,
                  standardize: bool | np.ndarray, bk: Any) -> None:
         ridge = problem.ridge
         Xtr, Xte, _, _ = standardize_rows(X, bk.index(train), bk.index(test), ridge.fit_intercept, standardize, bk)
@@ -286,7 +287,7 @@ class _Ops:
         return self.A @ C + ymean[None, :]
 
 
-def _dtype(X: Any, bk: Any) -> np.dtype:
+def _dtype(X: ArrayLike, bk: Any) -> np.dtype:
     return bk.to_numpy(X[:1, :1]).dtype
 
 

@@ -116,7 +116,13 @@ def resolve_options(spec: DataSpec, reader: Reader, overrides: dict[str, Any]) -
 
 
 def list_datasets() -> list[str]:
-    """Names of every dataset spec found in the spec folders."""
+    """Names of every dataset spec found in the spec folders.
+
+    Returns
+    -------
+    list of str
+        Names that :func:`load_dataset` accepts (``data_specs/*.yaml`` and ``$LMBRAIN_DATA_DIR``'s specs).
+    """
     return list_specs()
 
 

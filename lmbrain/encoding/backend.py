@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from lmbrain.errors import LmbrainError
 
@@ -20,7 +21,7 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def asarray(self, x: Any, dtype: Any = None) -> np.ndarray:
+    def asarray(self, x: Any, dtype: DTypeLike = None) -> np.ndarray:
         """``x`` as a numpy array of ``dtype`` (numpy dtype), without copy when possible."""
         return np.asarray(x, dtype=dtype)
 
@@ -73,12 +74,12 @@ class TorchBackend:
         self.device = torch.device(device)
         self.name = f"torch_{self.device.type}"
 
-    def _dtype(self, dtype: Any) -> Any:
+    def _dtype(self, dtype: DTypeLike) -> Any:
         if dtype is None:
             return None
         return getattr(self.torch, np.dtype(dtype).name)
 
-    def asarray(self, x: Any, dtype: Any = None) -> Any:
+    def asarray(self, x: Any, dtype: DTypeLike = None) -> Any:
         """``x`` as a tensor of ``dtype`` (numpy dtype) on this backend's device."""
         torch = self.torch
         if isinstance(x, torch.Tensor):

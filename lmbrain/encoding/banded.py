@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lmbrain.encoding.backend import Backend, get_backend
 from lmbrain.encoding.ridge import standardize_rows
@@ -75,8 +76,8 @@ def _spectrum(
 
 
 def banded_cv_scores(
-    X: Any,
-    Y: Any,
+    X: ArrayLike,
+    Y: ArrayLike,
     col_band: np.ndarray,
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     weights: np.ndarray,
@@ -156,7 +157,7 @@ def select_banded(scores: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, n
 
 
 def banded_refit(
-    X: Any, Y: Any, col_band: np.ndarray, weights: np.ndarray, alphas: np.ndarray,
+    X: ArrayLike, Y: ArrayLike, col_band: np.ndarray, weights: np.ndarray, alphas: np.ndarray,
     best_weight: np.ndarray, best_alpha: np.ndarray, *, fit_intercept: bool = True,
     standardize: bool | np.ndarray = False, backend: str | Backend = "numpy",
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lmbrain.encoding.evaluate import cross_validate
 from lmbrain.encoding.metrics import pearson_r
@@ -65,9 +66,9 @@ class SplitHalfCeiling:
 
 
 def split_half_ceiling(
-    responses: Any,
+    responses: ArrayLike,
     estimator: Any = None,
-    groups: Any = None,
+    groups: ArrayLike | None = None,
     cv: Any = 5,
     n_splits: int = 10,
     random_state: int = 0,

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression
 
@@ -31,7 +32,7 @@ from lmbrain.errors import LmbrainError
 DEFAULT_ALPHAS = np.logspace(-2, 7, 10)
 
 
-def check_xy(X: Any, Y: Any | None, dtype: Any = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+def check_xy(X: ArrayLike, Y: ArrayLike | None, dtype: DTypeLike = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """X as 2-D and Y as 2-D float arrays of one dtype (float32 kept, else float64); Y was 1-D?"""
     X = np.asarray(X)
     if X.ndim != 2:
@@ -65,7 +66,7 @@ def _check_finite(a: np.ndarray, name: str) -> None:
         )
 
 
-def _check_groups(groups: Any, n_samples: int) -> np.ndarray | None:
+def _check_groups(groups: ArrayLike, n_samples: int) -> np.ndarray | None:
     if groups is None:
         return None
     groups = np.asarray(groups)
@@ -117,7 +118,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         standardize: bool | np.ndarray = True,
         solver: str = "auto",
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
         n_targets_batch: int | None = None,
         scoring: str = "r2",
         cv_method: str = "leave_out",
@@ -139,7 +140,8 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         return dict(fit_intercept=self.fit_intercept, standardize=self.standardize, solver=self.solver,
                     backend=self.backend, n_targets_batch=self.n_targets_batch)
 
-    def inner_cv_scores(self, X: Any, Y: Any, groups: Any = None, target_groups: Any = None) -> np.ndarray:
+    def inner_cv_scores(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None,
+                        target_groups: ArrayLike | None = None) -> np.ndarray:
         """Inner-CV scores (n_alphas, n_targets) on these training data, without refitting: the mean over inner
         folds, with ``alpha_choice="one_se"`` -inf below each target's one-SE alpha (:func:`alpha_scores`;
         ``"shared_one_se"``: one curve per group of ``target_groups``, all targets when None)."""
@@ -151,11 +153,11 @@ class RidgeCV(RegressorMixin, BaseEstimator):
                                  **self._solver_kwargs())
         return alpha_scores(scores, alphas, self.alpha_choice, target_groups)
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> RidgeCV:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> RidgeCV:
         """Choose one alpha per target by inner CV over ``groups``, then refit on all samples."""
         return self.fit_from_cv_scores(X, Y, self.inner_cv_scores(X, Y, groups))
 
-    def fit_from_cv_scores(self, X: Any, Y: Any, cv_scores: np.ndarray) -> RidgeCV:
+    def fit_from_cv_scores(self, X: ArrayLike, Y: ArrayLike, cv_scores: np.ndarray) -> RidgeCV:
         """Refit with alphas chosen from ``cv_scores`` = ``inner_cv_scores(X, Y, groups)`` (reused)."""
         X, Y2, ravel = check_xy(X, Y, self.dtype)
         alphas = _check_alphas(self.alphas)
@@ -173,7 +175,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.dtype_ = X.dtype
         return self
 
-    def _check_fitted(self, X: Any) -> np.ndarray:
+    def _check_fitted(self, X: ArrayLike) -> np.ndarray:
         if not hasattr(self, "factors_"):
             raise LmbrainError(f"{type(self).__name__} is not fitted yet; call fit first")
         X, _, _ = check_xy(X, None, self.dtype_)
@@ -198,18 +200,18 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         intercept = self.factors_.intercept()
         return intercept[0] if self._ravel else intercept
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
         X = self._check_fitted(X)
         pred = self.factors_.predict(X)
         return pred[:, 0] if self._ravel else pred
 
-    def score(self, X: Any, Y: Any) -> np.ndarray:
+    def score(self, X: ArrayLike, Y: ArrayLike) -> np.ndarray:
         """R² per target (n_targets,) against the mean of ``Y`` itself (scikit-learn's definition)."""
         return _r2_per_target(Y, self.predict(X))
 
 
-def _r2_per_target(Y: Any, pred: np.ndarray) -> np.ndarray:
+def _r2_per_target(Y: ArrayLike, pred: np.ndarray) -> np.ndarray:
     Y = np.asarray(Y, dtype=np.float64)
     Y2 = Y[:, None] if Y.ndim == 1 else Y
     P2 = pred[:, None] if pred.ndim == 1 else pred
@@ -279,7 +281,7 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         fit_intercept: bool = True,
         standardize: bool | np.ndarray = True,
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
         n_targets_batch: int | None = None,
         random_state: int = 0,
         solver: str = "lmbrain",
@@ -297,7 +299,7 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         self.n_targets_batch = n_targets_batch
         self.random_state = random_state
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> BandedRidgeCV:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> BandedRidgeCV:
         """Choose per-target band regularisation by inner CV over ``groups``, then refit."""
         X, Y, ravel = check_xy(X, Y, self.dtype)
         groups = _check_groups(groups, X.shape[0])
@@ -386,16 +388,16 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         self.dtype_ = X.dtype
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
         return _linear_predict(self, X)
 
-    def score(self, X: Any, Y: Any) -> np.ndarray:
+    def score(self, X: ArrayLike, Y: ArrayLike) -> np.ndarray:
         """R² per target (n_targets,)."""
         return _r2_per_target(Y, self.predict(X))
 
 
-def _linear_predict(est: Any, X: Any) -> np.ndarray:
+def _linear_predict(est: Any, X: ArrayLike) -> np.ndarray:
     if not hasattr(est, "coef_"):
         raise LmbrainError(f"{type(est).__name__} is not fitted yet; call fit first")
     X, _, _ = check_xy(X, None, est.dtype_)
@@ -411,12 +413,12 @@ class OLS(RegressorMixin, BaseEstimator):
     comparable across controls; ``groups`` is accepted and ignored (no hyperparameter to choose).
     """
 
-    def __init__(self, fit_intercept: bool = True, standardize: bool = True, dtype: Any = None) -> None:
+    def __init__(self, fit_intercept: bool = True, standardize: bool = True, dtype: DTypeLike = None) -> None:
         self.fit_intercept = fit_intercept
         self.standardize = standardize
         self.dtype = dtype
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> OLS:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> OLS:
         """Least-squares fit (minimum-norm when X is rank-deficient)."""
         X, Y, ravel = check_xy(X, Y, self.dtype)
         mean = X.mean(0) if self.fit_intercept else np.zeros(X.shape[1], X.dtype)
@@ -432,10 +434,10 @@ class OLS(RegressorMixin, BaseEstimator):
         self.dtype_ = X.dtype
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
         return _linear_predict(self, X)
 
-    def score(self, X: Any, Y: Any) -> np.ndarray:
+    def score(self, X: ArrayLike, Y: ArrayLike) -> np.ndarray:
         """R² per target (n_targets,)."""
         return _r2_per_target(Y, self.predict(X))

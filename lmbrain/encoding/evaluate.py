@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import clone
 
 from lmbrain.encoding.estimators import RidgeCV, check_xy
@@ -115,7 +116,7 @@ def _result(Y: np.ndarray, pred: np.ndarray, base: np.ndarray, folds: np.ndarray
     )
 
 
-def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> EncodingResult:
+def cross_validate(estimator: Any, X: ArrayLike, Y: ArrayLike, groups: ArrayLike, cv: Any = 5) -> EncodingResult:
     """Out-of-fold predictions and per-target scores (fold-mean r, pooled R²); ``cv`` int = GroupedKFold.
 
     ``X`` may also be a list with one feature matrix per outer fold (e.g. the layer chosen inside that
@@ -173,13 +174,13 @@ def cross_validate(estimator: Any, X: Any, Y: Any, groups: Any, cv: Any = 5) -> 
 
 def cross_validate_select(
     candidates: Mapping[str, Any],
-    Y: Any,
-    groups: Any,
+    Y: ArrayLike,
+    groups: ArrayLike,
     cv: Any = 5,
     estimator: Any = None,
     inner_cv: Any = None,
     criterion: str = "r2",
-    target_groups: Any = None,
+    target_groups: ArrayLike | None = None,
     keep_cv_scores: bool = False,
 ) -> EncodingResult:
     """Nested selection of one candidate feature matrix per outer fold, by inner CV on the training fold.
@@ -306,8 +307,8 @@ def _attach_inner_scores(result: EncodingResult, inner_scores: np.ndarray, names
 
 def cross_validate_each(
     candidates: Mapping[str, Any],
-    Y: Any,
-    groups: Any,
+    Y: ArrayLike,
+    groups: ArrayLike,
     cv: Any,
     estimator: RidgeCV,
     cv_scores_folds: list[dict[str, np.ndarray]] | None = None,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lmbrain.encoding.backend import Backend, get_backend
 from lmbrain.encoding.ridge import (
@@ -42,7 +43,7 @@ def _held_out(train: np.ndarray, test: np.ndarray, n: int) -> tuple[np.ndarray, 
     return out, pos
 
 
-def _deletion_matrices(dec: Decomposition, out: np.ndarray, n: int, alphas: Any, fit_intercept: bool,
+def _deletion_matrices(dec: Decomposition, out: np.ndarray, n: int, alphas: ArrayLike, fit_intercept: bool,
                        backend: Backend) -> tuple[Any, Any]:
     """``(I - H)_EE`` for every alpha (n_alphas, |E|, |E|) and the rows ``B_E`` of the basis."""
     BE = dec.B[backend.index(out)]
@@ -64,7 +65,7 @@ def _deletion_inverse(M: Any, n_targets: int, backend: Backend) -> tuple[Any, bo
     return backend.solve(M, backend.stack([backend.eye(M.shape[-1], M)] * M.shape[0])), True
 
 
-def _deletion_predictions(M: Any, BE: Any, BtY: Any, Yc_out: Any, Y_test: Any, pos: Any,
+def _deletion_predictions(M: Any, BE: Any, BtY: Any, Yc_out: Any, Y_test: ArrayLike, pos: Any,
                           shrink: Any, backend: Backend, inverted: bool = False) -> Any:
     """Predictions (n_alphas, n_test, n_targets) of the test rows by the ridge refitted without E (``M``: the
     matrices of :func:`_deletion_matrices`, or their inverses when ``inverted``)."""
@@ -78,7 +79,7 @@ def _deletion_predictions(M: Any, BE: Any, BtY: Any, Yc_out: Any, Y_test: Any, p
     return Y_test[None] - e[:, pos]
 
 
-def _leave_out_scores(X: Any, Y: Any, alphas: np.ndarray, splits: Sequence[Split], fit_intercept: bool,
+def _leave_out_scores(X: ArrayLike, Y: ArrayLike, alphas: np.ndarray, splits: Sequence[Split], fit_intercept: bool,
                       standardize: bool | np.ndarray, scoring: str, solver: str, bk: Backend,
                       n_targets_batch: int | None) -> np.ndarray:
     """:func:`ridge_cv_scores` with ``method="leave_out"``: one decomposition, exact deletion per split (or a
@@ -112,7 +113,7 @@ def _score_keys(key: tuple, Y: np.ndarray, alphas: np.ndarray, splits: Sequence[
             for j in range(Y.shape[1])]
 
 
-def _leave_out_compute(X: Any, Y: Any, alphas: np.ndarray, splits: Sequence[Split], fit_intercept: bool,
+def _leave_out_compute(X: ArrayLike, Y: ArrayLike, alphas: np.ndarray, splits: Sequence[Split], fit_intercept: bool,
                        standardize: bool | np.ndarray, scoring: str, solver: str, bk: Backend,
                        n_targets_batch: int | None, key: tuple | None) -> np.ndarray:
     """The leave-out scores (float64 ``Y``), each split by the deletion formula or a refit, whichever is cheaper."""
@@ -232,8 +233,8 @@ def _project_first(n_train: int, n_test: int, rank: int, n_alphas: int, n_target
 
 
 def ridge_cv_scores(
-    X: Any,
-    Y: Any,
+    X: ArrayLike,
+    Y: ArrayLike,
     alphas: Sequence[float] | np.ndarray,
     splits: Sequence[Split],
     *,
@@ -274,7 +275,8 @@ def ridge_cv_scores(
     return scores
 
 
-def _refit_fold_scores(X: Any, Y: Any, alphas_b: Any, train: np.ndarray, test: np.ndarray, fit_intercept: bool,
+def _refit_fold_scores(X: ArrayLike, Y: ArrayLike, alphas_b: Any, train: np.ndarray, test: np.ndarray,
+                       fit_intercept: bool,
                        standardize: bool | np.ndarray, scoring: str, solver: str, bk: Backend,
                        n_targets_batch: int | None, out: np.ndarray) -> None:
     """One split of ``method="refit"``: standardise and decompose its training rows, and write its validation
@@ -317,7 +319,7 @@ def _refit_fold_scores(X: Any, Y: Any, alphas_b: Any, train: np.ndarray, test: n
             out[a0 : a0 + na, t0:t1] = s
 
 
-def target_group_members(target_groups: Any, n_targets: int) -> tuple[np.ndarray, list, list[np.ndarray]]:
+def target_group_members(target_groups: ArrayLike, n_targets: int) -> tuple[np.ndarray, list, list[np.ndarray]]:
     """(a label per target, the distinct labels in order of appearance, each label's target indices); None: one
     group of all targets."""
     labels = np.zeros(n_targets, dtype=int) if target_groups is None else np.asarray(target_groups)
@@ -328,7 +330,7 @@ def target_group_members(target_groups: Any, n_targets: int) -> tuple[np.ndarray
 
 
 def alpha_scores(fold_scores: np.ndarray, alphas: Sequence[float] | np.ndarray, choice: str = "best",
-                 target_groups: Any = None) -> np.ndarray:
+                 target_groups: ArrayLike | None = None) -> np.ndarray:
     """The inner-CV scores (n_alphas, n_targets) that choose each target's alpha, from per-fold scores
     (n_folds, n_alphas, n_targets): their mean over folds (``choice="best"``: :func:`select_alphas` takes the
     best alpha), or (``"one_se"``) that mean with every alpha smaller than the target's one-standard-error choice
@@ -373,7 +375,8 @@ def select_alphas(cv_scores: np.ndarray, alphas: Sequence[float] | np.ndarray) -
     return np.argmax(cv_scores + 1e-10 * np.log(alphas_np)[:, None], axis=0)
 
 
-def _leave_out_predictions(X: Any, Y: Any, alphas_np: np.ndarray, alpha_index: np.ndarray, splits: Sequence[Split],
+def _leave_out_predictions(X: ArrayLike, Y: ArrayLike, alphas_np: np.ndarray, alpha_index: np.ndarray,
+                           splits: Sequence[Split],
                            fit_intercept: bool, standardize: bool | np.ndarray, solver: str, bk: Backend,
                            pred: np.ndarray, baseline: np.ndarray) -> None:
     """``ridge_cv_predictions`` with ``method="leave_out"``: one decomposition of all rows, each split's
@@ -403,8 +406,8 @@ def _leave_out_predictions(X: Any, Y: Any, alphas_np: np.ndarray, alpha_index: n
 
 
 def ridge_cv_predictions(
-    X: Any,
-    Y: Any,
+    X: ArrayLike,
+    Y: ArrayLike,
     alphas: Sequence[float] | np.ndarray,
     alpha_index: np.ndarray,
     splits: Sequence[Split],
@@ -454,8 +457,8 @@ def ridge_cv_predictions(
 
 
 def solve_ridge_cv(
-    X: Any,
-    Y: Any,
+    X: ArrayLike,
+    Y: ArrayLike,
     alphas: Sequence[float] | np.ndarray,
     splits: Sequence[Split],
     *,

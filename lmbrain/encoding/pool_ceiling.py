@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lmbrain.encoding.ceiling import fit_common_shape, shrink_to_unit_interval
 from lmbrain.encoding.evaluate import cross_validate
@@ -153,7 +154,7 @@ def _checked_subjects(responses: Sequence[Any], max_sources: int | None, n_boot:
 class _PoolSums:
     """Running sums of :func:`pool_ceiling` over targets (all subjects' side by side): pool curves and pair r's."""
 
-    def __init__(self, subjects: list[np.ndarray], estimator: Any, groups: Any, cv: Any, n_k: int,
+    def __init__(self, subjects: list[np.ndarray], estimator: Any, groups: ArrayLike, cv: Any, n_k: int,
                  n_boot: int) -> None:
         """Zero sums for ``n_k`` pool sizes and ``n_boot`` bootstrap resamples."""
         self.subjects, self.estimator, self.groups, self.cv = subjects, estimator, groups, cv
@@ -234,12 +235,12 @@ def _pool_result(sums: _PoolSums, n_sources: np.ndarray, split: int, level: floa
 def pool_ceiling(
     responses: Sequence[Any],
     estimator: Any,
-    groups: Any,
+    groups: ArrayLike,
     cv: Any = 5,
     n_draws: int = 20,
     max_sources: int | None = None,
     random_state: int = 0,
-    blocks: Any = None,
+    blocks: ArrayLike | None = None,
     n_boot: int = 200,
     level: float = 0.95,
 ) -> PoolCeiling:
@@ -278,7 +279,7 @@ def pool_ceiling(
     return _pool_result(sums, n_sources, split, level)
 
 
-def inter_subject_ceiling(responses: Any, folds: Any) -> tuple[np.ndarray, np.ndarray]:
+def inter_subject_ceiling(responses: ArrayLike, folds: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Ceiling of targets that correspond across subjects (the same ROI in every subject), from a one-factor model.
 
     ``responses``: (n_subjects, n_samples, n_targets), target j the same in every subject. Every subject's target

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lmbrain.encoding.backend import Backend, get_backend
 from lmbrain.errors import LmbrainError
@@ -99,7 +100,7 @@ def resolve_solver(solver: str, n_samples: int, n_features: int) -> str:
     return solver
 
 
-def decompose(X: Any, solver: str, backend: Backend) -> Decomposition:
+def decompose(X: ArrayLike, solver: str, backend: Backend) -> Decomposition:
     """Decompose a (standardised, centred) training matrix; see the module docstring."""
     n, p = X.shape
     solver = resolve_solver(solver, n, p)
@@ -160,7 +161,7 @@ def check_standardize(standardize: bool | Any, n_features: int) -> bool | np.nda
 
 
 def standardize_rows(
-    X: Any, train: Any, test: Any | None, fit_intercept: bool, standardize: bool | np.ndarray,
+    X: ArrayLike, train: Any, test: Any | None, fit_intercept: bool, standardize: bool | np.ndarray,
     backend: Backend | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Training/test rows scaled with statistics of the training rows only: (Xtr, Xte, mean, scale).
@@ -274,7 +275,7 @@ def _cache_key(X: np.ndarray, fit_intercept: bool, standardize: bool | np.ndarra
     return digest, X.shape, hashed, bool(fit_intercept), flags, solver
 
 
-def _decomposition_key(X: Any, fit_intercept: bool, standardize: bool | np.ndarray, solver: str,
+def _decomposition_key(X: ArrayLike, fit_intercept: bool, standardize: bool | np.ndarray, solver: str,
                        backend: Backend) -> tuple | None:
     """The memo key of :func:`standardized_decomposition` (None where nothing is memoised)."""
     if backend.name != "numpy" or DECOMPOSITIONS.budget() <= 0:
@@ -283,7 +284,7 @@ def _decomposition_key(X: Any, fit_intercept: bool, standardize: bool | np.ndarr
 
 
 def standardized_decomposition(
-    X: Any, fit_intercept: bool, standardize: bool | np.ndarray, solver: str, backend: Backend,
+    X: ArrayLike, fit_intercept: bool, standardize: bool | np.ndarray, solver: str, backend: Backend,
     key: tuple | None = None,
 ) -> tuple[Any, Any, Decomposition]:
     """``X`` standardised (and centred) on all its rows and decomposed: (mean, scale, decomposition), all in
@@ -327,7 +328,7 @@ class RidgeFactors:
     y_mean: Any
     backend: Backend
 
-    def _transform(self, X: Any) -> Any:
+    def _transform(self, X: ArrayLike) -> Any:
         """X in the standardised, centred units of the fit."""
         if self.x_mean is not None:
             X = X - self.x_mean
@@ -335,7 +336,7 @@ class RidgeFactors:
             X = X / self.x_scale
         return X
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions (n_rows, n_targets) for rows X (a backend array or numpy)."""
         X = self.backend.asarray(X, dtype=_np_dtype(self.R, self.backend))
         pred = (self._transform(X) @ self.R) @ self.C
@@ -359,8 +360,8 @@ class RidgeFactors:
 
 
 def ridge_fit(
-    X: Any,
-    Y: Any,
+    X: ArrayLike,
+    Y: ArrayLike,
     alphas: Sequence[float] | np.ndarray | float,
     alpha_index: np.ndarray | None = None,
     *,
@@ -435,6 +436,6 @@ def _check_alphas(alphas: Sequence[float] | np.ndarray) -> np.ndarray:
     return arr
 
 
-def _np_dtype(X: Any, backend: Backend) -> np.dtype:
+def _np_dtype(X: ArrayLike, backend: Backend) -> np.dtype:
     """The numpy dtype of a backend array."""
     return backend.to_numpy(X[:1, :1]).dtype

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut
 from sklearn.model_selection._split import BaseCrossValidator
 
@@ -29,7 +30,7 @@ class SplitError(LmbrainError, ValueError):
     """Cross-validation cannot be set up as asked (too few groups, missing groups...)."""
 
 
-def _n_samples(X: Any) -> int:
+def _n_samples(X: ArrayLike) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
@@ -47,7 +48,7 @@ class GroupedKFold(GroupKFold):
     def __init__(self, n_splits: int = 5, shuffle: bool = False, random_state: int | None = None) -> None:
         super().__init__(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
 
-    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[Split]:
+    def split(self, X: ArrayLike, y: ArrayLike | None = None, groups: ArrayLike | None = None) -> Iterator[Split]:
         """Yield (train, test) index arrays; ``groups`` (one value per sample) is required."""
         if groups is None:
             raise SplitError(
@@ -88,11 +89,12 @@ class ContiguousBlockSplit(BaseCrossValidator):
         self.n_splits = n_splits
         self.gap = gap
 
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+    def get_n_splits(self, X: ArrayLike | None = None, y: ArrayLike | None = None,
+                     groups: ArrayLike | None = None) -> int:
         """Number of folds."""
         return self.n_splits
 
-    def _runs(self, n: int, groups: Any) -> list[tuple[int, int]]:
+    def _runs(self, n: int, groups: ArrayLike) -> list[tuple[int, int]]:
         """(start, stop) of every run, in order."""
         if groups is None:
             return [(0, n)]
@@ -107,7 +109,7 @@ class ContiguousBlockSplit(BaseCrossValidator):
             raise SplitError("ContiguousBlockSplit: each run (group) must be one contiguous stretch")
         return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
-    def _blocks(self, n: int, groups: Any) -> list[list[tuple[int, int, int, int]]]:
+    def _blocks(self, n: int, groups: ArrayLike) -> list[list[tuple[int, int, int, int]]]:
         """Per fold, the test blocks as (start, stop, run_start, run_stop)."""
         if self.n_splits < 2:
             raise SplitError(f"ContiguousBlockSplit needs n_splits >= 2, got {self.n_splits}")
@@ -132,11 +134,12 @@ class ContiguousBlockSplit(BaseCrossValidator):
                 blocks.append([(int(idx[0]), int(idx[-1]) + 1, a, b)])
         return blocks
 
-    def _iter_test_indices(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
+    def _iter_test_indices(self, X: ArrayLike | None = None, y: ArrayLike | None = None,
+                           groups: ArrayLike | None = None) -> Iterator[np.ndarray]:
         for fold in self._blocks(_n_samples(X), groups):
             yield np.concatenate([np.arange(a, b) for a, b, _, _ in fold])
 
-    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[Split]:
+    def split(self, X: ArrayLike, y: ArrayLike | None = None, groups: ArrayLike | None = None) -> Iterator[Split]:
         """Yield (train, test) index arrays; training excludes ``gap`` samples around each test block."""
         n = _n_samples(X)
         for fold in self._blocks(n, groups):
@@ -160,12 +163,12 @@ class ShuffledSplit(KFold):
     def __init__(self, n_splits: int = 5, random_state: int | None = 0) -> None:
         super().__init__(n_splits=n_splits, shuffle=True, random_state=random_state)
 
-    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[Split]:
+    def split(self, X: ArrayLike, y: ArrayLike | None = None, groups: ArrayLike | None = None) -> Iterator[Split]:
         """Yield shuffled (train, test) index arrays; ``groups`` is ignored (that is the leak)."""
         yield from super().split(X, y)
 
 
-def check_splits(cv: Any, X: Any, y: Any = None, groups: Any = None) -> list[Split]:
+def check_splits(cv: Any, X: ArrayLike, y: ArrayLike | None = None, groups: ArrayLike | None = None) -> list[Split]:
     """Materialise ``cv`` (int -> GroupedKFold, or contiguous KFold when groups is None) into a list.
 
     Every sample must be in some test fold at most once; no fold may be empty.

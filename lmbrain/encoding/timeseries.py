@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
 from lmbrain.errors import LmbrainError
@@ -28,7 +29,7 @@ from lmbrain.errors import LmbrainError
 _LANCZOS_BLOCK = 256
 
 
-def _as_2d(values: Any, n: int, name: str) -> tuple[np.ndarray, bool]:
+def _as_2d(values: ArrayLike, n: int, name: str) -> tuple[np.ndarray, bool]:
     arr = np.asarray(values, dtype=np.float64)
     ravel = arr.ndim == 1
     if ravel:
@@ -49,7 +50,7 @@ def lanczos_kernel(t: np.ndarray, window: int = 3) -> np.ndarray:
 
 
 def lanczos_resample(
-    values: Any, times: Any, scan_times: Any, window: int = 3, cutoff_mult: float = 1.0
+    values: ArrayLike, times: ArrayLike, scan_times: Any, window: int = 3, cutoff_mult: float = 1.0
 ) -> np.ndarray:
     """Word features (n_words, n_features) at ``times`` to scans at ``scan_times`` (Huth lab Lanczos)."""
     times = np.asarray(times, dtype=np.float64)
@@ -87,7 +88,7 @@ def _scan_index(times: np.ndarray, scan_times: np.ndarray, tr: float | None) -> 
     return np.where(inside, idx, -1)
 
 
-def sum_within_scans(values: Any, times: Any, scan_times: Any, tr: float | None = None,
+def sum_within_scans(values: ArrayLike, times: ArrayLike, scan_times: Any, tr: float | None = None,
                      mean: bool = False) -> np.ndarray:
     """Sum (or mean) of the word features whose time falls in each scan's ``[t, t + tr)``."""
     times = np.asarray(times, dtype=np.float64)
@@ -103,12 +104,12 @@ def sum_within_scans(values: Any, times: Any, scan_times: Any, tr: float | None 
     return out[:, 0] if ravel else out
 
 
-def mean_within_scans(values: Any, times: Any, scan_times: Any, tr: float | None = None) -> np.ndarray:
+def mean_within_scans(values: ArrayLike, times: ArrayLike, scan_times: Any, tr: float | None = None) -> np.ndarray:
     """Mean of the word features in each scan's ``[t, t + tr)`` (0 for scans without words)."""
     return sum_within_scans(values, times, scan_times, tr=tr, mean=True)
 
 
-def _run_spans(runs: Any, n: int) -> list[tuple[int, int]]:
+def _run_spans(runs: ArrayLike, n: int) -> list[tuple[int, int]]:
     """(start, stop) of every run, in order (each run must be contiguous)."""
     if runs is None:
         return [(0, n)]
@@ -122,7 +123,7 @@ def _run_spans(runs: Any, n: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), stops, strict=True))
 
 
-def make_delays(X: Any, delays: tuple[int, ...] = (1, 2, 3, 4), runs: Any = None) -> np.ndarray:
+def make_delays(X: ArrayLike, delays: tuple[int, ...] = (1, 2, 3, 4), runs: ArrayLike | None = None) -> np.ndarray:
     """FIR design: [X shifted by d scans for d in delays] side by side (n, n_features x n_delays)."""
     X = np.asarray(X)
     ravel = X.ndim == 1
@@ -152,7 +153,7 @@ def hrf(tr: float, hrf_model: str = "glover", time_length: float = 32.0) -> np.n
     return models[hrf_model](tr, oversampling=1, time_length=time_length, onset=0.0)
 
 
-def hrf_convolve(X: Any, tr: float, hrf_model: str = "glover", runs: Any = None,
+def hrf_convolve(X: ArrayLike, tr: float, hrf_model: str = "glover", runs: ArrayLike | None = None,
                  time_length: float = 32.0) -> np.ndarray:
     """Scan-level regressors convolved causally with the HRF within each run (same shape as X)."""
     X = np.asarray(X, dtype=np.float64)
@@ -163,7 +164,7 @@ def hrf_convolve(X: Any, tr: float, hrf_model: str = "glover", runs: Any = None,
     return out
 
 
-def trim_mask(runs: Any, start: int, end: int, n_samples: int | None = None) -> np.ndarray:
+def trim_mask(runs: ArrayLike, start: int, end: int, n_samples: int | None = None) -> np.ndarray:
     """Boolean mask keeping all but the first ``start`` and last ``end`` samples of every run."""
     if start < 0 or end < 0:
         raise LmbrainError(f"start and end must be >= 0, got {start}, {end}")
@@ -176,7 +177,7 @@ def trim_mask(runs: Any, start: int, end: int, n_samples: int | None = None) -> 
     return keep
 
 
-def trim(X: Any, runs: Any, start: int, end: int) -> np.ndarray:
+def trim(X: ArrayLike, runs: ArrayLike, start: int, end: int) -> np.ndarray:
     """Rows of X without the first ``start`` and last ``end`` samples of every run."""
     X = np.asarray(X)
     return X[trim_mask(runs, start, end, n_samples=X.shape[0])]
@@ -193,7 +194,8 @@ def onset_terms(n_scans: int, tr: float, onset_s: Any) -> np.ndarray | None:
     return np.exp(-np.arange(n_scans)[:, None] * float(tr) / taus[None, :])
 
 
-def high_pass(X: Any, tr: float, cutoff_s: float | None, runs: Any = None, onset_s: Any = ()) -> np.ndarray:
+def high_pass(X: ArrayLike, tr: float, cutoff_s: float | None, runs: ArrayLike | None = None,
+              onset_s: Any = ()) -> np.ndarray:
     """Remove slow drifts per run with a cosine (DCT) basis of cut-off ``cutoff_s`` seconds (SPM's filter,
     nilearn's ``signal.clean``) and, with ``onset_s``, transients that decay from the run's first scan with those
     time constants (:func:`onset_terms`, regressed out with the cosines); neither leaves X as it is (float64).
@@ -238,7 +240,8 @@ class ScanFeatures:
     series before cross-validation leaks nothing).
     """
 
-    def __init__(self, scan_times: Any, tr: float, runs: Any = None, onsets: Any = None, resample: str = "lanczos",
+    def __init__(self, scan_times: Any, tr: float, runs: ArrayLike | None = None, onsets: ArrayLike | None = None,
+                 resample: str = "lanczos",
                  high_pass_s: float | None = 128.0, delays: tuple[int, ...] = (1, 2, 3, 4),
                  onset_s: tuple[float, ...] = ()) -> None:
         self.scan_times = scan_times
@@ -250,11 +253,11 @@ class ScanFeatures:
         self.delays = delays
         self.onset_s = onset_s
 
-    def fit(self, X: Any, y: Any = None) -> ScanFeatures:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> ScanFeatures:
         """Nothing to learn; returns self."""
         return self
 
-    def to_scans(self, X: Any) -> np.ndarray:
+    def to_scans(self, X: ArrayLike) -> np.ndarray:
         """Rows as scans: word rows resampled onto the scan clock, scan rows as they are."""
         X = np.asarray(X, dtype=np.float64)
         times = np.asarray(self.scan_times, dtype=np.float64)
@@ -270,13 +273,13 @@ class ScanFeatures:
             return mean_within_scans(X, self.onsets, times, tr=self.tr)
         raise ValueError(f"unknown resampling {self.resample!r}; expected lanczos, sum or mean")
 
-    def transform(self, X: Any) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Scan-level, high-passed and (with ``delays``) FIR-delayed features."""
         scans = high_pass(self.to_scans(X), self.tr, self.high_pass_s, self.runs, self.onset_s)
         if not self.delays:
             return scans
         return make_delays(scans, tuple(self.delays), runs=self.runs)
 
-    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+    def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
         """``fit(X).transform(X)``."""
         return self.fit(X, y).transform(X)

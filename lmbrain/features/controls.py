@@ -124,6 +124,7 @@ class ControlInfo:
 
 #: The controls by name (:class:`~lmbrain.registry.Registry`), filled by :func:`register_control`.
 REGISTRY: Registry[ControlInfo] = Registry("control", builtins=("lmbrain.features.scan_controls",
+                                                               "lmbrain.features.lm_controls",
                                                                "lmbrain.features.glove"))
 
 
@@ -181,7 +182,13 @@ def lagged(dataset: Dataset, features: ControlFeatures, name: str, lag: int) -> 
 
 
 def list_controls() -> dict[str, str]:
-    """Registered control names with their one-line descriptions."""
+    """Registered control names with their one-line descriptions.
+
+    Returns
+    -------
+    dict of str to str
+        Control name -> description; a study combines names with ``+`` (``docs/controls.md``: every control).
+    """
     return {name: info.description for name, info in REGISTRY.items()}
 
 
@@ -351,45 +358,6 @@ def word_frequency(dataset: Dataset) -> ControlFeatures:
     return _single("word_frequency", np.asarray(zipf, float)[:, None], ["zipf"])
 
 
-# Surprisal and entropy: dense real values in bits from a causal LM reading each text left to right (left
-# context only, whatever the study's context policy for LLM features): z-scored like word frequency.
-SURPRISAL_MODEL = "smollm2-135m"
-_LM_NAN_POLICY = "cannot occur: every word gets a value (a word that maps to no token of the model is an error)"
-
-
-def _lm_columns(dataset: Dataset, control: str, model: str) -> np.ndarray:
-    if dataset.stimulus_unit != "word":
-        raise LmbrainError(f"control {control} needs word stimuli; {dataset.name} has {dataset.stimulus_unit}")
-    from lmbrain.features.surprisal import get_surprisal
-
-    stimuli = dataset.stimuli
-    return get_surprisal(model, stimuli["text"].astype(str).tolist(), stimuli["context_id"].tolist(),
-                         stimuli["position"].tolist())
-
-
-@register_control("surprisal", "per-word surprisal (bits, summed over its tokens) from a causal LM reading left to "
-                  f"right (option model, default {SURPRISAL_MODEL})", level="word", delayed=True, standardize=True,
-                  model_kind="causal", units="bits", reads="`text`, `context_id`, `position`", fallback="none needed",
-                  nan_policy=_LM_NAN_POLICY)
-def surprisal(dataset: Dataset, model: str = SURPRISAL_MODEL) -> ControlFeatures:
-    """-log2 p(word | the words before it in its context) in bits, summed over the word's tokens, from the causal
-    model of option ``model`` reading each context left to right (the first token conditioned on a start-of-text
-    token; lmbrain.features.surprisal). Word stimuli only."""
-    values = _lm_columns(dataset, "surprisal", model)
-    return _single("surprisal", values[:, :1], [f"surprisal_{model}"])
-
-
-@register_control("entropy", "entropy (bits) of a causal LM's next-token distribution before each word (option "
-                  f"model, default {SURPRISAL_MODEL})", level="word", delayed=True, standardize=True,
-                  model_kind="causal", units="bits", reads="`text`, `context_id`, `position`", fallback="none needed",
-                  nan_policy=_LM_NAN_POLICY)
-def entropy(dataset: Dataset, model: str = SURPRISAL_MODEL) -> ControlFeatures:
-    """The entropy in bits of the causal model's next-token distribution just before each word's first token
-    (option ``model``; lmbrain.features.surprisal): how uncertain it was. Word stimuli only."""
-    values = _lm_columns(dataset, "entropy", model)
-    return _single("entropy", values[:, 1:], [f"entropy_{model}"])
-
-
 # One-hot passage identity: centred only (see word_position).
 @register_control("passage_identity", "one-hot identity of the passage / story", level="sentence", delayed=True,
                   standardize=False, coding="one-hot", units="0/1, one column per passage",
@@ -469,6 +437,24 @@ def control_features(
     Controls have one row per stimulus, or (time series, e.g. word rate, nuisance) one row per scan.
     Subject-specific controls (the dataset's nuisance regressors) need ``subject``. A combination's
     ``standardize`` flags are its parts' flags side by side, in the order of its columns.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset whose stimuli (or scans) the control describes (:func:`lmbrain.load_dataset`).
+    spec : str
+        A control name (:func:`list_controls`), ``NAME@K`` for it ``K`` stimuli back in its context, or several
+        joined by ``+`` (``"sentence_length+sentence_position"``).
+    options : mapping of str to mapping, optional
+        Keyword options per control name (``{"surprisal": {"model": "gemma3-270m"}}``).
+    subject : str, optional
+        The subject of a subject-specific control (nuisance regressors).
+
+    Returns
+    -------
+    ControlFeatures
+        ``candidates``: name -> array of shape (n_samples, n_columns) (several only for OASM's σ);
+        ``standardize``: one flag per column (z-scored, or only centred); ``columns``; ``description``.
     """
     names = list(FeatureSet.controls_only(spec).controls)
     unknown = [n for n in names if parse_lag(n)[0] not in REGISTRY]

@@ -272,7 +272,30 @@ def load_model(
     name: str, untrained_seed: int | None = None, dtype: str = "float32", device: str = "auto"
 ) -> LanguageModel:
     """Load a model by registry name, hub id, local folder or .gguf path; ``:untrained-SEED`` or
-    ``untrained_seed`` gives the same architecture and tokenizer with weights from its initialiser."""
+    ``untrained_seed`` gives the same architecture and tokenizer with weights from its initialiser.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (:func:`lmbrain.list_models`), a Hugging Face hub id (from the local cache when offline),
+        a local model folder or a ``.gguf`` file; ``NAME:untrained-SEED`` for the untrained variant.
+    untrained_seed : int, optional
+        Re-initialise the weights with this seed (same architecture and tokenizer).
+    dtype : {"float32", "float16", "bfloat16"}
+        Weight precision.
+    device : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ...
+
+    Returns
+    -------
+    LanguageModel
+        The model, its tokenizer and ``info`` (family, kind: causal / bidirectional, layers, hidden size).
+
+    Raises
+    ------
+    ModelUnavailableError
+        The model cannot be found offline; the message names what was tried and how to make it available.
+    """
     if dtype not in DTYPES:
         raise FeatureError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     from lmbrain.progress import quiet_third_party_progress

@@ -133,7 +133,13 @@ def register_model(
 
 
 def list_models() -> list[str]:
-    """Names of the registered models (any hub id, local folder or .gguf file works too)."""
+    """Names of the registered models (any hub id, local folder or .gguf file works too).
+
+    Returns
+    -------
+    list of str
+        Names that :func:`load_model` and :func:`lmbrain.get_features` accept besides hub ids and paths.
+    """
     return MODELS.names()
 
 

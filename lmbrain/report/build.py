@@ -38,15 +38,7 @@ from lmbrain.report.tables import (
 )
 from lmbrain.report.trust import read_study, trust_panel
 from lmbrain.report.verdicts import untrained_beats_trained, verdicts
-from lmbrain.results import (
-    NO_MODEL,
-    RESULTS_FILE,
-    UNITS_FILE,
-    FeatureSet,
-    parse_feature_set,
-    read_manifest,
-    read_results_table,
-)
+from lmbrain.results import NO_MODEL, FeatureSet, load_results, parse_feature_set
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +48,6 @@ MAIN_COLUMNS = {
     "r2_llm": "R² LLM", "r2_controls": "R² CTRL", "r2_joint": "R² LLM+CTRL",
     "unique_llm": "unique LLM R²", "omega": "omega %", "n_targets": "targets",
 }
-
-
-def load_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The tidy results, the unit records and the manifest of a results directory, each parquet file checked
-    against the sha256 the manifest records (a DataError naming the file when it was changed or damaged)."""
-    manifest = read_manifest(results_dir)
-    results = read_results_table(results_dir, RESULTS_FILE, manifest)
-    units = read_results_table(results_dir, UNITS_FILE, manifest)
-    return results, units, manifest
 
 
 def latex_escape(text: str) -> str:

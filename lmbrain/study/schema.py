@@ -223,7 +223,31 @@ class OutputOptions(Strict):
 
 
 class Study(Strict):
-    """A whole study: every combination of its datasets, models, feature sets and CV schemes."""
+    """A whole study: every combination of its datasets, models, feature sets and CV schemes.
+
+    Usually read from a YAML file with :func:`load_study`; every key, type, default and limit is listed in
+    ``docs/study.md`` (generated from this schema). Unknown keys are errors.
+
+    Attributes
+    ----------
+    name : str
+        A slug; the default results folder is ``reports/NAME``.
+    datasets : list of DatasetEntry
+        Each dataset with its control sets (``controls``), subjects, ROIs and reader options.
+    models : list of ModelEntry
+        Language models by name, each optionally with untrained seeds.
+    features, cv, estimator, timeseries, statistics, outputs
+        Layer selection and context; the outer and inner folds; penalties and the joint estimator; FIR delays and
+        filtering of time series; resamples, nulls and the sensitivity analysis; what is written.
+
+    Examples
+    --------
+    >>> import lmbrain as lb
+    >>> study = lb.Study(name="demo", datasets=[{"name": "fedorenko2016", "controls": ["word_position"]}],
+    ...                  models=[{"name": "minilm-l6"}])
+    >>> study.model_variants()
+    [('minilm-l6', None)]
+    """
 
     name: str
     description: str = ""

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmbrain.report.build import load_results
 from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.tables import family_table, main_table
+from lmbrain.results import load_results
 
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "default"
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lmbrain.report.build import load_results
 from lmbrain.report.increments import COLUMNS, increments_table, nested_pairs
+from lmbrain.results import load_results
 
 REPO = Path(__file__).resolve().parents[2]
 

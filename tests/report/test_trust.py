@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lmbrain.report.build import load_results
 from lmbrain.report.tables import main_table
 from lmbrain.report.trust import read_study, trust_panel
+from lmbrain.results import load_results
 
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "split_audit"
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from lmbrain.report.build import load_results
 from lmbrain.report.headline import HEADLINE_COLUMNS, findings, headline_rows, with_corrected_claims
 from lmbrain.report.tables import family_table, main_table
 from lmbrain.report.verdicts import MAX_WORDS, model_identity, short_controls, verdict_kind, verdicts
+from lmbrain.results import load_results
 
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "default"
 

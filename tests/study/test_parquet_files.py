@@ -9,8 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lmbrain.io import atomic_write_parquet
-from lmbrain.report.build import load_results
-from lmbrain.results import COLUMNS, SORT_COLUMNS
+from lmbrain.results import COLUMNS, SORT_COLUMNS, load_results
 
 SHIPPED = Path(__file__).resolve().parents[2] / "reports" / "default"
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from lmbrain.encoding.banded import banded_cv_scores, banded_refit
 from lmbrain.encoding.estimators import (
@@ -36,7 +37,7 @@ class SingleAlphaBandedRidge(_JointRidge):
         standardize: bool | np.ndarray = True,
         scales: Sequence[float] | np.ndarray | None = None,
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
     ) -> None:
         self.feature_slices = feature_slices
         self.alphas = alphas
@@ -46,7 +47,7 @@ class SingleAlphaBandedRidge(_JointRidge):
         self.backend = backend
         self.dtype = dtype
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> SingleAlphaBandedRidge:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> SingleAlphaBandedRidge:
         """Single-space alphas by inner CV, the common scale by inner CV (if searched), then refit."""
         X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
         band_alphas = self._single_alphas(X, Y, bands, splits, standardize)
@@ -90,13 +91,13 @@ class ConditionalBandedRidge(SingleAlphaBandedRidge):
         free_band: int = 0,
         free_alphas: Sequence[float] | np.ndarray | None = None,
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
     ) -> None:
         super().__init__(feature_slices, alphas=alphas, cv=cv, standardize=standardize, backend=backend, dtype=dtype)
         self.free_band = free_band
         self.free_alphas = free_alphas
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> ConditionalBandedRidge:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> ConditionalBandedRidge:
         """The fixed bands' alphas by their own inner CV, the free band's by inner CV of the joint model."""
         X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
         if not 0 <= self.free_band < len(bands):

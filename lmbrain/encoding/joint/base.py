@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from lmbrain.encoding.estimators import (
@@ -47,7 +48,8 @@ def band_mask(standardize: bool | np.ndarray, columns: np.ndarray) -> bool | np.
 class _JointRidge(RegressorMixin, BaseEstimator):
     """Shared checks and the linear prediction of the joint estimators."""
 
-    def _setup(self, X: Any, Y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray, bool, list, list, Any]:
+    def _setup(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike) -> tuple[np.ndarray, np.ndarray, bool, list,
+               list, Any]:
         """(X, Y, ravel, splits, bands, standardize) after validation."""
         X, Y, ravel = check_xy(X, Y, getattr(self, "dtype", None))
         groups = _check_groups(groups, X.shape[0])
@@ -78,11 +80,11 @@ class _JointRidge(RegressorMixin, BaseEstimator):
     def _squeeze(self, a: np.ndarray) -> np.ndarray:
         return a[..., 0] if self._ravel else a
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions (n_samples, n_targets), or (n_samples,) when fitted on 1-D Y."""
         return _linear_predict(self, X)
 
-    def score(self, X: Any, Y: Any) -> np.ndarray:
+    def score(self, X: ArrayLike, Y: ArrayLike) -> np.ndarray:
         """R² per target (n_targets,)."""
         return _r2_per_target(Y, self.predict(X))
 

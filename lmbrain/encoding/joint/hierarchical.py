@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from lmbrain.encoding.estimators import (
     DEFAULT_ALPHAS,
@@ -127,7 +128,7 @@ class HierarchicalRidgeCV(_JointRidge):
         residualize: bool = False,
         rule: str = "best",
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
         cv_method: str = "leave_out",
         alpha_choice: str = "best",
         pool_groups: Any = None,
@@ -146,7 +147,7 @@ class HierarchicalRidgeCV(_JointRidge):
         self.backend = backend
         self.dtype = dtype
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> HierarchicalRidgeCV:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> HierarchicalRidgeCV:
         """Fit the stages in order, each on the residuals of the previous ones."""
         X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
         order = list(range(len(bands)))[::-1] if self.order is None else [int(b) for b in self.order]
@@ -224,7 +225,7 @@ class HierarchicalPCARidgeCV(_JointRidge):
         ranks: Sequence[int] = DEFAULT_RANKS,
         residual_alphas: Sequence[float] | np.ndarray | None = None,
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
         cv_method: str = "leave_out",
     ) -> None:
         self.feature_slices = feature_slices
@@ -237,7 +238,7 @@ class HierarchicalPCARidgeCV(_JointRidge):
         self.dtype = dtype
         self.cv_method = cv_method
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> HierarchicalPCARidgeCV:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> HierarchicalPCARidgeCV:
         """Controls by RidgeCV; PCA of the LLM band; rank and penalty of the residual stage by inner CV."""
         X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
         if len(bands) != 2:

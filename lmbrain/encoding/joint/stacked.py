@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from lmbrain.encoding.estimators import (
     DEFAULT_ALPHAS,
@@ -79,7 +80,7 @@ class StackedRidgeCV(_JointRidge):
         standardize: bool | np.ndarray = True,
         constraint: str = "simplex",
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
         cv_method: str = "leave_out",
         nested: bool = False,
         alpha_choice: str = "best",
@@ -111,7 +112,7 @@ class StackedRidgeCV(_JointRidge):
             baseline[test] = Y[train].mean(0)
         return pred, baseline
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> StackedRidgeCV:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> StackedRidgeCV:
         """Per-band alphas and out-of-fold predictions by inner CV, stacking weights, per-band refits."""
         X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
         groups = _check_groups(groups, X.shape[0])
@@ -192,7 +193,7 @@ class StackedHierarchicalRidgeCV(_JointRidge):
         constraint: str = "simplex",
         residual_alphas: Sequence[float] | np.ndarray | None = None,
         backend: str = "numpy",
-        dtype: Any = None,
+        dtype: DTypeLike = None,
         cv_method: str = "leave_out",
         alpha_choice: str = "best",
     ) -> None:
@@ -207,7 +208,7 @@ class StackedHierarchicalRidgeCV(_JointRidge):
         self.dtype = dtype
         self.cv_method = cv_method
 
-    def fit(self, X: Any, Y: Any, groups: Any = None) -> StackedHierarchicalRidgeCV:
+    def fit(self, X: ArrayLike, Y: ArrayLike, groups: ArrayLike | None = None) -> StackedHierarchicalRidgeCV:
         """Out-of-fold predictions of the three models by inner CV, their stacking weights, and the refits."""
         X, Y, ravel, splits, bands, standardize = self._setup(X, Y, groups)
         if len(bands) != 2:
