@@ -35,6 +35,8 @@ R = "r"  #: Pearson r of out-of-fold predictions, averaged over outer folds
 R2 = "r2"  #: out-of-sample R² of the pooled out-of-fold predictions against each sample's training-fold mean
 R_CI_LOW, R_CI_HIGH = "r_ci_low", "r_ci_high"
 R2_CI_LOW, R2_CI_HIGH = "r2_ci_low", "r2_ci_high"
+#: the 95 % CI metrics of r and R² (low, high)
+CI_OF = {R: (R_CI_LOW, R_CI_HIGH), R2: (R2_CI_LOW, R2_CI_HIGH)}
 #: p-values of r > 0 and of R² > 0 (statistics.permutation_method; default: r against refits on sign-flipped /
 #: circularly shifted responses, R² against block sign flips of the gains over the training mean)
 P_R, P_R2 = "p_r", "p_r2"

@@ -111,8 +111,9 @@ def _identity(base: str, weights_id: str, seed: int | None, replayed: bool = Fal
     if seed is None:
         return f"{base}@{weights_id}"
     import transformers
+    from packaging.version import Version
 
-    versions = f"transformers-{transformers.__version__},torch-{torch.__version__.split('+')[0]}"
+    versions = f"transformers-{transformers.__version__},torch-{Version(str(torch.__version__)).public}"  # no +cpu
     # untrained variants of a GGUF checkpoint go through its quantisation round trip: a different set of weights
     replay = ",gguf-roundtrip-1" if replayed else ""
     return f"{base}@{weights_id}:untrained-{seed}[{versions}{replay}]"

@@ -42,7 +42,7 @@ def _second_level_quantities(data: pd.DataFrame, results: pd.DataFrame, dataset:
     (per target R²(joint) − R²(controls), then averaged over the subject's targets)."""
     frame = data[data["dataset"] == dataset]
     llm = frame[frame["feature_set"] == LLM]
-    out = [(metric, "", _subject_values(llm[llm["metric"] == metric])) for metric in ("r", "r2")]
+    out = [(metric, "", _subject_values(llm[llm["metric"] == metric])) for metric in (R, R2)]
     r2 = frame[frame["metric"] == R2]
     for control in controls_of(results, dataset):
         ctrl = r2[(r2["model"] == NO_MODEL) & (r2["feature_set"] == control)]
@@ -162,7 +162,7 @@ def comparison_table(results: pd.DataFrame, scheme: str = "grouped", n_flips: in
             notes.append(_few_subjects_note(dataset, n_subjects))
             continue
         frame = frame.assign(roi=target_groups(frame).to_numpy())
-        for metric in ("r", "r2"):
+        for metric in (R, R2):
             rows_metric = frame[frame["metric"] == metric]
             values = _subject_values(rows_metric)
             for a, b in itertools.combinations(sorted(values.columns), 2):

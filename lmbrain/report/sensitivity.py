@@ -15,6 +15,7 @@ from lmbrain.results import (
     R2,
     SENS_LIMIT,
     SENS_P,
+    SENS_PREFIX,
     SENS_RECOVERED,
     SENS_UNIQUE,
     FeatureSet,
@@ -30,7 +31,7 @@ COLUMNS = ["dataset", "model", "controls", "implanted_unique_r2", "mean_recovere
 
 def _sensitivity_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The sensitivity rows of the grouped scheme with their parsed kind, level and replication."""
-    rows = results[results["metric"].astype(str).str.startswith("sens_") & (results["scheme"] == "grouped")]
+    rows = results[results["metric"].astype(str).str.startswith(SENS_PREFIX) & (results["scheme"] == "grouped")]
     parsed = rows["metric"].map(parse_sensitivity_metric)
     rows = rows[parsed.notna()].copy()
     parsed = parsed[parsed.notna()]

@@ -14,6 +14,8 @@ import pandas as pd
 
 from lmbrain.analysis.partition import omega, omega_subject_mean
 from lmbrain.results import (
+    CEILING,
+    CI_OF,
     LLM,
     NO_MODEL,
     OMEGA_CI_HIGH,
@@ -151,7 +153,7 @@ def _curve_interval(rows: pd.DataFrame, metric: str, seed: int, n_boot: int) -> 
         return ci.estimate, ci.low, ci.high, CI_OVER_SUBJECTS
     if len(values) == 1:  # one target: its bootstrap CI over the split unit's groups (passages, blocks)
         bounds = rows.set_index("metric")["value"]
-        low, high = float(bounds.get(f"{metric}_ci_low", np.nan)), float(bounds.get(f"{metric}_ci_high", np.nan))
+        low, high = float(bounds.get(CI_OF[metric][0], np.nan)), float(bounds.get(CI_OF[metric][1], np.nan))
         return float(values["value"].iloc[0]), low, high, CI_OVER_GROUPS if np.isfinite(low) else ""
     ci = bootstrap_ci(values["value"].to_numpy(), n_boot=n_boot, seed=seed)
     return ci.estimate, ci.low, ci.high, CI_OVER_TARGETS
@@ -176,9 +178,9 @@ def layer_table(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.
         for layer, at_layer in frame.groupby("layer_index", sort=True):
             scores = at_layer[at_layer["metric"] == R]
             row: dict = {"dataset": dataset, "model": model, "layer": int(layer), "depth": layer / last}
-            for metric in ("r", "r2"):
+            for metric in (R, R2):
                 est, low, high, over = _curve_interval(at_layer, metric, seed, n_boot)
-                row.update({metric: est, f"{metric}_ci_low": low, f"{metric}_ci_high": high, "ci_over": over})
+                row.update({metric: est, CI_OF[metric][0]: low, CI_OF[metric][1]: high, "ci_over": over})
             row.update({"n_subjects": scores["subject"].nunique(), "n_targets": len(scores)})
             rows.append(row)
     return pd.DataFrame(rows, columns=columns)
@@ -286,20 +288,20 @@ def _partition_summary(per_subject: pd.DataFrame, joint_rows: pd.DataFrame, r2_l
 def _llm_scores(llm: pd.DataFrame, seed: int, n_boot: int) -> dict:
     """The LLM's r and R² with bootstrap CIs (a single target's own CI over the split unit's groups)."""
     row: dict = {}
-    for metric in ("r", "r2"):
+    for metric in (R, R2):
         est, low, high = _interval(llm[llm["metric"] == metric], seed, n_boot)
-        single = llm[llm["metric"] == f"{metric}_ci_low"]
+        single = llm[llm["metric"] == CI_OF[metric][0]]
         if llm["subject"].nunique() < 3 and llm[llm["metric"] == metric]["neuroid_id"].nunique() == 1 \
                 and len(single) == 1:  # one target: its CI over the split unit's groups (passages)
             low = float(single["value"].iloc[0])
-            high = float(llm[llm["metric"] == f"{metric}_ci_high"]["value"].iloc[0])
+            high = float(llm[llm["metric"] == CI_OF[metric][1]]["value"].iloc[0])
         row[metric], row[f"{metric}_ci"] = est, f"[{low:.3f}, {high:.3f}]"
     return row
 
 
 def _ceiling_columns(data: pd.DataFrame, dataset: str, llm: pd.DataFrame) -> dict:
     """The dataset's ceiling (mean over subjects) and the LLM's r over it; NaN where the dataset has none."""
-    ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == "ceiling") & (data["metric"] == R)]
+    ceiling = data[(data["dataset"] == dataset) & (data["feature_set"] == CEILING) & (data["metric"] == R)]
     if ceiling.empty:
         return {"ceiling": np.nan, "r_ceiled": np.nan}
     merged = llm[llm["metric"] == R].merge(ceiling[["subject", "neuroid_id", "value"]],

@@ -12,7 +12,7 @@ import yaml
 from lmbrain.report.ceilings import ceiling_table
 from lmbrain.report.sensitivity import sensitivity_table, trust_items
 from lmbrain.report.tables import joint_check_table
-from lmbrain.results import NO_MODEL, R2, FeatureSet, parse_feature_set
+from lmbrain.results import CEILING, NO_MODEL, R2, FeatureSet, parse_feature_set
 
 _SPLIT = re.compile(r"split by (?P<unit>[\w.-]+) \((?P<groups>\d+) groups\)")
 _SHAPE = re.compile(r"(?P<samples>\d+) samples x (?P<neuroids>\d+) neuroids, (?P<subjects>\d+) subjects")
@@ -160,7 +160,7 @@ def trust_panel(results: pd.DataFrame, units: pd.DataFrame, manifest: dict, main
         summary = _dataset_summary(manifest, dataset)
         controls = sorted({FeatureSet.parse(s).controls_label for s in
                            results.loc[(results["dataset"] == dataset) & (results["model"] == NO_MODEL)
-                                       & (results["feature_set"] != "ceiling"), "feature_set"].unique()})
+                                       & (results["feature_set"] != CEILING), "feature_set"].unique()})
         items = [
             ("data", (summary_parts(summary) or [dataset])[0]),
             ("controls", ", ".join(controls) or "none"),

@@ -74,3 +74,28 @@ def test_scan_features_equals_the_plain_chain(data_dir):
     np.testing.assert_allclose(undelayed.transform(scans), high_pass(scans, float(dataset.tr), 128.0, runs))
     with pytest.raises(ValueError, match="neither one per scan"):
         undelayed.transform(scans[:-1])
+
+
+def test_the_random_control_is_as_wide_as_the_llm_features_without_loading_them(data_dir, monkeypatch):
+    """``random`` takes the LLM layer's width from the model's config (no layer read); it equals the features'."""
+    study = Study.model_validate({"name": "width", "datasets": [{"name": "fedorenko2016", "controls": ["random"]}],
+                                  "models": [{"name": "gpt2-tiny"}]})
+    context = StudyContext(study)
+    read = []
+    monkeypatch.setattr(context, "llm_layers", lambda *args: read.append(args) or {})
+    width = context.control_options("fedorenko2016", "random")["dim"]
+    assert read == []  # the width came from the model's config
+    monkeypatch.undo()
+    layers = StudyContext(study).llm_layers("fedorenko2016", "gpt2-tiny", None)
+    assert {X.shape[1] for X in layers.values()} == {width}
+
+
+def test_a_run_refuses_a_context_of_another_study(tmp_path, data_dir):
+    from lmbrain.errors import UsageError
+    from lmbrain.study.runner import run_study
+
+    study = _study("fedorenko2016", ["word_position"], "all")
+    other = Study.model_validate({**study.model_dump(), "name": "other", "cv": {"n_splits": 4}})
+    with pytest.raises(UsageError, match="context given is of study 'other'"):
+        run_study(study, tmp_path / "out", context=StudyContext(other))
+    assert not (tmp_path / "out").exists()  # refused before anything is written
