@@ -177,6 +177,16 @@ def label_parts(text: str) -> list[str]:
     return str(text).split(JOINT)
 
 
+def file_label(label: str) -> str:
+    """A feature-set label in a file name: its parts joined by ``-`` (``'a+b'`` -> ``'a-b'``)."""
+    return "-".join(label_parts(label))
+
+
+def from_file_label(text: str) -> str:
+    """The label a :func:`file_label` stands for (``'a-b'`` -> ``'a+b'``)."""
+    return JOINT.join(text.split("-"))
+
+
 def join_display(parts: Iterable[str]) -> str:
     """Parts of a feature set in words, joined as the label joins them, spaced (``'a + b'``)."""
     return f" {JOINT} ".join(parts)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lmbrain.errors import DataError
 from lmbrain.paths import check_slug, inside, relative_problem
@@ -60,6 +60,8 @@ class RoiSpec(_Strict):
     name: str | None = None
     hemisphere: Literal["left", "right", "bilateral"] | None = None
     network: str | None = None
+    #: the ROI's centre in MNI152 space (mm, x y z), for the report's brain view; cite it in ``coordinates_source``
+    mni: tuple[float, float, float] | None = None
 
 
 class NeuroidSpec(_Strict):
@@ -69,6 +71,19 @@ class NeuroidSpec(_Strict):
     network: str | None = None
     hemisphere: Literal["left", "right", "bilateral"] | None = None
     description: str | None = None
+    #: where the ROIs' MNI centres come from (a paper's table, the data release): required with any ``mni``
+    coordinates_source: str | None = None
+
+    @model_validator(mode="after")
+    def _cited(self) -> NeuroidSpec:
+        """ROI coordinates are facts about a dataset: each set of them says where it comes from."""
+        if any(roi.mni is not None for roi in self.rois.values()) and not self.coordinates_source:
+            raise ValueError("rois give MNI centres (mni) but coordinates_source does not say where they come from")
+        return self
+
+    def roi_centres(self) -> dict[str, list[float]]:
+        """Every ROI with an MNI centre: name -> [x, y, z] (mm)."""
+        return {name: list(roi.mni) for name, roi in self.rois.items() if roi.mni is not None}
 
 
 class TimingSpec(_Strict):

@@ -17,6 +17,7 @@ from lmbrain.progress import Progress, duration
 from lmbrain.report import figures as figs
 from lmbrain.report import summary_figures
 from lmbrain.report.across_subjects import ALL_TARGETS, across_subject_table, comparison_table, roi_summary_table
+from lmbrain.report.brain import brain_views, unlocated_note
 from lmbrain.report.ceilings import ceiling_table
 from lmbrain.report.headline import findings, headline_rows, headline_table
 from lmbrain.report.html import render_html
@@ -414,7 +415,7 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
     pictures: list[tuple[str, Path, str]] = []
     step("figures")
     if figures:
-        pictures, figure_files = _figures(results, rows, family, staging / "figures", n_boot, seed, alpha)
+        pictures, figure_files = _figures(results, rows, manifest, staging / "figures", n_boot, seed, alpha)
         written += figure_files
     step("page")
     if html:
@@ -430,7 +431,7 @@ def _report_files(results_dir: Path, staging: Path, results: pd.DataFrame, units
     return written
 
 
-def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fig_dir: Path, n_boot: int,
+def _figures(results: pd.DataFrame, rows: pd.DataFrame, manifest: dict, fig_dir: Path, n_boot: int,
              seed: int, alpha: float) -> tuple[list[tuple[str, Path, str]], list[Path]]:
     """Every figure of the report: (title, PNG path, one-line caption) for the page, and the files written."""
     from lmbrain.report.models import model_info
@@ -455,7 +456,11 @@ def _figures(results: pd.DataFrame, rows: pd.DataFrame, family: pd.DataFrame, fi
         ("Per-ROI scores", figs.roi_panels(across, results, fig_dir, colors, alpha),
          "LLM R² (top) and unique LLM R² (bottom) per ROI, mean over subjects: trained models with 95% t intervals "
          "across subjects (a star: q ≤ α, Benjamini–Hochberg over the ROIs), untrained seeds pale (mean, range); "
-         "dashed: the controls' R²."),
+         "dashed: the controls' R²." + unlocated_note(across, manifest)),
+        ("Brain views", brain_views(across, manifest, fig_dir, alpha),
+         "Unique LLM R² per ROI on a glass brain (left, top and right views), one row per trained model: each ROI a "
+         "disc at its MNI centre coloured by the mean over subjects (red above 0, blue below; one scale per figure), "
+         "ringed in black where q ≤ α (Benjamini–Hochberg over the ROIs); the centres' source under the figure."),
         ("Layer curves", figs.layer_curves(results, fig_dir, colors, family_of, n_boot=n_boot, seed=seed),
          "R² per relative depth, one panel per family; trained: line with 95% CI band; untrained seeds: dashed mean "
          "with min–max band."),

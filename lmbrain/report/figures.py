@@ -29,7 +29,10 @@ from lmbrain.results import (
     NO_MODEL,
     R2,
     R,
+    file_label,
     is_untrained,
+    join_display,
+    label_parts,
     pool_r_metric,
     pool_r_sources,
 )
@@ -146,7 +149,7 @@ def omega_overview(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str]) ->
         if top > 100:
             ax.text(0.99, 100, "joint lost to controls ↑", transform=ax.get_yaxis_transform(), ha="right",
                     va="bottom", fontsize=5.5, color="0.35")
-        ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
+        ax.set_title(f"{dataset}\nvs {join_display(label_parts(controls))}", fontsize=8)
         ax.set_ylabel("Ω (% of the LLM R² the controls explain)", fontsize=7)
     handles = [plt.Line2D([], [], marker="o", color="k", ls="", label="trained (95 % CI)")]
     if rows["untrained"].any():  # no legend entry for what the study does not have
@@ -210,7 +213,7 @@ def partition_bars(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], al
         ax.set_xticks(range(len(groups)), [label for label, _, _ in groups], fontsize=7)
         one_target = bool((frame["n_subjects"] < 3).all())
         ax.set_ylabel("out-of-sample R² " + ("(one averaged target)" if one_target else "(mean over subjects)"))
-        ax.set_title(f"{dataset}: variance partition vs {controls.replace('+', ' + ')}", fontsize=9)
+        ax.set_title(f"{dataset}: variance partition vs {join_display(label_parts(controls))}", fontsize=9)
         handles = [plt.Rectangle((0, 0), 1, 1, color=CONTROLS_COLOR, label="controls alone (grey)"),
                    plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="0.4", label="LLM alone (model colour)"),
                    plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", lw=1.5,
@@ -223,7 +226,7 @@ def partition_bars(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], al
                    plt.Line2D([], [], color="black", marker="$*$", ls="", ms=8,
                               label=f"unique R² > 0 after BH (q ≤ {alpha:g})")]
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        written += save(fig, out_dir / f"partition_{dataset}_{controls.replace('+', '-')}")
+        written += save(fig, out_dir / f"partition_{dataset}_{file_label(controls)}")
     return written
 
 
@@ -290,7 +293,7 @@ def split_audit(results: pd.DataFrame, out_dir: Path) -> list[Path]:
             if scheme in table.columns:
                 ax.barh(y + (0.2 if k else -0.2), table[scheme], 0.38, color=color,
                         label=scheme + (" (leaky)" if scheme == "shuffled" else ""))
-        ax.set_yticks(y, [label.replace("+", " + ") for label in table.index], fontsize=7)
+        ax.set_yticks(y, [join_display(label_parts(label)) for label in table.index], fontsize=7)
         ax.invert_yaxis()
         ax.axvline(0, color="k", lw=0.6)
         ax.set_xlabel("out-of-sample R² (mean over subjects)")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from lmbrain.results import JOINT
+
 QUESTION = ("How much of each language model's brain score do trivial features (the controls) already explain, "
             "and can the number be trusted?")
 #: the page title's subtitle of a study that asks no question of its own (the default question)
@@ -92,7 +94,7 @@ def render_html(manifest: dict, study: dict, headline: pd.DataFrame, findings: d
         description=str(study.get("description", "") or "").strip(),
         manifest_json=json.dumps(manifest, indent=2, default=str),
         # '+' in control labels may break the line there (the headline must fit the first screen)
-        headline=table_html(headline, "headline-table").replace("+", "+<wbr>") if not headline.empty else "",
+        headline=table_html(headline, "headline-table").replace(JOINT, f"{JOINT}<wbr>") if not headline.empty else "",
         headline_caption=headline_caption,
         findings=[sentence for dataset in sorted(findings) for sentence in findings[dataset]],
         trust=trust,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmbrain.results import join_display, label_parts
+from lmbrain.results import from_file_label, join_display, label_parts
 
 #: dataset name parts spelled out
 _WORDS = {"langnet": "language network", "eeg": "EEG", "et": "eye tracking", "alice": "Alice"}
@@ -28,6 +28,6 @@ def figure_title(title: str, stem: str, datasets: list[str]) -> str:
         at = stem.find(dataset)
         if at >= 0:
             rest = stem[at + len(dataset):].strip("_")
-            words = readable_dataset(dataset) + (f", {readable_controls(rest.replace('-', '+'))}" if rest else "")
+            words = readable_dataset(dataset) + (f", {readable_controls(from_file_label(rest))}" if rest else "")
             return f"{title}: {words}"
     return title

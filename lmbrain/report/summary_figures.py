@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lmbrain.report.figures import save
+from lmbrain.results import join_display, label_parts
 
 
 def answer_figure(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], alpha: float = 0.05) -> list[Path]:
@@ -121,7 +122,7 @@ def families(rows: pd.DataFrame, out_dir: Path, colors: dict[str, str], info: di
             if value == "omega":
                 ax.axhline(100, color="k", lw=0.5, ls=":")
             ax.set_ylabel(label)
-            ax.set_title(f"{dataset}\nvs {controls.replace('+', ' + ')}", fontsize=8)
+            ax.set_title(f"{dataset}\nvs {join_display(label_parts(controls))}", fontsize=8)
     handles = [matplotlib.lines.Line2D([], [], color="0.2", marker="o", ls="", label="trained (95 % CI)"),
                matplotlib.lines.Line2D([], [], color="0.2", marker="s", mfc="white", ls="",
                                        label="untrained seeds: mean, bar = min–max")]

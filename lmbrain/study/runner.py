@@ -197,6 +197,19 @@ def context_policies(context: StudyContext) -> dict[str, dict[str, dict[str, str
     return out
 
 
+def roi_coordinates(study: Study) -> dict[str, dict[str, Any]]:
+    """Per dataset whose spec locates its ROIs: their MNI centres and the source (manifest ``roi_coordinates``, the
+    report's brain view)."""
+    from lmbrain.data.specs import find_spec
+
+    out = {}
+    for entry in study.datasets:
+        neuroids = find_spec(entry.name).neuroids
+        if neuroids.roi_centres():
+            out[entry.name] = {"centres": neuroids.roi_centres(), "source": neuroids.coordinates_source}
+    return out
+
+
 def model_catalog(study: Study) -> dict[str, dict[str, Any]]:
     """What each model of the study is (manifest ``models``): family, kind, training, quantisation, source."""
     from lmbrain.features.registry import describe_model
@@ -377,6 +390,7 @@ def _manifest(context: StudyContext, out_dir: Path, n_units: int, n_computed: in
         "runs": run_history(out_dir, study.digest(), records),
         "datasets": {e.name: context.dataset(e.name).summary() for e in study.datasets},
         "context_policies": context_policies(context),
+        "roi_coordinates": roi_coordinates(study),
         "joint_models": {e.name: joint_description(study, context.dataset(e.name).is_timeseries)
                          for e in study.datasets},
         "models": model_catalog(study),
