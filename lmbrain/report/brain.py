@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from lmbrain.errors import UsageError
 from lmbrain.report.figures import save
 from lmbrain.report.names import readable_controls, readable_dataset
 from lmbrain.results import file_label, is_untrained
@@ -41,10 +42,15 @@ def brain_views(across: pd.DataFrame, manifest: dict, out_dir: Path, alpha: floa
     """One figure per located dataset × control set: a glass brain per trained model (left, top and right views),
     each ROI a disc at its MNI centre coloured by its mean unique LLM R² (one symmetric scale for the figure), ringed
     in black where q ≤ ``alpha``; the coordinates' source under the figure."""
-    from nilearn import plotting
-
     written: list[Path] = []
-    for dataset, located in sorted((manifest.get("roi_coordinates") or {}).items()):
+    located_datasets = sorted((manifest.get("roi_coordinates") or {}).items())
+    if not located_datasets:
+        return written
+    try:
+        from nilearn import plotting
+    except ImportError as error:
+        raise UsageError("brain views need nilearn: pip install 'lmbrain[neuro]'") from error
+    for dataset, located in located_datasets:
         table = brain_view_table(across, dataset, located["centres"], alpha)
         for controls, part in table.groupby("controls", sort=True):
             models = sorted(part["model"].unique())
