@@ -269,14 +269,24 @@ def build_report(
 ) -> list[Path]:
     """Regenerate every table (and figure, and the HTML page) of a results directory; returns the files written.
 
-    The report is built in a staging folder inside ``results_dir`` and swapped in whole (``tables/``, with
-    ``figures`` ``figures/``, with ``html`` ``index.html``) only once every file of it is written: a failure at
-    any point leaves the previous report byte-identical. The parquet files are verified against the manifest's
-    sha256 before anything is written. ``formats``: among ``md``, ``csv``, ``tex`` (default: all three).
+    The report is built in a staging folder inside ``results_dir`` and swapped in whole only once every file of it
+    is written: a failure at any point leaves the previous report byte-identical. The parquet files are verified
+    against the manifest's sha256 before anything is written.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        A folder written by :func:`lmbrain.run_study`.
+    formats : list of {"md", "csv", "tex"}, optional
+        The table formats (default: all three).
+    figures, html : bool
+        Also write ``figures/`` (PNG + SVG) and ``index.html``.
 
     Returns
     -------
-    list of Path"""
+    list of Path
+        Every file written (``tables/``, ``figures/``, ``index.html``).
+    """
     results_dir = Path(results_dir)
     formats = formats or ["md", "csv", "tex"]
     results, units, manifest = load_results(results_dir)

@@ -301,8 +301,12 @@ def load_study(path: str | Path) -> Study:
     Parameters
     ----------
     path : str or Path
-        A study file (``analyses/*.yaml``; every field in ``docs/study.md``), read with a safe YAML loader; the
-        validated study is returned with its defaults filled in.
+        A study file (``analyses/*.yaml``; every field in ``docs/study.md``), read with a safe YAML loader.
+
+    Returns
+    -------
+    Study
+        The validated study with its defaults filled in.
     """
     path = Path(path)
     if not path.is_file():
