@@ -305,7 +305,7 @@ def load_study(path: str | Path) -> Study:
 
     Returns
     -------
-    Study
+    lmbrain.Study
         The validated study with its defaults filled in.
     """
     path = Path(path)
