@@ -136,7 +136,7 @@ def test_no_import_cycles():
 
 
 #: containers and caches that hold state at module level
-STATEFUL_CALLS = {"dict", "list", "set", "OrderedDict", "defaultdict", "Counter", "ContextCache"}
+STATEFUL_CALLS = {"dict", "list", "set", "OrderedDict", "defaultdict", "Counter", "Memo"}
 #: the one piece of process state in lmbrain.study: a worker process's study contexts (runner.run_chain)
 ALLOWED_STATE = {"runner.WORKER_CONTEXTS"}
 

@@ -120,10 +120,6 @@ def _increments(context: StudyContext, unit: Unit, data: Targets, result, layers
     return frames
 
 
-#: how many layer selections a context keeps (:attr:`StudyContext.selections`)
-SELECTIONS_KEPT = 2
-
-
 def layer_selection(context: StudyContext, unit: Unit) -> tuple[Targets, dict[str, np.ndarray], object]:
     """The LLM layer chosen inside each training fold for every subject of the unit's LLM-alone unit
     (``cross_validate_select`` with every layer's inner-CV scores kept): (targets, candidates, result).
@@ -132,22 +128,21 @@ def layer_selection(context: StudyContext, unit: Unit) -> tuple[Targets, dict[st
     (dataset, subjects, model, scheme) run one after the other and share it; a unit's result is the same whether
     or not it was already computed (the same computation either way), so resumed and parallel runs agree.
     """
-    study = context.study
     llm_unit = llm_unit_of(context, unit)
-    key = llm_unit.key
-    if key not in context.selections:
-        data = context.targets(llm_unit.dataset, llm_unit.subject, llm_unit.scheme)
-        with stage("features"):
-            layers = context.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
-        candidates = {k: X[data.rows] for k, X in layers.items()}
-        ridge = make_ridge(study, data.dataset.is_timeseries, unit.scheme, llm=True)
-        with stage("selection"):
-            result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
-                                           target_groups=data.subjects, keep_cv_scores=True)
-        context.selections[key] = (data, candidates, result)
-        while len(context.selections) > SELECTIONS_KEPT:
-            context.selections.popitem(last=False)
-    return context.selections[key]
+    return context.selections.get(llm_unit.key, lambda: _select_layers(context, llm_unit))
+
+
+def _select_layers(context: StudyContext, llm_unit: Unit) -> tuple[Targets, dict[str, np.ndarray], object]:
+    """:func:`layer_selection` computed (not memoised)."""
+    data = context.targets(llm_unit.dataset, llm_unit.subject, llm_unit.scheme)
+    with stage("features"):
+        layers = context.layer_candidates(llm_unit.dataset, llm_unit.model, llm_unit.untrained_seed)
+    candidates = {k: X[data.rows] for k, X in layers.items()}
+    ridge = make_ridge(context.study, data.dataset.is_timeseries, llm_unit.scheme, llm=True)
+    with stage("selection"):
+        result = cross_validate_select(candidates, data.Y, data.groups, data.cv, ridge,
+                                       target_groups=data.subjects, keep_cv_scores=True)
+    return data, candidates, result
 
 
 def _record(data: Targets, candidates: dict, chosen: dict, result) -> dict:

@@ -3,14 +3,16 @@
 :class:`StudyContext` holds a study and loads each of its datasets once; on request it builds a unit's targets
 (:class:`Targets`), the candidate matrices of its LLM layers and its control matrices (each control with its own FIR
 delays and standardisation flags, from the control registry). Its memos (datasets, subject groups, the last models'
-layer candidates, the last in-fold layer selections) live on the instance: the runner builds one per process and
-hands it to planning, validation and every unit; a worker process keeps its own (:class:`ContextCache`).
+layer candidates, the last in-fold layer selections) live on the instance (:class:`Memo`): the runner builds one
+per process and hands it to planning, validation and every unit; a worker process keeps its own.
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,8 @@ from lmbrain.features.controls import ControlFeatures, combine_controls, control
 from lmbrain.features.layers import resolve_layers
 from lmbrain.results import ALL_SUBJECTS, FeatureSet, layer_label, parse_lag
 from lmbrain.study.schema import DatasetEntry, Study
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -135,10 +139,10 @@ class StudyContext:
         self._row_groups: dict[str, list[str]] = {}
         #: the last models' layer candidates: the units of one model variant (every subject, every kind) follow
         #: one another in a worker, so the feature cache is read (and hashed) once per model, not per unit
-        self._candidates: collections.OrderedDict = collections.OrderedDict()
+        self._candidates = Memo(2)
         #: recent in-fold layer selections (:func:`lmbrain.study.compute.layer_selection`): the LLM-alone, joint and
         #: per-layer units of one (dataset, subjects, model, scheme) follow one another and share it
-        self.selections: collections.OrderedDict = collections.OrderedDict()
+        self.selections = Memo(2)
         self._widths: dict[tuple[str, int | None], int] = {}
 
     def entry(self, name: str) -> DatasetEntry:
@@ -251,15 +255,10 @@ class StudyContext:
 
     def layer_candidates(self, name: str, model: str, seed: int | None) -> dict[str, np.ndarray]:
         """One candidate per LLM layer, one row per response sample (the last two models' kept in memory)."""
-        key = (name, model, seed)
-        if key not in self._candidates:
-            dataset = self.dataset(name)
-            self._candidates[key] = {layer_label(layer): self.sample_features(dataset, X)
-                                     for layer, X in self.llm_layers(name, model, seed).items()}
-            while len(self._candidates) > 2:
-                self._candidates.popitem(last=False)
-        self._candidates.move_to_end(key)
-        return self._candidates[key]
+        dataset = self.dataset(name)
+        return self._candidates.get((name, model, seed), lambda: {
+            layer_label(layer): self.sample_features(dataset, X)
+            for layer, X in self.llm_layers(name, model, seed).items()})
 
     def control_options(self, name: str, control: str) -> dict:
         """Keyword options of one control; random features get the LLM layer's dimension (the hidden size of
@@ -295,20 +294,21 @@ class StudyContext:
         return ControlMatrix(combined.candidates, combined.standardize)
 
 
-class ContextCache:
-    """A worker process's study contexts, by study hash (the last ``size`` kept): a worker runs many units of one
-    study, which then share what the first one loaded."""
+class Memo:
+    """A bounded memo: the last ``size`` values built, by key (the least recently used one dropped first)."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
-        self._contexts: collections.OrderedDict[str, StudyContext] = collections.OrderedDict()
+        self._values: collections.OrderedDict = collections.OrderedDict()
 
-    def context(self, study: Study) -> StudyContext:
-        """The context of ``study`` (built on first use)."""
-        key = study.digest()
-        if key not in self._contexts:
-            self._contexts[key] = StudyContext(study)
-            while len(self._contexts) > self.size:
-                self._contexts.popitem(last=False)
-        self._contexts.move_to_end(key)
-        return self._contexts[key]
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def get(self, key: object, build: Callable[[], T]) -> T:
+        """The value of ``key``, built by ``build()`` on first use."""
+        if key not in self._values:
+            self._values[key] = build()
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        self._values.move_to_end(key)
+        return self._values[key]

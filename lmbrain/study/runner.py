@@ -45,7 +45,7 @@ from lmbrain.io import atomic_write_bytes, atomic_write_text, parquet_bytes, sha
 from lmbrain.progress import FILE_ONLY, PROGRESS, KindETA, duration, eta_text, progress
 from lmbrain.results import RESULTS_FILE, UNITS_FILE, file_checksum, model_label
 from lmbrain.study.compute import compute_unit
-from lmbrain.study.context import ContextCache, StudyContext
+from lmbrain.study.context import Memo, StudyContext
 from lmbrain.study.estimators import joint_description
 from lmbrain.study.executors import check_executor, run_tasks, unit_threads
 from lmbrain.study.folder import (
@@ -124,14 +124,14 @@ def run_unit(context: StudyContext, units_dir: Path, unit: Unit, blas_threads: i
 
 #: a worker process's study contexts: the units a worker runs share what its first unit loaded (the one piece of
 #: process state in ``lmbrain.study``; the process that plans a run passes its own context explicitly)
-WORKER_CONTEXTS = ContextCache()
+WORKER_CONTEXTS = Memo(2)
 
 
 def run_chain(study: Study, units_dir: Path, chain: list[Unit], blas_threads: int | None = None,
               run_id: str | None = None, context: StudyContext | None = None) -> list[tuple[str, float, bool]]:
     """Run units that share an in-fold layer selection one after the other, in one worker (each unit is
     still written, and resumable, on its own), with ``context`` (in this process) or the worker's own."""
-    context = context if context is not None else WORKER_CONTEXTS.context(study)
+    context = context if context is not None else WORKER_CONTEXTS.get(study.digest(), lambda: StudyContext(study))
     return [run_unit(context, units_dir, unit, blas_threads, run_id) for unit in chain]
 
 
